@@ -1,0 +1,236 @@
+"""Reading the catalogue: featured papers by day, week and month, and single papers.
+
+Services take a connection and only read. Periods are half-open date ranges ``[start, end)``.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from dailypapers.db.schema import feature_days, ingest_runs, papers
+from dailypapers.rank.trending import featured_at, trending_score
+
+SORTS = ("trending", "upvotes", "newest")
+_WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
+_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+class BadPeriod(ValueError):
+    """A date, week or month that cannot be read; the message says what was expected."""
+
+
+@dataclass(frozen=True)
+class Period:
+    kind: str  # "day" | "week" | "month"
+    start: dt.date
+    end: dt.date  # exclusive
+    label: str
+
+    @property
+    def last(self) -> dt.date:
+        return self.end - dt.timedelta(days=1)
+
+    def previous(self) -> Period:
+        if self.kind == "week":
+            return week_period(self.start - dt.timedelta(days=7))
+        if self.kind == "month":
+            return month_period((self.start - dt.timedelta(days=1)).replace(day=1))
+        return day_period(self.start - dt.timedelta(days=1))
+
+    def next(self) -> Period:
+        return {"week": week_period, "month": month_period, "day": day_period}[self.kind](self.end)
+
+
+def day_period(day: dt.date) -> Period:
+    return Period("day", day, day + dt.timedelta(days=1), day.isoformat())
+
+
+def week_period(day: dt.date) -> Period:
+    year, week, weekday = day.isocalendar()
+    start = day - dt.timedelta(days=weekday - 1)
+    return Period("week", start, start + dt.timedelta(days=7), f"{year}-W{week:02d}")
+
+
+def month_period(day: dt.date) -> Period:
+    start = day.replace(day=1)
+    days = calendar.monthrange(start.year, start.month)[1]
+    return Period("month", start, start + dt.timedelta(days=days), f"{start:%Y-%m}")
+
+
+def parse_day(text: str) -> dt.date:
+    if not _DAY.match(text or ""):
+        raise BadPeriod(f"invalid date {text!r}: expected YYYY-MM-DD")
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise BadPeriod(f"invalid date {text!r}: no such day") from None
+
+
+def parse_week(text: str) -> Period:
+    m = _WEEK.match(text or "")
+    if not m:
+        raise BadPeriod(f"invalid week {text!r}: expected YYYY-Www, e.g. 2025-W07")
+    try:
+        return week_period(dt.date.fromisocalendar(int(m.group(1)), int(m.group(2)), 1))
+    except ValueError:
+        raise BadPeriod(f"invalid week {text!r}: no such ISO week") from None
+
+
+def parse_month(text: str) -> Period:
+    m = _MONTH.match(text or "")
+    if not m or not 1 <= int(m.group(2)) <= 12 or int(m.group(1)) < 1:
+        raise BadPeriod(f"invalid month {text!r}: expected YYYY-MM")
+    return month_period(dt.date(int(m.group(1)), int(m.group(2)), 1))
+
+
+@dataclass
+class Entry:
+    """A paper as featured on one day: the paper row and its feature-day row."""
+
+    paper: dict[str, Any]
+    feature: dict[str, Any]
+
+    @property
+    def featured_at(self) -> dt.datetime:
+        return featured_at(self.feature["day"], self.feature["submitted_on_daily_at"])
+
+
+_FEATURE_COLS = [
+    feature_days.c.day.label("f_day"),
+    feature_days.c.upvotes.label("f_upvotes"),
+    feature_days.c.num_comments.label("f_num_comments"),
+    feature_days.c.published_at.label("f_published_at"),
+    feature_days.c.submitted_on_daily_at.label("f_submitted_on_daily_at"),
+    feature_days.c.submitter_name.label("f_submitter_name"),
+    feature_days.c.submitter.label("f_submitter"),
+    feature_days.c.organization.label("f_organization"),
+    feature_days.c.is_author_participating.label("f_is_author_participating"),
+    feature_days.c.source.label("f_source"),
+]
+
+
+def _entries(conn: Connection, query: sa.Select) -> list[Entry]:
+    out = []
+    for row in conn.execute(query).mappings():
+        paper = {c.name: row[c.name] for c in papers.columns}
+        feature = {k[2:]: row[k] for k in row.keys() if k.startswith("f_")}
+        out.append(Entry(paper, feature))
+    return out
+
+
+def _base_query() -> sa.Select:
+    return sa.select(papers, *_FEATURE_COLS).join(feature_days, feature_days.c.paper_id == papers.c.id)
+
+
+def sort_entries(entries: list[Entry], sort: str, now: dt.datetime | None = None) -> list[Entry]:
+    if sort == "newest":
+        return sorted(entries, key=lambda e: (e.featured_at, e.paper["id"]), reverse=True)
+    if sort == "upvotes":
+        return sorted(entries, key=lambda e: (-e.paper["upvotes"], e.featured_at, e.paper["id"]))
+    now = now or dt.datetime.now(dt.timezone.utc)
+    return sorted(
+        entries,
+        key=lambda e: (-trending_score(e.paper["upvotes"], e.featured_at, now), e.featured_at,
+                       e.paper["id"]),
+    )
+
+
+def entries_in(
+    conn: Connection, start: dt.date, end: dt.date, *, sort: str = "trending",
+    submitter: str | None = None,
+) -> list[Entry]:
+    query = _base_query().where(feature_days.c.day >= start, feature_days.c.day < end)
+    if submitter:
+        query = query.where(feature_days.c.submitter_name == submitter)
+    return sort_entries(_entries(conn, query), sort)
+
+
+def latest_entries(
+    conn: Connection, *, sort: str, limit: int, offset: int, submitter: str | None = None
+) -> list[Entry]:
+    """Entries across days, newest feature days first (the API with no date filter)."""
+    if sort == "trending":
+        # Trending only makes sense among recent papers: rank the last 7 featured days.
+        days = select_recent_days(conn, 7, submitter)
+        if not days:
+            return []
+        entries = entries_in(conn, min(days), max(days) + dt.timedelta(days=1), sort="trending",
+                             submitter=submitter)
+        return entries[offset:offset + limit]
+    query = _base_query().order_by(
+        feature_days.c.day.desc(), feature_days.c.submitted_on_daily_at.desc(),
+        papers.c.upvotes.desc(), papers.c.id,
+    )
+    if submitter:
+        query = query.where(feature_days.c.submitter_name == submitter)
+    return _entries(conn, query.limit(limit).offset(offset))
+
+
+def select_recent_days(conn: Connection, count: int, submitter: str | None = None) -> list[dt.date]:
+    query = sa.select(feature_days.c.day).distinct().order_by(feature_days.c.day.desc()).limit(count)
+    if submitter:
+        query = query.where(feature_days.c.submitter_name == submitter)
+    return list(conn.execute(query).scalars())
+
+
+def latest_day(conn: Connection) -> dt.date | None:
+    return conn.execute(sa.select(sa.func.max(feature_days.c.day))).scalar()
+
+
+def neighbour_days(conn: Connection, day: dt.date) -> tuple[dt.date | None, dt.date | None]:
+    """The nearest featured days before and after ``day`` (empty days are skipped)."""
+    before = conn.execute(
+        sa.select(sa.func.max(feature_days.c.day)).where(feature_days.c.day < day)
+    ).scalar()
+    after = conn.execute(
+        sa.select(sa.func.min(feature_days.c.day)).where(feature_days.c.day > day)
+    ).scalar()
+    return before, after
+
+
+def period_has_entries(conn: Connection, period: Period) -> bool:
+    return conn.execute(
+        sa.select(feature_days.c.id)
+        .where(feature_days.c.day >= period.start, feature_days.c.day < period.end)
+        .limit(1)
+    ).first() is not None
+
+
+def get_paper(conn: Connection, paper_id: str) -> dict[str, Any] | None:
+    row = conn.execute(sa.select(papers).where(papers.c.id == paper_id)).mappings().first()
+    return dict(row) if row else None
+
+
+def features_of(conn: Connection, paper_id: str) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        sa.select(feature_days).where(feature_days.c.paper_id == paper_id)
+        .order_by(feature_days.c.day.desc())
+    ).mappings()
+    return [dict(r) for r in rows]
+
+
+def last_updated(conn: Connection) -> dt.datetime | None:
+    """When data last changed: the end of the newest successful ingest run."""
+    stamp = conn.execute(
+        sa.select(sa.func.max(ingest_runs.c.finished_at)).where(ingest_runs.c.status == "ok")
+    ).scalar()
+    if stamp is not None and stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=dt.timezone.utc)
+    return stamp
+
+
+def counts(conn: Connection) -> dict[str, int]:
+    return {
+        "papers": conn.execute(sa.select(sa.func.count()).select_from(papers)).scalar() or 0,
+        "feature_days": conn.execute(
+            sa.select(sa.func.count()).select_from(feature_days)
+        ).scalar() or 0,
+    }

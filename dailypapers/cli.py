@@ -1,0 +1,160 @@
+"""The `dailypapers` command. Thin: it parses options and calls services."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import sqlalchemy as sa
+
+from dailypapers.db.engine import make_engine, read_transaction, write_transaction
+from dailypapers.db.migrate import current_revision, head_revision, upgrade
+from dailypapers.settings import Settings, get_settings
+
+
+def _engine(settings: Settings) -> sa.Engine:
+    engine = make_engine(settings.effective_database_url)
+    upgrade(engine)
+    return engine
+
+
+def _safe_url(settings: Settings) -> str:
+    return sa.engine.make_url(settings.effective_database_url).render_as_string(hide_password=True)
+
+
+@click.group(invoke_without_command=True)
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """Daily Papers: gather, rank, search and mail research papers."""
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(serve)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--demo/--no-demo", default=None,
+              help="Load the bundled sample papers (default: only into an empty default SQLite database).")
+@click.option("--no-sync", is_flag=True, help="Do not fetch from upstreams in the background.")
+def serve(host: str, port: int, demo: bool | None, no_sync: bool) -> None:
+    """Serve the site and the API (and keep data current unless --no-sync)."""
+    import uvicorn
+
+    from dailypapers.demo import is_empty, load_demo
+    from dailypapers.jobs import Scheduler
+    from dailypapers.web.app import create_app
+
+    settings = get_settings()
+    engine = _engine(settings)
+    with read_transaction(engine) as conn:
+        empty = is_empty(conn)
+    if demo or (demo is None and empty and settings.is_default_database):
+        click.echo("Loading the bundled demo papers …")
+        counts = load_demo(engine)
+        click.echo(f"Demo: {counts.inserted} papers inserted, {counts.unchanged} unchanged.")
+    background = None if no_sync else Scheduler(settings, engine)
+    app = create_app(settings, engine, background=background)
+    click.echo(f"Serving {_safe_url(settings)} on http://{host}:{port}/papers")
+    uvicorn.run(app, host=host, port=port, log_level="info")
+
+
+@main.command("import")
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--batch-size", default=2000, show_default=True, type=int)
+def import_(paths: tuple[str, ...], batch_size: int) -> None:
+    """Import files, folders or globs (HF daily JSON, arXiv OAI-PMH/Atom/RSS, Kaggle JSON lines)."""
+    from tqdm import tqdm
+
+    from dailypapers.ingest.files import ImportError_, import_paths
+
+    settings = get_settings()
+    engine = _engine(settings)
+    bar = tqdm(unit=" records", unit_scale=True, dynamic_ncols=True, disable=None)
+
+    def progress(n: int, path: str) -> None:
+        bar.set_postfix_str(path.rsplit("/", 1)[-1], refresh=False)
+        bar.update(n)
+
+    try:
+        run_id, counts = import_paths(engine, paths, batch_size=batch_size, progress=progress)
+    except ImportError_ as exc:
+        bar.close()
+        raise click.ClickException(str(exc)) from None
+    bar.close()
+    click.echo(
+        f"Run {run_id}: {counts.inserted} inserted, {counts.updated} updated, "
+        f"{counts.unchanged} unchanged, {counts.refused} refused."
+    )
+    for refusal in counts.refusal_list[:50]:
+        click.echo(f"  refused {refusal.describe()}", err=True)
+    if counts.refused > 50:
+        click.echo(f"  … and {counts.refused - 50} more (see `dailypapers status`)", err=True)
+    sys.exit(2 if counts.refused else 0)
+
+
+@main.command()
+def sync() -> None:
+    """Fetch new papers from Hugging Face and arXiv once, then exit."""
+    from dailypapers.sync.runner import run_sync
+
+    settings = get_settings()
+    engine = _engine(settings)
+    report = run_sync(settings, engine, log=click.echo)
+    sys.exit(0 if report.ok else 1)
+
+
+@main.command()
+def status() -> None:
+    """Show the database, its contents, the last sync per source and recent refusals."""
+    from dailypapers.status import gather_status
+
+    settings = get_settings()
+    engine = make_engine(settings.effective_database_url)
+    with read_transaction(engine) as conn:
+        revision = current_revision(engine)
+        report = gather_status(conn) if revision else None
+    click.echo(f"Database: {_safe_url(settings)}")
+    click.echo(f"Schema:   {revision or 'not created'} (latest {head_revision()})")
+    if report is None:
+        return
+    for line in report:
+        click.echo(line)
+
+
+@main.group()
+def db() -> None:
+    """Database maintenance."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the schema to the latest revision."""
+    settings = get_settings()
+    engine = make_engine(settings.effective_database_url)
+    upgrade(engine)
+    click.echo(f"{_safe_url(settings)} is at revision {current_revision(engine)}")
+
+
+@main.group()
+def demo() -> None:
+    """The bundled sample papers."""
+
+
+@demo.command("load")
+def demo_load() -> None:
+    """Load the bundled sample papers (marked as demo rows)."""
+    from dailypapers.demo import load_demo
+
+    counts = load_demo(_engine(get_settings()))
+    click.echo(f"Demo: {counts.inserted} inserted, {counts.updated} updated, {counts.unchanged} unchanged.")
+
+
+@demo.command("remove")
+def demo_remove() -> None:
+    """Delete the demo rows and nothing else."""
+    from dailypapers.demo import remove_demo
+
+    engine = _engine(get_settings())
+    with write_transaction(engine) as conn:
+        n_papers, n_features = remove_demo(conn)
+    click.echo(f"Removed {n_papers} demo papers and {n_features} demo feature days.")

@@ -1,0 +1,118 @@
+"""The tables. Rows are the one source of truth; everything derived can be rebuilt from them.
+
+Upstream timestamps are stored as the exact strings received (``*_at`` text columns); times we
+make ourselves are real ``DateTime`` columns in UTC.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+papers = sa.Table(
+    "papers",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),  # canonical arXiv id, no version
+    sa.Column("version", sa.Integer),
+    sa.Column("title", sa.Text, nullable=False, server_default=""),
+    sa.Column("abstract", sa.Text, nullable=False, server_default=""),
+    sa.Column("authors", sa.JSON, nullable=False),  # ordered list of author objects (our keys)
+    sa.Column("categories", sa.JSON, nullable=False),  # ordered list of category codes
+    sa.Column("primary_category", sa.String(32)),
+    sa.Column("submitted_at", sa.String(40)),  # first arXiv version, as received
+    sa.Column("updated_at", sa.String(40)),  # latest arXiv version, as received
+    sa.Column("hf_published_at", sa.String(40)),  # Hugging Face paper.publishedAt, as received
+    sa.Column("comments", sa.Text),
+    sa.Column("journal_ref", sa.Text),
+    sa.Column("doi", sa.String(255)),
+    sa.Column("license", sa.String(255)),
+    sa.Column("github_repo", sa.Text),
+    sa.Column("github_stars", sa.Integer),
+    sa.Column("project_page", sa.Text),
+    sa.Column("ai_summary", sa.Text),
+    sa.Column("ai_keywords", sa.JSON),
+    sa.Column("upvotes", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("num_comments", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("discussion_id", sa.String(64)),
+    sa.Column("thumbnail", sa.Text),
+    sa.Column("media_urls", sa.JSON),
+    sa.Column("organization", sa.JSON),
+    sa.Column("withdrawn_at", sa.String(40)),
+    # Which source last set the bibliographic fields: arXiv sources win over Hugging Face.
+    sa.Column("bib_source", sa.String(16), nullable=False),
+    sa.Column("sources", sa.String(128), nullable=False),  # sorted, comma-separated
+    sa.Column("is_demo", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("first_seen_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("row_updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+feature_days = sa.Table(
+    "feature_days",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "paper_id", sa.String(64), sa.ForeignKey("papers.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("day", sa.Date, nullable=False, index=True),
+    sa.Column("source", sa.String(16), nullable=False),
+    sa.Column("upvotes", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("num_comments", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("published_at", sa.String(40)),  # outer publishedAt as received
+    sa.Column("submitted_on_daily_at", sa.String(40)),
+    sa.Column("submitter_name", sa.String(128), index=True),
+    sa.Column("submitter", sa.JSON),  # the submitting account (our keys)
+    sa.Column("organization", sa.JSON),
+    sa.Column("is_author_participating", sa.Boolean),
+    sa.Column("is_demo", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("first_seen_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("row_updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("paper_id", "day", name="uq_feature_days_paper_day"),
+)
+
+ingest_runs = sa.Table(
+    "ingest_runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("source", sa.String(32), nullable=False),  # "import", "sync:hf", "sync:arxiv", "demo"
+    sa.Column("detail", sa.Text),
+    sa.Column("status", sa.String(16), nullable=False),  # running, ok, failed
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("finished_at", sa.DateTime(timezone=True)),
+    sa.Column("inserted", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("updated", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("unchanged", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("refused", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("error", sa.Text),
+)
+
+refusals = sa.Table(
+    "refusals",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "run_id", sa.Integer, sa.ForeignKey("ingest_runs.id", ondelete="CASCADE"), nullable=False,
+        index=True,
+    ),
+    sa.Column("file", sa.Text),
+    sa.Column("position", sa.String(64)),
+    sa.Column("record_id", sa.String(128)),
+    sa.Column("reason", sa.Text, nullable=False),
+)
+
+# Resumable progress of live syncs: one row per key (e.g. "hf:day:2026-03-31" → "done").
+sync_checkpoints = sa.Table(
+    "sync_checkpoints",
+    metadata,
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)

@@ -1,0 +1,1 @@
+"""Upstream formats in, normalised records out; service.py stores them."""

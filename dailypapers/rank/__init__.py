@@ -1,0 +1,1 @@
+"""Ranking: transparent, documented formulas over stored counts."""

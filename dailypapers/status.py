@@ -1,0 +1,48 @@
+"""What `dailypapers status` prints: contents, the last run per source, recent refusals."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from dailypapers import catalog
+from dailypapers.db.schema import ingest_runs, refusals
+from dailypapers.web.filters import timestamp
+
+
+def gather_status(conn: Connection, recent_refusals: int = 10) -> list[str]:
+    counts = catalog.counts(conn)
+    lines = [
+        f"Papers:   {counts['papers']}",
+        f"Featured: {counts['feature_days']} feature days, latest {catalog.latest_day(conn) or '—'}",
+        "Last run per source:",
+    ]
+    latest = (
+        sa.select(ingest_runs.c.source, sa.func.max(ingest_runs.c.id).label("id"))
+        .group_by(ingest_runs.c.source).subquery()
+    )
+    rows = conn.execute(
+        sa.select(ingest_runs).join(latest, latest.c.id == ingest_runs.c.id)
+        .order_by(ingest_runs.c.source)
+    ).mappings()
+    any_run = False
+    for run in rows:
+        any_run = True
+        lines.append(
+            f"  {run['source']:<12} {run['status']:<8} started {timestamp(run['started_at'])}, "
+            f"finished {timestamp(run['finished_at']) if run['finished_at'] else '—'}: "
+            f"{run['inserted']} inserted, {run['updated']} updated, {run['unchanged']} unchanged, "
+            f"{run['refused']} refused" + (f" — {run['error']}" if run["error"] else "")
+        )
+    if not any_run:
+        lines.append("  (none yet)")
+    recent = conn.execute(
+        sa.select(refusals, ingest_runs.c.source)
+        .join(ingest_runs, ingest_runs.c.id == refusals.c.run_id)
+        .order_by(refusals.c.id.desc()).limit(recent_refusals)
+    ).mappings().all()
+    lines.append(f"Recent refusals: {len(recent) or 'none'}")
+    for r in recent:
+        where = ":".join(p for p in (r["file"], r["position"]) if p)
+        lines.append(f"  [{r['source']}] {where} {r['record_id'] or ''} {r['reason']}".rstrip())
+    return lines

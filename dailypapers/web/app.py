@@ -1,0 +1,109 @@
+"""The ASGI app: one object holding the engine, settings and templates; routes stay thin."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from sqlalchemy.engine import Connection, Engine
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from dailypapers import __version__
+from dailypapers.db.engine import make_engine, read_transaction
+from dailypapers.settings import Settings, get_settings
+from dailypapers.web import filters
+
+HERE = Path(__file__).resolve().parent
+
+
+def create_app(
+    settings: Settings | None = None, engine: Engine | None = None, *, background: Any = None
+) -> FastAPI:
+    """Build the app. ``background`` is started with the app and stopped with it (the scheduler)."""
+    settings = settings or get_settings()
+    engine = engine or make_engine(settings.effective_database_url)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if background is not None:
+            background.start()
+        try:
+            yield
+        finally:
+            if background is not None:
+                background.stop()
+
+    app = FastAPI(
+        title=settings.site_name, version=__version__, lifespan=lifespan, docs_url="/api/docs",
+        redoc_url=None, openapi_url="/api/openapi.json",
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    templates = Jinja2Templates(directory=str(HERE / "templates"))
+    filters.install(templates.env)
+    templates.env.globals.update(site_name=settings.site_name, version=__version__)
+    app.state.templates = templates
+    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+
+    from dailypapers.web import routes_api, routes_pages
+
+    app.include_router(routes_api.router)
+    app.include_router(routes_pages.router)
+    _install_error_handlers(app)
+    return app
+
+
+def get_connection(request: Request) -> Iterator[Connection]:
+    with read_transaction(request.app.state.engine) as conn:
+        yield conn
+
+
+ConnDep = Annotated[Connection, Depends(get_connection)]
+
+
+def is_api(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+def api_error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    templates: Jinja2Templates = request.app.state.templates
+    return templates.TemplateResponse(request, template, context, status_code=status_code)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError):  # type: ignore[no-untyped-def]
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err.get('loc', ())[1:]) or 'request'}: {err.get('msg')}"
+            for err in exc.errors()
+        )
+        if is_api(request):
+            return api_error(400, problems or "invalid request")
+        return render(request, "error.html", 400, title="Bad request", message=problems)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException):  # type: ignore[no-untyped-def]
+        message = exc.detail if isinstance(exc.detail, str) else "error"
+        if is_api(request):
+            return JSONResponse({"error": message}, status_code=exc.status_code,
+                                headers=getattr(exc, "headers", None))
+        title = {404: "Not found", 400: "Bad request", 405: "Method not allowed"}.get(
+            exc.status_code, "Error"
+        )
+        return render(request, "error.html", exc.status_code, title=title, message=message)
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)

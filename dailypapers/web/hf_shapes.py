@@ -1,0 +1,140 @@
+"""Hugging Face's JSON shapes, rebuilt from our normalised columns (never a stored answer).
+
+Key names follow huggingface.co exactly, including its inconsistencies: ``submittedBy`` names the
+account with ``name``, while ``authors[].user`` and ``submittedOnDailyBy`` use ``user``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from dailypapers.catalog import Entry
+
+_DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def iso_timestamp(value: str | None) -> str | None:
+    """HF writes ``2024-05-27T00:00:00.000Z``; arXiv dates without a time get midnight UTC."""
+    if not value:
+        return None
+    if _DATE_ONLY.match(value):
+        return f"{value}T00:00:00.000Z"
+    return value
+
+
+def published_at(paper: dict[str, Any]) -> str | None:
+    return paper["hf_published_at"] or iso_timestamp(paper["submitted_at"])
+
+
+def _user_keys(user: dict[str, Any] | None, *, username_key: str) -> dict[str, Any] | None:
+    if not user:
+        return None
+    out: dict[str, Any] = {}
+    if user.get("hf_id"):
+        out["_id"] = user["hf_id"]
+    if user.get("avatar_url") is not None:
+        out["avatarUrl"] = user["avatar_url"]
+    if user.get("is_pro") is not None:
+        out["isPro"] = user["is_pro"]
+    if user.get("fullname") is not None:
+        out["fullname"] = user["fullname"]
+    out[username_key] = user["username"]
+    if user.get("type") is not None:
+        out["type"] = user["type"]
+    return out
+
+
+def author_json(author: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if author.get("hf_id"):
+        out["_id"] = author["hf_id"]
+    out["name"] = author["name"]
+    if author.get("user"):
+        out["user"] = _user_keys(author["user"], username_key="user")
+    if author.get("status"):
+        out["status"] = author["status"]
+    if author.get("status_changed_at"):
+        out["statusLastChangedAt"] = author["status_changed_at"]
+    out["hidden"] = bool(author.get("hidden", False))
+    return out
+
+
+def organization_json(org: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not org:
+        return None
+    out: dict[str, Any] = {}
+    if org.get("hf_id"):
+        out["_id"] = org["hf_id"]
+    out["name"] = org["name"]
+    if org.get("fullname") is not None:
+        out["fullname"] = org["fullname"]
+    if org.get("avatar_url") is not None:
+        out["avatar"] = org["avatar_url"]
+    return out
+
+
+def paper_json(paper: dict[str, Any], feature: dict[str, Any] | None) -> dict[str, Any]:
+    """The ``paper`` object of a daily item, and the body of ``/api/papers/{id}``."""
+    out: dict[str, Any] = {
+        "id": paper["id"],
+        "authors": [author_json(a) for a in paper["authors"]],
+        "publishedAt": published_at(paper),
+    }
+    if feature:
+        if feature.get("submitted_on_daily_at"):
+            out["submittedOnDailyAt"] = feature["submitted_on_daily_at"]
+        by = _user_keys(feature.get("submitter"), username_key="user")
+        if by:
+            by["name"] = by["user"]
+            out["submittedOnDailyBy"] = by
+    out["title"] = paper["title"]
+    out["summary"] = paper["abstract"]
+    out["upvotes"] = paper["upvotes"]
+    if paper["discussion_id"]:
+        out["discussionId"] = paper["discussion_id"]
+    optional = {
+        "githubRepo": paper["github_repo"],
+        "githubStars": paper["github_stars"],
+        "projectPage": paper["project_page"],
+        "ai_summary": paper["ai_summary"],
+        "ai_keywords": paper["ai_keywords"],
+        "organization": organization_json(paper["organization"]),
+        "mediaUrls": paper["media_urls"],
+        "withdrawnAt": paper["withdrawn_at"],
+    }
+    out.update({k: v for k, v in optional.items() if v is not None})
+    return out
+
+
+def daily_item_json(entry: Entry) -> dict[str, Any]:
+    paper, feature = entry.paper, entry.feature
+    item: dict[str, Any] = {
+        "paper": paper_json(paper, feature),
+        "publishedAt": feature["published_at"] or published_at(paper),
+        "title": paper["title"],
+        "summary": paper["abstract"],
+        "thumbnail": paper["thumbnail"],
+        "numComments": feature["num_comments"],
+    }
+    if paper["media_urls"] is not None:
+        item["mediaUrls"] = paper["media_urls"]
+    submitter = _user_keys(feature.get("submitter"), username_key="name")
+    if submitter:
+        item["submittedBy"] = submitter
+    org = organization_json(feature.get("organization") or paper["organization"])
+    if org:
+        item["organization"] = org
+    item["isAuthorParticipating"] = bool(feature.get("is_author_participating"))
+    return item
+
+
+def paper_info_json(paper: dict[str, Any], features: list[dict[str, Any]]) -> dict[str, Any]:
+    """``GET /api/papers/{id}``: the flat paper, as of its most recent feature day."""
+    out = paper_json(paper, features[0] if features else None)
+    out["numComments"] = paper["num_comments"]
+    out.update(
+        linkedModels=[], numTotalModels=0, linkedDatasets=[], numTotalDatasets=0,
+        linkedSpaces=[],
+    )
+    return out

@@ -1,0 +1,98 @@
+"""Find the LaTeX in titles and abstracts on the server, so the browser renders only real math.
+
+Abstracts mix math with prices ("costs $10 and $20"), so ``$`` follows pandoc's rule: an opening
+``$`` has a non-space right after it, a closing ``$`` has a non-space right before it and no digit
+right after it. ``\\$`` is a literal dollar. ``$$…$$`` and ``\\[…\\]`` are display math, ``\\(…\\)``
+inline. Everything is escaped; math goes into ``<span class="math">`` for KaTeX.
+"""
+
+from __future__ import annotations
+
+import re
+
+from markupsafe import Markup, escape
+
+# Text-mode markup that arXiv abstracts use outside math: show the words, drop the command.
+_TEXT_MACROS = re.compile(r"\\(?:textsc|emph|textbf|textit|texttt|textrm|textsf|underline)\{([^{}]*)\}")
+
+MAX_MATH = 400  # longer "math" is almost surely two unrelated dollar signs
+
+
+def split_math(text: str) -> list[tuple[str, str]]:
+    """Split into ("text" | "inline" | "display", content) segments."""
+    out: list[tuple[str, str]] = []
+    buf: list[str] = []
+    i, n = 0, len(text)
+
+    def flush() -> None:
+        if buf:
+            out.append(("text", "".join(buf)))
+            buf.clear()
+
+    while i < n:
+        ch = text[i]
+        if ch == "\\" and i + 1 < n:
+            nxt = text[i + 1]
+            if nxt == "$":
+                buf.append("$")
+                i += 2
+                continue
+            if nxt in "[(":
+                close = "\\]" if nxt == "[" else "\\)"
+                end = text.find(close, i + 2)
+                if end != -1 and end - i <= MAX_MATH:
+                    flush()
+                    out.append(("display" if nxt == "[" else "inline", text[i + 2:end]))
+                    i = end + 2
+                    continue
+        if ch == "$":
+            if text.startswith("$$", i):
+                end = text.find("$$", i + 2)
+                if end != -1 and end - i <= MAX_MATH and text[i + 2:end].strip():
+                    flush()
+                    out.append(("display", text[i + 2:end]))
+                    i = end + 2
+                    continue
+            else:
+                end = _closing_dollar(text, i)
+                if end != -1:
+                    flush()
+                    out.append(("inline", text[i + 1:end]))
+                    i = end + 1
+                    continue
+        buf.append(ch)
+        i += 1
+    flush()
+    return out
+
+
+def _closing_dollar(text: str, start: int) -> int:
+    if start + 1 >= len(text) or text[start + 1].isspace():
+        return -1
+    j = start + 1
+    limit = min(len(text), start + 1 + MAX_MATH)
+    while j < limit:
+        c = text[j]
+        if c == "\\":
+            j += 2
+            continue
+        if c == "\n" and text[j + 1:j + 2] == "\n":
+            return -1
+        if c == "$":
+            before, after = text[j - 1], text[j + 1:j + 2]
+            if not before.isspace() and not after.isdigit():
+                return j
+            return -1
+        j += 1
+    return -1
+
+
+def math_markup(text: str | None) -> Markup:
+    parts = []
+    for kind, content in split_math(text or ""):
+        if kind == "text":
+            parts.append(str(escape(_TEXT_MACROS.sub(r"\1", content))))
+        else:
+            display = "1" if kind == "display" else "0"
+            parts.append(f'<span class="math" data-display="{display}">{escape(content)}</span>')
+    return Markup("".join(parts))

@@ -1,0 +1,88 @@
+"""The JSON API that Hugging Face's clients read: same paths, parameters and shapes."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from dailypapers import catalog
+from dailypapers.ids import InvalidArxivId, split_arxiv_id
+from dailypapers.web.app import ConnDep, api_error
+from dailypapers.web.hf_shapes import daily_item_json, paper_info_json
+
+router = APIRouter(prefix="/api")
+
+# huggingface.co's values, and ours for the same orders.
+_API_SORTS = {"publishedAt": "newest", "trending": "trending", "upvotes": "upvotes"}
+MAX_LIMIT = 100
+
+
+class _BadParam(Exception):
+    pass
+
+
+def _int_param(request: Request, name: str, default: int, low: int, high: int | None) -> int:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise _BadParam(f"{name} must be an integer, got {raw!r}") from None
+    if value < low or (high is not None and value > high):
+        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise _BadParam(f"{name} must be {bound}, got {value}")
+    return value
+
+
+@router.get("/daily_papers")
+def daily_papers(request: Request, conn: ConnDep) -> JSONResponse:
+    """Featured papers; ``date``, ``week`` or ``month`` (one at most), paged by ``p``/``limit``."""
+    params = request.query_params
+    try:
+        page = _int_param(request, "p", 0, 0, None)
+        limit = _int_param(request, "limit", 50, 1, MAX_LIMIT)
+        sort_raw = params.get("sort") or "publishedAt"
+        if sort_raw not in _API_SORTS:
+            raise _BadParam(f"sort must be one of {', '.join(_API_SORTS)}, got {sort_raw!r}")
+        sort = _API_SORTS[sort_raw]
+        given = [name for name in ("date", "week", "month") if params.get(name)]
+        if len(given) > 1:
+            raise _BadParam(f"use only one of date, week and month (got {' and '.join(given)})")
+        submitter = params.get("submitter") or None
+        if given:
+            name = given[0]
+            period = {
+                "date": lambda t: catalog.day_period(catalog.parse_day(t)),
+                "week": catalog.parse_week,
+                "month": catalog.parse_month,
+            }[name](params[name])
+            entries = catalog.entries_in(conn, period.start, period.end, sort=sort,
+                                         submitter=submitter)
+            window = entries[page * limit: page * limit + limit + 1]
+        else:
+            window = catalog.latest_entries(conn, sort=sort, limit=limit + 1,
+                                            offset=page * limit, submitter=submitter)
+    except (_BadParam, catalog.BadPeriod) as exc:
+        return api_error(400, str(exc))
+    headers = {}
+    if len(window) > limit:
+        query = dict(params)
+        query["p"] = str(page + 1)
+        next_url = str(request.url.replace(query=urlencode(query)))
+        headers["Link"] = f'<{next_url}>; rel="next"'
+    return JSONResponse([daily_item_json(e) for e in window[:limit]], headers=headers)
+
+
+@router.get("/papers/{paper_id:path}")
+def paper_info(paper_id: str, conn: ConnDep) -> JSONResponse:
+    try:
+        canonical, _version = split_arxiv_id(paper_id)
+    except InvalidArxivId:
+        return api_error(404, f"Paper {paper_id!r} not found: not an arXiv identifier")
+    paper = catalog.get_paper(conn, canonical)
+    if paper is None:
+        return api_error(404, f"Paper {canonical} not found")
+    return JSONResponse(paper_info_json(paper, catalog.features_of(conn, canonical)))

@@ -1,0 +1,60 @@
+"""Small helpers shared by tests (fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from dailypapers.db.engine import write_transaction
+from dailypapers.ingest import hf_daily
+from dailypapers.ingest.records import ParsedItem, Refusal
+from dailypapers.ingest.service import Counts, store_items
+
+
+def store(engine: Engine, items: list[ParsedItem], **kwargs: Any) -> Counts:
+    with write_transaction(engine) as conn:
+        return store_items(conn, items, **kwargs)
+
+
+def parse_hf_file(path: Path) -> tuple[list[ParsedItem], list[Refusal]]:
+    with path.open("rb") as stream:
+        results = list(hf_daily.parse(stream, file_label=str(path)))
+    return (
+        [r for r in results if isinstance(r, ParsedItem)],
+        [r for r in results if isinstance(r, Refusal)],
+    )
+
+
+def write_json(path: Path, payload: Any) -> Path:
+    path.write_text(json.dumps(payload))
+    return path
+
+
+def hf_item(arxiv_id: str, *, title: str = "A title", upvotes: int = 3, day: str = "2026-03-02",
+            **paper_extra: Any) -> dict[str, Any]:
+    """A daily item shaped like huggingface.co's, for tests that need a controlled record."""
+    return {
+        "paper": {
+            "id": arxiv_id,
+            "authors": [{"_id": "a1", "name": "Ada Lovelace", "hidden": False},
+                        {"_id": "a2", "name": "Alan Turing", "hidden": False}],
+            "publishedAt": f"{day}T10:00:00.000Z",
+            "submittedOnDailyAt": f"{day}T12:00:00.000Z",
+            "title": title,
+            "summary": f"Abstract of {title}.",
+            "upvotes": upvotes,
+            "discussionId": "d" + arxiv_id.replace(".", ""),
+            **paper_extra,
+        },
+        "publishedAt": f"{day}T09:00:00.000Z",
+        "title": title,
+        "summary": f"Abstract of {title}.",
+        "thumbnail": f"https://example.invalid/{arxiv_id}.png",
+        "numComments": 2,
+        "submittedBy": {"_id": "u1", "avatarUrl": "/avatars/x.svg", "fullname": "Grace Hopper",
+                        "name": "grace", "type": "user", "isPro": False},
+        "isAuthorParticipating": False,
+    }

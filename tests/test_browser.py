@@ -1,0 +1,113 @@
+"""What a reader sees, in Debian's chromium driven by Playwright: titles, rendered LaTeX, working
+links, previous/next day, and no horizontal scrolling on a 375 px phone."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from dailypapers.demo import load_demo
+from dailypapers.db.engine import make_engine
+from dailypapers.settings import Settings
+from dailypapers.web.app import create_app
+from tests.conftest import IN_CI, LiveServer
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def demo_site(tmp_path_factory):
+    data_dir = tmp_path_factory.mktemp("browser")
+    settings = Settings(data_dir=data_dir, database_url=f"sqlite:///{data_dir}/site.sqlite3")
+    engine = make_engine(settings.effective_database_url)
+    from dailypapers.db.migrate import upgrade
+
+    upgrade(engine)
+    load_demo(engine)
+    with LiveServer(create_app(settings, engine)) as server:
+        yield server
+    engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if CHROMIUM is None:
+        if IN_CI:
+            pytest.fail("chromium is not installed (CI=true: .ci/run installs it)")
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, demo_site):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    outside: list[str] = []
+    page.on("request", lambda req: outside.append(req.url)
+            if not req.url.startswith((demo_site.url, "data:", "about:")) else None)
+    yield page
+    context.close()
+    assert outside == [], f"the page asked for third-party resources: {outside}"
+
+
+def _no_horizontal_scroll(page) -> bool:
+    return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
+def test_daily_page_then_paper_page(page, demo_site):
+    page.goto(f"{demo_site.url}/papers")
+    heading = page.locator("h1")
+    assert "Daily Papers" in heading.inner_text() and "March 31, 2026" in heading.inner_text()
+    cards = page.locator("article.card")
+    assert cards.count() > 5
+    first_title = cards.first.locator("h3 a").inner_text()
+    assert first_title.strip()
+
+    # Previous day skips nothing it should not, and Next brings us back.
+    page.locator("a.prev").first.click()
+    page.wait_for_url("**/papers/date/2026-03-30")
+    assert "March 30, 2026" in page.locator("h1").inner_text()
+    page.locator("a.next").first.click()
+    page.wait_for_url("**/papers/date/2026-03-31")
+
+    # Open a paper: the card's link leads to its page with the same title and real links.
+    cards.first.locator("h3 a").click()
+    page.wait_for_selector("h1.paper-title")
+    assert page.locator("h1.paper-title").inner_text().strip() == first_title.strip()
+    assert page.locator("section.abstract p").inner_text().strip()
+    arxiv = page.locator("a.btn", has_text="arXiv page").get_attribute("href")
+    assert arxiv.startswith("https://arxiv.org/abs/")
+    day_link = page.locator("p.featured a").first
+    day_link.click()
+    page.wait_for_url("**/papers/date/2026-03-31")
+
+
+def test_latex_is_rendered_by_bundled_katex(page, demo_site):
+    page.goto(f"{demo_site.url}/papers/2412.12023")
+    page.wait_for_function("document.documentElement.dataset.math === 'ready'")
+    assert page.locator("h1.paper-title .katex").count() >= 1
+    assert page.locator("section.abstract .katex").count() >= 2
+    # The raw TeX is no longer shown as text.
+    assert "$M_1$" not in page.locator("h1.paper-title").inner_text()
+
+
+@pytest.mark.parametrize("path", ["/papers", "/papers/week/2026-W14", "/papers/2412.12023"])
+def test_no_horizontal_scroll_on_a_phone(browser, demo_site, path):
+    context = browser.new_context(viewport={"width": 375, "height": 740}, is_mobile=True)
+    page = context.new_page()
+    page.goto(f"{demo_site.url}{path}")
+    page.wait_for_load_state("networkidle")
+    assert _no_horizontal_scroll(page), page.evaluate("document.documentElement.scrollWidth")
+    context.close()

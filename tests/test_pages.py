@@ -1,0 +1,94 @@
+"""Server-rendered pages, read with an HTML parser as a reader would see them."""
+
+import lxml.html
+import pytest
+
+from dailypapers.ingest.files import import_paths
+from tests.conftest import shared
+from tests.helpers import hf_item, write_json
+
+
+def _doc(response):
+    return lxml.html.fromstring(response.text)
+
+
+@pytest.fixture
+def loaded(engine):
+    import_paths(engine, [shared("hf-daily", n) for n in ("2026-03-26.json", "2026-03-27.json", "2026-03-30.json")])
+
+
+def test_latest_day_is_the_front_page(client, loaded):
+    response = client.get("/papers")
+    assert response.status_code == 200
+    doc = _doc(response)
+    assert "Monday, March 30, 2026" in doc.findtext(".//h1/span")
+    cards = doc.cssselect("article.card")
+    assert len(cards) > 5
+    # Previous skips the weekend; there is no next day.
+    assert doc.cssselect("a.prev")[0].get("href") == "/papers/date/2026-03-27"
+    assert not doc.cssselect("a.next")
+
+
+def test_day_page_cards_show_what_a_reader_needs(client, loaded):
+    doc = _doc(client.get("/papers/date/2026-03-27?sort=upvotes"))
+    cards = doc.cssselect("article.card")
+    votes = [int(c.cssselect(".votes .count")[0].text) for c in cards]
+    assert votes == sorted(votes, reverse=True)
+    first = cards[0]
+    link = first.cssselect("h3 a")[0]
+    assert link.get("href") == f"/papers/{first.get('data-paper-id')}"
+    assert first.cssselect(".authors")[0].text_content().strip()
+    assert first.cssselect(".excerpt")[0].text_content().strip()
+    assert doc.cssselect("a.next")[0].get("href") == "/papers/date/2026-03-30"
+    assert doc.cssselect("a.prev")[0].get("href") == "/papers/date/2026-03-26"
+
+
+def test_empty_day_says_so(client, loaded):
+    response = client.get("/papers/date/2026-03-28")
+    assert response.status_code == 200
+    assert "No papers featured on Saturday, March 28, 2026" in _doc(response).text_content()
+
+
+def test_week_and_month_views(client, loaded):
+    week = _doc(client.get("/papers/week/2026-W13"))
+    days = {a.get("href") for a in week.cssselect("a.day-link")}
+    assert days == {"/papers/date/2026-03-26", "/papers/date/2026-03-27"}
+    month = _doc(client.get("/papers/month/2026-03"))
+    assert len(month.cssselect("article.card")) == len(week.cssselect("article.card")) + len(
+        _doc(client.get("/papers/date/2026-03-30")).cssselect("article.card")
+    )
+
+
+@pytest.mark.parametrize("url", ["/papers/date/2026-02-30", "/papers/week/2026-W99",
+                                 "/papers/month/2026-00", "/papers?sort=sideways"])
+def test_bad_periods_are_400_pages(client, url):
+    response = client.get(url)
+    assert response.status_code == 400
+    assert "text/html" in response.headers["content-type"]
+
+
+def test_paper_page(client, engine, tmp_path):
+    item = hf_item("2603.00030", title="Scaling $\\alpha$-divergences", githubRepo="https://github.com/acme/alpha",
+                   githubStars=12, projectPage="https://acme.github.io/alpha")
+    item["paper"]["summary"] = "We bound $\\sum_i x_i^2$ for agents costing $10 and $20 each."
+    import_paths(engine, [write_json(tmp_path / "2026-03-02.json", [item])])
+    doc = _doc(client.get("/papers/2603.00030"))
+    title = doc.cssselect("h1.paper-title")[0]
+    assert title.cssselect("span.math")[0].text == "\\alpha"
+    abstract = doc.cssselect("section.abstract p")[0]
+    assert [m.text for m in abstract.cssselect("span.math")] == ["\\sum_i x_i^2"]
+    assert "$10 and $20" in abstract.text_content()
+    assert doc.cssselect("a.code-link")[0].get("href") == "https://github.com/acme/alpha"
+    assert doc.cssselect("a.project-link")[0].get("href") == "https://acme.github.io/alpha"
+    assert doc.cssselect("p.featured a")[0].get("href") == "/papers/date/2026-03-02"
+    # Versioned ids redirect to the canonical page; unknown papers are a 404 page.
+    assert client.get("/papers/2603.00030v2", follow_redirects=False).headers["location"] == "/papers/2603.00030"
+    assert client.get("/papers/2603.99999").status_code == 404
+
+
+def test_user_text_is_escaped(client, engine, tmp_path):
+    item = hf_item("2603.00031", title="<script>alert(1)</script> Title")
+    import_paths(engine, [write_json(tmp_path / "2026-03-02.json", [item])])
+    response = client.get("/papers/2603.00031")
+    assert "<script>alert(1)</script>" not in response.text
+    assert "&lt;script&gt;" in response.text
