@@ -153,7 +153,9 @@ class FakeUpstream:
         self._server = _QuietServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
         self._thread.start()
         return self
 
@@ -237,7 +239,8 @@ class FakeUpstream:
         if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", date):
             return 400, json_type, json.dumps({"error": f"Invalid date: {date!r}"}).encode()
         try:
-            limit = min(self.hf_max_limit, max(1, int(query.get("limit", self.hf_default_limit))))
+            asked = int(query.get("limit", self.hf_default_limit))
+            limit = min(self.hf_max_limit, max(1, asked))
             page = max(0, int(query.get("p", 0)))
         except ValueError:
             return 400, json_type, b'{"error": "limit and p must be integers"}'

@@ -135,3 +135,51 @@ def test_zero_upvotes_round_trip(client, engine, tmp_path):
     import_paths(engine, [write_json(tmp_path / "2026-03-02.json", [hf_item("2603.00020", upvotes=0)])])
     body = client.get("/api/papers/2603.00020").json()
     assert body["upvotes"] == 0 and body["id"] == "2603.00020"
+
+
+ATOM_NEWER = """<?xml version="1.0" encoding="UTF-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom" xmlns:arxiv="http://arxiv.org/schemas/atom">
+  <id>https://arxiv.org/api/test</id>
+  <entry>
+    <id>http://arxiv.org/abs/0704.0002v3</id>
+    <updated>2026-01-05T10:00:00Z</updated>
+    <published>2007-03-30T20:16:27Z</published>
+    <title>Sparsity-certifying Graph Decompositions, Revisited</title>
+    <summary>A newer abstract.</summary>
+    <author><name>Ileana Streinu</name></author>
+    <author><name>Louis Theran</name></author>
+    <arxiv:primary_category term="math.CO"/>
+    <category term="math.CO"/>
+  </entry>
+</feed>
+"""
+
+
+def test_client_reads_oai_only_papers_and_sees_newer_versions(engine, settings, tmp_path):
+    from huggingface_hub import HfApi
+
+    from dailypapers.web.app import create_app
+    from tests.conftest import LiveServer
+
+    import_paths(engine, [shared("arxiv", "oai-pmh-cs-2016", f"listrecords-{n}.xml.gz") for n in ("001", "103")])
+    with LiveServer(create_app(settings, engine)) as server:
+        api = HfApi(endpoint=server.url)
+        info = api.paper_info("0704.0002")
+        assert info.title == "Sparsity-certifying Graph Decompositions"
+        assert [a.name for a in info.authors] == ["Ileana Streinu", "Louis Theran"]
+        assert info.published_at.date().isoformat() == "2007-03-30"
+        assert info.summary.startswith("We describe a new algorithm, the $(k,\\ell)$-pebble game")
+        newer = tmp_path / "newer.xml"
+        newer.write_text(ATOM_NEWER)
+        _, counts = import_paths(engine, [newer])
+        assert counts.updated == 1
+        info = api.paper_info("0704.0002v3")
+        assert info.title == "Sparsity-certifying Graph Decompositions, Revisited"
+        assert info.summary == "A newer abstract."
+        # Old-style ids, slash included, in the API and on the page.
+        old_style = api.paper_info("math/0611918")
+        assert old_style.id == "math/0611918" and old_style.title
+        import httpx
+
+        page = httpx.get(f"{server.url}/papers/math/0611918")
+        assert page.status_code == 200 and old_style.title.split()[0] in page.text

@@ -25,8 +25,8 @@ papers = sa.Table(
     sa.Column("version", sa.Integer),
     sa.Column("title", sa.Text, nullable=False, server_default=""),
     sa.Column("abstract", sa.Text, nullable=False, server_default=""),
-    sa.Column("authors", sa.JSON, nullable=False),  # ordered list of author objects (our keys)
-    sa.Column("categories", sa.JSON, nullable=False),  # ordered list of category codes
+    sa.Column("authors", sa.JSON(none_as_null=True), nullable=False),  # ordered list of author objects (our keys)
+    sa.Column("categories", sa.JSON(none_as_null=True), nullable=False),  # ordered list of category codes
     sa.Column("primary_category", sa.String(32)),
     sa.Column("submitted_at", sa.String(40)),  # first arXiv version, as received
     sa.Column("updated_at", sa.String(40)),  # latest arXiv version, as received
@@ -39,13 +39,13 @@ papers = sa.Table(
     sa.Column("github_stars", sa.Integer),
     sa.Column("project_page", sa.Text),
     sa.Column("ai_summary", sa.Text),
-    sa.Column("ai_keywords", sa.JSON),
+    sa.Column("ai_keywords", sa.JSON(none_as_null=True)),
     sa.Column("upvotes", sa.Integer, nullable=False, server_default="0"),
     sa.Column("num_comments", sa.Integer, nullable=False, server_default="0"),
     sa.Column("discussion_id", sa.String(64)),
     sa.Column("thumbnail", sa.Text),
-    sa.Column("media_urls", sa.JSON),
-    sa.Column("organization", sa.JSON),
+    sa.Column("media_urls", sa.JSON(none_as_null=True)),
+    sa.Column("organization", sa.JSON(none_as_null=True)),
     sa.Column("withdrawn_at", sa.String(40)),
     # Which source last set the bibliographic fields: arXiv sources win over Hugging Face.
     sa.Column("bib_source", sa.String(16), nullable=False),
@@ -69,8 +69,8 @@ feature_days = sa.Table(
     sa.Column("published_at", sa.String(40)),  # outer publishedAt as received
     sa.Column("submitted_on_daily_at", sa.String(40)),
     sa.Column("submitter_name", sa.String(128), index=True),
-    sa.Column("submitter", sa.JSON),  # the submitting account (our keys)
-    sa.Column("organization", sa.JSON),
+    sa.Column("submitter", sa.JSON(none_as_null=True)),  # the submitting account (our keys)
+    sa.Column("organization", sa.JSON(none_as_null=True)),
     sa.Column("is_author_participating", sa.Boolean),
     sa.Column("is_demo", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("first_seen_at", sa.DateTime(timezone=True), nullable=False),

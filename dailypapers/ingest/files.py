@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import glob
 import gzip
+import multiprocessing as mp
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from queue import Empty
 from types import ModuleType
 from typing import IO
 
@@ -90,37 +92,97 @@ def import_paths(
     batch_size: int = 2000,
     progress: Progress | None = None,
     source: str = "import",
+    parse_ahead: bool = True,
 ) -> tuple[int, Counts]:
+    """Import files into the database, one committed batch at a time, and record the run.
+
+    With ``parse_ahead`` a child process parses the next batches while this one stores: parsing
+    and storing cost about the same, and the machine has a second core.
+    """
     paths = expand_paths(patterns)
     formats = {path: sniff(path) for path in paths}  # refuse unknown files before writing anything
     with write_transaction(engine) as conn:
         run_id = start_run(conn, source, detail=f"{len(paths)} file(s)")
     total = Counts()
+    batches = parse_in_child(formats, batch_size) if parse_ahead else parse_batches(formats, batch_size)
     try:
-        for path in paths:
-            batch: list[ParsedItem] = []
-            batch_refusals: list[Refusal] = []
-            for parsed in iter_file(path, formats[path]):
-                if isinstance(parsed, Refusal):
-                    batch_refusals.append(parsed)
-                    continue
-                batch.append(parsed)
-                if len(batch) >= batch_size:
-                    total.add(_commit_batch(engine, run_id, batch, batch_refusals, demo))
-                    if progress:
-                        progress(len(batch), str(path))
-                    batch, batch_refusals = [], []
-            if batch or batch_refusals:
-                total.add(_commit_batch(engine, run_id, batch, batch_refusals, demo))
-                if progress:
-                    progress(len(batch), str(path))
+        for path, batch, refused in batches:
+            total.add(_commit_batch(engine, run_id, batch, refused, demo))
+            if progress:
+                progress(len(batch), path)
     except BaseException as exc:
         with write_transaction(engine) as conn:
             finish_run(conn, run_id, status="failed", error=f"{type(exc).__name__}: {exc}")
         raise
+    finally:
+        close = getattr(batches, "close", None)
+        if close:
+            close()
     with write_transaction(engine) as conn:
         finish_run(conn, run_id, status="ok")
     return run_id, total
+
+
+Batch = tuple[str, list[ParsedItem], list[Refusal]]
+
+
+def parse_batches(formats: dict[Path, str], batch_size: int) -> Iterator[Batch]:
+    """Parsed items and refusals, ``batch_size`` items at a time, never spanning two files."""
+    for path, fmt in formats.items():
+        batch: list[ParsedItem] = []
+        refused: list[Refusal] = []
+        for parsed in iter_file(path, fmt):
+            if isinstance(parsed, Refusal):
+                refused.append(parsed)
+                continue
+            batch.append(parsed)
+            if len(batch) >= batch_size:
+                yield str(path), batch, refused
+                batch, refused = [], []
+        if batch or refused:
+            yield str(path), batch, refused
+
+
+_DONE = "done"
+_FAILED = "failed"
+
+
+def _produce(formats: dict[Path, str], batch_size: int, queue: mp.Queue) -> None:  # type: ignore[type-arg]
+    try:
+        for batch in parse_batches(formats, batch_size):
+            queue.put(("batch", batch))
+        queue.put((_DONE, None))
+    except BaseException as exc:  # the parent reports it; the child only says what happened
+        queue.put((_FAILED, f"{type(exc).__name__}: {exc}"))
+
+
+def parse_in_child(formats: dict[Path, str], batch_size: int) -> Iterator[Batch]:
+    """``parse_batches`` run in a forked child, a few batches ahead of the consumer."""
+    if "fork" not in mp.get_all_start_methods():
+        yield from parse_batches(formats, batch_size)
+        return
+    ctx = mp.get_context("fork")
+    queue = ctx.Queue(maxsize=4)  # bounded: memory stays flat however large the file
+    child = ctx.Process(target=_produce, args=(formats, batch_size, queue), daemon=True)
+    child.start()
+    try:
+        while True:
+            try:
+                kind, payload = queue.get(timeout=1.0)
+            except Empty:
+                if not child.is_alive():
+                    raise ImportError_(f"the parsing process died (exit code {child.exitcode})") from None
+                continue
+            if kind == _DONE:
+                return
+            if kind == _FAILED:
+                raise ImportError_(f"parsing failed: {payload}")
+            yield payload
+    finally:
+        if child.is_alive():
+            child.terminate()
+        child.join(5)
+        queue.close()
 
 
 def _commit_batch(

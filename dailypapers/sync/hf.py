@@ -118,7 +118,7 @@ def _advance(
     index = next((i for i, t in enumerate(todo) if t["day"] == day), None)
     if index is not None:
         if next_url:
-            todo[index] = {**todo[index], "next": next_url, "page": page + 1}
+            pass
         else:
             del todo[index]
     if todo:
