@@ -53,6 +53,9 @@ class Settings(BaseSettings):
         default=3.0, description="Politeness: minimum seconds between two requests to one upstream"
     )
     sync_max_retries: int = 4
+    sync_backoff_seconds: float = Field(
+        default=1.0, description="First retry waits about this long; each retry doubles it (with jitter)"
+    )
     sync_timeout_seconds: float = 30.0
     user_agent: str = "dailypapers/0.1 (+self-hosted)"
 

@@ -115,6 +115,7 @@ def _run_api_cycle(ctx: SourceContext, cycle: dict[str, Any] | None) -> None:
 
     while cycle:
         start = int(cycle["start"])
+        ctx.first_time(cycle["id"], "start", start)
         fetched = ctx.client.get(
             ctx.settings.arxiv_api_url,
             decode_xml,
@@ -215,6 +216,7 @@ def _run_oai_cycle(ctx: SourceContext, cycle: dict[str, Any] | None) -> None:
     while cycle and cycle.get("sets"):
         entry = cycle["sets"][0]
         spec, token = entry["set"], entry.get("token")
+        ctx.first_time(cycle["id"], spec, token, entry.get("restarts", 0))
         if token:
             params = {"verb": "ListRecords", "resumptionToken": token}
         else:

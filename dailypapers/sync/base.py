@@ -15,7 +15,7 @@ from dailypapers.ingest.records import ParsedItem, Refusal
 from dailypapers.ingest.service import Counts, record_progress, store_items
 from dailypapers.settings import Settings
 from dailypapers.sync import checkpoints
-from dailypapers.sync.http import PoliteClient
+from dailypapers.sync.http import PoliteClient, UpstreamError
 
 Log = Callable[[str], None]
 Advance = Callable[[Connection, Any], Any]
@@ -31,6 +31,14 @@ class SourceContext:
     run_id: int
     counts: Counts = field(default_factory=Counts)
     pages: int = 0
+    _asked: set[tuple[Any, ...]] = field(default_factory=set)
+
+    def first_time(self, *key: Any) -> None:
+        """Refuse to ask for the same page twice in one cycle: a checkpoint that does not move
+        (an upstream repeating its rel=next link or resumption token) would loop forever."""
+        if key in self._asked:
+            raise UpstreamError(f"the sync would fetch {key[1:]} again; stopping to avoid a loop")
+        self._asked.add(key)
 
     def commit_page(
         self,

@@ -88,6 +88,7 @@ def _run_cycle(ctx: SourceContext, cycle: dict[str, Any]) -> None:
         entry = cycle["todo"][0]
         day = dt.date.fromisoformat(entry["day"])
         page = int(entry.get("page", 0))
+        ctx.first_time(cycle["id"], entry["day"], entry.get("next"))
         if entry.get("next"):  # stored as path + query: the same origin as ``base``
             fetched = ctx.client.get(str(base.join(entry["next"])), decode_json)
         else:
@@ -118,7 +119,7 @@ def _advance(
     index = next((i for i, t in enumerate(todo) if t["day"] == day), None)
     if index is not None:
         if next_url:
-            pass
+            todo[index] = {**todo[index], "next": next_url, "page": page + 1}
         else:
             del todo[index]
     if todo:

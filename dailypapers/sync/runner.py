@@ -83,7 +83,7 @@ def run_sync(
     if unknown:
         raise ValueError(f"unknown sync source(s): {', '.join(unknown)}")
     if backoff_base is None:
-        backoff_base = float(getattr(settings, "sync_backoff_seconds", 1.0))
+        backoff_base = settings.sync_backoff_seconds
     report = SyncReport()
     with PoliteClient(settings, stop=stop, log=log, backoff_base=backoff_base) as client:
         for name in names:
