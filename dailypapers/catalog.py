@@ -234,3 +234,24 @@ def counts(conn: Connection) -> dict[str, int]:
             sa.select(sa.func.count()).select_from(feature_days)
         ).scalar() or 0,
     }
+
+
+def papers_by_ids(conn: Connection, ids: list[str]) -> dict[str, dict[str, Any]]:
+    if not ids:
+        return {}
+    rows = conn.execute(sa.select(papers).where(papers.c.id.in_(ids))).mappings()
+    return {row["id"]: dict(row) for row in rows}
+
+
+def latest_features(conn: Connection, ids: list[str]) -> dict[str, dict[str, Any]]:
+    """Each paper's most recent feature day, for the papers that have one."""
+    if not ids:
+        return {}
+    out: dict[str, dict[str, Any]] = {}
+    rows = conn.execute(
+        sa.select(feature_days).where(feature_days.c.paper_id.in_(ids))
+        .order_by(feature_days.c.day)
+    ).mappings()
+    for row in rows:
+        out[row["paper_id"]] = dict(row)  # ordered by day: the last one wins
+    return out

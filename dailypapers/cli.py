@@ -53,7 +53,7 @@ def serve(host: str, port: int, demo: bool | None, no_sync: bool) -> None:
         counts = load_demo(engine)
         click.echo(f"Demo: {counts.inserted} papers inserted, {counts.unchanged} unchanged.")
     background = None if no_sync else Scheduler(settings, engine)
-    app = create_app(settings, engine, background=background)
+    app = create_app(settings, engine, background=background, index_worker=True)
     click.echo(f"Serving {_safe_url(settings)} on http://{host}:{port}/papers")
     uvicorn.run(app, host=host, port=port, log_level="info")
 
@@ -101,6 +101,62 @@ def sync() -> None:
     engine = _engine(settings)
     report = run_sync(settings, engine, log=click.echo)
     sys.exit(0 if report.ok else 1)
+
+
+@main.command()
+@click.argument("query")
+@click.option("--limit", default=10, show_default=True, type=click.IntRange(1, 100))
+@click.option("--mode", type=click.Choice(["hybrid", "keyword", "dense"]), default="hybrid",
+              show_default=True)
+@click.option("--sort", type=click.Choice(["relevance", "newest", "upvotes"]), default="relevance",
+              show_default=True)
+def search(query: str, limit: int, mode: str, sort: str) -> None:
+    """Search papers from the terminal (same syntax as the site: "phrase", -word, author:, cat:)."""
+    from dailypapers import catalog
+    from dailypapers.index.query import QueryError
+    from dailypapers.index.search import SearchService
+
+    settings = get_settings()
+    engine = _engine(settings)
+    service = SearchService.from_settings(engine, settings)
+    try:
+        service.catch_up()
+        results = service.search(query, limit=limit, mode=mode, sort=sort)
+    except QueryError as exc:
+        raise click.UsageError(str(exc)) from None
+    for warning in results.warnings:
+        click.echo(f"note: {warning}", err=True)
+    with read_transaction(engine) as conn:
+        rows = catalog.papers_by_ids(conn, [h.paper_id for h in results.hits])
+    if not results.hits:
+        click.echo("No papers match.")
+        sys.exit(1)
+    click.echo(f"{results.total} results ({results.mode}); top {len(results.hits)}:")
+    for rank, hit in enumerate(results.hits, 1):
+        paper = rows.get(hit.paper_id)
+        if paper:
+            click.echo(f"{rank:3}. {paper['id']:<18} {paper['title'][:100]}")
+
+
+@main.command()
+@click.option("--embed/--no-embed", default=True, help="Also embed papers that have no vector yet.")
+def reindex(embed: bool) -> None:
+    """Rebuild the search indexes from the database (safe to interrupt: the old index serves)."""
+    from tqdm import tqdm
+
+    from dailypapers.index.search import SearchService
+
+    settings = get_settings()
+    engine = _engine(settings)
+    service = SearchService.from_settings(engine, settings)
+    report = service.keyword.rebuild(engine)
+    click.echo(f"Keyword index rebuilt: {report}")
+    if embed:
+        with tqdm(unit=" papers", desc="embedding", disable=None) as bar:
+            from dailypapers.index.vectors import embed_pending
+
+            done = embed_pending(engine, service.embedder, on_batch=bar.update)
+        click.echo(f"Embedded {done} papers with {service.embedder.name}.")
 
 
 @main.command()

@@ -59,6 +59,20 @@ class Settings(BaseSettings):
     sync_timeout_seconds: float = 30.0
     user_agent: str = "dailypapers/0.1 (+self-hosted)"
 
+    # Search.
+    embedder: str = Field(
+        default="minilm-int8", description="minilm-int8 (bundled, offline) or openai:<base url>#<model>"
+    )
+    search_fusion: str = Field(default="convex", description="convex (scores) or rrf (ranks)")
+    search_alpha: float = Field(default=0.4, description="Keyword weight of the convex fusion")
+    search_rrf_k: float = Field(default=60.0, description="Reciprocal rank fusion constant")
+    index_interval_seconds: float = Field(
+        default=10.0, description="How often the server catches its indexes up with the database"
+    )
+    embed_in_background: bool = Field(
+        default=True, description="Embed new papers in the serving process (one core at most)"
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -82,7 +96,7 @@ class Settings(BaseSettings):
 
     @property
     def is_default_database(self) -> bool:
-        return self.database_url is None
+        return not self.database_url
 
 
 @lru_cache(maxsize=1)

@@ -58,3 +58,31 @@ def hf_item(arxiv_id: str, *, title: str = "A title", upvotes: int = 3, day: str
                         "name": "grace", "type": "user", "isPro": False},
         "isAuthorParticipating": False,
     }
+
+
+class MemoEmbedder:
+    """The real embedder, remembering texts it has embedded: tests load the same papers into a
+    fresh database many times, and the model is the slow part (~15 texts/s)."""
+
+    _memo: dict[str, Any] = {}
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.name, self.dim = inner, inner.name, inner.dim
+        self.calls = 0
+
+    def embed(self, texts: list[str]) -> Any:
+        import numpy as np
+
+        missing = [t for t in dict.fromkeys(texts) if t not in self._memo]
+        if missing:
+            self.calls += 1
+            for text, vector in zip(missing, self.inner.embed(missing)):
+                self._memo[text] = vector
+        return np.stack([self._memo[t] for t in texts]) if texts else np.zeros((0, self.dim), "float32")
+
+
+def search_service(engine: Any, settings: Any) -> Any:
+    from dailypapers.index.embedder import get_embedder
+    from dailypapers.index.search import SearchService
+
+    return SearchService(engine, settings.data_dir, embedder=MemoEmbedder(get_embedder()))

@@ -116,3 +116,20 @@ sync_checkpoints = sa.Table(
     sa.Column("value", sa.Text, nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
+
+# One vector per paper and embedding model, for the text it was computed from. Derived data kept
+# in the database so every web node (and a rebuild) can load vectors without embedding again.
+paper_embeddings = sa.Table(
+    "paper_embeddings",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),  # watermark for catch-up
+    sa.Column(
+        "paper_id", sa.String(64), sa.ForeignKey("papers.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("model", sa.String(128), nullable=False),
+    sa.Column("dim", sa.Integer, nullable=False),
+    sa.Column("text_hash", sa.String(64), nullable=False),  # sha256 of the embedded text
+    sa.Column("vector", sa.LargeBinary, nullable=False),  # float16, little-endian
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("paper_id", "model", name="uq_paper_embeddings_paper_model"),
+)

@@ -25,21 +25,33 @@ HERE = Path(__file__).resolve().parent
 
 
 def create_app(
-    settings: Settings | None = None, engine: Engine | None = None, *, background: Any = None
+    settings: Settings | None = None, engine: Engine | None = None, *,
+    background: Any = None, search: Any = None, index_worker: bool = False,
 ) -> FastAPI:
-    """Build the app. ``background`` is started with the app and stopped with it (the scheduler)."""
+    """Build the app. ``background`` (one job or a list: the sync scheduler) is started with the
+    app and stopped with it; ``index_worker`` adds the thread that keeps the search indexes
+    caught up and embeds new papers."""
+    from dailypapers.index.search import SearchService
+    from dailypapers.index.worker import IndexWorker
+
     settings = settings or get_settings()
     engine = engine or make_engine(settings.effective_database_url)
+    search = search or SearchService.from_settings(engine, settings)
+    jobs = list(background) if isinstance(background, (list, tuple)) else (
+        [background] if background is not None else [])
+    if index_worker:
+        jobs.append(IndexWorker(search, interval=settings.index_interval_seconds,
+                                embed=settings.embed_in_background))
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        if background is not None:
-            background.start()
+        for job in jobs:
+            job.start()
         try:
             yield
         finally:
-            if background is not None:
-                background.stop()
+            for job in jobs:
+                job.stop()
 
     app = FastAPI(
         title=settings.site_name, version=__version__, lifespan=lifespan, docs_url="/api/docs",
@@ -47,14 +59,17 @@ def create_app(
     )
     app.state.settings = settings
     app.state.engine = engine
+    app.state.search = search
+    app.state.jobs = jobs
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     filters.install(templates.env)
     templates.env.globals.update(site_name=settings.site_name, version=__version__)
     app.state.templates = templates
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
-    from dailypapers.web import routes_api, routes_pages
+    from dailypapers.web import routes_api, routes_pages, routes_search
 
+    app.include_router(routes_search.router)  # before /api/papers/{id}, which would match "search"
     app.include_router(routes_api.router)
     app.include_router(routes_pages.router)
     _install_error_handlers(app)

@@ -108,25 +108,7 @@ def paper_json(paper: dict[str, Any], feature: dict[str, Any] | None) -> dict[st
 
 
 def daily_item_json(entry: Entry) -> dict[str, Any]:
-    paper, feature = entry.paper, entry.feature
-    item: dict[str, Any] = {
-        "paper": paper_json(paper, feature),
-        "publishedAt": feature["published_at"] or published_at(paper),
-        "title": paper["title"],
-        "summary": paper["abstract"],
-        "thumbnail": paper["thumbnail"],
-        "numComments": feature["num_comments"],
-    }
-    if paper["media_urls"] is not None:
-        item["mediaUrls"] = paper["media_urls"]
-    submitter = _user_keys(feature.get("submitter"), username_key="name")
-    if submitter:
-        item["submittedBy"] = submitter
-    org = organization_json(feature.get("organization") or paper["organization"])
-    if org:
-        item["organization"] = org
-    item["isAuthorParticipating"] = bool(feature.get("is_author_participating"))
-    return item
+    return item_json(entry.paper, entry.feature)
 
 
 def paper_info_json(paper: dict[str, Any], features: list[dict[str, Any]]) -> dict[str, Any]:
@@ -138,3 +120,27 @@ def paper_info_json(paper: dict[str, Any], features: list[dict[str, Any]]) -> di
         linkedSpaces=[],
     )
     return out
+
+
+def item_json(paper: dict[str, Any], feature: dict[str, Any] | None) -> dict[str, Any]:
+    """A daily item (``/api/daily_papers``), also the shape of ``/api/papers/search`` results,
+    where a paper may never have been featured."""
+    item: dict[str, Any] = {
+        "paper": paper_json(paper, feature),
+        "publishedAt": (feature or {}).get("published_at") or published_at(paper),
+        "title": paper["title"],
+        "summary": paper["abstract"],
+        "thumbnail": paper["thumbnail"],
+        "numComments": (feature or {}).get("num_comments", paper["num_comments"]),
+    }
+    if paper["media_urls"] is not None:
+        item["mediaUrls"] = paper["media_urls"]
+    if feature:
+        submitter = _user_keys(feature.get("submitter"), username_key="name")
+        if submitter:
+            item["submittedBy"] = submitter
+    org = organization_json((feature or {}).get("organization") or paper["organization"])
+    if org:
+        item["organization"] = org
+    item["isAuthorParticipating"] = bool((feature or {}).get("is_author_participating"))
+    return item

@@ -96,3 +96,19 @@ def math_markup(text: str | None) -> Markup:
             display = "1" if kind == "display" else "0"
             parts.append(f'<span class="math" data-display="{display}">{escape(content)}</span>')
     return Markup("".join(parts))
+
+
+def wrap_math(html: str) -> Markup:
+    """Mark the math in already-escaped HTML (e.g. a highlighted snippet) for KaTeX.
+
+    The browser renders a span's text content, so <mark> tags inside a formula simply vanish
+    from it and entities are decoded: nothing is escaped twice.
+    """
+    parts = []
+    for kind, content in split_math(html):
+        if kind == "text":
+            parts.append(content.replace("$", "&#36;"))
+        else:
+            display = "1" if kind == "display" else "0"
+            parts.append(f'<span class="math" data-display="{display}">{content}</span>')
+    return Markup("".join(parts))

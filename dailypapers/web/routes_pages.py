@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
@@ -11,6 +13,7 @@ from dailypapers.ids import InvalidArxivId, split_arxiv_id
 from dailypapers.web.app import ConnDep, render
 
 router = APIRouter()
+log = logging.getLogger("dailypapers.web")
 
 SORT_LABELS = {"trending": "Trending", "upvotes": "Most upvoted", "newest": "Newest"}
 
@@ -66,7 +69,19 @@ def paper_page(request: Request, conn: ConnDep, paper_id: str) -> HTMLResponse:
         raise HTTPException(404, f"No paper {canonical} here yet")
     features = catalog.features_of(conn, canonical)
     return render(request, "paper.html", paper=paper, features=features,
+                  similar=_similar(request, conn, canonical),
                   last_updated=catalog.last_updated(conn))
+
+
+def _similar(request: Request, conn: ConnDep, paper_id: str, k: int = 6) -> list[dict]:  # type: ignore[type-arg]
+    """Nearest papers by embedding; nothing while this paper has no vector yet."""
+    try:
+        neighbours = request.app.state.search.similar(paper_id, k)
+    except Exception:  # the model or index unavailable must not take the paper page down
+        log.exception("similar papers unavailable")
+        return []
+    rows = catalog.papers_by_ids(conn, [pid for pid, _ in neighbours])
+    return [rows[pid] for pid, _ in neighbours if pid in rows]
 
 
 def _or_400(parse, text: str):  # type: ignore[no-untyped-def]

@@ -1,0 +1,190 @@
+"""Paper vectors: computed in the background, stored in the database, scanned exactly in memory.
+
+Storage: ``paper_embeddings`` holds one float16 vector per (paper, model) with the sha256 of the
+text it came from, so unchanged text is never embedded twice and a model change means new rows
+rather than mixed vectors. The in-memory ``VectorIndex`` is derived: it loads the rows of one
+model and catches up by the ``seq`` watermark. An exact scan of 100k × 384 float32 takes a few ms
+here, with recall 1.0 by construction, so no approximate index is needed at this size.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import threading
+from collections.abc import Callable
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from dailypapers.db.engine import read_transaction, write_transaction
+from dailypapers.db.schema import paper_embeddings, papers
+from dailypapers.index.embedder import Embedder, document_text
+
+log = logging.getLogger("dailypapers.index")
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def pending(conn: Connection, model: str, limit: int) -> list[tuple[str, str, str | None]]:
+    """Papers whose vector for ``model`` is missing or may be stale: (id, text, old hash)."""
+    e = paper_embeddings.alias("e")
+    rows = conn.execute(
+        sa.select(papers.c.id, papers.c.title, papers.c.abstract, e.c.text_hash)
+        .select_from(papers.outerjoin(e, sa.and_(e.c.paper_id == papers.c.id, e.c.model == model)))
+        .where(sa.or_(e.c.seq.is_(None), papers.c.row_updated_at > e.c.created_at))
+        .order_by(papers.c.row_updated_at.desc(), papers.c.id)
+        .limit(limit)
+    ).all()
+    return [(pid, document_text(title, abstract), old) for pid, title, abstract, old in rows]
+
+
+def store_vectors(
+    conn: Connection, model: str, dim: int, rows: list[tuple[str, str, np.ndarray]]
+) -> None:
+    """Replace the vectors of these papers: (paper id, text hash, vector)."""
+    now = dt.datetime.now(dt.timezone.utc)
+    ids = [pid for pid, _, _ in rows]
+    conn.execute(
+        paper_embeddings.delete().where(
+            paper_embeddings.c.model == model, paper_embeddings.c.paper_id.in_(ids)
+        )
+    )
+    conn.execute(
+        paper_embeddings.insert(),
+        [
+            {"paper_id": pid, "model": model, "dim": dim, "text_hash": digest,
+             "vector": vec.astype("<f2").tobytes(), "created_at": now}
+            for pid, digest, vec in rows
+        ],
+    )
+
+
+def touch(conn: Connection, model: str, ids: list[str]) -> None:
+    """Mark vectors as checked: the paper row changed but not the embedded text."""
+    conn.execute(
+        paper_embeddings.update()
+        .where(paper_embeddings.c.model == model, paper_embeddings.c.paper_id.in_(ids))
+        .values(created_at=dt.datetime.now(dt.timezone.utc))
+    )
+
+
+def embed_pending(
+    engine: Engine,
+    embedder: Embedder,
+    *,
+    batch_size: int = 32,
+    max_batches: int | None = None,
+    stop: threading.Event | None = None,
+    on_batch: Callable[[int], None] | None = None,
+) -> int:
+    """Embed what is missing or changed, a batch at a time; returns how many were embedded."""
+    done = batches = 0
+    while not (stop and stop.is_set()) and (max_batches is None or batches < max_batches):
+        with read_transaction(engine) as conn:
+            todo = pending(conn, embedder.name, batch_size)
+        if not todo:
+            break
+        unchanged = [pid for pid, text, old in todo if old == text_hash(text)]
+        changed = [(pid, text) for pid, text, old in todo if old != text_hash(text)]
+        vectors = embedder.embed([text for _, text in changed]) if changed else None
+        with write_transaction(engine) as conn:
+            if unchanged:
+                touch(conn, embedder.name, unchanged)
+            if changed:
+                store_vectors(conn, embedder.name, embedder.dim, [
+                    (pid, text_hash(text), vectors[i]) for i, (pid, text) in enumerate(changed)
+                ])
+        done += len(changed)
+        batches += 1
+        if on_batch:
+            on_batch(len(changed))
+    return done
+
+
+class VectorIndex:
+    """All vectors of one model, in memory, for exact cosine search. Thread-safe for readers."""
+
+    def __init__(self, model: str, dim: int) -> None:
+        self.model = model
+        self.dim = dim
+        self._matrix = np.zeros((0, dim), dtype=np.float32)
+        self._ids: list[str] = []
+        self._pos: dict[str, int] = {}
+        self._size = 0
+        self.watermark = 0
+        self._lock = threading.Lock()  # one writer at a time; readers take a snapshot
+
+    def __len__(self) -> int:
+        return self._size
+
+    def catch_up(self, conn: Connection, chunk: int = 20000) -> int:
+        """Load vectors added since the watermark; returns how many rows were read."""
+        with self._lock:
+            if self._size and self._stored_count(conn) < self._size:
+                self._reset()  # rows were deleted (e.g. demo removed): reload from scratch
+            total = 0
+            while True:
+                rows = conn.execute(
+                    sa.select(paper_embeddings.c.seq, paper_embeddings.c.paper_id,
+                              paper_embeddings.c.vector)
+                    .where(paper_embeddings.c.model == self.model,
+                           paper_embeddings.c.seq > self.watermark)
+                    .order_by(paper_embeddings.c.seq).limit(chunk)
+                ).all()
+                if not rows:
+                    return total
+                self._apply(rows)
+                total += len(rows)
+
+    def _stored_count(self, conn: Connection) -> int:
+        return conn.execute(
+            sa.select(sa.func.count()).select_from(paper_embeddings)
+            .where(paper_embeddings.c.model == self.model)
+        ).scalar() or 0
+
+    def _reset(self) -> None:
+        self._matrix = np.zeros((0, self.dim), dtype=np.float32)
+        self._ids, self._pos, self._size, self.watermark = [], {}, 0, 0
+
+    def _apply(self, rows: list) -> None:  # type: ignore[type-arg]
+        vectors = np.frombuffer(b"".join(r[2] for r in rows), dtype="<f2").reshape(-1, self.dim)
+        new_rows = [i for i, r in enumerate(rows) if r[1] not in self._pos]
+        needed = self._size + len(new_rows)
+        if needed > len(self._matrix):
+            grown = np.zeros((max(needed, int(len(self._matrix) * 1.5) + 1024), self.dim),
+                             dtype=np.float32)
+            grown[: self._size] = self._matrix[: self._size]
+            self._matrix = grown
+        for i, (seq, pid, _blob) in enumerate(rows):
+            slot = self._pos.get(pid)
+            if slot is None:
+                slot = self._size
+                self._ids.append(pid)
+                self._pos[pid] = slot
+                self._matrix[slot] = vectors[i]
+                self._size += 1  # published after the row is written
+            else:
+                self._matrix[slot] = vectors[i]
+            self.watermark = max(self.watermark, seq)
+
+    def vector_of(self, paper_id: str) -> np.ndarray | None:
+        slot = self._pos.get(paper_id)
+        return None if slot is None else self._matrix[slot].copy()
+
+    def search(self, query: np.ndarray, k: int, exclude: set[str] | None = None
+               ) -> list[tuple[str, float]]:
+        size = self._size
+        if size == 0 or k <= 0:
+            return []
+        scores = self._matrix[:size] @ query.astype(np.float32)
+        want = min(size, k + len(exclude or ()))
+        top = np.argpartition(-scores, want - 1)[:want] if want < size else np.arange(size)
+        top = top[np.argsort(-scores[top], kind="stable")]
+        ids = self._ids
+        out = [(ids[i], float(scores[i])) for i in top if not exclude or ids[i] not in exclude]
+        return out[:k]

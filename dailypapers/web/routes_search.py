@@ -1,0 +1,174 @@
+"""Search surfaces: the /search page, Hugging Face's /api/papers/search and our /api/v1/search."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+
+from dailypapers import catalog
+from dailypapers.index.keyword import SearchFilters
+from dailypapers.index.query import QueryError
+from dailypapers.index.search import MODES, SearchResults, SearchService
+from dailypapers.web.app import ConnDep, api_error, render
+from dailypapers.web.hf_shapes import item_json
+from dailypapers.index.highlight import highlight
+from dailypapers.web.mathtext import wrap_math
+
+router = APIRouter()
+
+SORTS = ("relevance", "newest", "upvotes")
+PAGE_SIZE = 20
+HF_MAX_LIMIT = 120
+V1_MAX_LIMIT = 100
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+
+
+def _service(request: Request) -> SearchService:
+    return request.app.state.search
+
+
+def _int(params: Any, name: str, default: int, low: int, high: int) -> int:
+    raw = params.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise QueryError(f"{name} must be an integer, got {raw[:40]!r}") from None
+    if not low <= value <= high:
+        raise QueryError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def _bool(params: Any, name: str) -> bool | None:
+    raw = (params.get(name) or "").lower()
+    if raw == "":
+        return None
+    if raw in _TRUE:
+        return True
+    if raw in _FALSE:
+        return False
+    raise QueryError(f"{name} must be true or false, got {raw[:40]!r}")
+
+
+def _day(params: Any, name: str) -> dt.date | None:
+    raw = params.get(name)
+    if not raw:
+        return None
+    try:
+        return catalog.parse_day(raw)
+    except catalog.BadPeriod as exc:
+        raise QueryError(f"{name}: {exc}") from None
+
+
+def _choice(params: Any, name: str, options: tuple[str, ...], default: str) -> str:
+    value = params.get(name) or default
+    if value not in options:
+        raise QueryError(f"{name} must be one of {', '.join(options)}, got {value[:40]!r}")
+    return value
+
+
+def filters_from(params: Any) -> SearchFilters:
+    date_from, date_to = _day(params, "date_from"), _day(params, "date_to")
+    if date_from and date_to and date_from > date_to:
+        raise QueryError("date_from is after date_to")
+    category = (params.get("category") or "").strip() or None
+    return SearchFilters(date_from=date_from, date_to=date_to, category=category,
+                         has_code=_bool(params, "has_code"),
+                         featured_only=bool(_bool(params, "featured")))
+
+
+def _run(request: Request, q: str, *, limit: int, offset: int, strict: bool) -> SearchResults:
+    params = request.query_params
+    return _service(request).search(
+        q, limit=limit, offset=offset, filters=filters_from(params),
+        sort=_choice(params, "sort", SORTS, "relevance"),
+        mode=_choice(params, "mode", MODES, "hybrid"), strict=strict,
+    )
+
+
+def _rows(conn: ConnDep, results: SearchResults) -> list[tuple[Any, dict, dict | None]]:  # type: ignore[type-arg]
+    ids = [h.paper_id for h in results.hits]
+    rows = catalog.papers_by_ids(conn, ids)
+    features = catalog.latest_features(conn, ids)
+    return [(h, rows[h.paper_id], features.get(h.paper_id)) for h in results.hits if h.paper_id in rows]
+
+
+def _highlight(results: SearchResults, paper: dict):  # type: ignore[no-untyped-def,type-arg]
+    return highlight(results.query, title=paper["title"], abstract=paper["abstract"],
+                     authors=[a["name"] for a in paper["authors"]])
+
+
+@router.get("/api/papers/search")
+def hf_search(request: Request, conn: ConnDep) -> JSONResponse:
+    """Hugging Face's paper search: ``q`` (up to 250 characters kept) and ``limit`` (1–120)."""
+    params = request.query_params
+    try:
+        limit = _int(params, "limit", 50, 1, HF_MAX_LIMIT)
+        results = _run(request, (params.get("q") or "")[:250], limit=limit, offset=0, strict=False)
+    except QueryError as exc:
+        return api_error(400, str(exc))
+    return JSONResponse([item_json(paper, feature) for _, paper, feature in _rows(conn, results)])
+
+
+@router.get("/api/v1/search")
+def v1_search(request: Request, conn: ConnDep) -> JSONResponse:
+    """Our search: ``{"data": [{"paper", "score", "highlights"}], "count", "next"}``."""
+    params = request.query_params
+    try:
+        limit = _int(params, "limit", PAGE_SIZE, 1, V1_MAX_LIMIT)
+        offset = _int(params, "offset", 0, 0, 10_000)
+        results = _run(request, params.get("q") or "", limit=limit, offset=offset, strict=True)
+    except QueryError as exc:
+        return api_error(400, str(exc))
+    data = []
+    for hit, paper, feature in _rows(conn, results):
+        marked = _highlight(results, paper)
+        data.append({
+            "paper": item_json(paper, feature)["paper"],
+            "score": round(hit.score, 6),
+            "ranks": {"keyword": hit.keyword_rank, "dense": hit.dense_rank},
+            "highlights": {"title": marked.title, "abstract": marked.abstract,
+                           "authors": marked.authors},
+        })
+    next_url = None
+    if offset + limit < results.total and results.hits:
+        query = dict(params)
+        query["offset"] = str(offset + limit)
+        next_url = str(request.url.replace(query=urlencode(query)))
+    return JSONResponse({"data": data, "count": results.total, "next": next_url,
+                         "mode": results.mode, "warnings": results.warnings})
+
+
+@router.get("/search", response_class=HTMLResponse, include_in_schema=False)
+def search_page(request: Request, conn: ConnDep) -> HTMLResponse:
+    params = request.query_params
+    q = params.get("q") or ""
+    context: dict[str, Any] = {"q": q, "params": params, "results": None, "error": None,
+                               "rows": [], "last_updated": catalog.last_updated(conn)}
+    try:
+        page = _int(params, "page", 1, 1, 500)
+        if q.strip() or any(params.get(k) for k in ("category", "date_from", "date_to", "has_code")):
+            results = _run(request, q, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE, strict=False)
+            rows = []
+            for hit, paper, feature in _rows(conn, results):
+                marked = _highlight(results, paper)
+                rows.append({"hit": hit, "paper": paper, "feature": feature,
+                             "title": wrap_math(marked.title), "abstract": wrap_math(marked.abstract)})
+            context.update(results=results, rows=rows, page=page,
+                           pages=max(1, -(-min(results.total, 10_000) // PAGE_SIZE)))
+    except QueryError as exc:
+        context["error"] = str(exc)
+        return render(request, "search.html", 400, **context)
+
+    def page_url(n: int) -> str:
+        query = {k: v for k, v in params.items() if k != "page"}
+        query["page"] = str(n)
+        return "/search?" + urlencode(query)
+
+    context["page_url"] = page_url
+    return render(request, "search.html", **context)

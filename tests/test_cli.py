@@ -1,0 +1,553 @@
+"""The `dailypapers` command, driven through its real click group with the environment an operator
+would set (``DAILYPAPERS_DATABASE_URL`` / ``DAILYPAPERS_DATA_DIR``), on SQLite and PostgreSQL.
+
+``serve`` blocks in ``uvicorn.run``; here ``uvicorn.run`` is replaced by a recorder, so the
+command runs its start-up decisions (migrate, demo or not, scheduler or not) and returns.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner, Result
+
+import dailypapers.cli as cli_module
+from dailypapers.cli import main
+from dailypapers.db.engine import make_engine, read_transaction
+from dailypapers.db.migrate import current_revision, head_revision
+from dailypapers.db.schema import feature_days, ingest_runs, papers, refusals
+from dailypapers.demo import DEMO_DATA
+from dailypapers.jobs import Scheduler
+from dailypapers.settings import Settings, get_settings
+from tests.conftest import free_port, shared
+from tests.helpers import hf_item, write_json
+
+HEAD = head_revision()
+SUMMARY = re.compile(
+    r"^Run (\d+): (\d+) inserted, (\d+) updated, (\d+) unchanged, (\d+) refused\.$", re.M
+)
+DAILYPAPERS_ENV = [f"DAILYPAPERS_{name.upper()}" for name in Settings.model_fields] + [
+    "DAILYPAPERS_CONFIG"
+]
+
+
+# --- harness ---------------------------------------------------------------------------------
+
+
+class Cli:
+    """Invokes `dailypapers …` like a shell would: fresh settings from the environment each time,
+    stdout and stderr apart. Engines the command creates are disposed afterwards (PostgreSQL
+    would otherwise keep their pooled connections open until garbage collection)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.engines: list[sa.Engine] = []
+        real_make_engine = cli_module.make_engine
+
+        def tracking_make_engine(url: str) -> sa.Engine:
+            engine = real_make_engine(url)
+            self.engines.append(engine)
+            return engine
+
+        monkeypatch.setattr(cli_module, "make_engine", tracking_make_engine)
+
+    def __call__(self, *args: str) -> Result:
+        get_settings.cache_clear()
+        try:
+            return CliRunner().invoke(main, list(args), catch_exceptions=False)
+        finally:
+            get_settings.cache_clear()
+            while self.engines:
+                self.engines.pop().dispose()
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A clean DAILYPAPERS_* environment with only the data directory set (so the database is the
+    *default* SQLite file in it), run from an empty directory (no stray ./dailypapers.toml)."""
+    for var in DAILYPAPERS_ENV:
+        monkeypatch.delenv(var, raising=False)
+    workdir = tmp_path / "cwd"
+    workdir.mkdir()
+    monkeypatch.chdir(workdir)
+    data = tmp_path / "data"
+    monkeypatch.setenv("DAILYPAPERS_DATA_DIR", str(data))
+    get_settings.cache_clear()
+    yield data
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def run(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Cli:
+    """`dailypapers` on the default SQLite database in ``data_dir`` (not created yet)."""
+    return Cli(monkeypatch)
+
+
+@pytest.fixture
+def cli(data_dir: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Cli:
+    """`dailypapers` on the test database (SQLite or PostgreSQL), named by DAILYPAPERS_DATABASE_URL."""
+    monkeypatch.setenv("DAILYPAPERS_DATABASE_URL", db_url)
+    return Cli(monkeypatch)
+
+
+def default_db(data_dir: Path) -> Path:
+    return data_dir / "dailypapers.sqlite3"
+
+
+def scalar(engine: sa.Engine, query: Any) -> Any:
+    with read_transaction(engine) as conn:
+        return conn.execute(query).scalar()
+
+
+def count(engine: sa.Engine, table: sa.Table, *where: Any) -> int:
+    return scalar(engine, sa.select(sa.func.count()).select_from(table).where(*where))
+
+
+def paper_ids(engine: sa.Engine) -> set[str]:
+    with read_transaction(engine) as conn:
+        return set(conn.execute(sa.select(papers.c.id)).scalars())
+
+
+def snapshot(engine: sa.Engine) -> tuple[list[tuple], list[tuple]]:
+    with read_transaction(engine) as conn:
+        paper_rows = conn.execute(sa.select(
+            papers.c.id, papers.c.title, papers.c.abstract, papers.c.upvotes, papers.c.sources,
+            papers.c.is_demo,
+        ).order_by(papers.c.id)).all()
+        feature_rows = conn.execute(sa.select(
+            feature_days.c.paper_id, feature_days.c.day, feature_days.c.upvotes,
+            feature_days.c.is_demo,
+        ).order_by(feature_days.c.paper_id, feature_days.c.day)).all()
+    return [tuple(r) for r in paper_rows], [tuple(r) for r in feature_rows]
+
+
+def runs(engine: sa.Engine) -> list[dict[str, Any]]:
+    with read_transaction(engine) as conn:
+        return [dict(r) for r in conn.execute(
+            sa.select(ingest_runs).order_by(ingest_runs.c.id)).mappings()]
+
+
+def summary(result: Result) -> tuple[int, int, int, int]:
+    """(inserted, updated, unchanged, refused) from the import's last line on stdout."""
+    match = SUMMARY.search(result.stdout)
+    assert match, f"no summary line in {result.stdout!r}"
+    return tuple(int(g) for g in match.groups()[1:])  # type: ignore[return-value]
+
+
+def hf_ids(path: Path) -> set[str]:
+    """Paper ids of a recorded Hugging Face day, read straight from the JSON."""
+    raw = path.read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        raw = gzip.decompress(raw)
+    return {item["paper"]["id"] for item in json.loads(raw)}
+
+
+def oai_ids(path: Path) -> set[str]:
+    """arXiv ids in an OAI-PMH ListRecords page, read with a regex (not through the parser)."""
+    text = gzip.decompress(path.read_bytes()).decode()
+    return set(re.findall(r"<identifier>oai:arXiv\.org:([^<]+)</identifier>", text))
+
+
+def demo_ids() -> set[str]:
+    return set().union(*(hf_ids(p) for p in sorted(DEMO_DATA.glob("*.json.gz"))))
+
+
+@pytest.fixture
+def hf_30() -> Path:
+    return shared("hf-daily", "2026-03-30.json")
+
+
+@pytest.fixture
+def hf_31() -> Path:
+    return shared("hf-daily", "2026-03-31.json")
+
+
+@pytest.fixture
+def oai_page() -> Path:
+    return shared("arxiv", "oai-pmh-cs-2016", "listrecords-001.xml.gz")
+
+
+# --- db upgrade --------------------------------------------------------------------------------
+
+
+def test_db_upgrade_creates_the_default_sqlite_database_and_is_idempotent(
+    run: Cli, data_dir: Path
+) -> None:
+    path = default_db(data_dir)
+    assert not path.exists()
+
+    before = run("status")
+    assert before.exit_code == 0, before.output
+    assert "Schema:   not created" in before.stdout
+
+    first = run("db", "upgrade")
+    assert first.exit_code == 0, first.output
+    assert first.stdout.strip() == f"sqlite:///{path.resolve()} is at revision {HEAD}"
+    engine = make_engine(f"sqlite:///{path}")
+    try:
+        assert current_revision(engine) == HEAD
+        assert {"papers", "feature_days", "ingest_runs", "refusals", "sync_checkpoints"} <= set(
+            sa.inspect(engine).get_table_names()
+        )
+    finally:
+        engine.dispose()
+
+    second = run("db", "upgrade")
+    assert second.exit_code == 0, second.output
+    assert second.stdout == first.stdout
+
+    after = run("status")
+    assert f"Schema:   {HEAD} (latest {HEAD})" in after.stdout
+    assert "Papers:   0" in after.stdout
+    assert "(none yet)" in after.stdout
+
+
+def test_db_upgrade_on_a_current_database_keeps_its_rows(
+    cli: Cli, engine: sa.Engine, hf_31: Path
+) -> None:
+    assert cli("import", str(hf_31)).exit_code == 0
+    before = snapshot(engine)
+
+    for _ in range(2):
+        result = cli("db", "upgrade")
+        assert result.exit_code == 0, result.output
+        assert result.stdout.rstrip().endswith(f" is at revision {HEAD}")
+
+    assert current_revision(engine) == HEAD
+    assert snapshot(engine) == before and before[0]
+
+
+# --- import ------------------------------------------------------------------------------------
+
+
+def test_import_lands_every_record_and_a_second_import_changes_nothing(
+    cli: Cli, engine: sa.Engine, hf_30: Path, hf_31: Path, oai_page: Path
+) -> None:
+    expected = hf_ids(hf_30) | hf_ids(hf_31) | oai_ids(oai_page)
+    assert len(expected) > 1000  # 8 + 22 featured papers, 1000 OAI records
+
+    first = cli("import", str(hf_30), str(hf_31), str(oai_page))
+
+    assert first.exit_code == 0, first.output
+    assert summary(first) == (len(expected), 0, 0, 0)
+    assert first.stderr == ""
+    assert paper_ids(engine) == expected
+    with read_transaction(engine) as conn:
+        days = {(pid, d.isoformat()) for pid, d in conn.execute(
+            sa.select(feature_days.c.paper_id, feature_days.c.day))}
+    assert days == {(pid, "2026-03-30") for pid in hf_ids(hf_30)} | {
+        (pid, "2026-03-31") for pid in hf_ids(hf_31)}
+    (import_run,) = runs(engine)
+    assert (import_run["source"], import_run["status"]) == ("import", "ok")
+    assert import_run["inserted"] == len(expected)
+    assert f"Run {import_run['id']}:" in first.stdout
+    before = snapshot(engine)
+
+    # The same records again, named by a glob this time: nothing to do.
+    glob = str(hf_30.parent / "2026-03-3[01].json")
+    second = cli("import", glob, str(oai_page))
+
+    assert second.exit_code == 0, second.output
+    assert summary(second) == (0, 0, len(expected), 0)
+    assert snapshot(engine) == before
+    assert [r["status"] for r in runs(engine)] == ["ok", "ok"]
+
+
+def test_import_with_a_malformed_record_lands_the_rest_and_exits_2(
+    cli: Cli, engine: sa.Engine, tmp_path: Path
+) -> None:
+    bad = write_json(tmp_path / "2026-03-02.json", [
+        hf_item("2603.00001", title="First good paper"),
+        hf_item("not-an-arxiv-id", title="Broken paper"),
+        hf_item("2603.00003", title="Second good paper"),
+    ])
+
+    result = cli("import", str(bad))
+
+    assert result.exit_code == 2, result.output
+    assert summary(result) == (2, 0, 0, 1)
+    refused_lines = [line for line in result.stderr.splitlines() if "refused" in line]
+    assert len(refused_lines) == 1, result.stderr
+    line = refused_lines[0]
+    assert f"{bad}:item 1" in line and "not-an-arxiv-id" in line
+    reason = line.split("]: ", 1)[1]
+    assert reason.strip()  # says why
+    assert "refused" not in result.stdout.replace(" refused.", "")  # the details go to stderr
+    assert paper_ids(engine) == {"2603.00001", "2603.00003"}
+    (import_run,) = runs(engine)
+    assert (import_run["status"], import_run["inserted"], import_run["refused"]) == ("ok", 2, 1)
+    with read_transaction(engine) as conn:
+        (row,) = conn.execute(sa.select(refusals)).mappings().all()
+    assert (row["file"], row["position"], row["record_id"]) == (str(bad), "item 1", "not-an-arxiv-id")
+    assert row["reason"] == reason.strip()
+
+
+@pytest.mark.parametrize("case", ["missing file", "unknown format", "missing among good",
+                                  "glob matching nothing"])
+def test_an_import_that_cannot_start_says_why_and_writes_nothing(
+    cli: Cli, engine: sa.Engine, tmp_path: Path, hf_31: Path, case: str
+) -> None:
+    missing = tmp_path / "nowhere" / "2026-03-31.json"
+    unknown = tmp_path / "papers.csv"
+    unknown.write_text("id,title\n2603.00001,A paper\n")
+    args, needle, named = {
+        "missing file": ([str(missing)], "no such file or folder", missing),
+        "unknown format": ([str(unknown)], "not a format dailypapers can import", unknown),
+        "missing among good": ([str(hf_31), str(missing)], "no such file or folder", missing),
+        "glob matching nothing": ([str(tmp_path / "none-*.json")], "no file matches",
+                                  tmp_path / "none-*.json"),
+    }[case]
+
+    result = cli("import", *args)
+
+    assert result.exit_code == 1, result.output
+    assert result.stdout == ""
+    assert result.stderr.startswith("Error: ")
+    assert needle in result.stderr and str(named) in result.stderr
+    assert "Traceback" not in result.output
+    assert count(engine, papers) == 0
+    assert count(engine, ingest_runs) == 0
+
+
+# --- status ------------------------------------------------------------------------------------
+
+
+def test_status_shows_counts_last_run_per_source_and_recent_refusals(
+    cli: Cli, engine: sa.Engine, tmp_path: Path, hf_31: Path, monkeypatch: pytest.MonkeyPatch,
+    db_url: str,
+) -> None:
+    assert cli("import", str(hf_31)).exit_code == 0
+    bad = write_json(tmp_path / "2026-03-02.json", [
+        hf_item("2603.00001"), {"title": "an item without its paper"},
+    ])
+    assert cli("import", str(bad)).exit_code == 2
+    # A sync against an upstream that is not there: it fails, and says so.
+    dead = f"http://127.0.0.1:{free_port()}"
+    for name, value in {"HF_BASE_URL": dead, "ARXIV_API_URL": dead + "/api/query",
+                        "SYNC_MAX_RETRIES": "0", "SYNC_MIN_INTERVAL_SECONDS": "0",
+                        "SYNC_TIMEOUT_SECONDS": "2"}.items():
+        monkeypatch.setenv(f"DAILYPAPERS_{name}", value)
+    synced = cli("sync")
+    assert synced.exit_code == 1, synced.output
+    assert "hf failed" in synced.stdout and "arxiv failed" in synced.stdout
+
+    result = cli("status")
+
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    n_papers = len(hf_ids(hf_31)) + 1
+    assert f"Papers:   {n_papers}" in lines
+    assert any(line.startswith(f"Featured: {n_papers} feature days, latest 2026-03-31")
+               for line in lines)
+    assert f"Schema:   {HEAD} (latest {HEAD})" in lines
+    per_source = {line.split()[0]: line for line in lines if line.startswith("  ")
+                  and line.split()[0] in {"import", "sync:hf", "sync:arxiv"}}
+    assert set(per_source) == {"import", "sync:hf", "sync:arxiv"}
+    # The last import only (1 inserted, 1 refused), not the first one.
+    assert " ok " in per_source["import"] and "1 inserted" in per_source["import"]
+    assert "1 refused" in per_source["import"]
+    for name in ("sync:hf", "sync:arxiv"):
+        assert " failed " in per_source[name] and "connection error" in per_source[name]
+    assert "Recent refusals: 1" in lines
+    (refusal_line,) = [line for line in lines if line.startswith("  [import]")]
+    assert f"{bad}:item 0" not in refusal_line and f"{bad}:item 1" in refusal_line
+    assert "item has no 'paper' object" in refusal_line
+    if db_url.startswith("postgresql"):
+        assert "Database: postgresql" in result.stdout
+
+
+# --- demo --------------------------------------------------------------------------------------
+
+
+def test_demo_remove_deletes_exactly_the_demo_rows(
+    cli: Cli, engine: sa.Engine, hf_31: Path
+) -> None:
+    old = shared("hf-daily", "2024-05-27.json")  # long before the demo's weeks
+    assert hf_ids(hf_31) <= demo_ids() and not hf_ids(old) & demo_ids()
+    assert cli("import", str(old), str(hf_31)).exit_code == 0
+    before = snapshot(engine)
+
+    loaded = cli("demo", "load")
+
+    assert loaded.exit_code == 0, loaded.output
+    match = re.fullmatch(r"Demo: (\d+) inserted, 0 updated, (\d+) unchanged\.\n", loaded.stdout)
+    assert match, loaded.stdout
+    inserted, unchanged = int(match[1]), int(match[2])
+    assert unchanged == len(hf_ids(hf_31))  # already imported for real: left alone
+    assert inserted == len(paper_ids(engine)) - len(before[0]) > 800
+    assert count(engine, papers, papers.c.is_demo.is_(True)) == inserted
+    assert paper_ids(engine) >= demo_ids() | {r[0] for r in before[0]}
+    again = cli("demo", "load")
+    assert again.stdout == f"Demo: 0 inserted, 0 updated, {inserted + unchanged} unchanged.\n"
+    demo_features = count(engine, feature_days, feature_days.c.is_demo.is_(True))
+
+    removed = cli("demo", "remove")
+
+    assert removed.exit_code == 0, removed.output
+    assert removed.stdout == (
+        f"Removed {inserted} demo papers and {demo_features} demo feature days.\n"
+    )
+    assert snapshot(engine) == before
+    assert count(engine, papers, papers.c.is_demo.is_(True)) == 0
+
+
+def test_a_real_import_after_the_demo_keeps_its_papers_when_the_demo_goes(
+    cli: Cli, engine: sa.Engine, hf_31: Path
+) -> None:
+    assert cli("demo", "load").exit_code == 0
+    imported = cli("import", str(hf_31))
+    assert imported.exit_code == 0, imported.output
+
+    assert cli("demo", "remove").exit_code == 0
+
+    assert paper_ids(engine) == hf_ids(hf_31)
+    with read_transaction(engine) as conn:
+        days = set(conn.execute(sa.select(feature_days.c.paper_id, feature_days.c.day)).all())
+        demo_rows = conn.execute(sa.select(sa.func.count()).select_from(papers)
+                                 .where(papers.c.is_demo.is_(True))).scalar()
+    assert {(pid, d.isoformat()) for pid, d in days} == {(pid, "2026-03-31") for pid in hf_ids(hf_31)}
+    assert demo_rows == 0
+
+
+# --- serve -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Served:
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    apps: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def schedulers(self) -> list[Scheduler]:
+        """The sync schedulers handed to create_app (``background`` is one job or a list)."""
+        (built,) = self.apps
+        jobs = built.get("background")
+        jobs = [] if jobs is None else jobs if isinstance(jobs, (list, tuple)) else [jobs]
+        return [job for job in jobs if isinstance(job, Scheduler)]
+
+
+@pytest.fixture
+def served(monkeypatch: pytest.MonkeyPatch) -> Served:
+    """Record what `serve` hands to uvicorn and to create_app, instead of serving forever."""
+    import uvicorn
+
+    import dailypapers.web.app as app_module
+
+    record = Served()
+    real_create_app = app_module.create_app
+
+    def fake_run(app: Any, **kwargs: Any) -> None:
+        record.calls.append({"app": app, **kwargs})
+
+    def recording_create_app(*args: Any, **kwargs: Any):  # type: ignore[no-untyped-def]
+        app = real_create_app(*args, **kwargs)
+        record.apps.append({"app": app, "args": args, **kwargs})
+        return app
+
+    monkeypatch.setattr(uvicorn, "run", fake_run)
+    monkeypatch.setattr(app_module, "create_app", recording_create_app)
+    return record
+
+
+def sqlite_engine(path: Path) -> sa.Engine:
+    return make_engine(f"sqlite:///{path}")
+
+
+@pytest.mark.parametrize("args", [["serve"], []], ids=["serve", "no-subcommand"])
+def test_serve_loads_the_demo_into_an_empty_default_sqlite_database(
+    run: Cli, data_dir: Path, served: Served, args: list[str]
+) -> None:
+    result = run(*args)
+
+    assert result.exit_code == 0, result.output
+    assert "Loading the bundled demo papers" in result.stdout
+    engine = sqlite_engine(default_db(data_dir))
+    try:
+        assert current_revision(engine) == HEAD  # serve migrates
+        assert paper_ids(engine) >= demo_ids()
+        assert count(engine, papers) == count(engine, papers, papers.c.is_demo.is_(True))
+    finally:
+        engine.dispose()
+    (call,) = served.calls
+    assert (call["host"], call["port"]) == ("127.0.0.1", 8000)
+    assert call["app"] is served.apps[0]["app"]
+    (scheduler,) = served.schedulers
+    assert scheduler.engine.url.database == str(default_db(data_dir).resolve())
+    assert "on http://127.0.0.1:8000/papers" in result.stdout
+
+
+def test_serve_no_sync_starts_no_scheduler_and_honours_host_and_port(
+    run: Cli, served: Served
+) -> None:
+    result = run("serve", "--no-sync", "--host", "0.0.0.0", "--port", "8123")
+
+    assert result.exit_code == 0, result.output
+    (call,) = served.calls
+    assert (call["host"], call["port"]) == ("0.0.0.0", 8123)
+    assert served.schedulers == []
+    assert "http://0.0.0.0:8123/papers" in result.stdout
+
+
+def test_serve_no_demo_leaves_an_empty_default_database_empty(
+    run: Cli, data_dir: Path, served: Served
+) -> None:
+    result = run("serve", "--no-demo")
+
+    assert result.exit_code == 0, result.output
+    assert "Loading the bundled demo" not in result.stdout and "Demo:" not in result.stdout
+    engine = sqlite_engine(default_db(data_dir))
+    try:
+        assert current_revision(engine) == HEAD
+        assert count(engine, papers) == 0
+    finally:
+        engine.dispose()
+    assert len(served.schedulers) == 1
+
+
+def test_serve_adds_no_demo_to_a_default_database_that_has_papers(
+    run: Cli, data_dir: Path, served: Served, hf_31: Path
+) -> None:
+    assert run("import", str(hf_31)).exit_code == 0
+
+    result = run("serve", "--no-sync")
+
+    assert result.exit_code == 0, result.output
+    assert "Loading the bundled demo" not in result.stdout and "Demo:" not in result.stdout
+    engine = sqlite_engine(default_db(data_dir))
+    try:
+        assert paper_ids(engine) == hf_ids(hf_31)
+    finally:
+        engine.dispose()
+
+
+def test_serve_never_loads_the_demo_into_a_named_database_unasked(
+    cli: Cli, engine: sa.Engine, served: Served, db_url: str
+) -> None:
+    """PostgreSQL (and an explicitly named SQLite file) is the operator's: empty stays empty."""
+    result = cli("serve")
+
+    assert result.exit_code == 0, result.output
+    assert "Loading the bundled demo" not in result.stdout and "Demo:" not in result.stdout
+    assert count(engine, papers) == 0
+    assert count(engine, ingest_runs) == 0
+    (scheduler,) = served.schedulers
+    assert scheduler.engine.url.render_as_string(hide_password=False).split("://")[1] \
+        == db_url.split("://")[1]
+
+
+def test_serve_demo_loads_into_a_named_database_when_asked(
+    cli: Cli, engine: sa.Engine, served: Served
+) -> None:
+    result = cli("serve", "--demo", "--no-sync")
+
+    assert result.exit_code == 0, result.output
+    assert "Loading the bundled demo papers" in result.stdout
+    assert paper_ids(engine) >= demo_ids()
+    assert served.schedulers == []
