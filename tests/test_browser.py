@@ -111,3 +111,18 @@ def test_no_horizontal_scroll_on_a_phone(browser, demo_site, path):
     page.wait_for_load_state("networkidle")
     assert _no_horizontal_scroll(page), page.evaluate("document.documentElement.scrollWidth")
     context.close()
+
+
+def test_search_from_the_header_box(page, demo_site):
+    page.goto(f"{demo_site.url}/papers")
+    title = page.locator("article.card h3 a").first.inner_text().strip()
+    box = page.locator("form.header-search input[name=q]")
+    box.fill(title)
+    box.press("Enter")
+    page.wait_for_url("**/search?q=*")
+    first = page.locator("article.search-result").first
+    assert first.locator("h3").inner_text().strip() == title
+    assert first.locator("h3 mark").count() >= 1
+    # A query that matches nothing explains what to try.
+    page.goto(f"{demo_site.url}/search?q=zzqxv+qqwpz")
+    assert page.locator(".no-results").is_visible()
