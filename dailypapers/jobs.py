@@ -16,26 +16,39 @@ from dailypapers.settings import Settings
 log = logging.getLogger("dailypapers.jobs")
 
 
-class Scheduler:
-    def __init__(self, settings: Settings, engine: Engine, *, first_delay: float = 5.0):
-        self.settings = settings
-        self.engine = engine
-        self.first_delay = first_delay
+class BackgroundThread:
+    """A daemon thread with a stop event: started with the app, stopped with it."""
+
+    thread_name = "dailypapers-job"
+
+    def __init__(self) -> None:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.runs = 0
 
     def start(self) -> None:
-        if self._thread is not None:
-            return
-        self._thread = threading.Thread(target=self._loop, name="dailypapers-sync", daemon=True)
-        self._thread.start()
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name=self.thread_name, daemon=True)
+            self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+
+    def _loop(self) -> None:
+        raise NotImplementedError
+
+
+class Scheduler(BackgroundThread):
+    thread_name = "dailypapers-sync"
+
+    def __init__(self, settings: Settings, engine: Engine, *, first_delay: float = 5.0):
+        super().__init__()
+        self.settings = settings
+        self.engine = engine
+        self.first_delay = first_delay
+        self.runs = 0
 
     def _loop(self) -> None:
         from dailypapers.sync.runner import run_sync

@@ -9,32 +9,22 @@ interval (10 s by default) and by meaning once embedded.
 from __future__ import annotations
 
 import logging
-import threading
 
 from dailypapers.index.search import SearchService
+from dailypapers.jobs import BackgroundThread
 
 log = logging.getLogger("dailypapers.index")
 
 
-class IndexWorker:
+class IndexWorker(BackgroundThread):
+    thread_name = "dailypapers-index"
+
     def __init__(self, service: SearchService, *, interval: float = 10.0, embed: bool = True) -> None:
+        super().__init__()
         self.service = service
         self.interval = interval
         self.embed = embed
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self.cycles = 0
-
-    def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._loop, name="dailypapers-index", daemon=True)
-            self._thread.start()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
 
     def run_once(self) -> int:
         """One cycle: catch up, then embed until nothing is pending (or we are stopped)."""

@@ -63,6 +63,15 @@ def parse(
     except (ValueError, UnicodeDecodeError) as exc:
         yield Refusal(reason=f"not valid JSON: {exc}", position="file", file=file_label)
         return
+    items, day = unwrap(body, day)
+    if items is None:
+        yield Refusal(reason="expected a list of daily items", position="file", file=file_label)
+        return
+    yield from parse_items(items, day=day, file_label=file_label)
+
+
+def unwrap(body: Any, day: dt.date | None) -> tuple[list[Any] | None, dt.date | None]:
+    """The list of items in an answer, and its day: ``{"date", "data": [...]}`` names its own."""
     if isinstance(body, dict):
         if isinstance(body.get("date"), str):
             try:
@@ -70,10 +79,7 @@ def parse(
             except ValueError:
                 pass
         body = body.get("data")
-    if not isinstance(body, list):
-        yield Refusal(reason="expected a list of daily items", position="file", file=file_label)
-        return
-    yield from parse_items(body, day=day, file_label=file_label)
+    return (body if isinstance(body, list) else None), day
 
 
 def parse_items(

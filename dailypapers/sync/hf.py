@@ -135,21 +135,15 @@ def _advance(
 def _parse_answer(
     body: Any, day: dt.date, label: str
 ) -> tuple[list[ParsedItem], list[Refusal]]:
-    if isinstance(body, dict):
-        if "error" in body and "data" not in body:
-            raise UpstreamError(f"{label}: upstream error: {str(body['error'])[:200]}")
-        if isinstance(body.get("date"), str):  # the wrapped form names its day
-            try:
-                day = dt.date.fromisoformat(body["date"][:10])
-            except ValueError:
-                pass
-        body = body.get("data")
-    if not isinstance(body, list):
+    if isinstance(body, dict) and "error" in body and "data" not in body:
+        raise UpstreamError(f"{label}: upstream error: {str(body['error'])[:200]}")
+    raw_items, answered_day = hf_daily.unwrap(body, day)
+    if raw_items is None:
         return [], [Refusal(reason="answer is not a list of daily items", position="answer",
                             file=label)]
     items: list[ParsedItem] = []
     refused: list[Refusal] = []
-    for parsed in hf_daily.parse_items(body, day=day, file_label=label):
+    for parsed in hf_daily.parse_items(raw_items, day=answered_day, file_label=label):
         (refused if isinstance(parsed, Refusal) else items).append(parsed)  # type: ignore[arg-type]
     return items, refused
 
