@@ -15,7 +15,7 @@ one seeded shuffle, per kind), the queries a reader would type:
 - ``id``            the arXiv id, ``2502.20730``
 - ``id_form``       the id as pasted: ``arXiv:2502.20730v2``, an abs or pdf URL
 - ``title``         the exact title
-- ``partial_title`` a contiguous half of the title (at least 3 words)
+- ``partial_title`` a contiguous half of the title (3+ words, stop words at its ends dropped)
 - ``title_typo``    the title with one typo (a swap, a dropped, doubled or wrong letter)
 - ``author_word``   one author's surname plus one title word
 - ``ai_summary``    the paper's AI summary, as a paraphrase
@@ -183,7 +183,12 @@ def query_for(kind: str, paper: dict, rnd: random.Random) -> str | None:
             return None  # half of a 3-word title is not a partial title
         n = max(3, math.ceil(len(words) / 2))
         start = rnd.randrange(0, len(words) - n + 1)
-        return " ".join(words[start:start + n])
+        span = words[start:start + n]
+        while span and not EN_ANALYZER.analyze(span[0]):  # nobody remembers "for X Y and"
+            span = span[1:]
+        while span and not EN_ANALYZER.analyze(span[-1]):
+            span = span[:-1]
+        return " ".join(span) if len(span) >= 2 else None
     if kind == "title_typo":
         return typo(title, rnd)
     if kind == "author_word":
@@ -237,6 +242,10 @@ def main() -> None:
                         help="only the Hugging Face papers (no OAI 2016 abstracts)")
     parser.add_argument("--show-misses", type=int, default=3, help="hybrid misses shown per kind")
     parser.add_argument("--dump", help="write the generated queries to this JSON-lines file")
+    parser.add_argument("--fusion", choices=["convex", "rrf"], default=None,
+                        help="override the product default (to try a setting)")
+    parser.add_argument("--alpha", type=float, default=None)
+    parser.add_argument("--rrf-k", type=float, default=None)
     args = parser.parse_args()
 
     distractors = not args.no_distractors
@@ -246,7 +255,10 @@ def main() -> None:
     embedder = MiniLMInt8(threads=2)
     with Timer() as t_setup:
         engine = prepare(work, distractors, embedder)
-        service = SearchService(engine, work, embedder=QueryCache(embedder))  # type: ignore[arg-type]
+        tuning = {k: v for k, v in (("fusion", args.fusion), ("alpha", args.alpha),
+                                    ("rrf_k", args.rrf_k)) if v is not None}
+        service = SearchService(engine, work, embedder=QueryCache(embedder),  # type: ignore[arg-type]
+                                **tuning)
         service.catch_up()
     with read_transaction(engine) as conn:
         n_papers = conn.execute(sa.select(sa.func.count()).select_from(papers)).scalar()
@@ -293,7 +305,9 @@ def main() -> None:
             f = figures(mode, kind)
             cells.append(f"{f['hit@1']:.3f}  {f['hit@10']:.3f}  {f['MRR']:.3f}  ")
         print(f"{kind:14} {counts[kind]:5d}  " + "  ".join(cells))
-    print("time: " + ", ".join(f"{m} {seconds[m] / len(queries) * 1000:.1f} ms/query" for m in MODES))
+    print(f"fusion {service.fusion}, alpha {service.alpha}, rrf k {service.rrf_k:g}; time: "
+          + ", ".join(f"{m} {seconds[m] / len(queries) * 1000:.1f} ms/query" for m in MODES)
+          + " (hybrid reuses the dense pass's query vectors)")
 
     if args.show_misses:
         print("\nhybrid misses at rank 1 (query → wanted, top 3):")

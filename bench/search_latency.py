@@ -178,12 +178,15 @@ def generate(engine, n: int, seed: int, out: Path) -> None:  # type: ignore[no-u
     kinds, weights = list(KIND_WEIGHTS), list(KIND_WEIGHTS.values())
     lines: list[str] = []
     while len(lines) < n:
+        with_filter = len(lines) % 10 == 9  # exactly one query in ten
         kind = rnd.choices(kinds, weights)[0]
+        if with_filter and kind == "id":
+            continue
         paper = rnd.choice(rows)
         q = make_query(kind, paper, rnd)
         params: dict[str, str] = {}
         filtered = None
-        if q and kind != "id" and rnd.random() < 0.10:
+        if q and with_filter:
             q, params, filtered = add_filter(q, paper, rnd)
         if not q:
             continue

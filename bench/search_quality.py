@@ -67,6 +67,7 @@ def main() -> None:
     parser.add_argument("--workdir", default=None, help="reuse a previous run's database and vectors")
     parser.add_argument("--fusion", choices=["convex", "rrf"], default="convex")
     parser.add_argument("--alpha", type=float, default=0.4)
+    parser.add_argument("--alpha-short", type=float, default=0.7)
     parser.add_argument("--rrf-k", type=float, default=60.0)
     args = parser.parse_args()
     data = Path(args.data)
@@ -90,7 +91,8 @@ def main() -> None:
         embedded = embed_pending(engine, embedder)
     if embedded:
         print(f"embedded {embedded} documents in {t_embed.seconds:.0f} s ({embedded / t_embed.seconds:.1f}/s)")
-    service = SearchService(engine, work, fusion=args.fusion, alpha=args.alpha, rrf_k=args.rrf_k)
+    service = SearchService(engine, work, fusion=args.fusion, alpha=args.alpha,
+                            alpha_short=args.alpha_short, rrf_k=args.rrf_k)
     service._embedder = embedder  # same model and recipe, two threads for the benchmark
     service.catch_up()
 

@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     )
     search_fusion: str = Field(default="convex", description="convex (scores) or rrf (ranks)")
     search_alpha: float = Field(default=0.4, description="Keyword weight of the convex fusion")
+    search_alpha_short: float = Field(
+        default=0.7, description="Keyword weight for queries of 8 words or fewer"
+    )
     search_rrf_k: float = Field(default=60.0, description="Reciprocal rank fusion constant")
     index_interval_seconds: float = Field(
         default=10.0, description="How often the server catches its indexes up with the database"

@@ -43,6 +43,7 @@ CANDIDATES = 100  # per list, before fusion
 # Nearest neighbours exist for any text, even gibberish: below this cosine a paper is not a match
 # (all-MiniLM-L6-v2 puts unrelated scientific texts around 0.0–0.2, related ones above 0.3).
 MIN_COSINE = 0.25
+SHORT_QUERY_WORDS = 8
 PINNED = Weights().exact_title  # keyword scores at or above this name the paper exactly
 
 
@@ -68,7 +69,8 @@ class SearchService:
     """Owns the indexes of one serving process and keeps them caught up with the database."""
 
     def __init__(self, engine: Engine, data_dir: Path, *, embedder: str | Embedder = "minilm-int8",
-                 fusion: str = "convex", alpha: float = 0.4, rrf_k: float = 60.0) -> None:
+                 fusion: str = "convex", alpha: float = 0.4, alpha_short: float = 0.7,
+                 rrf_k: float = 60.0) -> None:
         if fusion not in FUSIONS:
             raise ValueError(f"unknown fusion {fusion!r}; use one of {', '.join(FUSIONS)}")
         self.engine = engine
@@ -77,6 +79,7 @@ class SearchService:
         self._embedder: Embedder | None = None if isinstance(embedder, str) else embedder
         self.fusion = fusion
         self.alpha = alpha
+        self.alpha_short = alpha_short
         self.rrf_k = rrf_k
         self._keyword: KeywordIndex | None = None
         self._vectors: VectorIndex | None = None
@@ -86,7 +89,7 @@ class SearchService:
     def from_settings(cls, engine: Engine, settings: Settings) -> SearchService:
         return cls(engine, settings.data_dir, embedder=settings.embedder,
                    fusion=settings.search_fusion, alpha=settings.search_alpha,
-                   rrf_k=settings.search_rrf_k)
+                   alpha_short=settings.search_alpha_short, rrf_k=settings.search_rrf_k)
 
     # --- indexes -------------------------------------------------------------------------
 
@@ -150,7 +153,7 @@ class SearchService:
                            or parsed.exclude_ids or any(f.key == "author" for f in parsed.filters))
         allowed = {h.paper_id for h in kw.hits} if constrained else None
         dense = self._dense(parsed, want, filters, allowed)
-        fused = self._fuse(kw.hits, dense)
+        fused = self._fuse(kw.hits, dense, self.alpha_for(parsed))
         total = max(kw.total, len(fused))
         return SearchResults(fused[offset:offset + limit], total, parsed, mode, sort, warnings)
 
@@ -171,8 +174,8 @@ class SearchService:
             scored = [(pid, float(v @ query)) for pid in allowed
                       if (v := vectors.vector_of(pid)) is not None]
             return sorted(scored, key=lambda p: -p[1])[:want]
-        if filters is None and not parsed.filters:
-            candidates = vectors.search(query, want)
+        if (filters is None or filters == SearchFilters()) and not parsed.filters:
+            candidates = vectors.search(query, want)  # an empty filter form filters nothing
         else:
             # Filters: look further down the list and keep what passes them.
             candidates = vectors.search(query, want * 10)
@@ -186,7 +189,14 @@ class SearchService:
             return set()
         return self.keyword.matching_ids(parsed, filters, ids)
 
-    def _fuse(self, keyword_hits: list, dense: list[tuple[str, float]]) -> list[SearchHit]:  # type: ignore[type-arg]
+    def alpha_for(self, parsed: ParsedQuery) -> float:
+        """Keyword weight: short queries are remembered words (a title fragment, keywords, a
+        name) where exact terms matter most; long ones are descriptions, where meaning does."""
+        words = sum(len(part.split()) for part in parsed.positive)
+        return self.alpha_short if words <= SHORT_QUERY_WORDS else self.alpha
+
+    def _fuse(self, keyword_hits: list, dense: list[tuple[str, float]],  # type: ignore[type-arg]
+              alpha: float) -> list[SearchHit]:
         table: dict[str, SearchHit] = {}
         pinned = {h.paper_id for h in keyword_hits if h.score is not None and h.score >= PINNED}
         plain = [h.score for h in keyword_hits if h.score is not None and h.paper_id not in pinned]
@@ -195,13 +205,13 @@ class SearchService:
             if self.fusion == "rrf":
                 part = 1.0 / (self.rrf_k + rank)
             else:
-                part = self.alpha * min(1.0, (hit.score or 0.0) / top)
+                part = alpha * min(1.0, (hit.score or 0.0) / top)
             table[hit.paper_id] = SearchHit(hit.paper_id, part, rank, None)
         for rank, (pid, cosine) in enumerate(dense, 1):
             entry = table.setdefault(pid, SearchHit(pid, 0.0, None, None))
             entry.dense_rank = rank
             entry.score += (1.0 / (self.rrf_k + rank) if self.fusion == "rrf"
-                            else (1.0 - self.alpha) * cosine)
+                            else (1.0 - alpha) * cosine)
         return sorted(table.values(), key=lambda h: (h.paper_id not in pinned, -h.score,
                                                      h.keyword_rank or 10**9, h.paper_id))
 
