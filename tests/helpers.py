@@ -86,3 +86,13 @@ def search_service(engine: Any, settings: Any) -> Any:
     from dailypapers.index.search import SearchService
 
     return SearchService(engine, settings.data_dir, embedder=MemoEmbedder(get_embedder()))
+
+
+def paper_ids(engine: Engine) -> set[str]:
+    import sqlalchemy as sa
+
+    from dailypapers.db.engine import read_transaction
+    from dailypapers.db.schema import papers
+
+    with read_transaction(engine) as conn:
+        return set(conn.execute(sa.select(papers.c.id)).scalars())

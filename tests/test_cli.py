@@ -28,7 +28,7 @@ from dailypapers.demo import DEMO_DATA
 from dailypapers.jobs import Scheduler
 from dailypapers.settings import Settings, get_settings
 from tests.conftest import free_port, shared
-from tests.helpers import hf_item, write_json
+from tests.helpers import hf_item, paper_ids, write_json
 
 HEAD = head_revision()
 SUMMARY = re.compile(
@@ -108,11 +108,6 @@ def scalar(engine: sa.Engine, query: Any) -> Any:
 
 def count(engine: sa.Engine, table: sa.Table, *where: Any) -> int:
     return scalar(engine, sa.select(sa.func.count()).select_from(table).where(*where))
-
-
-def paper_ids(engine: sa.Engine) -> set[str]:
-    with read_transaction(engine) as conn:
-        return set(conn.execute(sa.select(papers.c.id)).scalars())
 
 
 def snapshot(engine: sa.Engine) -> tuple[list[tuple], list[tuple]]:

@@ -36,6 +36,7 @@ from dailypapers.sync.http import (
 )
 from tests.conftest import shared
 from tests.fake_upstream import ATOM_PATH, HF_PATH, OAI_PATH, Fault, FakeUpstream
+from tests.helpers import paper_ids
 
 NOW = dt.datetime(2026, 4, 1, 12, 0, tzinfo=dt.timezone.utc)
 WINDOW = [dt.date(2026, 4, 1) - dt.timedelta(days=n) for n in range(7)]  # newest first
@@ -105,11 +106,6 @@ def ids_by_day(engine: sa.Engine) -> dict[str, set[str]]:
         for paper_id, day in conn.execute(sa.select(feature_days.c.paper_id, feature_days.c.day)):
             out.setdefault(day.isoformat(), set()).add(paper_id)
     return out
-
-
-def paper_ids(engine: sa.Engine) -> set[str]:
-    with read_transaction(engine) as conn:
-        return set(conn.execute(sa.select(papers.c.id)).scalars())
 
 
 def snapshot(engine: sa.Engine) -> tuple[list[tuple], list[tuple]]:
