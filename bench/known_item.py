@@ -245,6 +245,7 @@ def main() -> None:
     parser.add_argument("--fusion", choices=["convex", "rrf"], default=None,
                         help="override the product default (to try a setting)")
     parser.add_argument("--alpha", type=float, default=None)
+    parser.add_argument("--alpha-short", type=float, default=None)
     parser.add_argument("--rrf-k", type=float, default=None)
     args = parser.parse_args()
 
@@ -256,7 +257,8 @@ def main() -> None:
     with Timer() as t_setup:
         engine = prepare(work, distractors, embedder)
         tuning = {k: v for k, v in (("fusion", args.fusion), ("alpha", args.alpha),
-                                    ("rrf_k", args.rrf_k)) if v is not None}
+                                    ("alpha_short", args.alpha_short), ("rrf_k", args.rrf_k))
+                  if v is not None}
         service = SearchService(engine, work, embedder=QueryCache(embedder),  # type: ignore[arg-type]
                                 **tuning)
         service.catch_up()
@@ -305,7 +307,8 @@ def main() -> None:
             f = figures(mode, kind)
             cells.append(f"{f['hit@1']:.3f}  {f['hit@10']:.3f}  {f['MRR']:.3f}  ")
         print(f"{kind:14} {counts[kind]:5d}  " + "  ".join(cells))
-    print(f"fusion {service.fusion}, alpha {service.alpha}, rrf k {service.rrf_k:g}; time: "
+    print(f"fusion {service.fusion}, alpha {service.alpha} (short queries "
+          f"{getattr(service, 'alpha_short', service.alpha)}), rrf k {service.rrf_k:g}; time: "
           + ", ".join(f"{m} {seconds[m] / len(queries) * 1000:.1f} ms/query" for m in MODES)
           + " (hybrid reuses the dense pass's query vectors)")
 
