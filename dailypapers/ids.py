@@ -48,11 +48,3 @@ def split_arxiv_id(raw: str) -> tuple[str, int | None]:
 
 def normalize_arxiv_id(raw: str) -> str:
     return split_arxiv_id(raw)[0]
-
-
-def is_arxiv_id(raw: str) -> bool:
-    try:
-        split_arxiv_id(raw)
-    except InvalidArxivId:
-        return False
-    return True

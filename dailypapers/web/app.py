@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import gc
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -123,7 +122,3 @@ def _install_error_handlers(app: FastAPI) -> None:
             exc.status_code, "Error"
         )
         return render(request, "error.html", exc.status_code, title=title, message=message)
-
-
-def utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)

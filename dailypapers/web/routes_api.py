@@ -11,6 +11,7 @@ from dailypapers import catalog
 from dailypapers.ids import InvalidArxivId, split_arxiv_id
 from dailypapers.web.app import ConnDep, api_error
 from dailypapers.web.hf_shapes import daily_item_json, paper_info_json
+from dailypapers.web.params import BadParam, int_param
 
 router = APIRouter(prefix="/api")
 
@@ -19,38 +20,20 @@ _API_SORTS = {"publishedAt": "newest", "trending": "trending", "upvotes": "upvot
 MAX_LIMIT = 100
 
 
-class _BadParam(Exception):
-    pass
-
-
-def _int_param(request: Request, name: str, default: int, low: int, high: int | None) -> int:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise _BadParam(f"{name} must be an integer, got {raw!r}") from None
-    if value < low or (high is not None and value > high):
-        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
-        raise _BadParam(f"{name} must be {bound}, got {value}")
-    return value
-
-
 @router.get("/daily_papers")
 def daily_papers(request: Request, conn: ConnDep) -> JSONResponse:
     """Featured papers; ``date``, ``week`` or ``month`` (one at most), paged by ``p``/``limit``."""
     params = request.query_params
     try:
-        page = _int_param(request, "p", 0, 0, None)
-        limit = _int_param(request, "limit", 50, 1, MAX_LIMIT)
+        page = int_param(params, "p", 0, 0)
+        limit = int_param(params, "limit", 50, 1, MAX_LIMIT)
         sort_raw = params.get("sort") or "publishedAt"
         if sort_raw not in _API_SORTS:
-            raise _BadParam(f"sort must be one of {', '.join(_API_SORTS)}, got {sort_raw!r}")
+            raise BadParam(f"sort must be one of {', '.join(_API_SORTS)}, got {sort_raw!r}")
         sort = _API_SORTS[sort_raw]
         given = [name for name in ("date", "week", "month") if params.get(name)]
         if len(given) > 1:
-            raise _BadParam(f"use only one of date, week and month (got {' and '.join(given)})")
+            raise BadParam(f"use only one of date, week and month (got {' and '.join(given)})")
         submitter = params.get("submitter") or None
         if given:
             name = given[0]
@@ -65,7 +48,7 @@ def daily_papers(request: Request, conn: ConnDep) -> JSONResponse:
         else:
             window = catalog.latest_entries(conn, sort=sort, limit=limit + 1,
                                             offset=page * limit, submitter=submitter)
-    except (_BadParam, catalog.BadPeriod) as exc:
+    except (BadParam, catalog.BadPeriod) as exc:
         return api_error(400, str(exc))
     headers = {}
     if len(window) > limit:

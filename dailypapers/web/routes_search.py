@@ -17,6 +17,7 @@ from dailypapers.web.app import ConnDep, api_error, render
 from dailypapers.web.hf_shapes import item_json
 from dailypapers.index.highlight import highlight
 from dailypapers.web.mathtext import wrap_math
+from dailypapers.web.params import BadParam, int_param
 
 router = APIRouter()
 
@@ -29,19 +30,6 @@ _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 
 def _service(request: Request) -> SearchService:
     return request.app.state.search
-
-
-def _int(params: Any, name: str, default: int, low: int, high: int) -> int:
-    raw = params.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise QueryError(f"{name} must be an integer, got {raw[:40]!r}") from None
-    if not low <= value <= high:
-        raise QueryError(f"{name} must be between {low} and {high}, got {value}")
-    return value
 
 
 def _bool(params: Any, name: str) -> bool | None:
@@ -108,9 +96,9 @@ def hf_search(request: Request, conn: ConnDep) -> JSONResponse:
     """Hugging Face's paper search: ``q`` (up to 250 characters kept) and ``limit`` (1–120)."""
     params = request.query_params
     try:
-        limit = _int(params, "limit", 50, 1, HF_MAX_LIMIT)
+        limit = int_param(params, "limit", 50, 1, HF_MAX_LIMIT)
         results = _run(request, (params.get("q") or "")[:250], limit=limit, offset=0, strict=False)
-    except QueryError as exc:
+    except (QueryError, BadParam) as exc:
         return api_error(400, str(exc))
     return JSONResponse([item_json(paper, feature) for _, paper, feature in _rows(conn, results)])
 
@@ -120,10 +108,10 @@ def v1_search(request: Request, conn: ConnDep) -> JSONResponse:
     """Our search: ``{"data": [{"paper", "score", "highlights"}], "count", "next"}``."""
     params = request.query_params
     try:
-        limit = _int(params, "limit", PAGE_SIZE, 1, V1_MAX_LIMIT)
-        offset = _int(params, "offset", 0, 0, 10_000)
+        limit = int_param(params, "limit", PAGE_SIZE, 1, V1_MAX_LIMIT)
+        offset = int_param(params, "offset", 0, 0, 10_000)
         results = _run(request, params.get("q") or "", limit=limit, offset=offset, strict=True)
-    except QueryError as exc:
+    except (QueryError, BadParam) as exc:
         return api_error(400, str(exc))
     data = []
     for hit, paper, feature in _rows(conn, results):
@@ -151,7 +139,7 @@ def search_page(request: Request, conn: ConnDep) -> HTMLResponse:
     context: dict[str, Any] = {"q": q, "params": params, "results": None, "error": None,
                                "rows": [], "last_updated": catalog.last_updated(conn)}
     try:
-        page = _int(params, "page", 1, 1, 500)
+        page = int_param(params, "page", 1, 1, 500)
         if q.strip() or any(params.get(k) for k in ("category", "date_from", "date_to", "has_code")):
             results = _run(request, q, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE, strict=False)
             rows = []
@@ -161,7 +149,7 @@ def search_page(request: Request, conn: ConnDep) -> HTMLResponse:
                              "title": wrap_math(marked.title), "abstract": wrap_math(marked.abstract)})
             context.update(results=results, rows=rows, page=page,
                            pages=max(1, -(-min(results.total, 10_000) // PAGE_SIZE)))
-    except QueryError as exc:
+    except (QueryError, BadParam) as exc:
         context["error"] = str(exc)
         return render(request, "search.html", 400, **context)
 
