@@ -21,6 +21,10 @@ SORTS = ("trending", "upvotes", "newest")
 _WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# The days a URL or a search filter may name. Beyond them a period's neighbours overflow
+# ``datetime.date`` (year 9999), and the keyword index cannot store them (tantivy's dates are
+# nanoseconds in an i64: 1677-09-21 to 2262-04-11).
+FIRST_DAY, LAST_DAY = dt.date(1900, 1, 1), dt.date(2199, 12, 31)
 
 
 class BadPeriod(ValueError):
@@ -65,13 +69,20 @@ def month_period(day: dt.date) -> Period:
     return Period("month", start, start + dt.timedelta(days=days), f"{start:%Y-%m}")
 
 
+def _check_year(kind: str, text: str, year: int) -> None:
+    if not FIRST_DAY.year <= year <= LAST_DAY.year:
+        raise BadPeriod(f"invalid {kind} {text!r}: only years {FIRST_DAY.year} to {LAST_DAY.year}")
+
+
 def parse_day(text: str) -> dt.date:
     if not _DAY.match(text or ""):
         raise BadPeriod(f"invalid date {text!r}: expected YYYY-MM-DD")
     try:
-        return dt.date.fromisoformat(text)
+        day = dt.date.fromisoformat(text)
     except ValueError:
         raise BadPeriod(f"invalid date {text!r}: no such day") from None
+    _check_year("date", text, day.year)
+    return day
 
 
 def parse_week(text: str) -> Period:
@@ -79,15 +90,18 @@ def parse_week(text: str) -> Period:
     if not m:
         raise BadPeriod(f"invalid week {text!r}: expected YYYY-Www, e.g. 2025-W07")
     try:
-        return week_period(dt.date.fromisocalendar(int(m.group(1)), int(m.group(2)), 1))
+        monday = dt.date.fromisocalendar(int(m.group(1)), int(m.group(2)), 1)
     except ValueError:
         raise BadPeriod(f"invalid week {text!r}: no such ISO week") from None
+    _check_year("week", text, int(m.group(1)))
+    return week_period(monday)
 
 
 def parse_month(text: str) -> Period:
     m = _MONTH.match(text or "")
     if not m or not 1 <= int(m.group(2)) <= 12 or int(m.group(1)) < 1:
         raise BadPeriod(f"invalid month {text!r}: expected YYYY-MM")
+    _check_year("month", text, int(m.group(1)))
     return month_period(dt.date(int(m.group(1)), int(m.group(2)), 1))
 
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import re
 
-_NEW = re.compile(r"^(\d{4}\.\d{4,5})(?:v(\d+))?$")
-_OLD = re.compile(r"^([a-z][a-z\-]*)(?:\.[A-Za-z\-]+)?/(\d{7})(?:v(\d+))?$")
+# Versions are bounded: int() refuses strings of more than 4300 digits with a ValueError.
+_NEW = re.compile(r"^(\d{4}\.\d{4,5})(?:v(\d{1,9}))?$")
+_OLD = re.compile(r"^([a-z][a-z\-]*)(?:\.[A-Za-z\-]+)?/(\d{7})(?:v(\d{1,9}))?$")
 _PREFIXES = (
     "https://arxiv.org/abs/",
     "http://arxiv.org/abs/",

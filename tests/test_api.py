@@ -34,6 +34,17 @@ def loaded(engine):
         ("limit=ten", "limit"),
         ("p=-1", "p must"),
         ("sort=random", "sort"),
+        # Beyond the years we serve, a period's neighbours overflowed datetime.date: was a 500.
+        ("date=9999-12-31", "only years 1900 to 2199"),
+        ("week=9999-W52", "only years 1900 to 2199"),
+        ("month=9999-12", "only years 1900 to 2199"),
+        ("month=0001-01", "only years 1900 to 2199"),
+        ("week=0001-W01", "only years 1900 to 2199"),
+        # p·limit overflowed SQLite's 64-bit INTEGER: was a 500.
+        ("p=99999999999999999999", "p must be between 0 and 1000000"),
+        # PostgreSQL refuses NUL in text: was a 500 there.
+        ("submitter=a%00b", "submitter must not contain control characters"),
+        (f"submitter={'x' * 201}", "submitter must be at most 200 characters"),
     ],
 )
 def test_bad_parameters_are_400_with_an_error_key(client, query, fragment):
@@ -43,7 +54,9 @@ def test_bad_parameters_are_400_with_an_error_key(client, query, fragment):
 
 
 def test_unknown_and_malformed_papers_are_404(client):
-    for path in ("/api/papers/2401.99999", "/api/papers/not-an-id", "/api/papers/%00%ff"):
+    # A version of more than 4300 digits made int() raise ValueError: was a 500.
+    huge_version = "/api/papers/2401.12345v" + "9" * 5000
+    for path in ("/api/papers/2401.99999", "/api/papers/not-an-id", "/api/papers/%00%ff", huge_version):
         response = client.get(path)
         assert response.status_code == 404
         assert "error" in response.json()

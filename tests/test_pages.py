@@ -67,6 +67,24 @@ def test_bad_periods_are_400_pages(client, url):
     assert "text/html" in response.headers["content-type"]
 
 
+@pytest.mark.parametrize("url", ["/papers/date/9999-12-31", "/papers/date/0001-01-01",
+                                 "/papers/week/9999-W52", "/papers/week/0001-W01",
+                                 "/papers/month/9999-12", "/papers/month/0001-01"])
+def test_periods_beyond_the_years_served_are_400_pages(client, url):
+    # Their neighbours (the previous and next links) overflowed datetime.date: these were 500s.
+    response = client.get(url)
+    assert response.status_code == 400
+    assert "text/html" in response.headers["content-type"]
+    assert "only years 1900 to 2199" in _doc(response).text_content()
+
+
+def test_paper_ids_with_absurd_versions_are_404_pages(client):
+    response = client.get("/papers/2401.12345v" + "9" * 5000)  # int() refuses > 4300 digits
+    assert response.status_code == 404
+    assert "text/html" in response.headers["content-type"]
+    assert "not an arXiv identifier" in _doc(response).text_content()
+
+
 def test_paper_page(client, engine, tmp_path):
     item = hf_item("2603.00030", title="Scaling $\\alpha$-divergences", githubRepo="https://github.com/acme/alpha",
                    githubStars=12, projectPage="https://acme.github.io/alpha")

@@ -110,6 +110,23 @@ def test_bad_input_is_an_answer_or_a_clear_400(api, engine, params, status):
         assert conn.execute(sa.select(sa.func.count()).select_from(papers)).scalar() > 0
 
 
+@pytest.mark.parametrize(("name", "day"), [("date_from", "9999-12-31"), ("date_to", "0001-01-01"),
+                                           ("date_from", "1677-09-20"), ("date_to", "2262-04-12")])
+def test_filter_dates_beyond_the_years_served_are_400(api, name, day):
+    # The keyword index cannot hold dates outside 1677-09-21..2262-04-11: these were 500s.
+    params = {"q": "model", name: day}
+    for path in ("/api/v1/search", "/api/papers/search"):
+        response = api.get(path, params=params)
+        assert response.status_code == 400, (path, response.text)
+        assert response.json()["error"] == f"{name}: invalid date {day!r}: only years 1900 to 2199"
+    page = api.get("/search", params=params)
+    assert page.status_code == 400
+    assert "only years 1900 to 2199" in lxml.html.fromstring(page.text).text_content()
+    edge = api.get("/api/v1/search", params={"q": "model", "date_from": "1900-01-01",
+                                             "date_to": "2199-12-31"})
+    assert edge.status_code == 200 and edge.json()["count"] > 0
+
+
 def test_filters_and_sorts(api, source):
     with_code = api.get("/api/v1/search", params={"q": "model", "has_code": "true", "limit": 50}).json()
     assert with_code["data"] and all(d["paper"].get("githubRepo") for d in with_code["data"])

@@ -11,13 +11,14 @@ from dailypapers import catalog
 from dailypapers.ids import InvalidArxivId, split_arxiv_id
 from dailypapers.web.app import ConnDep, api_error
 from dailypapers.web.hf_shapes import daily_item_json, paper_info_json
-from dailypapers.web.params import BadParam, int_param
+from dailypapers.web.params import BadParam, int_param, text_param
 
 router = APIRouter(prefix="/api")
 
 # huggingface.co's values, and ours for the same orders.
 _API_SORTS = {"publishedAt": "newest", "trending": "trending", "upvotes": "upvotes"}
 MAX_LIMIT = 100
+MAX_PAGE = 1_000_000  # p·limit must stay a 64-bit SQL OFFSET
 
 
 @router.get("/daily_papers")
@@ -25,7 +26,7 @@ def daily_papers(request: Request, conn: ConnDep) -> JSONResponse:
     """Featured papers; ``date``, ``week`` or ``month`` (one at most), paged by ``p``/``limit``."""
     params = request.query_params
     try:
-        page = int_param(params, "p", 0, 0)
+        page = int_param(params, "p", 0, 0, MAX_PAGE)
         limit = int_param(params, "limit", 50, 1, MAX_LIMIT)
         sort_raw = params.get("sort") or "publishedAt"
         if sort_raw not in _API_SORTS:
@@ -34,7 +35,7 @@ def daily_papers(request: Request, conn: ConnDep) -> JSONResponse:
         given = [name for name in ("date", "week", "month") if params.get(name)]
         if len(given) > 1:
             raise BadParam(f"use only one of date, week and month (got {' and '.join(given)})")
-        submitter = params.get("submitter") or None
+        submitter = text_param(params, "submitter")
         if given:
             name = given[0]
             period = {
