@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import gzip
+import io
 import json
+from collections.abc import Iterable
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from sqlalchemy.engine import Engine
 
 from dailypapers.db.engine import write_transaction
 from dailypapers.ingest import hf_daily
-from dailypapers.ingest.records import ParsedItem, Refusal
+from dailypapers.ingest.records import PaperRecord, ParsedItem, Refusal
 from dailypapers.ingest.service import Counts, store_items
+from tests.conftest import shared
+
+# Real arXiv samples in ../shared/data (see its SOURCES.md), as parts for conftest.shared().
+ATOM_ENTRIES = ("arxiv", "api-atom", "stringologytimes_arxiv_atom_entries.xml")
+ATOM_QUERY = ("arxiv", "api-atom", "api_query_20260212T040931Z.xml")
+RSS_SAMPLE = ("arxiv", "rss", "rss_arxiv_org_cs.LG+cs.AI+cs.CL+stat.ML_sample.xml")
+KAGGLE_HEAD = ("arxiv", "kaggle-snapshot", "arxiv-metadata-oai-snapshot.head.jsonl")
 
 
 def store(engine: Engine, items: list[ParsedItem], **kwargs: Any) -> Counts:
@@ -96,3 +107,48 @@ def paper_ids(engine: Engine) -> set[str]:
 
     with read_transaction(engine) as conn:
         return set(conn.execute(sa.select(papers.c.id)).scalars())
+
+
+def oai_page(number: int) -> bytes:
+    """A recorded OAI-PMH ListRecords page (shared/data/arxiv/oai-pmh-cs-2016), decompressed."""
+    path = shared("arxiv", "oai-pmh-cs-2016", f"listrecords-{number:03d}.xml.gz")
+    return gzip.decompress(path.read_bytes())
+
+
+def run(
+    module: ModuleType, data: bytes, label: str = "sample"
+) -> tuple[list[PaperRecord], list[Refusal]]:
+    """An arXiv parser's ``parse`` over ``data``: the papers and the refusals, in order."""
+    results = list(module.parse(io.BytesIO(data), file_label=label))
+    papers = [r.paper for r in results if isinstance(r, ParsedItem)]
+    refusals = [r for r in results if isinstance(r, Refusal)]
+    assert len(papers) + len(refusals) == len(results)
+    assert all(r.feature is None for r in results if isinstance(r, ParsedItem))
+    return papers, refusals
+
+
+def by_id(papers: Iterable[PaperRecord]) -> dict[str, PaperRecord]:
+    return {p.arxiv_id: p for p in papers}
+
+
+def names(paper: PaperRecord) -> list[str]:
+    return [a.name for a in paper.authors or []]
+
+
+def kaggle_line(**fields: Any) -> bytes:
+    """One line of the Kaggle snapshot; a field given as ``...`` is left out."""
+    base = {
+        "id": "2401.00001",
+        "authors": "Ann Lee and Bo Chen",
+        "title": "A  title\n  wrapped",
+        "abstract": "  Abstract.\n",
+        "categories": "cs.LG stat.ML",
+        "versions": [
+            {"version": "v1", "created": "Mon, 1 Jan 2024 00:00:00 GMT"},
+            {"version": "v4", "created": "Thu, 4 Jan 2024 00:00:00 GMT"},
+            {"version": "v2", "created": "Tue, 2 Jan 2024 00:00:00 GMT"},
+        ],
+        "update_date": "2024-01-04",
+    }
+    base.update(fields)
+    return json.dumps({k: v for k, v in base.items() if v is not ...}).encode() + b"\n"
