@@ -61,7 +61,8 @@ class Settings(BaseSettings):
 
     # Search.
     embedder: str = Field(
-        default="minilm-int8", description="minilm-int8 (bundled, offline) or openai:<base url>#<model>"
+        default="minilm-int8",
+        description="minilm-int8 (bundled, offline), openai:<base url>#<model> or st:<model>",
     )
     search_fusion: str = Field(default="convex", description="convex (scores) or rrf (ranks)")
     search_alpha: float = Field(default=0.4, description="Keyword weight of the convex fusion")
@@ -69,6 +70,10 @@ class Settings(BaseSettings):
         default=0.7, description="Keyword weight for queries of 8 words or fewer"
     )
     search_rrf_k: float = Field(default=60.0, description="Reciprocal rank fusion constant")
+    ann_min_vectors: int = Field(
+        default=250_000,
+        description="From this many vectors on, an HNSW graph proposes candidates (0: never)",
+    )
     index_interval_seconds: float = Field(
         default=10.0, description="How often the server catches its indexes up with the database"
     )

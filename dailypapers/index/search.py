@@ -70,7 +70,7 @@ class SearchService:
 
     def __init__(self, engine: Engine, data_dir: Path, *, embedder: str | Embedder = "minilm-int8",
                  fusion: str = "convex", alpha: float = 0.4, alpha_short: float = 0.7,
-                 rrf_k: float = 60.0) -> None:
+                 rrf_k: float = 60.0, ann_min_vectors: int = 250_000) -> None:
         if fusion not in FUSIONS:
             raise ValueError(f"unknown fusion {fusion!r}; use one of {', '.join(FUSIONS)}")
         self.engine = engine
@@ -81,6 +81,7 @@ class SearchService:
         self.alpha = alpha
         self.alpha_short = alpha_short
         self.rrf_k = rrf_k
+        self.ann_min_vectors = ann_min_vectors
         self._keyword: KeywordIndex | None = None
         self._vectors: VectorIndex | None = None
         self._lock = threading.Lock()
@@ -89,7 +90,8 @@ class SearchService:
     def from_settings(cls, engine: Engine, settings: Settings) -> SearchService:
         return cls(engine, settings.data_dir, embedder=settings.embedder,
                    fusion=settings.search_fusion, alpha=settings.search_alpha,
-                   alpha_short=settings.search_alpha_short, rrf_k=settings.search_rrf_k)
+                   alpha_short=settings.search_alpha_short, rrf_k=settings.search_rrf_k,
+                   ann_min_vectors=settings.ann_min_vectors)
 
     # --- indexes -------------------------------------------------------------------------
 
@@ -112,7 +114,8 @@ class SearchService:
         if self._vectors is None:
             with self._lock:
                 if self._vectors is None:
-                    index = VectorIndex(self.embedder.name, self.embedder.dim)
+                    index = VectorIndex(self.embedder.name, self.embedder.dim,
+                                        self.ann_min_vectors)
                     with read_transaction(self.engine) as conn:
                         index.catch_up(conn)
                     self._vectors = index
@@ -123,6 +126,11 @@ class SearchService:
         self.keyword.update(self.engine)
         with read_transaction(self.engine) as conn:
             self.vectors.catch_up(conn)
+
+    def build_graph(self) -> bool:
+        """Build the approximate vector graph if the collection has grown past the threshold
+        (minutes for a large one: call from a background thread; searches scan meanwhile)."""
+        return self.vectors.build_graph()
 
     def embed_some(self, stop: threading.Event | None = None, max_batches: int | None = None) -> int:
         done = embed_pending(self.engine, self.embedder, stop=stop, max_batches=max_batches)

@@ -4,7 +4,8 @@ Storage: ``paper_embeddings`` holds one float16 vector per (paper, model) with t
 text it came from, so unchanged text is never embedded twice and a model change means new rows
 rather than mixed vectors. The in-memory ``VectorIndex`` is derived: it loads the rows of one
 model and catches up by the ``seq`` watermark. An exact scan of 100k × 384 float32 takes a few ms
-here, with recall 1.0 by construction, so no approximate index is needed at this size.
+here, with recall 1.0 by construction; from ``ann_min_vectors`` rows on, an HNSW graph (ann.py),
+built in the background, proposes candidates that the exact vectors re-rank.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from dailypapers.db.engine import read_transaction, write_transaction
 from dailypapers.db.schema import paper_embeddings, papers
+from dailypapers.index.ann import Graph
 from dailypapers.index.embedder import Embedder, document_text
 
 log = logging.getLogger("dailypapers.index")
@@ -109,15 +111,19 @@ def embed_pending(
 class VectorIndex:
     """All vectors of one model, in memory, for exact cosine search. Thread-safe for readers."""
 
-    def __init__(self, model: str, dim: int) -> None:
+    def __init__(self, model: str, dim: int, ann_min_vectors: int = 250_000) -> None:
         self.model = model
         self.dim = dim
+        self.ann_min_vectors = ann_min_vectors
         self._matrix = np.zeros((0, dim), dtype=np.float32)
         self._ids: list[str] = []
         self._pos: dict[str, int] = {}
         self._size = 0
         self.watermark = 0
         self._lock = threading.Lock()  # one writer at a time; readers take a snapshot
+        self._graph: Graph | None = None  # serves searches once it covers every row
+        self._building: set[int] | None = None  # rows changed while a graph is being built
+        self._stale_build = False  # rows were dropped while it was being built
 
     def __len__(self) -> int:
         return self._size
@@ -150,6 +156,8 @@ class VectorIndex:
     def _reset(self) -> None:
         self._matrix = np.zeros((0, self.dim), dtype=np.float32)
         self._ids, self._pos, self._size, self.watermark = [], {}, 0, 0
+        self._graph = None
+        self._stale_build = True  # a build in progress saw the old rows; build_graph drops it
 
     def _apply(self, rows: list) -> None:  # type: ignore[type-arg]
         vectors = np.frombuffer(b"".join(r[2] for r in rows), dtype="<f2").reshape(-1, self.dim)
@@ -160,6 +168,7 @@ class VectorIndex:
                              dtype=np.float32)
             grown[: self._size] = self._matrix[: self._size]
             self._matrix = grown
+        changed: list[int] = []
         for i, (seq, pid, _blob) in enumerate(rows):
             slot = self._pos.get(pid)
             if slot is None:
@@ -170,7 +179,56 @@ class VectorIndex:
                 self._size += 1  # published after the row is written
             else:
                 self._matrix[slot] = vectors[i]
+            changed.append(slot)
             self.watermark = max(self.watermark, seq)
+        if self._building is not None:
+            self._building.update(changed)
+        if self._graph is not None and changed:
+            slots = np.unique(np.array(changed, dtype=np.int64))
+            self._graph.add(slots, self._matrix[slots])
+
+    # --- the approximate graph, for large collections --------------------------------------
+
+    @property
+    def uses_graph(self) -> bool:
+        return self._graph is not None
+
+    @property
+    def graph_bytes(self) -> int:
+        graph = self._graph
+        return graph.memory_bytes if graph is not None else 0
+
+    def needs_graph(self) -> bool:
+        return (self._graph is None and self._building is None
+                and self._size >= self.ann_min_vectors > 0)
+
+    def build_graph(self) -> bool:
+        """Build the HNSW graph over the current rows (slow: call from a background thread).
+        Rows that change meanwhile are added at the end; returns whether the graph now serves."""
+        with self._lock:
+            if not self.needs_graph():
+                return False
+            matrix, size = self._matrix, self._size
+            self._building, self._stale_build = set(), False
+        graph = Graph(self.dim)
+        try:
+            graph.add(np.arange(size), matrix[:size])  # readers keep the exact scan meanwhile
+        except BaseException:
+            with self._lock:
+                self._building = None
+            raise
+        with self._lock:
+            changed, self._building = self._building, None
+            if self._stale_build:
+                return False
+            late = sorted(changed | set(range(size, self._size)))
+            if late:
+                slots = np.array(late, dtype=np.int64)
+                graph.add(slots, self._matrix[slots])
+            self._graph = graph
+        log.info("vector graph built over %d rows (%.0f MiB)", len(graph),
+                 graph.memory_bytes / 2**20)
+        return True
 
     def vector_of(self, paper_id: str) -> np.ndarray | None:
         slot = self._pos.get(paper_id)
@@ -181,10 +239,24 @@ class VectorIndex:
         size = self._size
         if size == 0 or k <= 0:
             return []
+        graph = self._graph
+        if graph is not None:
+            return self._search_graph(graph, query, k, exclude)
         scores = self._matrix[:size] @ query.astype(np.float32)
         want = min(size, k + len(exclude or ()))
         top = np.argpartition(-scores, want - 1)[:want] if want < size else np.arange(size)
         top = top[np.argsort(-scores[top], kind="stable")]
         ids = self._ids
         out = [(ids[i], float(scores[i])) for i in top if not exclude or ids[i] not in exclude]
+        return out[:k]
+
+    def _search_graph(self, graph: Graph, query: np.ndarray, k: int, exclude: set[str] | None
+                      ) -> list[tuple[str, float]]:
+        slots = graph.candidates(query, k + len(exclude or ()))
+        slots = slots[(slots >= 0) & (slots < self._size)]
+        scores = self._matrix[slots] @ query.astype(np.float32)  # exact cosines re-rank
+        order = np.argsort(-scores, kind="stable")
+        ids = self._ids
+        out = [(ids[slots[i]], float(scores[i])) for i in order
+               if not exclude or ids[slots[i]] not in exclude]
         return out[:k]

@@ -3,12 +3,15 @@
 Runs in one background thread: keyword updates are cheap; embedding runs at most one batch at a
 time on one core (onnxruntime releases the GIL), so pages and keyword search keep answering.
 Papers that a separate ``dailypapers import`` adds are searchable by keyword within one
-interval (10 s by default) and by meaning once embedded.
+interval (10 s by default) and by meaning once embedded. When the collection grows past
+``ann_min_vectors``, the approximate vector graph is built in a thread of its own (minutes for a
+large collection, on one core), so catching up never waits for it.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 
 from dailypapers.index.search import SearchService
 from dailypapers.jobs import BackgroundThread
@@ -25,10 +28,12 @@ class IndexWorker(BackgroundThread):
         self.interval = interval
         self.embed = embed
         self.cycles = 0
+        self._graph_builder: threading.Thread | None = None
 
     def run_once(self) -> int:
         """One cycle: catch up, then embed until nothing is pending (or we are stopped)."""
         self.service.catch_up()
+        self._maybe_build_graph()
         embedded = 0
         if self.embed:
             while not self._stop.is_set():
@@ -39,6 +44,21 @@ class IndexWorker(BackgroundThread):
                 self.service.catch_up()  # new papers become keyword-searchable meanwhile
         self.cycles += 1
         return embedded
+
+    def _maybe_build_graph(self) -> None:
+        if self._graph_builder is not None and self._graph_builder.is_alive():
+            return
+        if not self.service.vectors.needs_graph():
+            return
+        self._graph_builder = threading.Thread(
+            target=self._build_graph, name="dailypapers-vector-graph", daemon=True)
+        self._graph_builder.start()
+
+    def _build_graph(self) -> None:
+        try:
+            self.service.build_graph()
+        except Exception:  # the exact scan keeps answering; the next cycle retries
+            log.exception("building the vector graph failed")
 
     def _loop(self) -> None:
         while not self._stop.is_set():
