@@ -125,6 +125,46 @@ def test_identical_ranking_on_both_databases(index: KeywordIndex) -> None:
     assert ids(index, "medical scientist", limit=3) == ["2603.28589", "2603.24649", "cs/0201016"]
 
 
+def test_a_surname_and_a_title_word_find_that_authors_paper(sqlite_url: str, tmp_path: Path) -> None:
+    # SQLite only: this is about ranking. "Vaswani attention" is how a reader recalls a paper: a
+    # name and a title word. The paper has 40 authors (plain BM25 would make one name among them
+    # worth little), and its rivals match better elsewhere: the same author with the word only in
+    # an abstract, other authors with the word all over their titles, a title word that stems
+    # like the surname ("Shallow Waters" for "Waters").
+    def item(pid: str, title: str, abstract: str, names: list[str]) -> dict:  # type: ignore[type-arg]
+        authors = [{"_id": f"a{i}", "name": n, "hidden": False} for i, n in enumerate(names)]
+        it = hf_item(pid, title=title, authors=authors)
+        it["paper"]["summary"] = it["summary"] = abstract
+        return it
+
+    crowd = [f"Coauthor Number{i}" for i in range(38)]
+    items = [
+        item("2605.00001", "Sparse Attention for Long Documents", "We read long documents fast.",
+             ["Noam Shazeer", "Ashish Vaswani", *crowd]),
+        item("2605.00002", "Scaling Translation Models",
+             "Attention heads, attention layers and attention maps in translation.",
+             ["Ashish Vaswani", "Niki Parmar"]),
+        item("2605.00003", "Attention, Attention: What Attention Heads Attend To",
+             "Attention heads studied one by one.", ["Jane Doe", "John Roe"]),
+        item("2605.00004", "Greedy Decoding for Pixel Diffusion Models",
+             "Pixel diffusion models decode greedily.", ["Austin Waters", *crowd]),
+        item("2605.00005", "Models of Shallow Waters", "Shallow water models for rivers.",
+             ["Ann River", "Bo Lake"]),
+    ] + [item(f"2605.{100 + i:05d}", f"Filler Paper {i} on Graphs", "Graphs and more graphs.",
+              [f"Filler Author{i}", "Some One"]) for i in range(30)]
+    engine = make_engine(sqlite_url)
+    try:
+        import_paths(engine, [write_json(tmp_path / "2026-05-01.json", items)])
+        index = KeywordIndex.ensure(engine, ks.keyword_dir(tmp_path))
+        for query in ("Vaswani attention", "attention Vaswani", "vaswani Attention"):
+            assert ids(index, query)[0] == "2605.00001", query
+        assert ids(index, "Waters models")[0] == "2605.00004"
+        assert ids(index, "Vaswani translation")[0] == "2605.00002"
+        assert ids(index, "attention heads")[0] == "2605.00003"  # no name in it: unchanged
+    finally:
+        engine.dispose()
+
+
 def test_filters_and_sorts(index: KeywordIndex, engine: Engine) -> None:
     code = ids(index, "video", filters=SearchFilters(has_code=True), limit=100)
     assert code and all(column(engine, "github_repo", code))
@@ -194,6 +234,19 @@ def test_update_picks_up_new_and_changed_papers_by_watermark(
     assert again.indexed == 0 and index.num_docs == 1031
     # Another process sees the change too (a fresh open reads the same generation).
     assert ids(KeywordIndex.open(index.path), "quokka marsupials")[0] == "2604.00001"
+
+
+def test_update_drops_papers_deleted_from_the_database(index: KeywordIndex, engine: Engine) -> None:
+    hits = ids(index, "language models", limit=5)
+    assert len(hits) == 5
+    docs = index.num_docs
+    with write_transaction(engine) as conn:
+        conn.execute(papers.delete().where(papers.c.id.in_(hits[:2])))
+    report = index.update(engine)
+    assert report.removed == 2 and index.num_docs == docs - 2
+    assert set(ids(index, "language models", limit=50)).isdisjoint(hits[:2])
+    assert hits[2] in ids(index, "language models", limit=50)
+    assert index.update(engine).removed == 0
 
 
 def test_searches_keep_working_while_the_index_updates(sqlite_index) -> None:  # type: ignore[no-untyped-def]

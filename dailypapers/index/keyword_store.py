@@ -27,7 +27,7 @@ import os
 import secrets
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -87,6 +87,7 @@ class BuildReport:
 class UpdateReport:
     indexed: int  # documents (re)written
     skipped: int  # rows in the overlap window that were already indexed as they are
+    removed: int  # documents of papers no longer in the database
     watermark: dt.datetime | None  # the cursor: the next update looks at rows from here - OVERLAP
     seconds: float
 
@@ -340,8 +341,12 @@ def build(engine: Engine, path: Path, *, chunk: int = CHUNK, heap: int = BUILD_H
 
 def update(engine: Engine, path: Path, *, chunk: int = CHUNK,
            overlap: dt.timedelta = OVERLAP) -> UpdateReport:
-    """Index papers changed since the served generation's watermark (delete, then add, by id).
+    """Index papers changed since the served generation's watermark (delete, then add, by id),
+    and drop the documents of papers that were deleted.
 
+    Deletions leave no row to find by watermark, so they are found by count: once the changes
+    are in, an index holding more documents than the database has papers holds deleted ones,
+    and only then are all indexed ids compared with the table's (rare: removing the demo set).
     The watermark moves in the state file only after tantivy's commit: a crash in between makes
     the next update redo the same rows, which is harmless.
     """
@@ -359,28 +364,58 @@ def update(engine: Engine, path: Path, *, chunk: int = CHUNK,
         stamps = changed_stamps(engine, since)
         stale = _differing(index.searcher(), stamps, chunk)
         skipped = len(stamps) - len(stale)
-        indexed = 0
-        if stale:
-            writer = index.writer(heap_size=UPDATE_HEAP, num_threads=1)
-            try:
-                for rows in _rows_by_id(engine, stale, chunk):
-                    for row in rows:
-                        writer.delete_documents_by_term(F_ID, row["id"])
-                        writer.add_document(make_document(row))
-                        indexed += 1
-                writer.commit()
-                writer.wait_merging_threads()
-            except BaseException:
-                with contextlib.suppress(Exception):
-                    writer.rollback()
-                raise
-            finally:
-                del writer  # releases tantivy's writer lock now, not at the next GC
-            index.reload()
+
+        def reindex(writer: Any) -> int:
+            count = 0
+            for rows in _rows_by_id(engine, stale, chunk):
+                for row in rows:
+                    writer.delete_documents_by_term(F_ID, row["id"])
+                    writer.add_document(make_document(row))
+                    count += 1
+            return count
+
+        def remove(writer: Any) -> int:
+            for pid in gone:
+                writer.delete_documents_by_term(F_ID, pid)
+            return len(gone)
+
+        indexed = _commit(index, reindex) if stale else 0
+        gone = _deleted(engine, index.searcher())
+        if gone:
+            _commit(index, remove)
         state.update(watermark=new.isoformat(), documents=index.searcher().num_docs,
                      updated_at=dt.datetime.now(dt.timezone.utc).isoformat())
         write_state(gen, state)
-    return UpdateReport(indexed, skipped, new, time.monotonic() - started)
+    return UpdateReport(indexed, skipped, len(gone), new, time.monotonic() - started)
+
+
+def _commit(index: tantivy.Index, fill: Callable[[Any], int]) -> int:
+    """Run ``fill`` with a writer; commit and reload on success, roll back on error."""
+    writer = index.writer(heap_size=UPDATE_HEAP, num_threads=1)
+    try:
+        done = fill(writer)
+        writer.commit()
+        writer.wait_merging_threads()
+    except BaseException:
+        with contextlib.suppress(Exception):
+            writer.rollback()
+        raise
+    finally:
+        del writer  # releases tantivy's writer lock now, not at the next GC
+    index.reload()
+    return done
+
+
+def _deleted(engine: Engine, searcher: tantivy.Searcher) -> list[str]:
+    """Indexed ids with no paper row, looked for only when the index has more documents."""
+    with read_transaction(engine) as conn:
+        count = conn.execute(sa.select(sa.func.count()).select_from(papers)).scalar() or 0
+        if searcher.num_docs <= count:
+            return []
+        known = set(conn.execute(sa.select(papers.c.id)).scalars())
+    found = searcher.search(tantivy.Query.all_query(), limit=searcher.num_docs, count=False)
+    indexed = {searcher.doc(address)[F_ID][0] for _, address in found.hits}
+    return sorted(indexed - known)
 
 
 def _differing(searcher: tantivy.Searcher, stamps: dict[str, int], chunk: int) -> list[str]:
