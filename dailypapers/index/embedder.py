@@ -113,7 +113,9 @@ class SentenceTransformersModel:
         self._model = SentenceTransformer(st_model_path(model), device="cpu",
                                           local_files_only=True)
         self.name = f"st:{Path(model).name}"
-        self.dim = int(self._model.get_sentence_embedding_dimension())
+        dimension = (getattr(self._model, "get_embedding_dimension", None)  # newer releases
+                     or self._model.get_sentence_embedding_dimension)
+        self.dim = int(dimension())
         self.batch_size = batch_size
 
     def embed(self, texts: list[str]) -> np.ndarray:
