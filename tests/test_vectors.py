@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from dailypapers.db.engine import read_transaction, write_transaction
+from dailypapers.db.engine import db_now, read_transaction, write_transaction
 from dailypapers.db.schema import paper_embeddings, papers
 from dailypapers.demo import remove_demo
 from dailypapers.index.embedder import document_text, get_embedder
-from dailypapers.index.vectors import VectorIndex, embed_pending, store_vectors
+from dailypapers.index.vectors import VectorIndex, embed_pending, pending, store_vectors
 from dailypapers.ingest import hf_daily
 from tests.helpers import hf_item, store
 
@@ -249,3 +249,32 @@ def test_a_graph_built_before_the_embedder_loads_does_not_crash_the_process():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-500:]
     assert done.stdout.strip() == "(1, 384)"
+
+
+def test_a_paper_changed_while_its_old_text_is_embedded_stays_pending(engine, embedder):
+    _load(engine)
+
+    class ChangesTheTextMidway:
+        """The real model; while it embeds, an import rewrites one abstract."""
+        name, dim = embedder.name, embedder.dim
+
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def embed(self, texts):
+            self.calls += 1
+            if self.calls == 1:
+                with write_transaction(engine) as conn:
+                    conn.execute(papers.update().where(papers.c.id == "2603.00102").values(
+                        abstract="Proteins fold into three-dimensional structures.",
+                        row_updated_at=db_now(conn)))
+            return embedder.embed(texts)
+
+    racing = ChangesTheTextMidway()
+    assert embed_pending(engine, racing, max_batches=1) == 3
+    with read_transaction(engine) as conn:
+        assert [pid for pid, _, _ in pending(conn, embedder.name, 10)] == ["2603.00102"]
+    assert embed_pending(engine, racing) == 1  # the new text, embedded once more
+    index = _caught_up(engine, VectorIndex(embedder.name, embedder.dim))
+    query = embedder.embed(["how do proteins fold"])[0]
+    assert {pid for pid, _ in index.search(query, 2)} == {"2603.00102", "2603.00103"}

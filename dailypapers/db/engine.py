@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -40,6 +41,19 @@ def _configure_sqlite(engine: Engine) -> None:
     def _on_begin(conn: Connection) -> None:
         immediate = conn.get_execution_options().get("sqlite_immediate", False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def db_now(conn: Connection) -> dt.datetime:
+    """The clock every stamp that indexes compare comes from, whichever process writes it.
+
+    PostgreSQL: the server's ``clock_timestamp()``, so importers, servers and workers on other
+    machines agree without synchronised clocks. SQLite: this machine's clock (the file is local
+    to every process that opens it), to the microsecond; SQLite's own CURRENT_TIMESTAMP is only
+    to the second, which would order a change and the embedding of its text wrongly.
+    """
+    if conn.dialect.name == "postgresql":
+        return conn.execute(sa.text("SELECT clock_timestamp()")).scalar_one()
+    return dt.datetime.now(dt.timezone.utc)
 
 
 @contextlib.contextmanager

@@ -36,7 +36,7 @@ import sqlalchemy as sa
 import tantivy
 from sqlalchemy.engine import Engine
 
-from dailypapers.db.engine import read_transaction
+from dailypapers.db.engine import db_now, read_transaction
 from dailypapers.db.schema import feature_days, papers
 from dailypapers.index.keyword_schema import (
     F_ID,
@@ -199,10 +199,9 @@ def open_tantivy(gen: Path) -> tantivy.Index:
 
 
 def _db_now(engine: Engine) -> dt.datetime:
-    """The database's clock (SQLite: this machine's, to the second; PostgreSQL: the server's),
-    one clock for every process that indexes from this database."""
+    """The clock the rows were stamped with (db_now): one for every process that writes them."""
     with read_transaction(engine) as conn:
-        return utc(conn.execute(sa.select(sa.func.current_timestamp())).scalar())
+        return utc(db_now(conn))
 
 
 def _with_features(conn: sa.Connection, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

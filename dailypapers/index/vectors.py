@@ -20,7 +20,7 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from dailypapers.db.engine import read_transaction, write_transaction
+from dailypapers.db.engine import db_now, read_transaction, write_transaction
 from dailypapers.db.schema import paper_embeddings, papers
 from dailypapers.index.ann import Graph
 from dailypapers.index.embedder import Embedder, document_text
@@ -46,10 +46,12 @@ def pending(conn: Connection, model: str, limit: int) -> list[tuple[str, str, st
 
 
 def store_vectors(
-    conn: Connection, model: str, dim: int, rows: list[tuple[str, str, np.ndarray]]
+    conn: Connection, model: str, dim: int, rows: list[tuple[str, str, np.ndarray]],
+    read_at: dt.datetime | None = None,
 ) -> None:
-    """Replace the vectors of these papers: (paper id, text hash, vector)."""
-    now = dt.datetime.now(dt.timezone.utc)
+    """Replace the vectors of these papers: (paper id, text hash, vector). ``read_at``: when
+    their text was read (db_now), so a change after that leaves them pending."""
+    now = read_at or db_now(conn)
     ids = [pid for pid, _, _ in rows]
     conn.execute(
         paper_embeddings.delete().where(
@@ -66,12 +68,12 @@ def store_vectors(
     )
 
 
-def touch(conn: Connection, model: str, ids: list[str]) -> None:
+def touch(conn: Connection, model: str, ids: list[str], read_at: dt.datetime) -> None:
     """Mark vectors as checked: the paper row changed but not the embedded text."""
     conn.execute(
         paper_embeddings.update()
         .where(paper_embeddings.c.model == model, paper_embeddings.c.paper_id.in_(ids))
-        .values(created_at=dt.datetime.now(dt.timezone.utc))
+        .values(created_at=read_at)
     )
 
 
@@ -88,6 +90,9 @@ def embed_pending(
     done = batches = 0
     while not (stop and stop.is_set()) and (max_batches is None or batches < max_batches):
         with read_transaction(engine) as conn:
+            # Stamped with the time the text was read, not written: a paper that changes while
+            # its old text is being embedded stays pending and is embedded again.
+            read_at = db_now(conn)
             todo = pending(conn, embedder.name, batch_size)
         if not todo:
             break
@@ -96,11 +101,11 @@ def embed_pending(
         vectors = embedder.embed([text for _, text in changed]) if changed else None
         with write_transaction(engine) as conn:
             if unchanged:
-                touch(conn, embedder.name, unchanged)
+                touch(conn, embedder.name, unchanged, read_at)
             if changed:
                 store_vectors(conn, embedder.name, embedder.dim, [
                     (pid, text_hash(text), vectors[i]) for i, (pid, text) in enumerate(changed)
-                ])
+                ], read_at)
         done += len(changed)
         batches += 1
         if on_batch:

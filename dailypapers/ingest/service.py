@@ -22,6 +22,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from dailypapers.db.engine import db_now
 from dailypapers.db.schema import feature_days, ingest_runs, papers, refusals
 from dailypapers.ingest.records import (
     ARXIV_SOURCES,
@@ -80,7 +81,7 @@ def store_items(conn: Connection, items: Iterable[ParsedItem], *, demo: bool = F
     counts = Counts()
     if not items:
         return counts
-    now = utcnow()
+    now = db_now(conn)  # the stamp the indexes' watermarks compare with
     ids = list(dict.fromkeys(item.paper.arxiv_id for item in items))
     existing = _fetch_by_ids(conn, papers, papers.c.id, ids)
     working: dict[str, dict[str, Any]] = {}
