@@ -31,15 +31,20 @@ class Highlights:
     matched: bool = False  # whether anything was marked
 
 
-def _query_terms(parsed: ParsedQuery) -> tuple[set[str], set[str]]:
-    positive = " ".join(parsed.words + parsed.phrases)
-    stems = set(EN_ANALYZER.analyze(positive))
-    names = {n for w in parsed.words + parsed.phrases if EN_ANALYZER.analyze(w)
+def _query_terms(parsed: ParsedQuery) -> tuple[frozenset[str], frozenset[str]]:
+    authors = tuple(str(f.value) for f in parsed.filters if f.key == "author" and not f.negated)
+    return _terms(tuple(parsed.words), tuple(parsed.phrases), authors)
+
+
+@lru_cache(maxsize=1024)  # a results page highlights 20 papers for the same query
+def _terms(words: tuple[str, ...], phrases: tuple[str, ...], authors: tuple[str, ...]
+           ) -> tuple[frozenset[str], frozenset[str]]:
+    stems = set(EN_ANALYZER.analyze(" ".join(words + phrases)))
+    names = {n for w in words + phrases if EN_ANALYZER.analyze(w)
              for n in NAMES_ANALYZER.analyze(w)}
-    for flt in parsed.filters:
-        if flt.key == "author" and not flt.negated:
-            names.update(NAMES_ANALYZER.analyze(str(flt.value)))
-    return stems, names
+    for author in authors:
+        names.update(NAMES_ANALYZER.analyze(author))
+    return frozenset(stems), frozenset(names)
 
 
 # tantivy's simple tokenizer: runs of alphanumeric characters. Splitting here and analysing each
@@ -67,7 +72,7 @@ def _starting_with(heads: tuple[str, ...]) -> re.Pattern[str]:
 
 
 def _spans(text: str, analyze: Callable[[str], str | None],
-           wanted: set[str]) -> list[tuple[int, int]]:
+           wanted: frozenset[str]) -> list[tuple[int, int]]:
     if not wanted or not text:
         return []
     # Stemming keeps a word's first two letters, so in ASCII text only words starting like a
