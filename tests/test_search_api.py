@@ -189,3 +189,13 @@ def test_same_results_on_sqlite_and_postgresql(sqlite_url, postgres_url, tmp_pat
                         for q in ("language model agents", "image generation", "author:zhang", "benchmark -video")])
         engine.dispose()
     assert answers[0] == answers[1]
+
+
+def test_paging_through_results_embeds_the_query_once(app) -> None:  # type: ignore[no-untyped-def]
+    service = app.state.search
+    service.query_vector.cache_clear()
+    first = service.search("diffusion models for video generation", limit=5)
+    second = service.search("diffusion models for video generation", limit=5, offset=5)
+    info = service.query_vector.cache_info()
+    assert (info.misses, info.hits) == (1, 1)
+    assert not {h.paper_id for h in first.hits} & {h.paper_id for h in second.hits}

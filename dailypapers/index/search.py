@@ -20,11 +20,13 @@ Filters (category, year, dates, code, featured) apply to both lists.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 from sqlalchemy.engine import Engine
 
 from dailypapers.db.engine import read_transaction
@@ -84,6 +86,8 @@ class SearchService:
         self.ann_min_vectors = ann_min_vectors
         self._keyword: KeywordIndex | None = None
         self._vectors: VectorIndex | None = None
+        # Paging through results, or a popular query, embeds the same text again: remember it.
+        self.query_vector = functools.lru_cache(maxsize=4096)(self._embed_query)
         self._lock = threading.Lock()
 
     @classmethod
@@ -177,7 +181,7 @@ class SearchService:
         vectors = self.vectors
         if not len(vectors):
             return []
-        query = self.embedder.embed([parsed.free_text])[0]
+        query = self.query_vector(parsed.free_text)
         if allowed is not None:
             scored = [(pid, float(v @ query)) for pid in allowed
                       if (v := vectors.vector_of(pid)) is not None]
@@ -190,6 +194,11 @@ class SearchService:
             keep = self._passing(parsed, filters, [pid for pid, _ in candidates])
             candidates = [(pid, s) for pid, s in candidates if pid in keep][:want]
         return [(pid, s) for pid, s in candidates if s >= MIN_COSINE]
+
+    def _embed_query(self, text: str) -> np.ndarray:
+        vector = self.embedder.embed([text])[0]
+        vector.setflags(write=False)  # shared by every caller of the cache
+        return vector
 
     def _passing(self, parsed: ParsedQuery, filters: SearchFilters | None, ids: list[str]) -> set[str]:
         """The ids that pass the query's filters and the form's, checked in the keyword index."""
