@@ -196,3 +196,179 @@ def test_client_reads_oai_only_papers_and_sees_newer_versions(engine, settings, 
 
         page = httpx.get(f"{server.url}/papers/math/0611918")
         assert page.status_code == 200 and old_style.title.split()[0] in page.text
+
+
+# --- the OpenAPI document: every query parameter a JSON route reads, and only those ----------
+
+# Each JSON route with a URL that reaches it; the search routes live in routes_search.py.
+JSON_ROUTES = {
+    "/api/daily_papers": "/api/daily_papers",
+    "/api/papers/{paper_id}": "/api/papers/2603.00042",
+    "/api/papers/search": "/api/papers/search",
+    "/api/v1/search": "/api/v1/search",
+}
+
+
+def _documented(openapi, template):
+    operation = openapi["paths"][template]["get"]
+    return {p["name"]: p for p in operation.get("parameters", []) if p["in"] == "query"}
+
+
+def _names_read(client, monkeypatch, url, params=None):
+    """The query parameters the route looks up while answering (whether or not they are sent)."""
+    from starlette.datastructures import QueryParams
+    from starlette.requests import HTTPConnection
+
+    seen = set()
+
+    class Recording(QueryParams):
+        def get(self, key, default=None):
+            seen.add(key)
+            return super().get(key, default)
+
+        def __getitem__(self, key):
+            seen.add(key)
+            return super().__getitem__(key)
+
+        def __contains__(self, key):
+            seen.add(key)
+            return super().__contains__(key)
+
+        def getlist(self, key):
+            seen.add(key)
+            return super().getlist(key)
+
+    real = HTTPConnection.query_params
+    with monkeypatch.context() as patch:
+        patch.setattr(HTTPConnection, "query_params", property(lambda self: Recording(real.fget(self))))
+        response = client.get(url, params=params)
+    assert response.status_code in (200, 404), response.text
+    return seen
+
+
+def _good_values(param):
+    schema = param["schema"]
+    if "enum" in schema:
+        return list(schema["enum"])
+    if schema["type"] == "integer":
+        return [str(schema["minimum"]), str(schema["maximum"])]
+    if schema["type"] == "boolean":
+        return ["true", "false", "1", "no"]
+    return [param["example"]]
+
+
+def _bad_values(param):
+    """Values the schema forbids (none for free text)."""
+    schema = param["schema"]
+    if "enum" in schema:
+        return ["not-a-choice"]
+    if schema["type"] == "integer":
+        return [str(schema["minimum"] - 1), str(schema["maximum"] + 1), "ten"]
+    if schema["type"] == "boolean":
+        return ["maybe"]
+    bad = []
+    if schema.get("format") == "date":
+        bad += ["2026-02-30", "2026-3-1", "9999-12-31"]
+    if "pattern" in schema:
+        bad.append("nope")
+    if "maxLength" in schema:
+        bad.append("x" * (schema["maxLength"] + 1))
+    return bad
+
+
+@pytest.mark.parametrize("template", list(JSON_ROUTES))
+def test_openapi_lists_exactly_the_query_parameters_each_route_reads(client, monkeypatch, template):
+    import re
+
+    openapi = client.get("/api/openapi.json").json()
+    documented = _documented(openapi, template)
+    url = JSON_ROUTES[template]
+    # Read with none sent, then with each documented one sent: a parameter the route reads but
+    # the document lacks, or one documented but never read, makes the two sets differ.
+    read = _names_read(client, monkeypatch, url)
+    for name, param in documented.items():
+        read |= _names_read(client, monkeypatch, url, {name: _good_values(param)[0]})
+    assert read == set(documented), template
+
+    for name, param in documented.items():
+        assert param["required"] is False and param["description"], name
+        for value in _good_values(param):
+            response = client.get(url, params={name: value})
+            assert response.status_code == 200, (name, value, response.text)
+        for value in _bad_values(param):
+            response = client.get(url, params={name: value})
+            assert response.status_code == 400, (name, value, response.text)
+            assert re.search(rf"\b{name}\b", response.json()["error"]), (name, value, response.text)
+        default = param["schema"].get("default")
+        if default is not None:  # sending the documented default changes nothing
+            sent = str(default).lower() if isinstance(default, bool) else str(default)
+            assert client.get(url, params={name: sent}).json() == client.get(url).json(), name
+
+    responses = openapi["paths"][template]["get"]["responses"]
+    if documented:
+        assert responses["400"]["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/ApiError"}
+    else:
+        assert "400" not in responses
+    assert "422" not in responses  # a bad request is our 400, never FastAPI's 422
+
+
+def test_openapi_error_schema_and_the_paper_route(client):
+    openapi = client.get("/api/openapi.json").json()
+    error = openapi["components"]["schemas"]["ApiError"]
+    assert error["required"] == ["error"] and error["properties"]["error"]["type"] == "string"
+    assert "HTTPValidationError" not in openapi["components"]["schemas"]
+    paper = openapi["paths"]["/api/papers/{paper_id}"]["get"]
+    assert [(p["name"], p["in"]) for p in paper["parameters"]] == [("paper_id", "path")]
+    assert paper["responses"]["404"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ApiError"}
+    assert client.get("/api/docs").status_code == 200
+
+
+# --- HEAD ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/api/daily_papers", "/api/daily_papers?date=2026-03-31&limit=5",
+                                  "/api/papers/2603.00042", "/api/openapi.json", "/api/docs"])
+def test_head_answers_like_get(client, engine, tmp_path, path):
+    import_paths(engine, [write_json(tmp_path / "2026-03-02.json", [hf_item("2603.00042")])])
+    get, head = client.get(path), client.head(path)
+    assert get.status_code == head.status_code == 200
+    for header in ("content-type", "content-length", "link"):
+        assert head.headers.get(header) == get.headers.get(header), header
+    assert int(head.headers["content-length"]) == len(get.content) > 0
+    assert head.content == b""
+
+
+@pytest.mark.parametrize(("path", "kind"), [("/nope", "text/html"), ("/api/nope", "application/json"),
+                                            ("/api/papers/2401.99999", "application/json")])
+def test_head_on_what_does_not_exist_is_404(client, path, kind):
+    get, head = client.get(path), client.head(path)
+    assert get.status_code == head.status_code == 404
+    assert head.headers["content-type"].startswith(kind)
+    assert head.headers["content-length"] == get.headers["content-length"]
+
+
+def test_head_on_a_bad_parameter_is_the_same_400(client):
+    get, head = client.get("/api/daily_papers?limit=0"), client.head("/api/daily_papers?limit=0")
+    assert get.status_code == head.status_code == 400
+    assert head.headers["content-length"] == get.headers["content-length"]
+
+
+def test_post_only_routes_do_not_answer_head(settings, engine):
+    from fastapi.testclient import TestClient
+
+    from dailypapers.web.app import create_app
+
+    app = create_app(settings, engine)
+
+    @app.post("/api/only-post")
+    def only_post() -> dict:  # type: ignore[type-arg]
+        return {"ok": True}
+
+    with TestClient(app) as client:
+        assert client.post("/api/only-post").status_code == 200
+        for method in ("HEAD", "GET"):
+            response = client.request(method, "/api/only-post")
+            assert response.status_code == 405, method
+            assert response.headers["allow"] == "POST"

@@ -110,3 +110,71 @@ def test_user_text_is_escaped(client, engine, tmp_path):
     response = client.get("/papers/2603.00031")
     assert "<script>alert(1)</script>" not in response.text
     assert "&lt;script&gt;" in response.text
+
+
+# --- HEAD, as uptime monitors and link checkers send it ----------------------------------------
+
+
+@pytest.fixture
+def one_paper(engine, tmp_path):
+    import_paths(engine, [write_json(tmp_path / "2026-03-02.json", [hf_item("2603.00040", title="Head room")])])
+
+
+@pytest.mark.parametrize("path", ["/papers", "/papers/2603.00040", "/search?q=x", "/search?q=room",
+                                  "/papers/date/2026-03-02", "/papers/week/2026-W10",
+                                  "/papers/month/2026-03", "/api/daily_papers"])
+def test_head_answers_like_get_with_an_empty_body(client, one_paper, path):
+    get, head = client.get(path), client.head(path)
+    assert get.status_code == head.status_code == 200, path
+    assert head.headers["content-type"] == get.headers["content-type"]
+    assert head.headers["content-length"] == get.headers["content-length"] == str(len(get.content))
+    assert head.content == b""
+
+
+def _asgi(app, method, path, query=b""):
+    """One request straight through the ASGI app: the messages it sends, no HTTP client between
+    (httpx and uvicorn both drop a HEAD answer's body themselves)."""
+    import asyncio
+
+    sent = []
+    done = asyncio.Event()
+    requested = False
+
+    async def receive():
+        nonlocal requested
+        if not requested:
+            requested = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await done.wait()  # as a server does: the client goes once the answer is complete
+        return {"type": "http.disconnect"}
+
+    async def send(message):
+        sent.append(message)
+        if message["type"] == "http.response.body" and not message.get("more_body", False):
+            done.set()
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
+             "scheme": "http", "path": path, "raw_path": path.encode(), "root_path": "",
+             "query_string": query, "headers": [(b"host", b"testserver")],
+             "client": ("127.0.0.1", 1), "server": ("testserver", 80)}
+    asyncio.run(app(scope, receive, send))
+    return sent
+
+
+@pytest.mark.parametrize("path", ["/papers", "/papers/2603.00040", "/api/daily_papers", "/nope",
+                                  "/static/css/site.css"])
+def test_the_app_itself_sends_no_body_for_head(client, one_paper, path):
+    get, head = _asgi(client.app, "GET", path), _asgi(client.app, "HEAD", path)
+    assert head[0]["type"] == "http.response.start"
+    assert head[0]["status"] == get[0]["status"]
+    assert dict(head[0]["headers"])[b"content-length"] == dict(get[0]["headers"])[b"content-length"]
+    assert b"".join(m.get("body", b"") for m in get[1:])
+    assert all(m["type"] == "http.response.body" and m.get("body", b"") == b"" for m in head[1:])
+    assert not head[-1].get("more_body", False)
+
+
+def test_head_on_an_unknown_page_is_404(client):
+    get, head = client.get("/no/such/page"), client.head("/no/such/page")
+    assert get.status_code == head.status_code == 404
+    assert head.headers["content-type"] == get.headers["content-type"]
+    assert head.content == b""

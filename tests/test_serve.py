@@ -217,3 +217,15 @@ def test_a_scheduled_run_after_the_upstream_recovers_lands_papers_and_moves_the_
     ordered_days = sorted(days, reverse=True)
     assert [set(got[:3]), set(got[3:5]), got[5:]] == [
         set(days[ordered_days[0]]), set(days[ordered_days[1]]), [KNOWN]]
+
+
+def test_uptime_monitors_can_head_the_served_app(live_server: Any, stored: None) -> None:
+    """HEAD through uvicorn, as monitors send it: 200 with GET's headers, 404 where GET is."""
+    for path in ("/papers", f"/papers/{KNOWN}", "/api/daily_papers", f"/api/papers/{KNOWN}"):
+        get = httpx.get(live_server.url + path, timeout=5.0)
+        head = httpx.head(live_server.url + path, timeout=5.0)
+        assert get.status_code == head.status_code == 200, path
+        assert head.headers["content-type"] == get.headers["content-type"]
+        assert head.headers["content-length"] == get.headers["content-length"]
+        assert head.content == b""
+    assert httpx.head(live_server.url + "/no/such/page", timeout=5.0).status_code == 404

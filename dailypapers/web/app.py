@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.engine import Connection, Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dailypapers import __version__
 from dailypapers.db.engine import make_engine, read_transaction
@@ -77,7 +78,53 @@ def create_app(
     app.include_router(routes_api.router)
     app.include_router(routes_pages.router)
     _install_error_handlers(app)
+    _document_400_not_422(app)
+    app.add_middleware(HeadAsGet)
     return app
+
+
+class HeadAsGet:
+    """Answer HEAD as GET without the body: same status and headers (Content-Length included).
+
+    FastAPI routes registered with GET refuse HEAD (405), yet uptime monitors and link checkers
+    send it. A route that does not answer GET still refuses it (405, never a 200)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_headers_only(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                if message.get("more_body", False):
+                    return  # one empty final body message below is enough
+                message = {"type": "http.response.body", "body": b""}
+            elif message["type"] == "http.response.pathsend":
+                message = {"type": "http.response.body", "body": b""}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, send_headers_only)
+
+
+def _document_400_not_422(app: FastAPI) -> None:
+    """FastAPI documents a 422 for every route with a declared parameter; ours answer 400
+    instead (``_install_error_handlers``), so the document drops it."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = build()  # cached by FastAPI: this runs on the same dict each time
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                operation.get("responses", {}).pop("422", None)
+        components = schema.get("components", {}).get("schemas", {})
+        for name in ("HTTPValidationError", "ValidationError"):
+            components.pop(name, None)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def get_connection(request: Request) -> Iterator[Connection]:

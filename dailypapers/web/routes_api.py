@@ -11,7 +11,7 @@ from dailypapers import catalog
 from dailypapers.ids import InvalidArxivId, split_arxiv_id
 from dailypapers.web.app import ConnDep, api_error
 from dailypapers.web.hf_shapes import daily_item_json, paper_info_json
-from dailypapers.web.params import BadParam, int_param, text_param
+from dailypapers.web.params import BadParam, api_doc, int_doc, int_param, query_doc, text_param
 
 router = APIRouter(prefix="/api")
 
@@ -19,15 +19,35 @@ router = APIRouter(prefix="/api")
 _API_SORTS = {"publishedAt": "newest", "trending": "trending", "upvotes": "upvotes"}
 MAX_LIMIT = 100
 MAX_PAGE = 1_000_000  # p·limit must stay a 64-bit SQL OFFSET
+DEFAULT_LIMIT = 50
+MAX_SUBMITTER = 200  # text_param's default
+
+_ONE_PERIOD = "At most one of date, week and month; none means the latest featured papers."
+_DAILY_DOC = api_doc(
+    query_doc("date", "Papers featured on this day, YYYY-MM-DD (years 1900 to 2199). "
+              + _ONE_PERIOD, format="date", example="2026-03-31"),
+    query_doc("week", f"Papers featured in this ISO week, YYYY-Www. {_ONE_PERIOD}",
+              pattern=r"^\d{4}-W\d{2}$", example="2026-W14"),
+    query_doc("month", f"Papers featured in this month, YYYY-MM. {_ONE_PERIOD}",
+              pattern=r"^\d{4}-\d{2}$", example="2026-03"),
+    query_doc("sort", "Order: publishedAt (newest first), trending (upvotes decaying with the "
+              "time since featured) or upvotes (most first).", enum=list(_API_SORTS),
+              default="publishedAt"),
+    query_doc("submitter", "Only papers submitted to Daily Papers by this Hugging Face user "
+              "(exact name; no control characters).", maxLength=MAX_SUBMITTER, example="akhaliq"),
+    int_doc("p", "Page number, from 0; a Link header (rel=\"next\") gives the next page when "
+            "there is one", 0, 0, MAX_PAGE),
+    int_doc("limit", "Papers per page", DEFAULT_LIMIT, 1, MAX_LIMIT),
+)
 
 
-@router.get("/daily_papers")
+@router.get("/daily_papers", **_DAILY_DOC)
 def daily_papers(request: Request, conn: ConnDep) -> JSONResponse:
     """Featured papers; ``date``, ``week`` or ``month`` (one at most), paged by ``p``/``limit``."""
     params = request.query_params
     try:
         page = int_param(params, "p", 0, 0, MAX_PAGE)
-        limit = int_param(params, "limit", 50, 1, MAX_LIMIT)
+        limit = int_param(params, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
         sort_raw = params.get("sort") or "publishedAt"
         if sort_raw not in _API_SORTS:
             raise BadParam(f"sort must be one of {', '.join(_API_SORTS)}, got {sort_raw!r}")
@@ -35,7 +55,7 @@ def daily_papers(request: Request, conn: ConnDep) -> JSONResponse:
         given = [name for name in ("date", "week", "month") if params.get(name)]
         if len(given) > 1:
             raise BadParam(f"use only one of date, week and month (got {' and '.join(given)})")
-        submitter = text_param(params, "submitter")
+        submitter = text_param(params, "submitter", MAX_SUBMITTER)
         if given:
             name = given[0]
             period = {
@@ -60,8 +80,10 @@ def daily_papers(request: Request, conn: ConnDep) -> JSONResponse:
     return JSONResponse([daily_item_json(e) for e in window[:limit]], headers=headers)
 
 
-@router.get("/papers/{paper_id:path}")
+@router.get("/papers/{paper_id:path}",
+            **api_doc(not_found="No such paper, or the id is not an arXiv identifier."))
 def paper_info(paper_id: str, conn: ConnDep) -> JSONResponse:
+    """One paper by arXiv id (``2401.12345``, with or without a version); no query parameters."""
     try:
         canonical, _version = split_arxiv_id(paper_id)
     except InvalidArxivId:

@@ -17,7 +17,7 @@ from dailypapers.web.app import ConnDep, api_error, render
 from dailypapers.web.hf_shapes import item_json
 from dailypapers.index.highlight import highlight
 from dailypapers.web.mathtext import wrap_math
-from dailypapers.web.params import BadParam, int_param
+from dailypapers.web.params import BadParam, api_doc, bool_doc, int_doc, int_param, query_doc
 
 router = APIRouter()
 
@@ -25,7 +25,43 @@ SORTS = ("relevance", "newest", "upvotes")
 PAGE_SIZE = 20
 HF_MAX_LIMIT = 120
 V1_MAX_LIMIT = 100
+HF_DEFAULT_LIMIT = 50
+HF_MAX_QUERY = 250
+V1_MAX_OFFSET = 10_000
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+
+
+_SYNTAX = ("Words (any may match), \"exact phrases\", -exclusions, the filters author:, cat:, "
+           "year: and has:code, or an arXiv id or URL.")
+# The parameters both search APIs read through filters_from() and _run().
+_SEARCH_DOCS = (
+    query_doc("sort", "Order of the results.", enum=list(SORTS), default="relevance"),
+    query_doc("mode", "Ranking: hybrid fuses keyword (BM25) and dense (embedding) ranks; keyword "
+              "or dense uses one alone.", enum=list(MODES), default="hybrid"),
+    query_doc("date_from", "Only papers dated on or after this day, YYYY-MM-DD (years 1900 to "
+              "2199).", format="date", example="2026-03-01"),
+    query_doc("date_to", "Only papers dated on or before this day, YYYY-MM-DD (years 1900 to "
+              "2199); not before date_from.", format="date", example="2026-03-31"),
+    query_doc("category", "Only papers in this arXiv category (cs.CL), or any category of an "
+              "archive (cs).", example="cs.CL"),
+    bool_doc("has_code", "true: only papers with a code repository; false: only papers "
+             "without; absent: both."),
+    bool_doc("featured", "Only papers featured on Daily Papers.", default=False),
+)
+_HF_SEARCH_DOC = api_doc(
+    query_doc("q", f"Search text; only its first {HF_MAX_QUERY} characters are used. {_SYNTAX} "
+              "An unknown filter is searched as words.", example="diffusion"),
+    int_doc("limit", "Results", HF_DEFAULT_LIMIT, 1, HF_MAX_LIMIT),
+    *_SEARCH_DOCS,
+)
+_V1_SEARCH_DOC = api_doc(
+    query_doc("q", f"Search text. {_SYNTAX} An unknown filter (foo:bar) is a 400.",
+              example="diffusion"),
+    int_doc("limit", "Results per page", PAGE_SIZE, 1, V1_MAX_LIMIT),
+    int_doc("offset", "Results to skip; the answer's \"next\" is the next page's URL",
+            0, 0, V1_MAX_OFFSET),
+    *_SEARCH_DOCS,
+)
 
 
 def _service(request: Request) -> SearchService:
@@ -91,25 +127,26 @@ def _highlight(results: SearchResults, paper: dict):  # type: ignore[no-untyped-
                      authors=[a["name"] for a in paper["authors"]])
 
 
-@router.get("/api/papers/search")
+@router.get("/api/papers/search", **_HF_SEARCH_DOC)
 def hf_search(request: Request, conn: ConnDep) -> JSONResponse:
     """Hugging Face's paper search: ``q`` (up to 250 characters kept) and ``limit`` (1–120)."""
     params = request.query_params
     try:
-        limit = int_param(params, "limit", 50, 1, HF_MAX_LIMIT)
-        results = _run(request, (params.get("q") or "")[:250], limit=limit, offset=0, strict=False)
+        limit = int_param(params, "limit", HF_DEFAULT_LIMIT, 1, HF_MAX_LIMIT)
+        results = _run(request, (params.get("q") or "")[:HF_MAX_QUERY], limit=limit, offset=0,
+                       strict=False)
     except (QueryError, BadParam) as exc:
         return api_error(400, str(exc))
     return JSONResponse([item_json(paper, feature) for _, paper, feature in _rows(conn, results)])
 
 
-@router.get("/api/v1/search")
+@router.get("/api/v1/search", **_V1_SEARCH_DOC)
 def v1_search(request: Request, conn: ConnDep) -> JSONResponse:
     """Our search: ``{"data": [{"paper", "score", "highlights"}], "count", "next"}``."""
     params = request.query_params
     try:
         limit = int_param(params, "limit", PAGE_SIZE, 1, V1_MAX_LIMIT)
-        offset = int_param(params, "offset", 0, 0, 10_000)
+        offset = int_param(params, "offset", 0, 0, V1_MAX_OFFSET)
         results = _run(request, params.get("q") or "", limit=limit, offset=offset, strict=True)
     except (QueryError, BadParam) as exc:
         return api_error(400, str(exc))
