@@ -247,6 +247,8 @@ def main() -> None:
     parser.add_argument("--alpha", type=float, default=None)
     parser.add_argument("--alpha-short", type=float, default=None)
     parser.add_argument("--rrf-k", type=float, default=None)
+    parser.add_argument("--ann", action="store_true",
+                        help="search vectors through the HNSW graph (as past ann_min_vectors)")
     args = parser.parse_args()
 
     distractors = not args.no_distractors
@@ -262,6 +264,9 @@ def main() -> None:
         service = SearchService(engine, work, embedder=QueryCache(embedder),  # type: ignore[arg-type]
                                 **tuning)
         service.catch_up()
+        if args.ann:
+            service.vectors.ann_min_vectors = 1
+            assert service.build_graph()
     with read_transaction(engine) as conn:
         n_papers = conn.execute(sa.select(sa.func.count()).select_from(papers)).scalar()
     print(f"corpus: {n_papers} papers ({'Hugging Face + OAI 2016 distractors' if distractors else 'Hugging Face only'}), "

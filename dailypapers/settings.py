@@ -19,6 +19,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from dailypapers.index.ann import ANN_MIN_VECTORS
+
 DEFAULT_CATEGORIES = ["cs.LG", "cs.CL", "cs.CV", "cs.AI", "stat.ML"]
 
 
@@ -71,7 +73,7 @@ class Settings(BaseSettings):
     )
     search_rrf_k: float = Field(default=60.0, description="Reciprocal rank fusion constant")
     ann_min_vectors: int = Field(
-        default=250_000,
+        default=ANN_MIN_VECTORS,
         description="From this many vectors on, an HNSW graph proposes candidates (0: never)",
     )
     index_interval_seconds: float = Field(

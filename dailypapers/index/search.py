@@ -30,6 +30,7 @@ import numpy as np
 from sqlalchemy.engine import Engine
 
 from dailypapers.db.engine import read_transaction
+from dailypapers.index.ann import ANN_MIN_VECTORS
 from dailypapers.index.embedder import Embedder, get_embedder
 from dailypapers.index.keyword import KeywordIndex, SearchFilters, Weights
 from dailypapers.index.keyword_store import keyword_dir
@@ -72,7 +73,7 @@ class SearchService:
 
     def __init__(self, engine: Engine, data_dir: Path, *, embedder: str | Embedder = "minilm-int8",
                  fusion: str = "convex", alpha: float = 0.4, alpha_short: float = 0.7,
-                 rrf_k: float = 60.0, ann_min_vectors: int = 250_000) -> None:
+                 rrf_k: float = 60.0, ann_min_vectors: int = ANN_MIN_VECTORS) -> None:
         if fusion not in FUSIONS:
             raise ValueError(f"unknown fusion {fusion!r}; use one of {', '.join(FUSIONS)}")
         self.engine = engine

@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from dailypapers.db.engine import db_now, read_transaction, write_transaction
 from dailypapers.db.schema import paper_embeddings, papers
-from dailypapers.index.ann import Graph
+from dailypapers.index.ann import ANN_MIN_VECTORS, Graph
 from dailypapers.index.embedder import Embedder, document_text
 
 log = logging.getLogger("dailypapers.index")
@@ -116,7 +116,7 @@ def embed_pending(
 class VectorIndex:
     """All vectors of one model, in memory, for exact cosine search. Thread-safe for readers."""
 
-    def __init__(self, model: str, dim: int, ann_min_vectors: int = 250_000) -> None:
+    def __init__(self, model: str, dim: int, ann_min_vectors: int = ANN_MIN_VECTORS) -> None:
         self.model = model
         self.dim = dim
         self.ann_min_vectors = ann_min_vectors
@@ -202,6 +202,10 @@ class VectorIndex:
     def graph_bytes(self) -> int:
         graph = self._graph
         return graph.memory_bytes if graph is not None else 0
+
+    def drop_graph(self) -> None:
+        """Back to the exact scan (for comparisons); ``needs_graph`` may ask for it again."""
+        self._graph = None
 
     def needs_graph(self) -> bool:
         return (self._graph is None and self._building is None
