@@ -161,14 +161,16 @@ def reindex(embed: bool) -> None:
 
 @main.command()
 def status() -> None:
-    """Show the database, its contents, the last sync per source and recent refusals."""
-    from dailypapers.status import gather_status
+    """Show the database, its contents, the last sync per source, recent refusals and how far
+    the search indexes have caught up."""
+    from dailypapers.status import gather_status, search_status
 
     settings = get_settings()
     engine = make_engine(settings.effective_database_url)
     with read_transaction(engine) as conn:
         revision = current_revision(engine)
-        report = gather_status(conn) if revision else None
+        report = (gather_status(conn) + search_status(conn, settings.data_dir, settings.embedder)
+                  if revision else None)
     click.echo(f"Database: {_safe_url(settings)}")
     click.echo(f"Schema:   {revision or 'not created'} (latest {head_revision()})")
     if report is None:

@@ -1,12 +1,16 @@
-"""What `dailypapers status` prints: contents, the last run per source, recent refusals."""
+"""What `dailypapers status` prints: contents, the last run per source, recent refusals, and how
+far the search indexes have caught up."""
 
 from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from dailypapers import catalog
-from dailypapers.db.schema import ingest_runs, refusals
+from dailypapers.db.schema import ingest_runs, paper_embeddings, papers, refusals
 from dailypapers.web.filters import timestamp
 
 
@@ -45,4 +49,35 @@ def gather_status(conn: Connection, recent_refusals: int = 10) -> list[str]:
     for r in recent:
         where = ":".join(p for p in (r["file"], r["position"]) if p)
         lines.append(f"  [{r['source']}] {where} {r['record_id'] or ''} {r['reason']}".rstrip())
+    return lines
+
+
+def search_status(conn: Connection, data_dir: Path, embedder: str) -> list[str]:
+    """The keyword index's size and watermark, and how many papers have a vector."""
+    from dailypapers.index import keyword_store
+    from dailypapers.index.embedder import embedder_name
+
+    lines = ["Search:"]
+    path = keyword_store.keyword_dir(data_dir)
+    gen = keyword_store.current_generation(path)
+    if gen is None:
+        lines.append("  keyword index: not built yet (the server builds it at start, "
+                     "or run `dailypapers reindex`)")
+    else:
+        state = keyword_store.read_state(gen)
+        mark = state.get("watermark")
+        lines.append(f"  keyword index: {state.get('documents', '?')} papers, caught up to "
+                     f"{timestamp(dt.datetime.fromisoformat(mark)) if mark else '—'} ({gen})")
+    try:
+        model = embedder_name(embedder)
+    except ValueError as e:
+        lines.append(f"  embeddings: {e}")
+        return lines
+    total = conn.execute(sa.select(sa.func.count()).select_from(papers)).scalar() or 0
+    embedded = conn.execute(
+        sa.select(sa.func.count()).select_from(paper_embeddings)
+        .where(paper_embeddings.c.model == model)
+    ).scalar() or 0
+    lines.append(f"  embeddings ({model}): {embedded} of {total} papers, "
+                 f"{max(0, total - embedded)} waiting")
     return lines

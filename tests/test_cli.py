@@ -314,6 +314,25 @@ def test_an_import_that_cannot_start_says_why_and_writes_nothing(
 # --- status ------------------------------------------------------------------------------------
 
 
+def test_status_shows_how_far_search_has_caught_up(cli: Cli, hf_31: Path) -> None:
+    assert cli("import", str(hf_31)).exit_code == 0
+    n = len(hf_ids(hf_31))
+
+    def search_lines() -> list[str]:
+        result = cli("status")
+        assert result.exit_code == 0, result.output
+        lines = result.stdout.splitlines()
+        return lines[lines.index("Search:") + 1:]
+
+    before = search_lines()
+    assert before[0].startswith("  keyword index: not built yet")
+    assert before[1] == f"  embeddings (all-MiniLM-L6-v2-int8): 0 of {n} papers, {n} waiting"
+    assert cli("reindex").exit_code == 0
+    after = search_lines()
+    assert after[0].startswith(f"  keyword index: {n} papers, caught up to 20")
+    assert after[1] == f"  embeddings (all-MiniLM-L6-v2-int8): {n} of {n} papers, 0 waiting"
+
+
 def test_status_shows_counts_last_run_per_source_and_recent_refusals(
     cli: Cli, engine: sa.Engine, tmp_path: Path, hf_31: Path, monkeypatch: pytest.MonkeyPatch,
     db_url: str,

@@ -35,6 +35,16 @@ def _load(engine, demo=False):
     store(engine, items, demo=demo)
 
 
+def test_embedder_names_are_known_without_loading_the_model(embedder):
+    from dailypapers.index.embedder import embedder_name
+
+    assert embedder_name("minilm-int8") == embedder.name
+    assert embedder_name("openai:http://127.0.0.1:9/v1#bge-small") == "openai:bge-small"
+    assert embedder_name("st:/models/e5-small/") == "st:e5-small"
+    with pytest.raises(ValueError):
+        embedder_name("word2vec")
+
+
 def test_embedder_matches_the_recipe(embedder):
     vectors = embedder.embed([document_text(*TOPICS["2603.00101"]), "protein folding"])
     assert vectors.shape == (2, 384) and vectors.dtype == np.float32

@@ -157,6 +157,17 @@ def get_embedder(spec: str = "minilm-int8") -> Embedder:
         return _cache[spec]
 
 
+def embedder_name(spec: str) -> str:
+    """The name a spec's vectors are stored under, without loading the model."""
+    if spec in ("minilm-int8", MiniLMInt8.name):
+        return MiniLMInt8.name
+    if spec.startswith("openai:"):
+        return "openai:" + spec.partition("#")[2]
+    if spec.startswith("st:"):
+        return f"st:{Path(spec[len('st:'):]).name}"
+    raise ValueError(f"unknown embedder {spec!r}")
+
+
 def _load(spec: str) -> Embedder:
     if spec in ("minilm-int8", MiniLMInt8.name):
         return MiniLMInt8()
