@@ -68,6 +68,7 @@ def main() -> None:
 
     settings = Settings(database_url=url, data_dir=workdir)
     client = TestClient(create_app(settings, engine))
+    client.__enter__()  # runs the app's lifespan as the server does (gc.freeze at start-up)
     page = f"/papers/date/{day.isoformat()}"
     baseline_url = "/static/css/site.css"
 
