@@ -259,7 +259,7 @@ def build_rate(work: Path, embedder) -> tuple[float, float, int]:  # type: ignor
     upgrade(engine)
     _, counts = import_paths(engine, [OAI_DIR / name for name in BUILD_PAGES])
     with read_transaction(engine) as conn:
-        texts = [text for _, text, _ in pending(conn, embedder.name, 10**6)]
+        texts = [p.text for p in pending(conn, embedder.name, 10**6)]
     service = SearchService(engine, build, embedder=embedder)
     worker = IndexWorker(service)
     per_round = 4 * 32  # IndexWorker.run_once: embed_some(max_batches=4) of embed_pending's 32

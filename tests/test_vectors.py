@@ -283,8 +283,64 @@ def test_a_paper_changed_while_its_old_text_is_embedded_stays_pending(engine, em
     racing = ChangesTheTextMidway()
     assert embed_pending(engine, racing, max_batches=1) == 3
     with read_transaction(engine) as conn:
-        assert [pid for pid, _, _ in pending(conn, embedder.name, 10)] == ["2603.00102"]
+        assert [p.paper_id for p in pending(conn, embedder.name, 10)] == ["2603.00102"]
     assert embed_pending(engine, racing) == 1  # the new text, embedded once more
     index = _caught_up(engine, VectorIndex(embedder.name, embedder.dim))
     query = embedder.embed(["how do proteins fold"])[0]
     assert {pid for pid, _ in index.search(query, 2)} == {"2603.00102", "2603.00103"}
+
+    # An import that stamped its rows before that text was read but committed after: its stamp
+    # is older than the vector's, yet the vector is stale and the paper pending.
+    with write_transaction(engine) as conn:
+        stamp = conn.execute(sa.select(papers.c.row_updated_at)
+                             .where(papers.c.id == "2603.00101")).scalar_one()
+        conn.execute(papers.update().where(papers.c.id == "2603.00101").values(
+            abstract="Adapters for protein language models.",
+            row_updated_at=stamp - dt.timedelta(seconds=1)))
+    with read_transaction(engine) as conn:
+        assert [p.paper_id for p in pending(conn, embedder.name, 10)] == ["2603.00101"]
+    assert embed_pending(engine, embedder) == 1
+    assert embed_pending(engine, embedder) == 0  # and once is enough
+
+
+def test_the_migration_keeps_fresh_vectors_fresh_and_stale_ones_pending(tmp_path):
+    from dailypapers.db.engine import make_engine
+    from dailypapers.db.migrate import upgrade
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.sqlite3'}")
+    upgrade(engine, "0002")
+    _load(engine)
+    with write_transaction(engine) as conn:
+        stamps = dict(conn.execute(sa.select(papers.c.id, papers.c.row_updated_at)).all())
+        later, earlier = dt.timedelta(seconds=5), dt.timedelta(seconds=-5)
+        for pid, shift in (("2603.00101", later), ("2603.00102", earlier)):
+            conn.execute(paper_embeddings.insert().values(
+                paper_id=pid, model="m", dim=2, text_hash="h", vector=b"\0" * 4,
+                created_at=stamps[pid] + shift))  # the old rule: embedded after / before the change
+    upgrade(engine)
+    with read_transaction(engine) as conn:
+        # 00101's vector was fresh (embedded after its change), 00102's stale, 00103 has none.
+        assert sorted(p.paper_id for p in pending(conn, "m", 10)) == ["2603.00102", "2603.00103"]
+    engine.dispose()
+
+
+def test_a_graph_that_would_have_to_grow_under_searches_is_rebuilt_instead(engine):
+    """usearch reallocates its graph at powers of two, which must not overlap a search: a full
+    graph is dropped (the exact scan answers) and built again, with room, by the next build."""
+    _random_papers(engine, 1024)
+    index = _caught_up(engine, VectorIndex(GRAPH_MODEL, GRAPH_DIM, ann_min_vectors=1000))
+    assert index.build_graph() and index._graph._index.capacity == 1024
+    added = _random_papers(engine, 1, start=9000, seed=3)
+    _caught_up(engine, index)
+    assert not index.uses_graph and index.needs_graph() and len(index) == 1025
+    assert index.search(added["2604.09000"], 1)[0][0] == "2604.09000"  # the exact scan
+    assert index.build_graph() and index.search(added["2604.09000"], 1)[0][0] == "2604.09000"
+
+
+def test_large_requests_scan_exactly_even_with_a_graph(engine):
+    stored = _random_papers(engine, 1200)
+    index = _caught_up(engine, VectorIndex(GRAPH_MODEL, GRAPH_DIM, ann_min_vectors=1000))
+    exact = _caught_up(engine, VectorIndex(GRAPH_MODEL, GRAPH_DIM, ann_min_vectors=0))
+    assert index.build_graph()
+    query = stored["2604.00007"]
+    assert index.search(query, 1000) == exact.search(query, 1000)  # past MAX_WANT: the scan

@@ -32,6 +32,13 @@ EXPANSION_SEARCH = 1024  # at 300,000 vectors; proportionally more or less, with
 MIN_EXPANSION, MAX_EXPANSION = 512, 4096
 MIN_CANDIDATES = 100
 OVERFETCH = 2  # candidates per wanted result, re-ranked exactly
+# Past this many wanted results the exact scan is faster: a graph search for 1,000 candidates
+# (a filtered search looks ten times further) took 8 ms on 60k vectors, the scan 3 ms.
+MAX_WANT = 200
+
+
+class GraphFull(Exception):
+    """Adding would make usearch reallocate the graph, which searches must not overlap."""
 
 
 class Graph:
@@ -54,13 +61,17 @@ class Graph:
     def memory_bytes(self) -> int:
         return int(self._index.memory_usage)
 
-    def add(self, slots: np.ndarray, vectors: np.ndarray) -> None:
-        """Add rows (one thread: the graph is background work), replacing any already present."""
+    def add(self, slots: np.ndarray, vectors: np.ndarray, *, live: bool = False) -> None:
+        """Add rows (one thread: the graph is background work), replacing any already present.
+        ``live``: searches may be running; raises GraphFull rather than grow the graph's memory
+        under them (usearch reallocates at powers of two)."""
         slots = np.asarray(slots, dtype=np.uint64)
-        if len(self._index):
-            present = slots[np.asarray(self._index.contains(slots), dtype=bool)]
-            if len(present):
-                self._index.remove(present)
+        present = (slots[np.asarray(self._index.contains(slots), dtype=bool)]
+                   if len(self._index) else slots[:0])
+        if live and len(self._index) - len(present) + len(slots) > self._index.capacity:
+            raise GraphFull(f"{len(self._index)} + {len(slots) - len(present)} rows")
+        if len(present):
+            self._index.remove(present)
         self._index.add(slots, np.ascontiguousarray(vectors, dtype=np.float32), threads=1)
         self._index.expansion_search = expansion_for(len(self._index))
 

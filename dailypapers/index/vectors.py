@@ -2,7 +2,9 @@
 
 Storage: ``paper_embeddings`` holds one float16 vector per (paper, model) with the sha256 of the
 text it came from, so unchanged text is never embedded twice and a model change means new rows
-rather than mixed vectors. The in-memory ``VectorIndex`` is derived: it loads the rows of one
+rather than mixed vectors. Its ``created_at`` is the paper's ``row_updated_at`` as read with that
+text: the vector is stale when the two differ, which needs no clock to agree with another and
+holds whatever order transactions commit in. The in-memory ``VectorIndex`` is derived: it loads the rows of one
 model and catches up by the ``seq`` watermark. An exact scan of 100k × 384 float32 takes a few ms
 here, with recall 1.0 by construction; from ``ann_min_vectors`` rows on, an HNSW graph (ann.py),
 built in the background, proposes candidates that the exact vectors re-rank.
@@ -15,14 +17,15 @@ import hashlib
 import logging
 import threading
 from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from dailypapers.db.engine import db_now, read_transaction, write_transaction
+from dailypapers.db.engine import read_transaction, write_transaction
 from dailypapers.db.schema import paper_embeddings, papers
-from dailypapers.index.ann import ANN_MIN_VECTORS, Graph
+from dailypapers.index.ann import ANN_MIN_VECTORS, MAX_WANT, Graph
 from dailypapers.index.embedder import Embedder, document_text
 
 log = logging.getLogger("dailypapers.index")
@@ -32,27 +35,38 @@ def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def pending(conn: Connection, model: str, limit: int) -> list[tuple[str, str, str | None]]:
-    """Papers whose vector for ``model`` is missing or may be stale: (id, text, old hash)."""
+class Pending(NamedTuple):
+    paper_id: str
+    text: str
+    old_hash: str | None  # of the text embedded last time, if any
+    stamp: dt.datetime  # the paper's row_updated_at, read with the text
+
+
+def pending(conn: Connection, model: str, limit: int) -> list[Pending]:
+    """Papers whose vector for ``model`` is missing or may be stale, newest changes first."""
     e = paper_embeddings.alias("e")
     rows = conn.execute(
-        sa.select(papers.c.id, papers.c.title, papers.c.abstract, e.c.text_hash)
+        sa.select(papers.c.id, papers.c.title, papers.c.abstract, e.c.text_hash,
+                  papers.c.row_updated_at)
         .select_from(papers.outerjoin(e, sa.and_(e.c.paper_id == papers.c.id, e.c.model == model)))
-        .where(sa.or_(e.c.seq.is_(None), papers.c.row_updated_at > e.c.created_at))
+        .where(sa.or_(e.c.seq.is_(None), papers.c.row_updated_at != e.c.created_at))
         .order_by(papers.c.row_updated_at.desc(), papers.c.id)
         .limit(limit)
     ).all()
-    return [(pid, document_text(title, abstract), old) for pid, title, abstract, old in rows]
+    return [Pending(pid, document_text(title, abstract), old, stamp)
+            for pid, title, abstract, old, stamp in rows]
 
 
 def store_vectors(
     conn: Connection, model: str, dim: int, rows: list[tuple[str, str, np.ndarray]],
-    read_at: dt.datetime | None = None,
+    stamps: dict[str, dt.datetime] | None = None,
 ) -> None:
-    """Replace the vectors of these papers: (paper id, text hash, vector). ``read_at``: when
-    their text was read (db_now), so a change after that leaves them pending."""
-    now = read_at or db_now(conn)
+    """Replace the vectors of these papers: (paper id, text hash, vector). ``stamps``: each
+    paper's row_updated_at as read with its text (default: as it is now)."""
     ids = [pid for pid, _, _ in rows]
+    if stamps is None:
+        stamps = dict(conn.execute(
+            sa.select(papers.c.id, papers.c.row_updated_at).where(papers.c.id.in_(ids))).all())
     conn.execute(
         paper_embeddings.delete().where(
             paper_embeddings.c.model == model, paper_embeddings.c.paper_id.in_(ids)
@@ -62,18 +76,20 @@ def store_vectors(
         paper_embeddings.insert(),
         [
             {"paper_id": pid, "model": model, "dim": dim, "text_hash": digest,
-             "vector": vec.astype("<f2").tobytes(), "created_at": now}
+             "vector": vec.astype("<f2").tobytes(), "created_at": stamps[pid]}
             for pid, digest, vec in rows
         ],
     )
 
 
-def touch(conn: Connection, model: str, ids: list[str], read_at: dt.datetime) -> None:
+def touch(conn: Connection, model: str, stamps: dict[str, dt.datetime]) -> None:
     """Mark vectors as checked: the paper row changed but not the embedded text."""
     conn.execute(
         paper_embeddings.update()
-        .where(paper_embeddings.c.model == model, paper_embeddings.c.paper_id.in_(ids))
-        .values(created_at=read_at)
+        .where(paper_embeddings.c.model == model,
+               paper_embeddings.c.paper_id == sa.bindparam("pid"))
+        .values(created_at=sa.bindparam("stamp")),
+        [{"pid": pid, "stamp": stamp} for pid, stamp in stamps.items()],
     )
 
 
@@ -90,22 +106,21 @@ def embed_pending(
     done = batches = 0
     while not (stop and stop.is_set()) and (max_batches is None or batches < max_batches):
         with read_transaction(engine) as conn:
-            # Stamped with the time the text was read, not written: a paper that changes while
-            # its old text is being embedded stays pending and is embedded again.
-            read_at = db_now(conn)
             todo = pending(conn, embedder.name, batch_size)
         if not todo:
             break
-        unchanged = [pid for pid, text, old in todo if old == text_hash(text)]
-        changed = [(pid, text) for pid, text, old in todo if old != text_hash(text)]
-        vectors = embedder.embed([text for _, text in changed]) if changed else None
+        # Each vector carries the stamp read with its text: a paper that changes while its old
+        # text is being embedded has another stamp by then, so it stays pending.
+        unchanged = {p.paper_id: p.stamp for p in todo if p.old_hash == text_hash(p.text)}
+        changed = [p for p in todo if p.old_hash != text_hash(p.text)]
+        vectors = embedder.embed([p.text for p in changed]) if changed else None
         with write_transaction(engine) as conn:
             if unchanged:
-                touch(conn, embedder.name, unchanged, read_at)
+                touch(conn, embedder.name, unchanged)
             if changed:
                 store_vectors(conn, embedder.name, embedder.dim, [
-                    (pid, text_hash(text), vectors[i]) for i, (pid, text) in enumerate(changed)
-                ], read_at)
+                    (p.paper_id, text_hash(p.text), vectors[i]) for i, p in enumerate(changed)
+                ], {p.paper_id: p.stamp for p in changed})
         done += len(changed)
         batches += 1
         if on_batch:
@@ -159,9 +174,9 @@ class VectorIndex:
         ).scalar() or 0
 
     def _reset(self) -> None:
+        self._graph, self._size = None, 0  # first: readers in flight then find nothing to read
         self._matrix = np.zeros((0, self.dim), dtype=np.float32)
-        self._ids, self._pos, self._size, self.watermark = [], {}, 0, 0
-        self._graph = None
+        self._ids, self._pos, self.watermark = [], {}, 0
         self._stale_build = True  # a build in progress saw the old rows; build_graph drops it
 
     def _apply(self, rows: list) -> None:  # type: ignore[type-arg]
@@ -190,7 +205,11 @@ class VectorIndex:
             self._building.update(changed)
         if self._graph is not None and changed:
             slots = np.unique(np.array(changed, dtype=np.int64))
-            self._graph.add(slots, self._matrix[slots])
+            try:
+                self._graph.add(slots, self._matrix[slots], live=True)
+            except Exception as e:  # GraphFull, or usearch failing: never serve a partial graph
+                self._graph = None  # the exact scan answers; the index worker builds a new one
+                log.info("vector graph dropped (%s); it will be rebuilt", e)
 
     # --- the approximate graph, for large collections --------------------------------------
 
@@ -205,7 +224,8 @@ class VectorIndex:
 
     def drop_graph(self) -> None:
         """Back to the exact scan (for comparisons); ``needs_graph`` may ask for it again."""
-        self._graph = None
+        with self._lock:
+            self._graph = None
 
     def needs_graph(self) -> bool:
         return (self._graph is None and self._building is None
@@ -245,27 +265,22 @@ class VectorIndex:
 
     def search(self, query: np.ndarray, k: int, exclude: set[str] | None = None
                ) -> list[tuple[str, float]]:
-        size = self._size
-        if size == 0 or k <= 0:
-            return []
-        graph = self._graph
-        if graph is not None:
-            return self._search_graph(graph, query, k, exclude)
-        scores = self._matrix[:size] @ query.astype(np.float32)
+        # One snapshot: a reset or a growth may replace these while we read.
+        graph, matrix, ids = self._graph, self._matrix, self._ids
+        size = min(self._size, len(matrix), len(ids))
         want = min(size, k + len(exclude or ()))
-        top = np.argpartition(-scores, want - 1)[:want] if want < size else np.arange(size)
-        top = top[np.argsort(-scores[top], kind="stable")]
-        ids = self._ids
-        out = [(ids[i], float(scores[i])) for i in top if not exclude or ids[i] not in exclude]
-        return out[:k]
-
-    def _search_graph(self, graph: Graph, query: np.ndarray, k: int, exclude: set[str] | None
-                      ) -> list[tuple[str, float]]:
-        slots = graph.candidates(query, k + len(exclude or ()))
-        slots = slots[(slots >= 0) & (slots < self._size)]
-        scores = self._matrix[slots] @ query.astype(np.float32)  # exact cosines re-rank
+        if want <= 0 or k <= 0:
+            return []
+        query = query.astype(np.float32)
+        if graph is not None and want <= MAX_WANT:
+            rows = graph.candidates(query, want)
+            rows = rows[(rows >= 0) & (rows < size)]
+            scores = matrix[rows] @ query  # exact cosines re-rank the graph's candidates
+        else:
+            scores = matrix[:size] @ query
+            rows = np.argpartition(-scores, want - 1)[:want] if want < size else np.arange(size)
+            scores = scores[rows]
         order = np.argsort(-scores, kind="stable")
-        ids = self._ids
-        out = [(ids[slots[i]], float(scores[i])) for i in order
-               if not exclude or ids[slots[i]] not in exclude]
+        out = [(ids[rows[i]], float(scores[i])) for i in order
+               if not exclude or ids[rows[i]] not in exclude]
         return out[:k]

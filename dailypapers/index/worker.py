@@ -42,6 +42,7 @@ class IndexWorker(BackgroundThread):
                 if not done:
                     break
                 self.service.catch_up()  # new papers become keyword-searchable meanwhile
+                self._maybe_build_graph()  # a long backlog may cross the threshold
         self.cycles += 1
         return embedded
 
