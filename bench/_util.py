@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+# As the server runs (dailypapers/__init__.py): one BLAS thread. Import this module before numpy.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("DAILYPAPERS_SHARED_DATA", REPO.parent / "shared" / "data"))
 sys.path.insert(0, str(REPO))

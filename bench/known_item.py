@@ -39,9 +39,10 @@ import tempfile
 from collections import defaultdict
 from pathlib import Path
 
-import numpy as np
-
+# _util first: one BLAS thread, as the server runs
 from _util import SHARED_DATA, Timer, headline
+
+import numpy as np
 
 import sqlalchemy as sa
 
@@ -266,7 +267,8 @@ def main() -> None:
         service.catch_up()
         if args.ann:
             service.vectors.ann_min_vectors = 1
-            assert service.build_graph()
+            if not service.build_graph():
+                raise SystemExit("the graph was not built")
     with read_transaction(engine) as conn:
         n_papers = conn.execute(sa.select(sa.func.count()).select_from(papers)).scalar()
     print(f"corpus: {n_papers} papers ({'Hugging Face + OAI 2016 distractors' if distractors else 'Hugging Face only'}), "

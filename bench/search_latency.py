@@ -40,9 +40,10 @@ from pathlib import Path
 from types import SimpleNamespace
 from urllib.parse import urlencode
 
-import numpy as np
-
+# _util first: one BLAS thread, as the server runs
 from _util import REPO, SHARED_DATA, Timer, headline, max_rss_mb, median, percentile
+
+import numpy as np
 
 import sqlalchemy as sa
 

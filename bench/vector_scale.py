@@ -3,7 +3,7 @@
     python bench/vector_scale.py [--sizes 100000,300000,600000] [--queries 300]
 
 The 102,538 precomputed all-MiniLM-L6-v2 OAI vectors, plus noisy copies of them (Gaussian noise
-of 0.03 per dimension, renormalised: near-duplicates, a hard case for a graph) up to each size,
+of 0.03 per dimension, renormalised: cosine about 0.86 to their original) up to each size,
 are loaded into the product's ``VectorIndex`` as rows read from ``paper_embeddings`` would be
 (float16 blobs). Queries are real: the free text of ``bench/queries/latency.jsonl`` embedded by
 the product's model. Per size: the graph's build time on one thread, memory of the matrix and of
@@ -18,9 +18,10 @@ from __future__ import annotations
 import argparse
 import json
 
-import numpy as np
-
+# _util first: one BLAS thread, as the server runs
 from _util import REPO, SHARED_DATA, Timer, headline, median, percentile
+
+import numpy as np
 
 from dailypapers.index.embedder import get_embedder
 from dailypapers.index.query import parse_query
@@ -63,7 +64,7 @@ def main() -> None:
     queries = get_embedder("minilm-int8").embed([t for t in texts if t][:args.queries])
     print(f"{len(queries)} live-embedded queries; base {len(base)} real vectors")
 
-    ok = True
+    last = None
     for size in sizes:
         matrix = corpus(size, base)
         index = VectorIndex("bench", matrix.shape[1], ann_min_vectors=0)
@@ -91,6 +92,8 @@ def main() -> None:
               flush=True)
         last = (size, recall, p95, percentile(exact_ms, 95))
         del index, matrix
+    if last is None:
+        raise SystemExit("--sizes names no size")
     size, recall, p95, exact_p95 = last
     ok = recall >= RECALL and p95 * SPEEDUP <= exact_p95
     headline("vector_scale", recall, f"recall@10 of the graph at {size:,} vectors "

@@ -19,9 +19,9 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from dailypapers.index.ann import ANN_MIN_VECTORS
 
 DEFAULT_CATEGORIES = ["cs.LG", "cs.CL", "cs.CV", "cs.AI", "stat.ML"]
+ANN_MIN_VECTORS = 100_000  # why this many: dailypapers/index/ann.py
 
 
 def _config_file() -> Path | None:

@@ -74,10 +74,12 @@ def search_status(conn: Connection, data_dir: Path, embedder: str) -> list[str]:
         lines.append(f"  embeddings: {e}")
         return lines
     total = conn.execute(sa.select(sa.func.count()).select_from(papers)).scalar() or 0
-    embedded = conn.execute(
-        sa.select(sa.func.count()).select_from(paper_embeddings)
-        .where(paper_embeddings.c.model == model)
-    ).scalar() or 0
+    e = paper_embeddings.alias("e")
+    embedded, current = conn.execute(
+        sa.select(sa.func.count(e.c.seq),
+                  sa.func.count(e.c.seq).filter(e.c.created_at >= papers.c.row_updated_at))
+        .select_from(papers.outerjoin(e, sa.and_(e.c.paper_id == papers.c.id, e.c.model == model)))
+    ).one()
     lines.append(f"  embeddings ({model}): {embedded} of {total} papers, "
-                 f"{max(0, total - embedded)} waiting")
+                 f"{total - current} waiting (new or changed)")
     return lines

@@ -326,11 +326,11 @@ def test_status_shows_how_far_search_has_caught_up(cli: Cli, hf_31: Path) -> Non
 
     before = search_lines()
     assert before[0].startswith("  keyword index: not built yet")
-    assert before[1] == f"  embeddings (all-MiniLM-L6-v2-int8): 0 of {n} papers, {n} waiting"
+    assert before[1] == f"  embeddings (all-MiniLM-L6-v2-int8): 0 of {n} papers, {n} waiting (new or changed)"
     assert cli("reindex").exit_code == 0
     after = search_lines()
     assert after[0].startswith(f"  keyword index: {n} papers, caught up to 20")
-    assert after[1] == f"  embeddings (all-MiniLM-L6-v2-int8): {n} of {n} papers, 0 waiting"
+    assert after[1] == f"  embeddings (all-MiniLM-L6-v2-int8): {n} of {n} papers, 0 waiting (new or changed)"
 
 
 def test_status_shows_counts_last_run_per_source_and_recent_refusals(

@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import numpy as np
 
-ANN_MIN_VECTORS = 100_000
+from dailypapers.settings import ANN_MIN_VECTORS  # noqa: F401  (the default lives there)
+
 CONNECTIVITY = 16
 EXPANSION_ADD = 128
 EXPANSION_SEARCH = 1024  # at 300,000 vectors; proportionally more or less, within the bounds

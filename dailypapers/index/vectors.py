@@ -2,9 +2,10 @@
 
 Storage: ``paper_embeddings`` holds one float16 vector per (paper, model) with the sha256 of the
 text it came from, so unchanged text is never embedded twice and a model change means new rows
-rather than mixed vectors. Its ``created_at`` is the paper's ``row_updated_at`` as read with that
-text: the vector is stale when the two differ, which needs no clock to agree with another and
-holds whatever order transactions commit in. The in-memory ``VectorIndex`` is derived: it loads the rows of one
+rather than mixed vectors. Its ``created_at`` is when that text was read (``db_now``, the clock
+rows are stamped with): a paper stamped later is pending again. (Comparing with the paper's own
+stamp for equality would be exact, but SQLite stores the importer's fast-path datetimes and
+SQLAlchemy's in different text forms, so equal instants compare unequal.) The in-memory ``VectorIndex`` is derived: it loads the rows of one
 model and catches up by the ``seq`` watermark. An exact scan of 100k × 384 float32 takes a few ms
 here, with recall 1.0 by construction; from ``ann_min_vectors`` rows on, an HNSW graph (ann.py),
 built in the background, proposes candidates that the exact vectors re-rank.
@@ -23,7 +24,7 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from dailypapers.db.engine import read_transaction, write_transaction
+from dailypapers.db.engine import db_now, read_transaction, write_transaction
 from dailypapers.db.schema import paper_embeddings, papers
 from dailypapers.index.ann import ANN_MIN_VECTORS, MAX_WANT, Graph
 from dailypapers.index.embedder import Embedder, document_text
@@ -39,34 +40,32 @@ class Pending(NamedTuple):
     paper_id: str
     text: str
     old_hash: str | None  # of the text embedded last time, if any
-    stamp: dt.datetime  # the paper's row_updated_at, read with the text
+    read_at: dt.datetime  # when the text was read (db_now): what the vector will be stamped
 
 
 def pending(conn: Connection, model: str, limit: int) -> list[Pending]:
     """Papers whose vector for ``model`` is missing or may be stale, newest changes first."""
+    read_at = db_now(conn)  # before the rows: a change committed after them is stamped later
     e = paper_embeddings.alias("e")
     rows = conn.execute(
-        sa.select(papers.c.id, papers.c.title, papers.c.abstract, e.c.text_hash,
-                  papers.c.row_updated_at)
+        sa.select(papers.c.id, papers.c.title, papers.c.abstract, e.c.text_hash)
         .select_from(papers.outerjoin(e, sa.and_(e.c.paper_id == papers.c.id, e.c.model == model)))
-        .where(sa.or_(e.c.seq.is_(None), papers.c.row_updated_at != e.c.created_at))
+        .where(sa.or_(e.c.seq.is_(None), papers.c.row_updated_at > e.c.created_at))
         .order_by(papers.c.row_updated_at.desc(), papers.c.id)
         .limit(limit)
     ).all()
-    return [Pending(pid, document_text(title, abstract), old, stamp)
-            for pid, title, abstract, old, stamp in rows]
+    return [Pending(pid, document_text(title, abstract), old, read_at)
+            for pid, title, abstract, old in rows]
 
 
 def store_vectors(
     conn: Connection, model: str, dim: int, rows: list[tuple[str, str, np.ndarray]],
-    stamps: dict[str, dt.datetime] | None = None,
+    read_at: dt.datetime | None = None,
 ) -> None:
-    """Replace the vectors of these papers: (paper id, text hash, vector). ``stamps``: each
-    paper's row_updated_at as read with its text (default: as it is now)."""
+    """Replace the vectors of these papers: (paper id, text hash, vector). ``read_at``: when
+    their text was read (default: now)."""
     ids = [pid for pid, _, _ in rows]
-    if stamps is None:
-        stamps = dict(conn.execute(
-            sa.select(papers.c.id, papers.c.row_updated_at).where(papers.c.id.in_(ids))).all())
+    stamp = read_at or db_now(conn)
     conn.execute(
         paper_embeddings.delete().where(
             paper_embeddings.c.model == model, paper_embeddings.c.paper_id.in_(ids)
@@ -76,20 +75,18 @@ def store_vectors(
         paper_embeddings.insert(),
         [
             {"paper_id": pid, "model": model, "dim": dim, "text_hash": digest,
-             "vector": vec.astype("<f2").tobytes(), "created_at": stamps[pid]}
+             "vector": vec.astype("<f2").tobytes(), "created_at": stamp}
             for pid, digest, vec in rows
         ],
     )
 
 
-def touch(conn: Connection, model: str, stamps: dict[str, dt.datetime]) -> None:
+def touch(conn: Connection, model: str, ids: list[str], read_at: dt.datetime) -> None:
     """Mark vectors as checked: the paper row changed but not the embedded text."""
     conn.execute(
         paper_embeddings.update()
-        .where(paper_embeddings.c.model == model,
-               paper_embeddings.c.paper_id == sa.bindparam("pid"))
-        .values(created_at=sa.bindparam("stamp")),
-        [{"pid": pid, "stamp": stamp} for pid, stamp in stamps.items()],
+        .where(paper_embeddings.c.model == model, paper_embeddings.c.paper_id.in_(ids))
+        .values(created_at=read_at)
     )
 
 
@@ -109,18 +106,19 @@ def embed_pending(
             todo = pending(conn, embedder.name, batch_size)
         if not todo:
             break
-        # Each vector carries the stamp read with its text: a paper that changes while its old
-        # text is being embedded has another stamp by then, so it stays pending.
-        unchanged = {p.paper_id: p.stamp for p in todo if p.old_hash == text_hash(p.text)}
+        # Stamped with the time the text was read, not written: a paper that changes while its
+        # old text is being embedded is stamped later, so it stays pending.
+        read_at = todo[0].read_at
+        unchanged = [p.paper_id for p in todo if p.old_hash == text_hash(p.text)]
         changed = [p for p in todo if p.old_hash != text_hash(p.text)]
         vectors = embedder.embed([p.text for p in changed]) if changed else None
         with write_transaction(engine) as conn:
             if unchanged:
-                touch(conn, embedder.name, unchanged)
+                touch(conn, embedder.name, unchanged, read_at)
             if changed:
                 store_vectors(conn, embedder.name, embedder.dim, [
                     (p.paper_id, text_hash(p.text), vectors[i]) for i, p in enumerate(changed)
-                ], {p.paper_id: p.stamp for p in changed})
+                ], read_at)
         done += len(changed)
         batches += 1
         if on_batch:

@@ -93,7 +93,8 @@ class HeadAsGet:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "HEAD":
+        if (scope["type"] != "http" or scope["method"] != "HEAD"
+                or scope["path"].startswith("/static/")):  # StaticFiles answers HEAD itself
             await self.app(scope, receive, send)
             return
 
