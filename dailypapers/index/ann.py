@@ -4,10 +4,10 @@ Below ``DAILYPAPERS_ANN_MIN_VECTORS`` (100,000 by default) the exact scan is fas
 needs nothing more. From there on, an HNSW graph (usearch) proposes candidates and the exact
 float32 vectors re-rank them, so scores stay exact cosines.
 
-Why 100,000: bench/search_latency.py on 102,538 vectors, the API's hybrid search p95 is the same
-either way on an idle machine (14.3 ms exact, 14.8 ms graph), but with the other core busy the
-exact scan (3.5 → 6.6 ms) takes it to 29.3 ms against 22.3 ms with the graph; bench/known_item.py
-on 110k papers gives the same hybrid hit rates with the graph as without (within 0.001).
+Why 100,000: bench/search_latency.py on 102,538 vectors (one BLAS thread, as the server runs),
+the API's hybrid search p95 is 17.5 ms with the graph against 20.4 ms scanning exactly, and 15.3
+against 17.6 ms with the other core kept busy (the scan costs ~5 ms a query, the graph ~2);
+bench/known_item.py on 110k papers gives the same hybrid hit rates either way (within 0.001).
 
 Figures measured here on the 102,538 OAI vectors, 600 queries of bench/queries/latency.jsonl
 embedded live, top 10 against an exact scan: an int8 graph with 16 links per node, searched with
