@@ -17,8 +17,9 @@ the same recall at twice the memory and build time; without the exact re-rank, i
 about 0.08 more. Building on one core: about 15-20 s per 100k vectors. Recall at a fixed ef
 falls as the graph grows (bench/vector_scale.py, 300k vectors with noisy copies: ef 512
 0.944, 1024 0.970, 2048 0.984 at 4.6 ms), so ef grows with the graph: ``expansion_for``.
-The graph lives in memory only: it is derived from the matrix, built in the background when the collection crosses the threshold (the exact scan
-answers meanwhile), and kept up to date row by row after that.
+The graph lives in memory only: it is derived from the matrix, built in the background when the
+collection crosses the threshold (the exact scan answers meanwhile), and kept up to date row by
+row after that.
 """
 
 from __future__ import annotations
