@@ -50,7 +50,7 @@ import sqlalchemy as sa
 from dailypapers.db.engine import make_engine, read_transaction, write_transaction
 from dailypapers.db.migrate import upgrade
 from dailypapers.db.schema import paper_embeddings, papers
-from dailypapers.index.ann import ANN_MIN_VECTORS
+from dailypapers.settings import ANN_MIN_VECTORS
 from dailypapers.index.embedder import document_text
 from dailypapers.index.query import QueryError, parse_query
 from dailypapers.index.search import MIN_COSINE, SearchService

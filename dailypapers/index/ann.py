@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from dailypapers.settings import ANN_MIN_VECTORS  # noqa: F401  (the default lives there)
-
 CONNECTIVITY = 16
 EXPANSION_ADD = 128
 EXPANSION_SEARCH = 1024  # at 300,000 vectors; proportionally more or less, within the bounds

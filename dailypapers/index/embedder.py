@@ -89,7 +89,7 @@ class OpenAICompatible:
 
         self._client = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout)
         self.model = model
-        self.name = f"openai:{model}"
+        self.name = embedder_name(f"openai:{base_url}#{model}")
         self.dim = dim or self.embed(["dimension probe"]).shape[1]
 
     def embed(self, texts: list[str]) -> np.ndarray:
@@ -112,7 +112,7 @@ class SentenceTransformersModel:
         torch.set_num_threads(1)  # at most one core, like the bundled model
         self._model = SentenceTransformer(st_model_path(model), device="cpu",
                                           local_files_only=True)
-        self.name = f"st:{Path(model).name}"
+        self.name = embedder_name(f"st:{model}")
         dimension = (getattr(self._model, "get_embedding_dimension", None)  # newer releases
                      or self._model.get_sentence_embedding_dimension)
         self.dim = int(dimension())

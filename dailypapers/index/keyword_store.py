@@ -373,13 +373,14 @@ def update(engine: Engine, path: Path, *, chunk: int = CHUNK,
                     count += 1
             return count
 
+        indexed = _commit(index, reindex) if stale else 0
+        gone = _deleted(engine, index.searcher())
+
         def remove(writer: Any) -> int:
             for pid in gone:
                 writer.delete_documents_by_term(F_ID, pid)
             return len(gone)
 
-        indexed = _commit(index, reindex) if stale else 0
-        gone = _deleted(engine, index.searcher())
         if gone:
             _commit(index, remove)
         state.update(watermark=new.isoformat(), documents=index.searcher().num_docs,

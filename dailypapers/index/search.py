@@ -30,13 +30,12 @@ import numpy as np
 from sqlalchemy.engine import Engine
 
 from dailypapers.db.engine import read_transaction
-from dailypapers.index.ann import ANN_MIN_VECTORS
 from dailypapers.index.embedder import Embedder, get_embedder
 from dailypapers.index.keyword import KeywordIndex, SearchFilters, Weights
 from dailypapers.index.keyword_store import keyword_dir
 from dailypapers.index.query import ParsedQuery, QueryError, parse_query
 from dailypapers.index.vectors import VectorIndex, embed_pending
-from dailypapers.settings import Settings
+from dailypapers.settings import ANN_MIN_VECTORS, Settings
 
 log = logging.getLogger("dailypapers.search")
 

@@ -5,10 +5,12 @@ text it came from, so unchanged text is never embedded twice and a model change 
 rather than mixed vectors. Its ``created_at`` is when that text was read (``db_now``, the clock
 rows are stamped with): a paper stamped later is pending again. (Comparing with the paper's own
 stamp for equality would be exact, but SQLite stores the importer's fast-path datetimes and
-SQLAlchemy's in different text forms, so equal instants compare unequal.) The in-memory ``VectorIndex`` is derived: it loads the rows of one
-model and catches up by the ``seq`` watermark. An exact scan of 100k × 384 float32 takes a few ms
-here, with recall 1.0 by construction; from ``ann_min_vectors`` rows on, an HNSW graph (ann.py),
-built in the background, proposes candidates that the exact vectors re-rank.
+SQLAlchemy's in different text forms, so equal instants compare unequal.)
+
+The in-memory ``VectorIndex`` is derived: it loads the rows of one model and catches up by the
+``seq`` watermark. An exact scan of 100k × 384 float32 takes a few ms here, with recall 1.0 by
+construction; from ``ann_min_vectors`` rows on, an HNSW graph (ann.py), built in the
+background, proposes candidates that the exact vectors re-rank.
 """
 
 from __future__ import annotations
@@ -26,8 +28,9 @@ from sqlalchemy.engine import Connection, Engine
 
 from dailypapers.db.engine import db_now, read_transaction, write_transaction
 from dailypapers.db.schema import paper_embeddings, papers
-from dailypapers.index.ann import ANN_MIN_VECTORS, MAX_WANT, Graph
+from dailypapers.index.ann import MAX_WANT, Graph
 from dailypapers.index.embedder import Embedder, document_text
+from dailypapers.settings import ANN_MIN_VECTORS
 
 log = logging.getLogger("dailypapers.index")
 
