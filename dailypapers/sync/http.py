@@ -106,6 +106,8 @@ def decode_json(response: httpx.Response) -> Any:
         return json.loads(response.content)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadBody(f"body is not valid JSON ({len(response.content)} bytes): {exc}") from None
+    except RecursionError:  # the decoder recurses once per nesting level
+        raise BadBody(f"body is JSON nested too deeply ({len(response.content)} bytes)") from None
 
 
 def decode_xml(response: httpx.Response) -> etree._Element:
