@@ -217,3 +217,22 @@ def test_the_sync_keeps_good_papers_beside_hostile_ones(
     assert "OverflowError" in refused[("2604.00004", "item 3")]
     assert refused[("2604.00003", "github_repo")].startswith("link dropped")
     assert counts.refused == 3
+
+
+def test_the_importer_takes_its_limits_from_the_settings(
+    engine: sa.Engine, tmp_path: Path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    from dailypapers.settings import get_settings
+
+    path = write_json(tmp_path / "2026-03-02.json",
+                      [hf_item("2603.00001", title="t" * 20), hf_item("2603.00002", title="t" * 21)])
+    monkeypatch.setenv("DAILYPAPERS_MAX_TITLE_CHARS", "20")
+    get_settings.cache_clear()
+    try:
+        _run_id, counts = import_paths(engine, [path])
+    finally:
+        get_settings.cache_clear()
+    assert paper_ids(engine) == {"2603.00001"}
+    assert [(r.record_id, r.reason) for r in counts.refusal_list] == [
+        ("2603.00002", "title is 21 characters long, more than 20 (DAILYPAPERS_MAX_TITLE_CHARS)")
+    ]

@@ -36,6 +36,7 @@ import ipaddress
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -86,6 +87,16 @@ def check_url(value: Any, *, allow_path: bool = False) -> tuple[str | None, str 
         return None, None
     if not isinstance(value, str):
         return None, f"not text but {type(value).__name__}"
+    return _check_text_url(value, allow_path)
+
+
+@lru_cache(maxsize=4096)  # avatars repeat: the same few hundred accounts across a day's papers
+def _check_text_url(value: str, allow_path: bool) -> tuple[str | None, str | None]:
+    url, reason = _parse_url(value, allow_path)
+    return (value if url == value else url), reason  # unchanged: the very same object
+
+
+def _parse_url(value: str, allow_path: bool) -> tuple[str | None, str | None]:
     if len(value) > 2 * MAX_URL_CHARS:  # cheap first: the stripping below would not save it
         return None, f"longer than {MAX_URL_CHARS:,} characters"
     text = _TAB_NEWLINE.sub("", value.strip(_EDGE).strip())
@@ -234,7 +245,12 @@ def _width(column: Any) -> int:
     return int(column.type.length)
 
 
+_ID_CHARS = _width(papers.c.id)
 _STAMP_CHARS = _width(papers.c.submitted_at)
+_CATEGORY_CHARS = _width(papers.c.primary_category)
+_DOI_CHARS = _width(papers.c.doi)
+_LICENSE_CHARS = _width(papers.c.license)
+_DISCUSSION_CHARS = _width(papers.c.discussion_id)
 _USERNAME_CHARS = _width(feature_days.c.submitter_name)
 
 
@@ -247,7 +263,7 @@ def check_item(
     if not isinstance(paper, PaperRecord):
         raise RecordRefused(f"expected a paper record, got {type(paper).__name__}")
     raw_id = paper.arxiv_id
-    if not isinstance(raw_id, str) or not raw_id or len(raw_id) > _width(papers.c.id) \
+    if not isinstance(raw_id, str) or not raw_id or len(raw_id) > _ID_CHARS \
             or _UNSAFE.search(raw_id) or raw_id != raw_id.strip():
         raise RecordRefused(f"not a usable paper id: {str(raw_id)[:80]!r}")
     check = _Check(raw_id, limits)
@@ -293,7 +309,8 @@ class _Check:
             return None
         if not isinstance(value, str):
             raise RecordRefused(f"{where} is a {type(value).__name__}, expected text")
-        value = clean_text(value)
+        if _UNSAFE.search(value) is not None:
+            value = _UNSAFE.sub(_replace_unsafe, value)
         if limit is not None and len(value) > limit:
             self.note(where, f"cut from {len(value):,} to {limit:,} characters")
             value = cut(value, limit)
@@ -373,15 +390,15 @@ class _Check:
             "authors": authors,
             "categories": self.strings(p.categories, "categories", OTHER_TEXT_CHARS),
             "primary_category": self.fixed(p.primary_category, "primary_category",
-                                           _width(papers.c.primary_category)),
+                                           _CATEGORY_CHARS),
             "version": self.count(p.version, "version", low=1),
             "submitted_at": self.fixed(p.submitted_at, "submitted_at", _STAMP_CHARS),
             "updated_at": self.fixed(p.updated_at, "updated_at", _STAMP_CHARS),
             "hf_published_at": self.fixed(p.hf_published_at, "hf_published_at", _STAMP_CHARS),
             "comments": self.text(p.comments, "comments", lim.abstract_chars),
             "journal_ref": self.text(p.journal_ref, "journal_ref"),
-            "doi": self.fixed(p.doi, "doi", _width(papers.c.doi)),
-            "license": self.fixed(p.license, "license", _width(papers.c.license)),
+            "doi": self.fixed(p.doi, "doi", _DOI_CHARS),
+            "license": self.fixed(p.license, "license", _LICENSE_CHARS),
             "github_repo": self.url(p.github_repo, "github_repo"),
             "github_stars": self.count(p.github_stars, "github_stars"),
             "project_page": self.url(p.project_page, "project_page"),
@@ -389,8 +406,7 @@ class _Check:
             "ai_keywords": self.strings(p.ai_keywords, "ai_keywords", lim.name_chars),
             "upvotes": self.count(p.upvotes, "upvotes"),
             "num_comments": self.count(p.num_comments, "num_comments"),
-            "discussion_id": self.fixed(p.discussion_id, "discussion_id",
-                                        _width(papers.c.discussion_id)),
+            "discussion_id": self.fixed(p.discussion_id, "discussion_id", _DISCUSSION_CHARS),
             "thumbnail": self.url(p.thumbnail, "thumbnail"),
             "media_urls": media,
             "organization": self.organization(p.organization, "organization"),
@@ -419,38 +435,41 @@ class _Check:
         if not isinstance(a, Author):
             raise RecordRefused(f"an author is a {type(a).__name__}, expected an author")
         name = self.text(a.name, "authors.name", self.limits.name_chars)
-        if not name or not name.strip():
+        if not name or name.isspace():
             self.note("authors.name", "an author without a name was left out")
             return None
-        changes = {
-            "name": name,
-            "hf_id": self.text(a.hf_id, "authors.hf_id"),
-            "status": self.text(a.status, "authors.status"),
-            "status_changed_at": self.text(a.status_changed_at, "authors.status_changed_at"),
-            "user": self.user(a.user, "authors.user"),
-            "affiliation": self.text(a.affiliation, "authors.affiliation"),
-        }
-        return _replaced(a, changes)
+        # Written out (no dict of changes): it runs for every author of every record.
+        hf_id = self.text(a.hf_id, "authors.hf_id")
+        status = self.text(a.status, "authors.status")
+        changed_at = self.text(a.status_changed_at, "authors.status_changed_at")
+        user = self.user(a.user, "authors.user")
+        affiliation = self.text(a.affiliation, "authors.affiliation")
+        if (name is a.name and hf_id is a.hf_id and status is a.status and user is a.user
+                and changed_at is a.status_changed_at and affiliation is a.affiliation):
+            return a
+        return Author(name=name, hf_id=hf_id, hidden=a.hidden, status=status,
+                      status_changed_at=changed_at, user=user, affiliation=affiliation)
 
     def user(self, u: Any, where: str) -> HubUser | None:
         if u is None:
             return None
         if not isinstance(u, HubUser):
             raise RecordRefused(f"{where} is a {type(u).__name__}, expected an account")
-        username = self.text(u.username, f"{where}.username", None)
-        if not username or not username.strip() or len(username) > min(
+        username = self.text(u.username, where + ".username", None)
+        if not username or username.isspace() or len(username) > min(
             _USERNAME_CHARS, self.limits.name_chars
         ):
-            self.note(f"{where}.username", "account dropped: its user name is empty or too long")
+            self.note(where + ".username", "account dropped: its user name is empty or too long")
             return None
-        changes = {
-            "username": username,
-            "hf_id": self.text(u.hf_id, f"{where}.hf_id"),
-            "fullname": self.text(u.fullname, f"{where}.fullname", self.limits.name_chars),
-            "avatar_url": self.url(u.avatar_url, f"{where}.avatar_url", allow_path=True),
-            "type": self.text(u.type, f"{where}.type"),
-        }
-        return _replaced(u, changes)
+        hf_id = self.text(u.hf_id, where + ".hf_id")
+        fullname = self.text(u.fullname, where + ".fullname", self.limits.name_chars)
+        avatar = self.url(u.avatar_url, where + ".avatar_url", allow_path=True)
+        kind = self.text(u.type, where + ".type")
+        if (username is u.username and hf_id is u.hf_id and fullname is u.fullname
+                and avatar is u.avatar_url and kind is u.type):
+            return u
+        return HubUser(username=username, hf_id=hf_id, fullname=fullname, avatar_url=avatar,
+                       type=kind, is_pro=u.is_pro)
 
     def organization(self, o: Any, where: str) -> Organization | None:
         if o is None:
@@ -458,7 +477,7 @@ class _Check:
         if not isinstance(o, Organization):
             raise RecordRefused(f"{where} is a {type(o).__name__}, expected an organization")
         name = self.text(o.name, f"{where}.name", self.limits.name_chars)
-        if not name or not name.strip():
+        if not name or name.isspace():
             self.note(f"{where}.name", "organization dropped: it has no name")
             return None
         changes = {
@@ -476,5 +495,9 @@ def _same(new: list[Any], old: list[Any] | None) -> bool:
 
 def _replaced(obj: Any, changes: dict[str, Any]) -> Any:
     """``obj`` itself when no value changed (the usual case), else a copy with the changes."""
-    changed = {k: v for k, v in changes.items() if v is not getattr(obj, k)}
+    changed = {}
+    for name, value in changes.items():
+        before = getattr(obj, name)
+        if value is not before and value != before:
+            changed[name] = value
     return dataclasses.replace(obj, **changed) if changed else obj
