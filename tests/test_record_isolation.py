@@ -78,7 +78,8 @@ def test_good_records_land_beside_each_bad_one(engine: sa.Engine) -> None:
                authors=[Author(name=SCRIPT, affiliation=SCRIPT)],
                organization=Organization(name=SCRIPT, fullname=SCRIPT),
                github_repo="  JaVaScRiPt:alert(1)", project_page="data:text/html,x",
-               thumbnail="java\tscript:alert(1)", media_urls=["vbscript:x", "https://ok.example/m"]),
+               thumbnail="java\tscript:alert(1)",
+               media_urls=["vbscript:x", "https://ok.example/m"]),
         record("2401.00006", upvotes=10**20, hf_published_at="2026" * 11, github_stars=2**40),
         record("2401.00007", abstract=Explosive("abstract")),
         record("2401.00008", github_repo="https://ok.example/x"),
@@ -182,7 +183,8 @@ def test_import_goes_on_past_deep_json_and_hostile_items(engine: sa.Engine, tmp_
     assert stored(engine, "2401.00013")["title"] == "Title with NUL"
     assert stored(engine, "2603.00001")["authors"][0]["name"] == "Ada"
     with read_transaction(engine) as conn:
-        run = conn.execute(sa.select(ingest_runs).where(ingest_runs.c.id == run_id)).mappings().one()
+        run = conn.execute(
+            sa.select(ingest_runs).where(ingest_runs.c.id == run_id)).mappings().one()
     assert (run["status"], run["refused"]) == ("ok", 5)
 
 
@@ -213,7 +215,8 @@ def test_the_sync_keeps_good_papers_beside_hostile_ones(
     assert stored(engine, "2604.00003")["github_repo"] is None
     counts = report.counts["hf"]
     refused = {(r.record_id, r.position): r.reason for r in counts.refusal_list}
-    assert refused[("2604.00002", None)].startswith("title is 5,000 characters long, more than 4,000")
+    assert refused[("2604.00002", None)].startswith(
+        "title is 5,000 characters long, more than 4,000")
     assert "OverflowError" in refused[("2604.00004", "item 3")]
     assert refused[("2604.00003", "github_repo")].startswith("link dropped")
     assert counts.refused == 3
@@ -225,7 +228,8 @@ def test_the_importer_takes_its_limits_from_the_settings(
     from dailypapers.settings import get_settings
 
     path = write_json(tmp_path / "2026-03-02.json",
-                      [hf_item("2603.00001", title="t" * 20), hf_item("2603.00002", title="t" * 21)])
+                      [hf_item("2603.00001", title="t" * 20),
+                       hf_item("2603.00002", title="t" * 21)])
     monkeypatch.setenv("DAILYPAPERS_MAX_TITLE_CHARS", "20")
     get_settings.cache_clear()
     try:

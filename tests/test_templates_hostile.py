@@ -154,7 +154,7 @@ def page_urls(ids: list[str]) -> Iterator[tuple[str, int]]:
     yield "/papers/date/not-a-day", 400  # error.html
 
 
-def test_no_page_links_to_an_unchecked_url(site, hostile_rows) -> None:  # type: ignore[no-untyped-def]
+def test_no_page_links_to_an_unchecked_url(site, hostile_rows):  # type: ignore[no-untyped-def]
     checked = 0
     for url, status in page_urls(hostile_rows):
         response = site.get(url)
@@ -164,7 +164,7 @@ def test_no_page_links_to_an_unchecked_url(site, hostile_rows) -> None:  # type:
     assert checked == len(hostile_rows) + 10
 
 
-def test_hostile_text_shows_as_text_and_good_links_survive(site, hostile_rows) -> None:  # type: ignore[no-untyped-def]
+def test_hostile_text_shows_as_text_and_good_links_survive(site, hostile_rows):  # type: ignore[no-untyped-def]
     day = lxml.html.fromstring(site.get("/papers/date/2026-03-02").text)
     cards = day.cssselect("article.card")
     assert len(cards) == len(hostile_rows)
@@ -216,7 +216,7 @@ def assert_json_safe(body: Any) -> list[tuple[str, Any]]:
     return seen
 
 
-def test_the_json_api_never_hands_out_a_hostile_url(site, hostile_rows) -> None:  # type: ignore[no-untyped-def]
+def test_the_json_api_never_hands_out_a_hostile_url(site, hostile_rows):  # type: ignore[no-untyped-def]
     answers = [
         site.get("/api/daily_papers", params={"date": "2026-03-02", "limit": 100}),
         site.get("/api/v1/search", params={"q": "hostile", "limit": 50}),

@@ -176,7 +176,8 @@ def paper(arxiv_id: str = "2401.00001", **fields: object) -> PaperRecord:
 
 
 def item(p: PaperRecord, **feature: object) -> ParsedItem:
-    f = FeatureRecord(arxiv_id=p.arxiv_id, day=dt.date(2026, 3, 2), source=p.source, **feature)  # type: ignore[arg-type]
+    day = dt.date(2026, 3, 2)
+    f = FeatureRecord(arxiv_id=p.arxiv_id, day=day, source=p.source, **feature)  # type: ignore[arg-type]
     return ParsedItem(paper=p, feature=f)
 
 

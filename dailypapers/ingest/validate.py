@@ -87,6 +87,8 @@ def check_url(value: Any, *, allow_path: bool = False) -> tuple[str | None, str 
         return None, None
     if not isinstance(value, str):
         return None, f"not text but {type(value).__name__}"
+    if len(value) > 2 * MAX_URL_CHARS:  # first: the stripping below would not save it, and
+        return None, f"longer than {MAX_URL_CHARS:,} characters"  # the cache keeps no megabytes
     return _check_text_url(value, allow_path)
 
 
@@ -97,8 +99,6 @@ def _check_text_url(value: str, allow_path: bool) -> tuple[str | None, str | Non
 
 
 def _parse_url(value: str, allow_path: bool) -> tuple[str | None, str | None]:
-    if len(value) > 2 * MAX_URL_CHARS:  # cheap first: the stripping below would not save it
-        return None, f"longer than {MAX_URL_CHARS:,} characters"
     text = _TAB_NEWLINE.sub("", value.strip(_EDGE).strip())
     if not text:
         return None, None
