@@ -28,8 +28,9 @@ from dailypapers.ingest.records import (
 )
 from dailypapers.ingest.validate import RecordLimits
 from dailypapers.settings import Settings
-from dailypapers.sync import run_sync
-from tests.fake_upstream import FakeUpstream
+from dailypapers.sync import checkpoints, run_sync
+from dailypapers.sync.hf import LAST_DAY_KEY
+from tests.fake_upstream import HF_PATH, FakeUpstream, Fault
 from tests.helpers import hf_item, kaggle_line, paper_ids, store, write_json
 
 SCRIPT = "<script>alert(1)</script>"
@@ -240,3 +241,31 @@ def test_the_importer_takes_its_limits_from_the_settings(
     assert [(r.record_id, r.reason) for r in counts.refusal_list] == [
         ("2603.00002", "title is 21 characters long, more than 20 (DAILYPAPERS_MAX_TITLE_CHARS)")
     ]
+
+
+def test_a_day_the_sync_cannot_decode_is_refused_once_and_the_sync_goes_on(
+    engine: sa.Engine, settings: Settings, tmp_path: Path
+) -> None:
+    (tmp_path / "hf-daily").mkdir()
+    write_json(tmp_path / "hf-daily" / "2026-03-31.json",
+               [hf_item("2603.00031", day="2026-03-31")])
+    deep = b"[" * DEEP + b"]" * DEEP
+    with FakeUpstream(tmp_path, atom_files=[], oai_pages=0) as fake:
+        fake.add_fault(HF_PATH, Fault("status", status=200, body=deep), times=None,
+                       when={"date": "2026-04-01"})
+        cfg = settings.model_copy(update={"hf_base_url": fake.url,
+                                          "sync_min_interval_seconds": 0.0})
+        report = run_sync(cfg, engine, log=lambda _line: None, sources=["hf"],
+                          now=dt.datetime(2026, 4, 1, 12, tzinfo=dt.timezone.utc),
+                          backoff_base=0.02)
+        asked_deep = [r for r in fake.requests_to(HF_PATH)
+                      if r.query.get("date") == "2026-04-01"]
+
+    assert report.ok, report.errors
+    assert len(asked_deep) == 1  # refused, not retried: the same answer would come back
+    assert paper_ids(engine) == {"2603.00031"}
+    [refusal] = report.counts["hf"].refusal_list
+    assert (refusal.file, refusal.position) == ("hf:2026-04-01", "answer")
+    assert "nested more than" in refusal.reason
+    with read_transaction(engine) as conn:
+        assert checkpoints.load(conn, LAST_DAY_KEY) == "2026-04-01"  # the cycle finished
