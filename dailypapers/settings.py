@@ -22,6 +22,13 @@ from pydantic_settings import (
 
 DEFAULT_CATEGORIES = ["cs.LG", "cs.CL", "cs.CV", "cs.AI", "stat.ML"]
 ANN_MIN_VECTORS = 100_000  # why this many: dailypapers/index/ann.py
+# Record size limits (what each does past the limit: dailypapers/ingest/validate.py). Real arXiv
+# titles stay under ~300 characters and abstracts under 1,920; a few physics papers list ~3,000
+# authors.
+MAX_TITLE_CHARS = 1000
+MAX_ABSTRACT_CHARS = 20_000
+MAX_AUTHORS = 1000
+MAX_NAME_CHARS = 300
 
 
 def _config_file() -> Path | None:
@@ -60,6 +67,22 @@ class Settings(BaseSettings):
     )
     sync_timeout_seconds: float = 30.0
     user_agent: str = "dailypapers/0.1 (+self-hosted)"
+
+    # Record limits, checked before anything is stored.
+    max_title_chars: int = Field(
+        default=MAX_TITLE_CHARS, ge=1, description="A record with a longer title is refused"
+    )
+    max_abstract_chars: int = Field(
+        default=MAX_ABSTRACT_CHARS, ge=1,
+        description="Abstracts, comments and AI summaries are cut to this length",
+    )
+    max_authors: int = Field(
+        default=MAX_AUTHORS, ge=1, description="Only the first this many authors are kept"
+    )
+    max_name_chars: int = Field(
+        default=MAX_NAME_CHARS, ge=1,
+        description="Author, account and organisation names are cut to this length",
+    )
 
     # Search.
     embedder: str = Field(

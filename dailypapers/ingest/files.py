@@ -22,6 +22,8 @@ from dailypapers.db.engine import write_transaction
 from dailypapers.ingest import arxiv_atom, arxiv_oai, arxiv_rss, hf_daily, kaggle
 from dailypapers.ingest.records import ParsedItem, Refusal
 from dailypapers.ingest.service import Counts, finish_run, record_progress, start_run, store_items
+from dailypapers.ingest.validate import RecordLimits
+from dailypapers.settings import get_settings
 
 # Sniffing order matters: the XML formats are unambiguous, Kaggle's JSON lines before HF's JSON.
 FORMATS: dict[str, ModuleType] = {
@@ -93,6 +95,7 @@ def import_paths(
     progress: Progress | None = None,
     source: str = "import",
     parse_ahead: bool = True,
+    limits: RecordLimits | None = None,
 ) -> tuple[int, Counts]:
     """Import files into the database, one committed batch at a time, and record the run.
 
@@ -100,6 +103,7 @@ def import_paths(
     and storing cost about the same, and the machine has a second core.
     """
     paths = expand_paths(patterns)
+    limits = limits or RecordLimits.from_settings(get_settings())
     formats = {path: sniff(path) for path in paths}  # refuse unknown files before writing anything
     with write_transaction(engine) as conn:
         run_id = start_run(conn, source, detail=f"{len(paths)} file(s)")
@@ -107,7 +111,7 @@ def import_paths(
     batches = parse_in_child(formats, batch_size) if parse_ahead else parse_batches(formats, batch_size)
     try:
         for path, batch, refused in batches:
-            total.add(_commit_batch(engine, run_id, batch, refused, demo))
+            total.add(_commit_batch(engine, run_id, batch, refused, demo, limits))
             if progress:
                 progress(len(batch), path)
     except BaseException as exc:
@@ -186,10 +190,11 @@ def parse_in_child(formats: dict[Path, str], batch_size: int) -> Iterator[Batch]
 
 
 def _commit_batch(
-    engine: Engine, run_id: int, batch: list[ParsedItem], refused: list[Refusal], demo: bool
+    engine: Engine, run_id: int, batch: list[ParsedItem], refused: list[Refusal], demo: bool,
+    limits: RecordLimits,
 ) -> Counts:
     with write_transaction(engine) as conn:
-        counts = store_items(conn, batch, demo=demo)
+        counts = store_items(conn, batch, demo=demo, limits=limits)
         counts.refused += len(refused)
         counts.refusal_list.extend(refused)
         record_progress(conn, run_id, counts)

@@ -14,6 +14,7 @@ import ast
 import datetime as dt
 import json
 import re
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -63,6 +64,13 @@ def parse(
     except (ValueError, UnicodeDecodeError) as exc:
         yield Refusal(reason=f"not valid JSON: {exc}", position="file", file=file_label)
         return
+    except RecursionError:
+        # The decoder recurses once per nesting level: 100,000 "[" end here, not in a traceback.
+        yield Refusal(
+            reason=f"not readable: JSON nested deeper than {sys.getrecursionlimit():,} levels",
+            position="file", file=file_label,
+        )
+        return
     items, day = unwrap(body, day)
     if items is None:
         yield Refusal(reason="expected a list of daily items", position="file", file=file_label)
@@ -94,6 +102,18 @@ def parse_items(
             yield Refusal(
                 reason=str(exc), record_id=exc.record_id, position=position, file=file_label
             )
+        except Exception as exc:  # noqa: BLE001 - one item's surprise must not sink its file
+            yield Refusal(
+                reason=f"could not be read: {type(exc).__name__}: {str(exc)[:300]}",
+                record_id=_id_of(raw), position=position, file=file_label,
+            )
+
+
+def _id_of(raw: Any) -> str | None:
+    """The paper id of a raw item, if it plainly has one (for a refusal)."""
+    paper = raw.get("paper") if isinstance(raw, dict) else None
+    raw_id = paper.get("id") if isinstance(paper, dict) else None
+    return raw_id[:64] if isinstance(raw_id, str) else None
 
 
 class _Refused(Exception):

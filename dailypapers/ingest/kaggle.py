@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections.abc import Iterator
 from typing import IO, Any
 
@@ -60,13 +61,14 @@ def parse(stream: IO[bytes], *, file_label: str | None = None) -> Iterator[Parse
         position = f"line {number}"
         try:
             raw = json.loads(line)
-        except (ValueError, UnicodeDecodeError) as exc:
-            m = _ID_IN_LINE.search(line)
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+            # RecursionError: the decoder recurses once per nesting level (100,000 "[" on a line).
+            reason = (
+                f"not readable: JSON nested deeper than {sys.getrecursionlimit():,} levels"
+                if isinstance(exc, RecursionError) else f"not valid JSON: {exc}"
+            )
             yield Refusal(
-                reason=f"not valid JSON: {exc}",
-                record_id=m.group(1).decode("utf-8", "replace") if m else None,
-                position=position,
-                file=file_label,
+                reason=reason, record_id=_id_in_line(line), position=position, file=file_label
             )
             continue
         try:
@@ -78,6 +80,16 @@ def parse(stream: IO[bytes], *, file_label: str | None = None) -> Iterator[Parse
                 position=position,
                 file=file_label,
             )
+        except Exception as exc:  # noqa: BLE001 - one line's surprise must not sink the file
+            yield Refusal(
+                reason=f"could not be read: {type(exc).__name__}: {str(exc)[:300]}",
+                record_id=_id_in_line(line), position=position, file=file_label,
+            )
+
+
+def _id_in_line(line: bytes) -> str | None:
+    m = _ID_IN_LINE.search(line)
+    return m.group(1).decode("utf-8", "replace") if m else None
 
 
 def parse_object(raw: Any) -> PaperRecord:

@@ -135,9 +135,14 @@ class Refusal:
     file: str | None = None
 
     def describe(self) -> str:
+        """One printable line: a refusal may quote what was refused (controls, escape sequences
+        that would drive a terminal, lone surrogates that cannot be printed at all)."""
         where = ":".join(p for p in (self.file, self.position) if p)
         who = f" [{self.record_id}]" if self.record_id else ""
-        return f"{where}{who}: {self.reason}" if where else f"{who.strip()} {self.reason}".strip()
+        line = f"{where}{who}: {self.reason}" if where else f"{who.strip()} {self.reason}".strip()
+        if line.isprintable():
+            return line
+        return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in line)
 
 
 @dataclass(slots=True)

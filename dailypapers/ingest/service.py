@@ -6,7 +6,11 @@ Rules, in one place:
   Face fills them only until an arXiv source has spoken;
 - Hugging Face wins upvotes, comment counts, links and its ``ai_*`` fields; links found in an
   abstract or comments only fill a gap;
-- re-importing the same record changes nothing and is counted as unchanged.
+- re-importing the same record changes nothing and is counted as unchanged;
+- every record is checked first (``validate.check_item``): a record that cannot be taken is a
+  refusal with its id and reason and the rest of the batch lands; a part of a record that cannot be
+  taken (a ``javascript:`` link, an abstract past its limit) is dropped or cut and noted as a
+  refusal of that field, and the record lands without it.
 
 Functions here take a connection and never commit: the caller owns the transaction.
 """
@@ -31,6 +35,13 @@ from dailypapers.ingest.records import (
     ParsedItem,
     Refusal,
 )
+from dailypapers.ingest.validate import (
+    DEFAULT_LIMITS,
+    RecordLimits,
+    RecordRefused,
+    check_item,
+    clean_text,
+)
 
 BIB_FIELDS = (
     "title", "abstract", "authors", "categories", "primary_category", "submitted_at",
@@ -54,7 +65,10 @@ class Counts:
     inserted: int = 0
     updated: int = 0
     unchanged: int = 0
+    # One per refusal line: a whole record, or a part of one that landed without it. ``trimmed``
+    # counts the latter (links dropped, fields cut), so refused == len(refusal_list) always.
     refused: int = 0
+    trimmed: int = 0
     features_inserted: int = 0
     refusal_list: list[Refusal] = field(default_factory=list)
 
@@ -63,6 +77,7 @@ class Counts:
         self.updated += other.updated
         self.unchanged += other.unchanged
         self.refused += other.refused
+        self.trimmed += other.trimmed
         self.features_inserted += other.features_inserted
         self.refusal_list.extend(other.refusal_list)
 
@@ -75,10 +90,20 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
-def store_items(conn: Connection, items: Iterable[ParsedItem], *, demo: bool = False) -> Counts:
-    """Upsert one batch of parsed items. Duplicates inside the batch merge in order."""
-    items = list(items)
+def store_items(
+    conn: Connection,
+    items: Iterable[ParsedItem],
+    *,
+    demo: bool = False,
+    limits: RecordLimits = DEFAULT_LIMITS,
+) -> Counts:
+    """Upsert one batch of parsed items. Duplicates inside the batch merge in order.
+
+    Each item is checked first (``validate.check_item`` with ``limits``; callers pass
+    ``RecordLimits.from_settings``): refusals and notes come back in the counts.
+    """
     counts = Counts()
+    items = _checked(items, limits, counts)
     if not items:
         return counts
     now = db_now(conn)  # the stamp the indexes' watermarks compare with
@@ -130,6 +155,36 @@ def store_items(conn: Connection, items: Iterable[ParsedItem], *, demo: bool = F
         else:
             counts.unchanged += 1
     return counts
+
+
+def _checked(items: Iterable[ParsedItem], limits: RecordLimits, counts: Counts) -> list[ParsedItem]:
+    """The items that may be stored, made safe; refusals and notes added to ``counts``."""
+    kept: list[ParsedItem] = []
+    for item in items:
+        try:
+            clean, notes = check_item(item, limits)
+        except RecordRefused as exc:
+            _refuse(counts, Refusal(reason=str(exc), record_id=_record_id(item)))
+            continue
+        except Exception as exc:  # noqa: BLE001 - one record's surprise must not sink the batch
+            reason = f"could not be checked: {type(exc).__name__}: {exc}"
+            _refuse(counts, Refusal(reason=reason, record_id=_record_id(item)))
+            continue
+        kept.append(clean)
+        for note in notes:
+            _refuse(counts, note)
+            counts.trimmed += 1
+    return kept
+
+
+def _refuse(counts: Counts, refusal: Refusal) -> None:
+    counts.refused += 1
+    counts.refusal_list.append(refusal)
+
+
+def _record_id(item: object) -> str | None:
+    arxiv_id = getattr(getattr(item, "paper", None), "arxiv_id", None)
+    return clean_text(arxiv_id)[:128] if isinstance(arxiv_id, str) else None
 
 
 def merge_paper(
@@ -377,11 +432,19 @@ def record_progress(conn: Connection, run_id: int, counts: Counts) -> None:
         conn.execute(
             refusals.insert(),
             [
-                {"run_id": run_id, "file": r.file, "position": r.position,
-                 "record_id": r.record_id, "reason": r.reason[:2000]}
+                {"run_id": run_id, "file": _plain(r.file, 1000), "position": _plain(r.position, 64),
+                 "record_id": _plain(r.record_id, 128), "reason": _plain(r.reason, 2000) or "?"}
                 for r in counts.refusal_list
             ],
         )
+
+
+def _plain(value: str | None, width: int) -> str | None:
+    """A refusal's text as it can be stored: it may quote the very bytes that were refused (NUL,
+    a lone surrogate, a file name that is not UTF-8) and must fit its column."""
+    if value is None:
+        return None
+    return clean_text(str(value))[:width]
 
 
 def finish_run(conn: Connection, run_id: int, *, status: str, error: str | None = None) -> None:

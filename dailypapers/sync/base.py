@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection, Engine
 from dailypapers.db.engine import write_transaction
 from dailypapers.ingest.records import ParsedItem, Refusal
 from dailypapers.ingest.service import Counts, record_progress, store_items
+from dailypapers.ingest.validate import RecordLimits
 from dailypapers.settings import Settings
 from dailypapers.sync import checkpoints
 from dailypapers.sync.http import PoliteClient, UpstreamError
@@ -55,7 +56,8 @@ class SourceContext:
         """
         with write_transaction(self.engine) as conn:
             current = checkpoints.load(conn, key, for_update=True)
-            counts = store_items(conn, list(items))
+            limits = RecordLimits.from_settings(self.settings)
+            counts = store_items(conn, list(items), limits=limits)
             refused = list(refused)
             counts.refused += len(refused)
             counts.refusal_list.extend(refused)

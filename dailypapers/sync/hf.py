@@ -24,7 +24,7 @@ from dailypapers.ingest import hf_daily
 from dailypapers.ingest.records import SOURCE_HF, ParsedItem, Refusal
 from dailypapers.sync import checkpoints
 from dailypapers.sync.base import SourceContext, describe_counts
-from dailypapers.sync.http import UpstreamError, decode_json, safe_url
+from dailypapers.sync.http import DeepJSON, UpstreamError, decode_json, safe_url
 
 CYCLE_KEY = "hf:cycle"
 LAST_DAY_KEY = "hf:last_day"
@@ -90,10 +90,10 @@ def _run_cycle(ctx: SourceContext, cycle: dict[str, Any]) -> None:
         page = int(entry.get("page", 0))
         ctx.first_time(cycle["id"], entry["day"], entry.get("next"))
         if entry.get("next"):  # stored as path + query: the same origin as ``base``
-            fetched = ctx.client.get(str(base.join(entry["next"])), decode_json)
+            fetched = ctx.client.get(str(base.join(entry["next"])), _decode_answer)
         else:
             fetched = ctx.client.get(
-                str(base), decode_json, params={"date": day.isoformat(), "limit": PAGE_LIMIT}
+                str(base), _decode_answer, params={"date": day.isoformat(), "limit": PAGE_LIMIT}
             )
         label = f"hf:{day.isoformat()}" + (f" page {page + 1}" if page else "")
         items, refused = _parse_answer(fetched.value, day, label)
@@ -132,9 +132,26 @@ def _advance(
     return None
 
 
+class _Unreadable:
+    """An answer that will never decode (JSON nested too deeply): refused as a page, so one bad
+    day does not stop every later sync at the same place."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+def _decode_answer(response: httpx.Response) -> Any:
+    try:
+        return decode_json(response)
+    except DeepJSON as exc:
+        return _Unreadable(str(exc))
+
+
 def _parse_answer(
     body: Any, day: dt.date, label: str
 ) -> tuple[list[ParsedItem], list[Refusal]]:
+    if isinstance(body, _Unreadable):
+        return [], [Refusal(reason=body.reason, position="answer", file=label)]
     if isinstance(body, dict) and "error" in body and "data" not in body:
         raise UpstreamError(f"{label}: upstream error: {str(body['error'])[:200]}")
     raw_items, answered_day = hf_daily.unwrap(body, day)

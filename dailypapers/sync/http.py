@@ -22,6 +22,7 @@ import email.utils
 import json
 import random
 import re
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -48,6 +49,11 @@ class UpstreamError(Exception):
 
 class Stopped(Exception):
     """The ``stop`` event was set: the caller should leave at the next safe point."""
+
+
+class DeepJSON(ValueError):
+    """JSON nested deeper than the decoder goes: asking again brings the same answer, so a
+    caller refuses it (as a page) rather than retrying."""
 
 
 class BadBody(ValueError):
@@ -106,6 +112,11 @@ def decode_json(response: httpx.Response) -> Any:
         return json.loads(response.content)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadBody(f"body is not valid JSON ({len(response.content)} bytes): {exc}") from None
+    except RecursionError:  # the decoder recurses once per nesting level
+        raise DeepJSON(
+            f"body is JSON nested more than {sys.getrecursionlimit():,} levels deep "
+            f"({len(response.content)} bytes)"
+        ) from None
 
 
 def decode_xml(response: httpx.Response) -> etree._Element:

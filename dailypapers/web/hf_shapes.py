@@ -2,6 +2,10 @@
 
 Key names follow huggingface.co exactly, including its inconsistencies: ``submittedBy`` names the
 account with ``name``, while ``authors[].user`` and ``submittedOnDailyBy`` use ``user``.
+
+Every upstream URL goes through ``validate.safe_url`` on the way out, even though the store checks
+them on the way in: rows stored before that check existed must not hand a client a
+``javascript:`` link. A refused URL is left out, as when upstream gives none.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ import re
 from typing import Any
 
 from dailypapers.catalog import Entry
+from dailypapers.ingest.validate import safe_url
 
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -33,8 +38,9 @@ def _user_keys(user: dict[str, Any] | None, *, username_key: str) -> dict[str, A
     out: dict[str, Any] = {}
     if user.get("hf_id"):
         out["_id"] = user["hf_id"]
-    if user.get("avatar_url") is not None:
-        out["avatarUrl"] = user["avatar_url"]
+    avatar = safe_url(user.get("avatar_url"), allow_path=True)
+    if avatar is not None:
+        out["avatarUrl"] = avatar
     if user.get("is_pro") is not None:
         out["isPro"] = user["is_pro"]
     if user.get("fullname") is not None:
@@ -69,9 +75,16 @@ def organization_json(org: dict[str, Any] | None) -> dict[str, Any] | None:
     out["name"] = org["name"]
     if org.get("fullname") is not None:
         out["fullname"] = org["fullname"]
-    if org.get("avatar_url") is not None:
-        out["avatar"] = org["avatar_url"]
+    avatar = safe_url(org.get("avatar_url"), allow_path=True)
+    if avatar is not None:
+        out["avatar"] = avatar
     return out
+
+
+def media_urls(paper: dict[str, Any]) -> list[str] | None:
+    if not isinstance(paper["media_urls"], list):
+        return None
+    return [url for url in map(safe_url, paper["media_urls"]) if url is not None]
 
 
 def paper_json(paper: dict[str, Any], feature: dict[str, Any] | None) -> dict[str, Any]:
@@ -94,13 +107,13 @@ def paper_json(paper: dict[str, Any], feature: dict[str, Any] | None) -> dict[st
     if paper["discussion_id"]:
         out["discussionId"] = paper["discussion_id"]
     optional = {
-        "githubRepo": paper["github_repo"],
+        "githubRepo": safe_url(paper["github_repo"]),
         "githubStars": paper["github_stars"],
-        "projectPage": paper["project_page"],
+        "projectPage": safe_url(paper["project_page"]),
         "ai_summary": paper["ai_summary"],
         "ai_keywords": paper["ai_keywords"],
         "organization": organization_json(paper["organization"]),
-        "mediaUrls": paper["media_urls"],
+        "mediaUrls": media_urls(paper),
         "withdrawnAt": paper["withdrawn_at"],
     }
     out.update({k: v for k, v in optional.items() if v is not None})
@@ -130,11 +143,12 @@ def item_json(paper: dict[str, Any], feature: dict[str, Any] | None) -> dict[str
         "publishedAt": (feature or {}).get("published_at") or published_at(paper),
         "title": paper["title"],
         "summary": paper["abstract"],
-        "thumbnail": paper["thumbnail"],
+        "thumbnail": safe_url(paper["thumbnail"]),
         "numComments": (feature or {}).get("num_comments", paper["num_comments"]),
     }
-    if paper["media_urls"] is not None:
-        item["mediaUrls"] = paper["media_urls"]
+    media = media_urls(paper)
+    if media is not None:
+        item["mediaUrls"] = media
     if feature:
         submitter = _user_keys(feature.get("submitter"), username_key="name")
         if submitter:
