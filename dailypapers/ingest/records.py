@@ -31,6 +31,12 @@ class HubUser:
     avatar_url: str | None = None
     type: str | None = None
     is_pro: bool | None = None
+    # Passed back as received (isHf, isHfAdmin, isMod, followerCount); the viewer-relative
+    # isUserFollowing is not kept: it describes whoever asked upstream, not this account.
+    is_hf: bool | None = None
+    is_hf_admin: bool | None = None
+    is_mod: bool | None = None
+    follower_count: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {k: v for k, v in _asdict(self).items() if v is not None}

@@ -27,6 +27,13 @@ def published_at(paper: dict[str, Any]) -> str | None:
     return paper["hf_published_at"] or iso_timestamp(paper["submitted_at"])
 
 
+# Account fields kept as received and answered back under Hugging Face's names.
+_PASSTHROUGH_USER_KEYS = (
+    ("is_hf", "isHf"), ("is_hf_admin", "isHfAdmin"), ("is_mod", "isMod"),
+    ("follower_count", "followerCount"),
+)
+
+
 def _user_keys(user: dict[str, Any] | None, *, username_key: str) -> dict[str, Any] | None:
     if not user:
         return None
@@ -42,6 +49,9 @@ def _user_keys(user: dict[str, Any] | None, *, username_key: str) -> dict[str, A
     out[username_key] = user["username"]
     if user.get("type") is not None:
         out["type"] = user["type"]
+    for ours, theirs in _PASSTHROUGH_USER_KEYS:
+        if user.get(ours) is not None:
+            out[theirs] = user[ours]
     return out
 
 
