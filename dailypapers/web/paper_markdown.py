@@ -13,13 +13,10 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
+from dailypapers.ingest.hf_paper_info import valid_repo_id
 from dailypapers.web.hf_shapes import published_at
 
 HUB = "https://huggingface.co"
-# Hugging Face repo ids: an optional namespace and a name, letters, digits, "-", "_", "."; neither
-# part starts or ends with "-" or "." nor holds "--" or ".."; at most 96 characters each.
-_REPO_PART = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9_])?"
-_REPO_ID = re.compile(rf"^(?:{_REPO_PART}/)?{_REPO_PART}$")
 _KIND_PREFIX = {"model": "", "dataset": "datasets/", "space": "spaces/"}
 _KIND_TITLE = {"model": "Models", "dataset": "Datasets", "space": "Spaces"}
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
@@ -37,11 +34,6 @@ def http_url(value: str | None) -> str | None:
     except ValueError:
         return None
     return value if parts.scheme in ("http", "https") and parts.hostname else None
-
-
-def valid_repo_id(repo_id: str | None) -> bool:
-    return bool(repo_id) and "--" not in repo_id and ".." not in repo_id \
-        and _REPO_ID.match(repo_id) is not None  # type: ignore[arg-type]
 
 
 def hub_repo_url(kind: str, repo_id: str) -> str | None:
@@ -112,22 +104,33 @@ def paper_markdown(
     return "\n".join(lines).rstrip() + "\n"
 
 
-def _linked_sections(linked: dict[str, Any]) -> list[str]:
-    out: list[str] = []
+def linked_sections(linked: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """What a reader sees of the linked repos, per kind that has any: a title, the count
+    (upstream's total where it gives one) and the repos most liked first, each with its Hub URL.
+    Repos whose id cannot make a Hub URL are left out."""
+    if not linked:
+        return []
+    out = []
     for kind in ("model", "dataset", "space"):
-        repos = linked["repos"].get(kind) or []
+        repos = [{**r, "url": hub_repo_url(kind, r["repo_id"])} for r in linked["repos"][kind]]
+        repos = sorted((r for r in repos if r["url"]), key=lambda r: (-(r["likes"] or 0),
+                                                                     r["repo_id"].lower()))
         total = linked["totals"].get(kind)
         if not repos and not total:
             continue
-        count = f" ({total})" if total is not None else f" ({len(repos)})"
-        out += ["", f"## {_KIND_TITLE[kind]} citing this paper{count}", ""]
-        for repo in repos:
-            url = hub_repo_url(kind, repo["repo_id"])
-            if url is None:
-                continue
+        out.append({"kind": kind, "title": f"{_KIND_TITLE[kind]} citing this paper",
+                    "count": total if total is not None else len(repos), "repos": repos})
+    return out
+
+
+def _linked_sections(linked: dict[str, Any]) -> list[str]:
+    out: list[str] = []
+    for section in linked_sections(linked):
+        out += ["", f"## {section['title']} ({section['count']})", ""]
+        for repo in section["repos"]:
             figures = [f"{repo['likes']} likes"] if repo.get("likes") is not None else []
             if repo.get("downloads") is not None:
                 figures.append(f"{repo['downloads']} downloads")
             tail = f" · {', '.join(figures)}" if figures else ""
-            out.append(f"- {_link(repo['repo_id'], url)}{tail}")
+            out.append(f"- {_link(repo['repo_id'], repo['url'])}{tail}")
     return out

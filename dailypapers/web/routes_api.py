@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 
 from dailypapers import catalog
 from dailypapers.ids import InvalidArxivId, split_arxiv_id
+from dailypapers.ingest.linked import linked_of
 from dailypapers.web.app import ConnDep, api_error
 from dailypapers.web.hf_shapes import daily_item_json, paper_info_json, paper_json
 from dailypapers.web.params import BadParam, api_doc, int_doc, int_param, query_doc, text_param
@@ -153,4 +154,5 @@ def paper_info(paper_id: str, conn: ConnDep) -> JSONResponse:
     paper = catalog.get_paper(conn, canonical)
     if paper is None:
         return api_error(404, f"Paper {canonical} not found")
-    return JSONResponse(paper_info_json(paper, catalog.features_of(conn, canonical)))
+    return JSONResponse(paper_info_json(paper, catalog.features_of(conn, canonical),
+                                        linked_of(conn, canonical)))

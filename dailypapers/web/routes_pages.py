@@ -10,8 +10,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from dailypapers import catalog
 from dailypapers.ids import InvalidArxivId, split_arxiv_id
+from dailypapers.ingest.linked import linked_of
 from dailypapers.web.app import ConnDep, render
-from dailypapers.web.paper_markdown import paper_markdown
+from dailypapers.web.paper_markdown import linked_sections, paper_markdown
 
 router = APIRouter()
 log = logging.getLogger("dailypapers.web")
@@ -68,7 +69,7 @@ def paper_markdown_page(conn: ConnDep, paper_id: str) -> Response:
     paper = catalog.get_paper(conn, canonical)
     if paper is None:
         raise HTTPException(404, f"No paper {canonical} here yet")
-    text = paper_markdown(paper, catalog.features_of(conn, canonical))
+    text = paper_markdown(paper, catalog.features_of(conn, canonical), linked_of(conn, canonical))
     return Response(text, media_type="text/markdown; charset=utf-8")
 
 
@@ -86,6 +87,7 @@ def paper_page(request: Request, conn: ConnDep, paper_id: str) -> HTMLResponse:
     features = catalog.features_of(conn, canonical)
     return render(request, "paper.html", paper=paper, features=features,
                   similar=_similar(request, conn, canonical),
+                  linked=linked_sections(linked_of(conn, canonical)),
                   last_updated=catalog.last_updated(conn))
 
 
