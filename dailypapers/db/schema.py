@@ -165,5 +165,5 @@ linked_repo_totals = sa.Table(
     ),
     sa.Column("num_models", sa.Integer),
     sa.Column("num_datasets", sa.Integer),
-    sa.Column("row_updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("fetched_at", sa.DateTime(timezone=True), nullable=False),  # last answer stored
 )

@@ -40,7 +40,8 @@ def _comparable(rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
 
 def store_linked(conn: Connection, records: list[LinkedRepos], now: dt.datetime) -> set[str]:
     """Replace each paper's linked repos and totals (the last record of a paper in the batch
-    wins); return the ids of the papers whose stored state changed."""
+    wins) and stamp when its answer arrived; return the ids of the papers whose linked repos or
+    totals changed."""
     latest = {rec.arxiv_id: rec for rec in records}
     if not latest:
         return set()
@@ -58,6 +59,7 @@ def store_linked(conn: Connection, records: list[LinkedRepos], now: dt.datetime)
         ).mappings():
             before_totals[row["paper_id"]] = dict(row)
     changed: set[str] = set()
+    unchanged: list[str] = []
     inserts: list[dict[str, Any]] = []
     totals: list[dict[str, Any]] = []
     for pid, rec in latest.items():
@@ -66,17 +68,21 @@ def store_linked(conn: Connection, records: list[LinkedRepos], now: dt.datetime)
         same_totals = old is not None and (old["num_models"], old["num_datasets"]) == (
             rec.num_models, rec.num_datasets)
         if same_totals and _comparable(rows) == _comparable(before_rows[pid]):
+            unchanged.append(pid)
             continue
         changed.add(pid)
         inserts += rows
         totals.append({"paper_id": pid, "num_models": rec.num_models,
-                       "num_datasets": rec.num_datasets, "row_updated_at": now})
+                       "num_datasets": rec.num_datasets, "fetched_at": now})
     for start in range(0, len(totals), _CHUNK):
         chunk = [t["paper_id"] for t in totals[start:start + _CHUNK]]
         conn.execute(linked_repos.delete().where(linked_repos.c.paper_id.in_(chunk)))
         conn.execute(linked_repo_totals.delete().where(linked_repo_totals.c.paper_id.in_(chunk)))
     if totals:
         conn.execute(linked_repo_totals.insert(), totals)
+    for start in range(0, len(unchanged), _CHUNK):  # the same answer again: only its time moves
+        conn.execute(linked_repo_totals.update().where(
+            linked_repo_totals.c.paper_id.in_(unchanged[start:start + _CHUNK])).values(fetched_at=now))
     if inserts:
         conn.execute(linked_repos.insert(), inserts)
     return changed

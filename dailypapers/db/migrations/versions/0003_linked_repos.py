@@ -39,7 +39,7 @@ def upgrade() -> None:
         sa.Column("paper_id", sa.String(length=64), nullable=False),
         sa.Column("num_models", sa.Integer(), nullable=True),
         sa.Column("num_datasets", sa.Integer(), nullable=True),
-        sa.Column("row_updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("fetched_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["paper_id"], ["papers.id"], name=op.f("fk_linked_repo_totals_paper_id_papers"),
             ondelete="CASCADE",
