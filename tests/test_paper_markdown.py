@@ -28,6 +28,7 @@ def test_markdown_has_title_first_math_intact_and_safe_links(client, math_paper)
     response = client.get("/papers/2401.00007.md")
     assert response.status_code == 200
     assert response.headers["content-type"] == "text/markdown; charset=utf-8"
+    assert response.headers["x-content-type-options"] == "nosniff"
     text = response.text
     lines = text.splitlines()
     assert lines[0] == "# Sparse cuts in $k$-graphs"

@@ -70,7 +70,9 @@ def paper_markdown_page(conn: ConnDep, paper_id: str) -> Response:
     if paper is None:
         raise HTTPException(404, f"No paper {canonical} here yet")
     text = paper_markdown(paper, catalog.features_of(conn, canonical), linked_of(conn, canonical))
-    return Response(text, media_type="text/markdown; charset=utf-8")
+    # nosniff: upstream text must never be taken for HTML by a browser opening the file.
+    return Response(text, media_type="text/markdown; charset=utf-8",
+                    headers={"X-Content-Type-Options": "nosniff"})
 
 
 @router.get("/papers/{paper_id:path}", response_class=HTMLResponse, include_in_schema=False)
