@@ -13,7 +13,7 @@ Then paper info (``GET {hf_base_url}/api/papers/{id}``: the models, datasets and
 paper) for at most ``sync_paper_info_max`` papers featured on the refresh days, those never
 fetched first, then the least recently fetched: the lists change upstream as repos cite the
 paper. Each answer is stored with its fetch time, which is the order; papers answered with a
-4xx (not indexed there) are listed under ``hf:paper_info:missing`` and not asked again that day.
+4xx (not indexed there) are not asked again that day by the same process.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import httpx
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from dailypapers.db.engine import read_transaction, write_transaction
+from dailypapers.db.engine import read_transaction
 from dailypapers.db.schema import feature_days, linked_repo_totals
 from dailypapers.ids import InvalidArxivId, split_arxiv_id
 from dailypapers.ingest import hf_daily, hf_paper_info
@@ -36,7 +36,10 @@ from dailypapers.sync.http import UpstreamError, decode_json, safe_url
 
 CYCLE_KEY = "hf:cycle"
 PAPER_INFO_KEY = "hf:paper_info"  # never written: paper-info answers need no checkpoint
-MISSING_KEY = "hf:paper_info:missing"  # {"day", "ids"}: answered 4xx today, not asked again today
+# Papers upstream answered with a 4xx (not indexed there), per (upstream, day): kept in memory
+# only, so the serving process (which syncs every 30 minutes) does not spend its budget on them
+# again the same day; a separate ``dailypapers sync`` asks once per run.
+_MISSING: dict[tuple[str, dt.date], set[str]] = {}
 LAST_DAY_KEY = "hf:last_day"
 PAGE_LIMIT = 100
 MAX_PAGES_PER_DAY = 50  # 5,000 papers on one day would be a loop, not a list
@@ -88,10 +91,11 @@ def plan_paper_info(conn: Connection, today: dt.date, days: int, limit: int,
 
 
 def sync_paper_info(ctx: SourceContext) -> None:
+    key = (ctx.settings.hf_base_url, ctx.today)
+    for old in [k for k in _MISSING if k != key]:
+        del _MISSING[old]  # yesterday's 404s are asked again today
+    skip = _MISSING.setdefault(key, set())
     with read_transaction(ctx.engine) as conn:
-        missing = checkpoints.load(conn, MISSING_KEY)
-        skip = set(missing["ids"]) if isinstance(missing, dict) and missing.get(
-            "day") == ctx.today.isoformat() else set()
         ids = plan_paper_info(conn, ctx.today, ctx.settings.sync_refresh_days,
                               ctx.settings.sync_paper_info_max, skip)
     if not ids:
@@ -107,10 +111,7 @@ def sync_paper_info(ctx: SourceContext) -> None:
             if " answered HTTP 4" not in str(exc):
                 raise  # upstream down or failing: the source fails, the next sync retries
             ctx.log(f"  {label}: skipped: {str(exc)[:200]}")  # e.g. a paper HF does not index
-            skip.add(pid)
-            with write_transaction(ctx.engine) as conn:  # not asked again today
-                checkpoints.save(conn, MISSING_KEY, {"day": ctx.today.isoformat(),
-                                                     "ids": sorted(skip)})
+            skip.add(pid)  # not asked again today by this process
             continue
         items: list[ParsedItem] = []
         refused: list[Refusal] = []
