@@ -269,3 +269,28 @@ def latest_features(conn: Connection, ids: list[str]) -> dict[str, dict[str, Any
     for row in rows:
         out[row["paper_id"]] = dict(row)  # ordered by day: the last one wins
     return out
+
+
+# New-style ids (``2401.12345``) start with a digit, old-style ones (``cs/0112017``) with a
+# lowercase archive name: every new-style id sorts below "A", every old-style one above.
+_OLD_STYLE_FROM = "A"
+
+
+def papers_newest_first(conn: Connection, after: str | None, limit: int) -> list[dict[str, Any]]:
+    """Every paper, newest first, the ``limit`` after the paper ``after`` (a keyset: papers
+    inserted meanwhile never shift a page). New-style ids grow with the month of first submission
+    and the number within it, so id order is age order; old-style ids (all before April 2007)
+    follow, by archive then number. Both halves are range scans of the primary key."""
+    found: list[dict[str, Any]] = []
+    if after is None or after < _OLD_STYLE_FROM:
+        query = sa.select(papers).where(papers.c.id < (after or _OLD_STYLE_FROM))
+        found = [dict(r) for r in conn.execute(
+            query.order_by(papers.c.id.desc()).limit(limit)).mappings()]
+        after = None
+    if len(found) < limit:
+        query = sa.select(papers).where(papers.c.id >= _OLD_STYLE_FROM)
+        if after is not None:
+            query = query.where(papers.c.id < after)
+        found += [dict(r) for r in conn.execute(
+            query.order_by(papers.c.id.desc()).limit(limit - len(found))).mappings()]
+    return found

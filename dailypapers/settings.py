@@ -58,6 +58,11 @@ class Settings(BaseSettings):
     sync_interval_minutes: float = 30.0
     sync_backfill_days: int = 7
     sync_refresh_days: int = 7
+    sync_paper_info_max: int = Field(
+        default=30, ge=0,
+        description="Paper-info answers (linked models, datasets, Spaces) fetched per sync, for "
+        "papers of the refresh window, least recently fetched first; 0: none",
+    )
     sync_min_interval_seconds: float = Field(
         default=3.0, description="Politeness: minimum seconds between two requests to one upstream"
     )

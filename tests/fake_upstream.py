@@ -4,6 +4,8 @@ Routes (all on one ``http.server`` in a thread):
 - ``GET /api/daily_papers?date=D&limit=L&p=N``: ``hf-daily/D.json`` (``[]`` for a day without a
   file), paged by ``limit``/``p`` with ``Link: <…>; rel="next"`` while items remain. A file that
   fits on one page is sent byte for byte as recorded (Python-repr items, the wrapped form).
+- ``GET /api/papers/{id}``: the paper-info answer stored in ``paper_info[id]`` (bytes, as
+  recorded), else 404 with ``{"error": "Paper not found"}`` as huggingface.co answers.
 - ``GET /api/query?start=N``: the Atom files in ``atom_files``, each served at the ``start``
   where the previous ones end, an empty feed anywhere else.
 - ``GET /oai?verb=ListRecords&metadataPrefix=arXiv&set=cs&from=D``: the first of ``oai_pages``
@@ -32,6 +34,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 HF_PATH = "/api/daily_papers"
+HF_PAPER_PATH = "/api/papers/"  # + arXiv id: the recorded paper-info answers in ``paper_info``
 ATOM_PATH = "/api/query"
 OAI_PATH = "/oai"
 
@@ -134,6 +137,8 @@ class FakeUpstream:
         )
         self.atom_pages: list[bytes] = [_read(atom_dir / n) for n in names]
         self.oai_pages = self._oai_chain(oai_pages)
+        # Paper-info answers by arXiv id (``GET /api/papers/{id}``); others answer 404 like HF.
+        self.paper_info: dict[str, bytes] = {}
         self.requests: list[Recorded] = []
         self.hooks: list[Callable[[Recorded], None]] = []
         self._scripts: list[_Script] = []
@@ -231,6 +236,11 @@ class FakeUpstream:
             return self._atom(query)
         if path == OAI_PATH:
             return self._oai(query)
+        if path.startswith(HF_PAPER_PATH) and path[len(HF_PAPER_PATH):] in self.paper_info:
+            body = self.paper_info[path[len(HF_PAPER_PATH):]]
+            return 200, {"Content-Type": "application/json; charset=utf-8"}, body
+        if path.startswith(HF_PAPER_PATH):
+            return 404, {"Content-Type": "application/json"}, b'{"error": "Paper not found"}'
         return 404, {"Content-Type": "application/json"}, b'{"error": "not found"}'
 
     def _hf(self, query: dict[str, str]) -> tuple[int, dict[str, str], bytes]:

@@ -133,3 +133,37 @@ paper_embeddings = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.UniqueConstraint("paper_id", "model", name="uq_paper_embeddings_paper_model"),
 )
+
+# Hugging Face models, datasets and Spaces that cite a paper (its paper-info answer), replaced
+# wholesale per paper on each import; ``position`` keeps upstream's order.
+linked_repos = sa.Table(
+    "linked_repos",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "paper_id", sa.String(64), sa.ForeignKey("papers.id", ondelete="CASCADE"), nullable=False,
+        index=True,
+    ),
+    sa.Column("kind", sa.String(8), nullable=False),  # model | dataset | space
+    sa.Column("repo_id", sa.String(200), nullable=False),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("author", sa.String(128)),
+    sa.Column("likes", sa.Integer),
+    sa.Column("downloads", sa.BigInteger),
+    sa.Column("last_modified", sa.String(40)),  # as received
+    sa.UniqueConstraint("paper_id", "kind", "repo_id", name="uq_linked_repos_paper_kind_repo"),
+)
+
+# One row per paper whose paper-info was imported: upstream's totals (its lists may be cut short)
+# and, by existing, "the linked repos of this paper are known" (even when there are none).
+linked_repo_totals = sa.Table(
+    "linked_repo_totals",
+    metadata,
+    sa.Column(
+        "paper_id", sa.String(64), sa.ForeignKey("papers.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("num_models", sa.Integer),
+    sa.Column("num_datasets", sa.Integer),
+    sa.Column("fetched_at", sa.DateTime(timezone=True), nullable=False),  # last answer stored
+)

@@ -20,6 +20,7 @@ from sqlalchemy.engine import Engine
 
 from dailypapers.db.engine import write_transaction
 from dailypapers.ingest import arxiv_atom, arxiv_oai, arxiv_rss, hf_daily, kaggle
+from dailypapers.ingest import hf_paper_info
 from dailypapers.ingest.records import ParsedItem, Refusal
 from dailypapers.ingest.service import Counts, finish_run, record_progress, start_run, store_items
 from dailypapers.ingest.validate import RecordLimits
@@ -32,6 +33,7 @@ FORMATS: dict[str, ModuleType] = {
     "arxiv-rss": arxiv_rss,
     "kaggle": kaggle,
     "hf-daily": hf_daily,
+    "hf-paper-info": hf_paper_info,  # one object, no "data"/"paper": after hf-daily
 }
 _SKIP_SUFFIXES = {".md", ".txt", ".npy", ".tsv", ".py"}
 

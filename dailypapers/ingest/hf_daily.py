@@ -235,6 +235,10 @@ def _user(raw: Any) -> HubUser | None:
         avatar_url=_text(raw.get("avatarUrl")),
         type=_text(raw.get("type")),
         is_pro=_bool(raw.get("isPro")),
+        is_hf=_bool(raw.get("isHf")),
+        is_hf_admin=_bool(raw.get("isHfAdmin")),
+        is_mod=_bool(raw.get("isMod")),
+        follower_count=_count(raw.get("followerCount")),
     )
 
 
@@ -277,6 +281,11 @@ def _int(value: Any, name: str, arxiv_id: str) -> int | None:
         return int(value)
     except ValueError:
         raise _Refused(f"{name} is not a number: {value!r}", arxiv_id) from None
+
+
+def _count(value: Any) -> int | None:
+    """A non-negative integer as received, else None (a passthrough field never refuses)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
 def _bool(value: Any) -> bool | None:

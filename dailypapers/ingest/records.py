@@ -31,6 +31,12 @@ class HubUser:
     avatar_url: str | None = None
     type: str | None = None
     is_pro: bool | None = None
+    # Passed back as received (isHf, isHfAdmin, isMod, followerCount); the viewer-relative
+    # isUserFollowing is not kept: it describes whoever asked upstream, not this account.
+    is_hf: bool | None = None
+    is_hf_admin: bool | None = None
+    is_mod: bool | None = None
+    follower_count: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {k: v for k, v in _asdict(self).items() if v is not None}
@@ -146,9 +152,32 @@ class Refusal:
 
 
 @dataclass(slots=True)
+class LinkedRepo:
+    """A Hugging Face model, dataset or Space citing a paper (an entry of linkedModels, …)."""
+
+    kind: str  # "model" | "dataset" | "space"
+    repo_id: str
+    author: str | None = None
+    likes: int | None = None
+    downloads: int | None = None
+    last_modified: str | None = None  # as received
+
+
+@dataclass(slots=True)
+class LinkedRepos:
+    """Everything a paper-info answer says cites the paper: replaces what was stored before."""
+
+    arxiv_id: str
+    repos: list[LinkedRepo] = field(default_factory=list)
+    num_models: int | None = None  # upstream's totals: its lists may be cut short
+    num_datasets: int | None = None
+
+
+@dataclass(slots=True)
 class ParsedItem:
     paper: PaperRecord
     feature: FeatureRecord | None = None
+    linked: LinkedRepos | None = None  # only from a Hugging Face paper-info answer
 
 
 @dataclass(slots=True)
@@ -172,7 +201,8 @@ def _fast_pickle(cls: type) -> type:
     return cls
 
 
-for _cls in (HubUser, Author, Organization, PaperRecord, FeatureRecord, Refusal, ParsedItem):
+for _cls in (HubUser, Author, Organization, PaperRecord, FeatureRecord, Refusal, ParsedItem,
+             LinkedRepo, LinkedRepos):
     _fast_pickle(_cls)
 
 

@@ -28,6 +28,7 @@ from sqlalchemy.engine import Connection
 
 from dailypapers.db.engine import db_now
 from dailypapers.db.schema import feature_days, ingest_runs, papers, refusals
+from dailypapers.ingest.linked import store_linked
 from dailypapers.ingest.records import (
     ARXIV_SOURCES,
     FeatureRecord,
@@ -144,13 +145,15 @@ def store_items(
 
     feature_states = _store_features(conn, [i.feature for i in items if i.feature], demo, now)
     counts.features_inserted = sum(1 for s in feature_states.values() if s == "inserted")
+    links_changed = store_linked(conn, [i.linked for i in items if i.linked], now)
     for item, state in per_item:
         f_state = (
             feature_states.get((item.feature.arxiv_id, item.feature.day)) if item.feature else None
         )
         if state == "inserted":
             counts.inserted += 1
-        elif state == "updated" or f_state in ("inserted", "updated"):
+        elif (state == "updated" or f_state in ("inserted", "updated")
+              or (item.linked is not None and item.paper.arxiv_id in links_changed)):
             counts.updated += 1
         else:
             counts.unchanged += 1

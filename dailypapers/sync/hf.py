@@ -8,6 +8,12 @@ One cycle = a list of feature days to fetch, newest first:
 
 Each day is paged while the answer has ``Link: <…>; rel="next"``; every page is stored together
 with the cycle checkpoint moved past it (see :mod:`dailypapers.sync`).
+
+Then paper info (``GET {hf_base_url}/api/papers/{id}``: the models, datasets and Spaces citing a
+paper) for at most ``sync_paper_info_max`` papers featured on the refresh days, those never
+fetched first, then the least recently fetched: the lists change upstream as repos cite the
+paper. Each answer is stored with its fetch time, which is the order; papers answered with a
+4xx (not indexed there) are not asked again that day by the same process.
 """
 
 from __future__ import annotations
@@ -19,14 +25,21 @@ import httpx
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from dailypapers.db.schema import feature_days
-from dailypapers.ingest import hf_daily
+from dailypapers.db.engine import read_transaction
+from dailypapers.db.schema import feature_days, linked_repo_totals
+from dailypapers.ids import InvalidArxivId, split_arxiv_id
+from dailypapers.ingest import hf_daily, hf_paper_info
 from dailypapers.ingest.records import SOURCE_HF, ParsedItem, Refusal
 from dailypapers.sync import checkpoints
 from dailypapers.sync.base import SourceContext, describe_counts
 from dailypapers.sync.http import DeepJSON, UpstreamError, decode_json, safe_url
 
 CYCLE_KEY = "hf:cycle"
+PAPER_INFO_KEY = "hf:paper_info"  # never written: paper-info answers need no checkpoint
+# Papers upstream answered with a 4xx (not indexed there), per (upstream, day): kept in memory
+# only, so the serving process (which syncs every 30 minutes) does not spend its budget on them
+# again the same day; a separate ``dailypapers sync`` asks once per run.
+_MISSING: dict[tuple[str, dt.date], set[str]] = {}
 LAST_DAY_KEY = "hf:last_day"
 PAGE_LIMIT = 100
 MAX_PAGES_PER_DAY = 50  # 5,000 papers on one day would be a loop, not a list
@@ -45,6 +58,72 @@ def sync_hf(ctx: SourceContext) -> None:
         cycle, _ = ctx.start_cycle(CYCLE_KEY, lambda conn: plan_cycle(conn, ctx))
         _log_cycle(ctx, cycle, False)
         _run_cycle(ctx, cycle)
+    sync_paper_info(ctx)
+
+
+def papers_url(base_url: str) -> str:
+    return base_url.rstrip("/") + "/api/papers"
+
+
+def plan_paper_info(conn: Connection, today: dt.date, days: int, limit: int,
+                    skip: set[str] | frozenset[str] = frozenset()) -> list[str]:
+    """Papers featured on the latest ``days`` feature days up to ``today``, except ``skip``:
+    never fetched first, then the least recently fetched, newest feature day first among equals.
+    (A few hundred candidates at most: ``days`` feature days of a few dozen papers.)"""
+    if days <= 0 or limit <= 0:
+        return []
+    recent = (
+        sa.select(feature_days.c.day).distinct()
+        .where(feature_days.c.source == SOURCE_HF, feature_days.c.day <= today)
+        .order_by(feature_days.c.day.desc()).limit(days)
+    ).subquery()
+    newest = sa.func.max(feature_days.c.day).label("newest")
+    query = (
+        sa.select(feature_days.c.paper_id, newest, linked_repo_totals.c.fetched_at)
+        .join(recent, recent.c.day == feature_days.c.day)
+        .outerjoin(linked_repo_totals, linked_repo_totals.c.paper_id == feature_days.c.paper_id)
+        .group_by(feature_days.c.paper_id, linked_repo_totals.c.fetched_at)
+        .order_by(sa.case((linked_repo_totals.c.fetched_at.is_(None), 0), else_=1),
+                  linked_repo_totals.c.fetched_at, newest.desc(), feature_days.c.paper_id)
+    )
+    ids = [row.paper_id for row in conn.execute(query) if row.paper_id not in skip]
+    return ids[:limit]
+
+
+def sync_paper_info(ctx: SourceContext) -> None:
+    key = (ctx.settings.hf_base_url, ctx.today)
+    for old in [k for k in _MISSING if k != key]:
+        del _MISSING[old]  # yesterday's 404s are asked again today
+    skip = _MISSING.setdefault(key, set())
+    with read_transaction(ctx.engine) as conn:
+        ids = plan_paper_info(conn, ctx.today, ctx.settings.sync_refresh_days,
+                              ctx.settings.sync_paper_info_max, skip)
+    if not ids:
+        return
+    ctx.log(f"hf: paper info (linked models, datasets, Spaces) for {len(ids)} paper(s)")
+    base = papers_url(ctx.settings.hf_base_url)
+    for pid in ids:
+        label = f"hf:paper {pid}"
+        ctx.first_time("paper-info", pid)
+        try:
+            fetched = ctx.client.get(f"{base}/{pid}", decode_json)
+        except UpstreamError as exc:
+            if " answered HTTP 4" not in str(exc):
+                raise  # upstream down or failing: the source fails, the next sync retries
+            ctx.log(f"  {label}: skipped: {str(exc)[:200]}")  # e.g. a paper HF does not index
+            skip.add(pid)  # not asked again today by this process
+            continue
+        items: list[ParsedItem] = []
+        refused: list[Refusal] = []
+        body = fetched.value
+        if isinstance(body, dict) and _canonical(body.get("id")) not in (None, pid):
+            refused.append(Refusal(reason=f"answer is about {str(body.get('id'))[:40]!r}",
+                                   record_id=pid, position="answer", file=label))
+        else:
+            for parsed in hf_paper_info.parse_answer(body, file_label=label):
+                (refused if isinstance(parsed, Refusal) else items).append(parsed)  # type: ignore[arg-type]
+        counts, _ = ctx.commit_page(PAPER_INFO_KEY, items, refused, lambda _conn, _current: None)
+        ctx.log(f"  {label}: {describe_counts(counts)}")
 
 
 def plan_cycle(conn: Connection, ctx: SourceContext) -> dict[str, Any]:
@@ -163,6 +242,13 @@ def _parse_answer(
     for parsed in hf_daily.parse_items(raw_items, day=answered_day, file_label=label):
         (refused if isinstance(parsed, Refusal) else items).append(parsed)  # type: ignore[arg-type]
     return items, refused
+
+
+def _canonical(raw: Any) -> str | None:
+    try:
+        return split_arxiv_id(raw)[0] if isinstance(raw, str) else None
+    except InvalidArxivId:
+        return raw
 
 
 def _next_link(response: httpx.Response, base: httpx.URL) -> str | None:

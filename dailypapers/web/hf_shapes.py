@@ -32,6 +32,13 @@ def published_at(paper: dict[str, Any]) -> str | None:
     return paper["hf_published_at"] or iso_timestamp(paper["submitted_at"])
 
 
+# Account fields kept as received and answered back under Hugging Face's names.
+_PASSTHROUGH_USER_KEYS = (
+    ("is_hf", "isHf"), ("is_hf_admin", "isHfAdmin"), ("is_mod", "isMod"),
+    ("follower_count", "followerCount"),
+)
+
+
 def _user_keys(user: dict[str, Any] | None, *, username_key: str) -> dict[str, Any] | None:
     if not user:
         return None
@@ -48,6 +55,9 @@ def _user_keys(user: dict[str, Any] | None, *, username_key: str) -> dict[str, A
     out[username_key] = user["username"]
     if user.get("type") is not None:
         out["type"] = user["type"]
+    for ours, theirs in _PASSTHROUGH_USER_KEYS:
+        if user.get(ours) is not None:
+            out[theirs] = user[ours]
     return out
 
 
@@ -124,14 +134,35 @@ def daily_item_json(entry: Entry) -> dict[str, Any]:
     return item_json(entry.paper, entry.feature)
 
 
-def paper_info_json(paper: dict[str, Any], features: list[dict[str, Any]]) -> dict[str, Any]:
-    """``GET /api/papers/{id}``: the flat paper, as of its most recent feature day."""
+def paper_info_json(paper: dict[str, Any], features: list[dict[str, Any]],
+                    linked: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``GET /api/papers/{id}``: the flat paper, as of its most recent feature day, with the
+    repos citing it (``linked`` from :func:`dailypapers.ingest.linked.linked_of`)."""
     out = paper_json(paper, features[0] if features else None)
     out["numComments"] = paper["num_comments"]
+    repos = linked["repos"] if linked else {"model": [], "dataset": [], "space": []}
+    totals = linked["totals"] if linked else {}
     out.update(
-        linkedModels=[], numTotalModels=0, linkedDatasets=[], numTotalDatasets=0,
-        linkedSpaces=[],
+        linkedModels=[linked_repo_json(r) for r in repos["model"]],
+        numTotalModels=_total(totals.get("model"), repos["model"]),
+        linkedDatasets=[linked_repo_json(r) for r in repos["dataset"]],
+        numTotalDatasets=_total(totals.get("dataset"), repos["dataset"]),
+        linkedSpaces=[linked_repo_json(r) for r in repos["space"]],
     )
+    return out
+
+
+def _total(total: int | None, repos: list[dict[str, Any]]) -> int:
+    return total if total is not None else len(repos)
+
+
+def linked_repo_json(repo: dict[str, Any]) -> dict[str, Any]:
+    """One entry of ``linkedModels`` / ``linkedDatasets`` / ``linkedSpaces``: what we keep of it,
+    under Hugging Face's keys (what ``ModelInfo`` / ``DatasetInfo`` / ``SpaceInfo`` read)."""
+    out: dict[str, Any] = {"id": repo["repo_id"]}
+    optional = {"author": repo["author"], "likes": repo["likes"],
+                "downloads": repo["downloads"], "lastModified": repo["last_modified"]}
+    out.update({k: v for k, v in optional.items() if v is not None})
     return out
 
 

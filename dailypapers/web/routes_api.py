@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
@@ -9,8 +11,9 @@ from fastapi.responses import JSONResponse
 
 from dailypapers import catalog
 from dailypapers.ids import InvalidArxivId, split_arxiv_id
+from dailypapers.ingest.linked import linked_of
 from dailypapers.web.app import ConnDep, api_error
-from dailypapers.web.hf_shapes import daily_item_json, paper_info_json
+from dailypapers.web.hf_shapes import daily_item_json, paper_info_json, paper_json
 from dailypapers.web.params import BadParam, api_doc, int_doc, int_param, query_doc, text_param
 
 router = APIRouter(prefix="/api")
@@ -80,6 +83,66 @@ def daily_papers(request: Request, conn: ConnDep) -> JSONResponse:
     return JSONResponse([daily_item_json(e) for e in window[:limit]], headers=headers)
 
 
+_CURSOR_PREFIX = "p1:"  # a version, so the cursor's meaning can change without misreading old ones
+_PAPERS_DOC = api_doc(
+    query_doc("cursor", "Where the previous page ended: copy it from that page's Link header "
+              "(rel=\"next\"); opaque. Absent: the first page.", maxLength=200),
+    int_doc("limit", "Papers per page", DEFAULT_LIMIT, 1, MAX_LIMIT),
+)
+
+
+def encode_cursor(paper_id: str) -> str:
+    raw = (_CURSOR_PREFIX + paper_id).encode()
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def decode_cursor(text: str) -> str:
+    """The paper id a cursor names; BadParam for anything this API did not hand out."""
+    bad = BadParam("cursor is not one this API gave out: take it from the Link header")
+    if len(text) > 200:
+        raise bad
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode("utf-8")
+    except (binascii.Error, ValueError):
+        raise bad from None
+    if not raw.startswith(_CURSOR_PREFIX):
+        raise bad
+    paper_id = raw[len(_CURSOR_PREFIX):]
+    try:
+        if split_arxiv_id(paper_id) != (paper_id, None):
+            raise bad
+    except InvalidArxivId:
+        raise bad from None
+    return paper_id
+
+
+def _next_page_link(request: Request, **changes: str) -> str:
+    """``<this URL with changes>; rel="next"``."""
+    query = {**request.query_params, **changes}
+    return f'<{request.url.replace(query=urlencode(query))}>; rel="next"'
+
+
+@router.get("/papers", **_PAPERS_DOC)
+def list_papers(request: Request, conn: ConnDep) -> JSONResponse:
+    """Every paper, newest first (arXiv id order), page by page with an opaque ``cursor``."""
+    params = request.query_params
+    try:
+        limit = int_param(params, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+        cursor = params.get("cursor")
+        after = decode_cursor(cursor) if cursor else None
+    except BadParam as exc:
+        return api_error(400, str(exc))
+    rows = catalog.papers_newest_first(conn, after, limit + 1)
+    page = rows[:limit]
+    features = catalog.latest_features(conn, [p["id"] for p in page])
+    body = [{**paper_json(p, features.get(p["id"])), "numComments": p["num_comments"]}
+            for p in page]
+    headers = {}
+    if len(rows) > limit:
+        headers["Link"] = _next_page_link(request, cursor=encode_cursor(page[-1]["id"]))
+    return JSONResponse(body, headers=headers)
+
+
 @router.get("/papers/{paper_id:path}",
             **api_doc(not_found="No such paper, or the id is not an arXiv identifier."))
 def paper_info(paper_id: str, conn: ConnDep) -> JSONResponse:
@@ -91,4 +154,5 @@ def paper_info(paper_id: str, conn: ConnDep) -> JSONResponse:
     paper = catalog.get_paper(conn, canonical)
     if paper is None:
         return api_error(404, f"Paper {canonical} not found")
-    return JSONResponse(paper_info_json(paper, catalog.features_of(conn, canonical)))
+    return JSONResponse(paper_info_json(paper, catalog.features_of(conn, canonical),
+                                        linked_of(conn, canonical)))

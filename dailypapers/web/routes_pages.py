@@ -1,16 +1,18 @@
 """HTML pages, at huggingface.co's URLs: /papers, /papers/date/D, /papers/week/W, /papers/month/M,
-/papers/{id}."""
+/papers/{id}, and /papers/{id}.md."""
 
 from __future__ import annotations
 
 import logging
 
 from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from dailypapers import catalog
 from dailypapers.ids import InvalidArxivId, split_arxiv_id
+from dailypapers.ingest.linked import linked_of
 from dailypapers.web.app import ConnDep, render
+from dailypapers.web.paper_markdown import linked_sections, paper_markdown
 
 router = APIRouter()
 log = logging.getLogger("dailypapers.web")
@@ -56,6 +58,23 @@ def by_month(request: Request, conn: ConnDep, month: str, sort: str | None = Non
     return _listing(request, conn, _or_400(catalog.parse_month, month), sort)
 
 
+@router.get("/papers/{paper_id:path}.md", include_in_schema=False)
+def paper_markdown_page(conn: ConnDep, paper_id: str) -> Response:
+    """The paper as Markdown (``HfApi.read_paper``). Declared before the HTML page, whose
+    ``{paper_id:path}`` would otherwise take ``2401.12345.md`` and answer 404."""
+    try:
+        canonical, _version = split_arxiv_id(paper_id)
+    except InvalidArxivId:
+        raise HTTPException(404, f"{paper_id!r} is not an arXiv identifier") from None
+    paper = catalog.get_paper(conn, canonical)
+    if paper is None:
+        raise HTTPException(404, f"No paper {canonical} here yet")
+    text = paper_markdown(paper, catalog.features_of(conn, canonical), linked_of(conn, canonical))
+    # nosniff: upstream text must never be taken for HTML by a browser opening the file.
+    return Response(text, media_type="text/markdown; charset=utf-8",
+                    headers={"X-Content-Type-Options": "nosniff"})
+
+
 @router.get("/papers/{paper_id:path}", response_class=HTMLResponse, include_in_schema=False)
 def paper_page(request: Request, conn: ConnDep, paper_id: str) -> HTMLResponse:
     try:
@@ -70,6 +89,7 @@ def paper_page(request: Request, conn: ConnDep, paper_id: str) -> HTMLResponse:
     features = catalog.features_of(conn, canonical)
     return render(request, "paper.html", paper=paper, features=features,
                   similar=_similar(request, conn, canonical),
+                  linked=linked_sections(linked_of(conn, canonical)),
                   last_updated=catalog.last_updated(conn))
 
 
