@@ -317,3 +317,21 @@ def test_kaggle_records_without_features_pass_too() -> None:
     clean, notes = check_item(record)
     assert clean.feature is None and clean.paper.github_repo is None
     assert [n.position for n in notes] == ["github_repo"]
+
+
+def test_cleaning_keeps_linked_repos_and_every_account_field() -> None:
+    """Fails if the record check rebuilds an item or an account and drops what other parts of
+    the record carry (a paper-info answer's linked repos; isHf, isMod, followerCount)."""
+    from dailypapers.ingest.records import LinkedRepos
+
+    linked = LinkedRepos(arxiv_id="2401.00001", num_models=3)
+    submitter = HubUser(username="sub\u202emitter", is_hf=True, is_hf_admin=False, is_mod=True,
+                        follower_count=42)
+    hostile = item(paper(title="Needs\x00 cleaning"), submitted_by=submitter)
+    hostile.linked = linked
+    clean, _ = check_item(hostile)
+    assert clean.paper.title == "Needs cleaning"
+    assert clean.linked is linked
+    kept = clean.feature.submitted_by
+    assert kept.username == "submitter"
+    assert (kept.is_hf, kept.is_hf_admin, kept.is_mod, kept.follower_count) == (True, False, True, 42)

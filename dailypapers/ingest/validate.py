@@ -277,7 +277,7 @@ def check_item(
         feature = check.feature(feature)
     if clean_paper is paper and feature is item.feature:
         return item, check.notes()
-    return ParsedItem(paper=clean_paper, feature=feature), check.notes()
+    return ParsedItem(paper=clean_paper, feature=feature, linked=item.linked), check.notes()
 
 
 class _Check:
@@ -469,7 +469,8 @@ class _Check:
                 and avatar is u.avatar_url and kind is u.type):
             return u
         return HubUser(username=username, hf_id=hf_id, fullname=fullname, avatar_url=avatar,
-                       type=kind, is_pro=u.is_pro)
+                       type=kind, is_pro=u.is_pro, is_hf=u.is_hf, is_hf_admin=u.is_hf_admin,
+                       is_mod=u.is_mod, follower_count=u.follower_count)
 
     def organization(self, o: Any, where: str) -> Organization | None:
         if o is None:

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import re
 from typing import Any
-from urllib.parse import urlsplit
 
 from dailypapers.ingest.hf_paper_info import valid_repo_id
+from dailypapers.ingest.validate import safe_url
 from dailypapers.web.hf_shapes import published_at
 
 HUB = "https://huggingface.co"
@@ -23,17 +23,8 @@ _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
 
 
 def http_url(value: str | None) -> str | None:
-    """``value`` when it is an absolute http(s) URL with a host and no whitespace, else None.
-
-    A local stand-in for the upstream-URL rule of the records work (web/filters.py there): the
-    lead unifies the two at merge."""
-    if not value or any(ch.isspace() or ord(ch) < 32 for ch in value):
-        return None
-    try:
-        parts = urlsplit(value)
-    except ValueError:
-        return None
-    return value if parts.scheme in ("http", "https") and parts.hostname else None
+    """``value`` when it may become a link (the one rule of ``ingest.validate.safe_url``)."""
+    return safe_url(value)
 
 
 def hub_repo_url(kind: str, repo_id: str) -> str | None:
