@@ -1,0 +1,785 @@
+"""A hostile corpus: files in every format ``dailypapers import`` sniffs, good records interleaved
+with records an attacker could plant upstream (issue 7).
+
+``write_corpus(folder)`` writes the files and returns a ``Corpus`` saying what each record is, so a
+test can check that every good record landed and that every bad one either landed harmless or was
+refused with a line naming it. ``write_corpus(folder, good_only=True)`` writes the same files with
+only their good records: importing those must exit 0, which proves the good records are records
+each parser accepts (the failures of the hostile import are then the importer's, not the
+generator's).
+
+What is planted, and where:
+- markup (``<script>``, ``<img onerror>``, an attribute breaker) in every text field: titles,
+  abstracts, author names and affiliations, comments, ``ai_summary``, ``ai_keywords``, submitter
+  and organisation names, categories;
+- ``javascript:`` (mixed case, leading spaces, a tab or a newline inside), ``data:`` and
+  ``vbscript:`` URLs in every URL field (``githubRepo``, ``projectPage``, ``thumbnail``,
+  ``mediaUrls``, avatars, Atom links, RSS links, licences, DOIs) and as links in abstract text;
+- KaTeX tricks (``\\href{javascript:…}``, ``\\url``, ``\\htmlData``, ``\\includegraphics``);
+- a right-to-left override (U+202E) in titles and names; 1 MiB titles, abstracts and names;
+- NUL and lone surrogates (JSON ``\\ud800``), invalid UTF-8, JSON nested 100,000 deep;
+- in the XML formats: XXE, billion laughs, NUL and surrogate character references, raw NUL
+  bytes, invalid UTF-8, 10,000-deep elements and 100,000 junk ``<x/>`` elements.
+
+A file broken at the byte level (XML with a NUL byte, JSON that does not decode) may be refused
+from the break on: records before the break must still land, records after it must land unless
+a refusal line names the file. Each such file holds one kind of breakage.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from xml.sax.saxutils import escape as _xml_escape
+
+# --- payloads --------------------------------------------------------------------------------
+
+SCRIPT = "<script>alert(1)</script>"
+IMG = "<img src=x onerror=alert(1)>"
+ATTR = "\" onmouseover=\"alert(1)"
+ATTR1 = "' onmouseover='alert(1)"
+MARKUP = (SCRIPT, IMG, ATTR)
+
+# Every way a URL can carry script (or another scheme) into an href or src.
+BAD_URLS = (
+    "javascript:alert(1)",
+    "JaVaScRiPt:alert(1)",
+    "  javascript:alert(1)",
+    "java\tscript:alert(1)",
+    "\tjava\nscript:alert(1)",
+    "data:text/html,<script>alert(1)</script>",
+    "data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==",
+    "vbscript:msgbox(1)",
+)
+# An http(s) URL that tries to break out of the attribute instead.
+QUOTE_URL = "https://github.com/evil/repo\" onmouseover=\"alert(1)"
+
+KATEX_TITLE = r"Math $\href{javascript:alert(1)}{click me}$ and $\url{javascript:alert(1)}$"
+KATEX_ABSTRACT = (
+    r"We show $\href{javascript:alert(1)}{x}$, $\url{javascript:alert(1)}$, "
+    r"$\htmlData{foo=bar}{y}$, $\htmlId{pwn}{z}$, $\htmlStyle{background:url(javascript:alert(1))}{w}$, "
+    r"$\includegraphics[height=1em]{javascript:alert(1)}$ and \(\href{  JaVaScRiPt:alert(1)}{v}\) "
+    r"and $$\href{data:text/html,<script>alert(1)</script>}{u}$$ in math."
+)
+# Links written into free text, where the importer looks for code and project pages.
+ABSTRACT_LINKS = (
+    "Code: javascript:alert(1) and github.com/evil/repo\"onmouseover=\"alert(1) ; "
+    "project page: data:text/html,<script>alert(1)</script> ; "
+    "our project page: JaVaScRiPt:alert(1)//evil.github.io ; demo at vbscript:msgbox(1)."
+)
+RLO = "\u202e"
+BIDI_TITLE = f"Harmless title {RLO}txt.exe{RLO} and more"
+BIG = 1024 * 1024  # one MiB, the size of the planted fields
+XXE_SECRET = "XXE-SECRET-7f3c9b"  # written to a dot file beside the corpus (never imported)
+
+GOOD_DAY = "2026-11-02"  # feature day of the HF markup file (a Monday, ISO week 2026-W45)
+DAYS = {
+    "markup": "2026-11-02",
+    "poison": "2026-11-03",
+    "deep": "2026-11-04",
+    "badutf8": "2026-11-05",
+}
+
+
+@dataclass
+class Record:
+    """One record planted in a file."""
+
+    arxiv_id: str
+    file: str  # file name (inside the corpus folder)
+    position: str  # as the parsers name it: "item 3", "record 2", "entry 1", "line 4"
+    good: bool
+    what: str  # what is planted (for messages)
+    # A good record after a byte-level break: it may be lost if a refusal line names the file.
+    after_break: bool = False
+
+
+@dataclass
+class Corpus:
+    folder: Path
+    files: list[Path] = field(default_factory=list)
+    records: list[Record] = field(default_factory=list)
+    # Files that may be refused as a whole (its good records then need not land), with why.
+    may_refuse_file: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def good(self) -> list[Record]:
+        return [r for r in self.records if r.good]
+
+    @property
+    def bad(self) -> list[Record]:
+        return [r for r in self.records if not r.good]
+
+    def ids(self) -> set[str]:
+        return {r.arxiv_id for r in self.records}
+
+
+class _Ids:
+    """Distinct new-style arXiv ids, one block of numbers per file."""
+
+    def __init__(self, block: int) -> None:
+        self.next = block * 100 + 1
+
+    def __call__(self) -> str:
+        value = f"2611.{self.next:05d}"
+        self.next += 1
+        return value
+
+
+# --- Hugging Face daily JSON -----------------------------------------------------------------
+
+
+def _hf_item(pid: str, day: str, title: str, **over: object) -> dict[str, object]:
+    """A daily item shaped like huggingface.co's (2026), every URL field filled."""
+    paper: dict[str, object] = {
+        "id": pid,
+        "authors": [
+            {"_id": f"a{pid}1", "name": "Ada Lovelace", "hidden": False,
+             "user": {"_id": "u9", "avatarUrl": "https://cdn-avatars.huggingface.co/ada.png",
+                      "isPro": False, "fullname": "Ada Lovelace", "user": "ada", "type": "user"}},
+            {"_id": f"a{pid}2", "name": "Alan Turing", "hidden": False},
+        ],
+        "publishedAt": f"{day}T08:00:00.000Z",
+        "submittedOnDailyAt": f"{day}T12:00:00.000Z",
+        "title": title,
+        "submittedOnDailyBy": {
+            "_id": "u1", "avatarUrl": "https://cdn-avatars.huggingface.co/grace.png",
+            "isPro": False, "fullname": "Grace Hopper", "user": "grace", "type": "user",
+            "name": "grace",
+        },
+        "summary": f"The abstract of {title}. It is about hostile inputs.",
+        "upvotes": 7,
+        "discussionId": "d" + pid.replace(".", ""),
+        "githubRepo": f"https://github.com/good/{pid.replace('.', '-')}",
+        "githubStars": 12,
+        "projectPage": f"https://good.github.io/{pid}/",
+        "ai_summary": f"A short summary of {title}.",
+        "ai_keywords": ["hostile inputs", "parsers"],
+    }
+    item: dict[str, object] = {
+        "paper": paper,
+        "publishedAt": f"{day}T08:00:00.000Z",
+        "title": title,
+        "summary": paper["summary"],
+        "mediaUrls": [f"https://cdn-uploads.huggingface.co/{pid}/fig.png"],
+        "thumbnail": f"https://cdn-thumbnails.huggingface.co/social-thumbnails/papers/{pid}.png",
+        "numComments": 1,
+        "submittedBy": {
+            "_id": "u1", "avatarUrl": "https://cdn-avatars.huggingface.co/grace.png",
+            "fullname": "Grace Hopper", "name": "grace", "type": "user", "isPro": False,
+        },
+        "organization": {
+            "_id": "o1", "name": "good-lab", "fullname": "Good Lab",
+            "avatar": "https://cdn-avatars.huggingface.co/good-lab.png",
+        },
+        "isAuthorParticipating": False,
+    }
+    for key, value in over.items():
+        if key.startswith("item_"):
+            item[key[5:]] = value
+        else:
+            paper[key] = value
+    return item
+
+
+def _hf_bad_url_item(pid: str, day: str, url: str) -> dict[str, object]:
+    """``url`` in every URL field a Hugging Face item has."""
+    item = _hf_item(
+        pid, day, f"Links that are not links {pid}",
+        githubRepo=url, projectPage=url,
+        item_thumbnail=url, item_mediaUrls=[url, "https://cdn-uploads.huggingface.co/ok.png", url],
+        item_mediaUrl=url,
+    )
+    paper = item["paper"]
+    assert isinstance(paper, dict)
+    paper["authors"][0]["user"]["avatarUrl"] = url  # type: ignore[index]
+    paper["submittedOnDailyBy"]["avatarUrl"] = url  # type: ignore[index]
+    item["submittedBy"]["avatarUrl"] = url  # type: ignore[index]
+    item["organization"]["avatar"] = url  # type: ignore[index]
+    item["organization"]["avatarUrl"] = url  # type: ignore[index]
+    return item
+
+
+def _hf_markup_item(pid: str, day: str, payload: str) -> dict[str, object]:
+    """``payload`` in every text field a Hugging Face item has."""
+    item = _hf_item(
+        pid, day, f"Title {payload} {pid}",
+        summary=f"Abstract {payload} with more words {payload}.",
+        ai_summary=f"Summary {payload}", ai_keywords=[payload, f"kw {payload}"],
+        item_title=f"Outer {payload} {pid}", item_summary=f"Outer abstract {payload}",
+    )
+    paper = item["paper"]
+    assert isinstance(paper, dict)
+    paper["authors"] = [
+        {"_id": "x1", "name": f"Mallory {payload}", "hidden": False,
+         "user": {"_id": "u6", "user": f"mal{payload}", "fullname": f"Mal {payload}",
+                  "avatarUrl": "https://cdn-avatars.huggingface.co/m.png", "type": "user"}},
+        {"_id": "x2", "name": "Ada Lovelace", "hidden": False},
+    ]
+    paper["submittedOnDailyBy"] = {"_id": "u7", "user": f"eve{payload}", "name": f"eve{payload}",
+                                   "fullname": f"Eve {payload}", "type": "user",
+                                   "avatarUrl": "https://cdn-avatars.huggingface.co/e.png"}
+    item["submittedBy"] = {"_id": "u7", "name": f"eve{payload}", "fullname": f"Eve {payload}",
+                           "type": "user", "avatarUrl": "https://cdn-avatars.huggingface.co/e.png"}
+    item["organization"] = {"_id": "o2", "name": f"org{payload}", "fullname": f"Org {payload}",
+                            "avatar": "https://cdn-avatars.huggingface.co/o.png"}
+    return item
+
+
+def _hf_markup_file(corpus: Corpus, good_only: bool) -> None:
+    day = DAYS["markup"]
+    name = f"hf-markup-{day}.json"
+    ids = _Ids(101)
+    plan: list[tuple[bool, str, dict[str, object]]] = []
+
+    def good() -> None:
+        pid = ids()
+        plan.append((True, "good", _hf_item(pid, day, f"Good daily paper {pid}")))
+
+    def bad(what: str, item: dict[str, object]) -> None:
+        plan.append((False, what, item))
+
+    good()
+    for url in (*BAD_URLS, QUOTE_URL):
+        pid = ids()
+        bad(f"URL {url!r} in every URL field", _hf_bad_url_item(pid, day, url))
+        if len(plan) % 3 == 0:
+            good()
+    for payload in MARKUP:
+        pid = ids()
+        bad(f"{payload!r} in every text field", _hf_markup_item(pid, day, payload))
+        good()
+    pid = ids()
+    bad("KaTeX tricks", _hf_item(pid, day, KATEX_TITLE, summary=KATEX_ABSTRACT,
+                                 item_title=KATEX_TITLE, item_summary=KATEX_ABSTRACT))
+    pid = ids()
+    bad("script links in the abstract (no githubRepo)", _hf_item(
+        pid, day, f"Links in text {pid}", summary=ABSTRACT_LINKS, item_summary=ABSTRACT_LINKS,
+        githubRepo=None, projectPage=None))
+    good()
+    pid = ids()
+    item = _hf_item(pid, day, BIDI_TITLE, item_title=BIDI_TITLE)
+    item["paper"]["authors"][0]["name"] = f"Ada {RLO}ecalevol"  # type: ignore[index]
+    bad("U+202E in the title and an author name", item)
+    pid = ids()
+    bad("1 MiB title", _hf_item(pid, day, "Huge " + "title " * (BIG // 6),
+                                summary="Short.", item_summary="Short.", item_title="Huge",
+                                ai_summary="Short."))
+    good()
+    _write_hf(corpus, name, plan, good_only)
+
+
+def _hf_poison_file(corpus: Corpus, good_only: bool) -> None:
+    """NUL and lone surrogates (valid JSON), decoded fine, that the database cannot hold."""
+    day = DAYS["poison"]
+    name = f"hf-poison-{day}.json"
+    ids = _Ids(102)
+    plan: list[tuple[bool, str, dict[str, object]]] = []
+    for what, over in (
+        ("NUL in the title", {"title": "Null\x00byte title"}),
+        ("lone surrogate in the title", {"title": "Lone \ud800 surrogate"}),
+        ("lone surrogate in the abstract", {"summary": "Abstract \udfff here"}),
+        ("NUL in ai_summary and a keyword", {"ai_summary": "a\x00b", "ai_keywords": ["k\x00"]}),
+        ("lone surrogate in githubRepo", {"githubRepo": "https://github.com/a/\ud800"}),
+    ):
+        pid = ids()
+        plan.append((True, "good", _hf_item(pid, day, f"Good poison-day paper {pid}")))
+        pid = ids()
+        title = over.pop("title", f"Poisoned paper {pid}")
+        plan.append((False, what, _hf_item(pid, day, str(title), **over)))
+    pid = ids()
+    item = _hf_item(pid, day, f"Poisoned names {pid}")
+    item["paper"]["authors"][1]["name"] = "Alan \ud83d Turing"  # type: ignore[index]
+    item["submittedBy"]["fullname"] = "Grace\x00Hopper"  # type: ignore[index]
+    item["organization"]["fullname"] = "Lab \udc80"  # type: ignore[index]
+    plan.append((False, "lone surrogates and NUL in names", item))
+    pid = ids()
+    plan.append((True, "good", _hf_item(pid, day, f"Good poison-day paper {pid}")))
+    _write_hf(corpus, name, plan, good_only)
+
+
+def _hf_deep_file(corpus: Corpus, good_only: bool) -> None:
+    """A file that sniffs as HF daily JSON and holds a value nested 100,000 deep."""
+    day = DAYS["deep"]
+    name = f"hf-deep-{day}.json"
+    ids = _Ids(103)
+    plan: list[tuple[bool, str, dict[str, object]]] = []
+    for _ in range(2):
+        pid = ids()
+        plan.append((True, "good", _hf_item(pid, day, f"Good deep-day paper {pid}")))
+    pid = ids()
+    plan.append((False, "a field nested 100,000 deep", _hf_item(pid, day, f"Deep {pid}",
+                                                                  ai_keywords="@DEEP@")))
+    pid = ids()
+    plan.append((True, "good", _hf_item(pid, day, f"Good deep-day paper {pid}")))
+    corpus.may_refuse_file[name] = "JSON nested 100,000 deep cannot be decoded as a whole"
+    _write_hf(corpus, name, plan, good_only, deep=True)
+
+
+def _hf_badutf8_file(corpus: Corpus, good_only: bool) -> None:
+    day = DAYS["badutf8"]
+    name = f"hf-badutf8-{day}.json"
+    ids = _Ids(104)
+    plan: list[tuple[bool, str, dict[str, object]]] = []
+    for _ in range(2):
+        pid = ids()
+        plan.append((True, "good", _hf_item(pid, day, f"Good bad-utf8-day paper {pid}")))
+    pid = ids()
+    plan.append((False, "invalid UTF-8 bytes in the title",
+                 _hf_item(pid, day, "Bad @BADUTF8@ bytes")))
+    pid = ids()
+    plan.append((True, "good", _hf_item(pid, day, f"Good bad-utf8-day paper {pid}")))
+    corpus.may_refuse_file[name] = "JSON that is not UTF-8 cannot be decoded as a whole"
+    _write_hf(corpus, name, plan, good_only)
+
+
+def _write_hf(
+    corpus: Corpus, name: str, plan: list[tuple[bool, str, dict[str, object]]], good_only: bool,
+    deep: bool = False,
+) -> None:
+    items: list[dict[str, object]] = []
+    for is_good, what, item in plan:
+        if good_only and not is_good:
+            continue
+        pid = str(item["paper"]["id"])  # type: ignore[index]
+        corpus.records.append(Record(pid, name, f"item {len(items)}", is_good, what))
+        items.append(item)
+    text = json.dumps(items, indent=1)  # ensure_ascii: NUL and surrogates as \u escapes
+    data = text.encode("ascii")
+    if deep:  # 100,000 nested lists, valid JSON
+        data = data.replace(b'"@DEEP@"', b"[" * 100_000 + b"]" * 100_000)
+    data = data.replace(b"@BADUTF8@", b"\xff\xfe\xc3\x28\xed\xa0\x80")
+    _write(corpus, name, data)
+
+
+# --- Kaggle arxiv-metadata JSON lines ----------------------------------------------------------
+
+
+def _kaggle_line(pid: str, title: str, **over: object) -> dict[str, object]:
+    obj: dict[str, object] = {
+        "id": pid,
+        "submitter": "Ada Lovelace",
+        "authors": "Ada Lovelace, Alan Turing and Grace Hopper",
+        "title": title,
+        "comments": "12 pages, 3 figures",
+        "journal-ref": None,
+        "doi": None,
+        "report-no": None,
+        "categories": "cs.LG stat.ML",
+        "license": "http://creativecommons.org/licenses/by/4.0/",
+        "abstract": f"  The abstract of {title}.\nIt spans two lines.\n",
+        "versions": [{"version": "v1", "created": "Mon, 2 Nov 2026 10:00:00 GMT"}],
+        "update_date": "2026-11-02",
+        "authors_parsed": [["Lovelace", "Ada", ""], ["Turing", "Alan", ""],
+                           ["Hopper", "Grace", ""]],
+    }
+    obj.update(over)
+    return obj
+
+
+def _kaggle_files(corpus: Corpus, good_only: bool) -> None:
+    ids = _Ids(501)
+    markup: list[tuple[bool, str, str, dict[str, object] | bytes]] = []
+
+    def good(plan: list[tuple[bool, str, str, dict[str, object] | bytes]]) -> None:
+        pid = ids()
+        plan.append((True, "good", pid, _kaggle_line(pid, f"Good snapshot paper {pid}")))
+
+    good(markup)
+    for payload in MARKUP:
+        pid = ids()
+        markup.append((False, f"{payload!r} in every text field", pid, _kaggle_line(
+            pid, f"Title {payload} {pid}", submitter=f"Mallory {payload}",
+            authors=f"Mallory {payload}, Ada Lovelace",
+            authors_parsed=[[f"Mallory {payload}", f"M {payload}", "", f"Inst {payload}"],
+                            ["Lovelace", "Ada", ""]],
+            comments=f"Comment {payload}", **{"journal-ref": f"J {payload}"},
+            abstract=f"Abstract {payload} and {payload}", categories=f"cs.LG {payload}",
+        )))
+        good(markup)
+    for url in (BAD_URLS[0], BAD_URLS[2], BAD_URLS[5], BAD_URLS[7]):
+        pid = ids()
+        markup.append((False, f"URL {url!r} as licence, DOI and links", pid, _kaggle_line(
+            pid, f"Links {pid}", license=url, doi=url,
+            abstract=f"Code at {url} ; project page: {url} ; {ABSTRACT_LINKS}",
+            comments=f"project page: {url} github.com/evil/x\"onmouseover=\"alert(1)")))
+    good(markup)
+    pid = ids()
+    markup.append((False, "KaTeX tricks", pid, _kaggle_line(pid, KATEX_TITLE, abstract=KATEX_ABSTRACT)))
+    pid = ids()
+    markup.append((False, "U+202E in the title and an author name", pid, _kaggle_line(
+        pid, BIDI_TITLE, authors_parsed=[[f"Love{RLO}lace", "Ada", ""]])))
+    pid = ids()
+    markup.append((False, "1 MiB abstract", pid, _kaggle_line(
+        pid, f"Huge abstract {pid}", abstract="word " * (BIG // 5))))
+    good(markup)
+    _write_lines(corpus, "kaggle-markup.jsonl", markup, good_only)
+
+    poison: list[tuple[bool, str, str, dict[str, object] | bytes]] = []
+    good(poison)
+    pid = ids()
+    poison.append((False, "NUL in the title", pid, _kaggle_line(pid, "Null\x00byte")))
+    good(poison)
+    pid = ids()
+    poison.append((False, "lone surrogate in the abstract", pid,
+                   _kaggle_line(pid, f"Surrogate {pid}", abstract="bad \ud800 abstract")))
+    good(poison)
+    pid = ids()
+    poison.append((False, "lone surrogates and NUL in authors", pid, _kaggle_line(
+        pid, f"Names {pid}", authors_parsed=[["Tur\udfffing", "Al\x00an", ""]])))
+    good(poison)
+    pid = ids()
+    line = json.dumps(_kaggle_line(pid, "Bad @BADUTF8@ bytes")).encode()
+    poison.append((False, "invalid UTF-8 in the title", pid,
+                   line.replace(b"@BADUTF8@", b"\xff\xfe\xc3\x28")))
+    good(poison)
+    pid = ids()
+    line = json.dumps({"id": pid, "title": "Deep", "abstract": "@DEEP@",
+                       "versions": [], "authors_parsed": []}).encode()
+    poison.append((False, "a line nested 100,000 deep", pid,
+                   line.replace(b'"@DEEP@"', b"[" * 100_000 + b"]" * 100_000)))
+    good(poison)
+    pid = ids()
+    poison.append((False, "a line nested 100,000 deep in objects", pid, (
+        b'{"id": "' + pid.encode() + b'", "title": "Deep objects", "abstract": '
+        + b'{"a":' * 100_000 + b"1" + b"}" * 100_000 + b"}")))
+    good(poison)
+    _write_lines(corpus, "kaggle-poison.jsonl", poison, good_only)
+
+
+def _write_lines(
+    corpus: Corpus, name: str, plan: list[tuple[bool, str, str, dict[str, object] | bytes]],
+    good_only: bool,
+) -> None:
+    lines: list[bytes] = []
+    for is_good, what, pid, obj in plan:
+        if good_only and not is_good:
+            continue
+        data = obj if isinstance(obj, bytes) else json.dumps(obj).encode("ascii")
+        corpus.records.append(Record(pid, name, f"line {len(lines) + 1}", is_good, what))
+        lines.append(data)
+    _write(corpus, name, b"\n".join(lines) + b"\n")
+
+
+# --- XML: OAI-PMH, Atom, RSS -------------------------------------------------------------------
+
+
+def _x(text: str) -> str:
+    return _xml_escape(text, {'"': "&quot;"})
+
+
+def _oai_record(pid: str, title: str, *, abstract: str | None = None, authors: str | None = None,
+                comments: str = "10 pages", license_: str = "http://arxiv.org/licenses/nonexclusive-distrib/1.0/",
+                doi: str | None = None, journal: str | None = None, categories: str = "cs.LG cs.AI",
+                raw_title: bool = False, extra: str = "") -> str:
+    authors = authors if authors is not None else (
+        "<author><keyname>Lovelace</keyname><forenames>Ada</forenames>"
+        "<affiliation>Analytical Engines Ltd</affiliation></author>"
+        "<author><keyname>Turing</keyname><forenames>Alan</forenames></author>")
+    abstract = abstract if abstract is not None else f"The abstract of {title}, in two\nlines."
+    parts = [
+        f"<id>{pid}</id><created>2026-11-01</created>",
+        f"<authors>{authors}</authors>",
+        f"<title>{title if raw_title else _x(title)}</title>",
+        f"<categories>{_x(categories)}</categories>",
+        f"<comments>{_x(comments)}</comments>",
+        f"<journal-ref>{_x(journal)}</journal-ref>" if journal else "",
+        f"<doi>{_x(doi)}</doi>" if doi else "",
+        f"<license>{_x(license_)}</license>",
+        extra,
+        f"<abstract>{_x(abstract)}</abstract>",
+    ]
+    return (
+        f"<record><header><identifier>oai:arXiv.org:{pid}</identifier>"
+        f"<datestamp>2026-11-02</datestamp><setSpec>cs</setSpec></header><metadata>"
+        f'<arXiv xmlns="http://arxiv.org/OAI/arXiv/">{"".join(parts)}</arXiv>'
+        f"</metadata></record>\n"
+    )
+
+
+def _oai_page(records: list[str], doctype: str = "", junk: str = "") -> str:
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n' + doctype +
+        '<OAI-PMH xmlns="http://www.openarchives.org/OAI/2.0/">\n'
+        "<responseDate>2026-11-02T00:00:00Z</responseDate>\n"
+        '<request verb="ListRecords" metadataPrefix="arXiv" set="cs">'
+        "http://export.arxiv.org/oai2</request>\n<ListRecords>\n"
+        + junk + "".join(records) +
+        '<resumptionToken cursor="0" completeListSize="9"></resumptionToken>\n'
+        "</ListRecords>\n</OAI-PMH>\n"
+    )
+
+
+def _atom_entry(pid: str, title: str, *, summary: str | None = None, authors: str | None = None,
+                comment: str = "10 pages", links: str | None = None, doi: str | None = None,
+                primary: str = "cs.LG", journal: str | None = None, raw_title: bool = False,
+                extra: str = "") -> str:
+    authors = authors if authors is not None else (
+        "<author><name>Ada Lovelace</name><arxiv:affiliation>Engines Ltd</arxiv:affiliation>"
+        "</author><author><name>Alan Turing</name></author>")
+    summary = summary if summary is not None else f"The abstract of {title}."
+    links = links if links is not None else (
+        f'<link href="https://arxiv.org/abs/{pid}v1" rel="alternate" type="text/html"/>'
+        f'<link href="https://arxiv.org/pdf/{pid}v1" rel="related" type="application/pdf" title="pdf"/>')
+    return (
+        f"<entry><id>http://arxiv.org/abs/{pid}v1</id>"
+        f"<title>{title if raw_title else _x(title)}</title>"
+        f"<updated>2026-11-02T10:00:00Z</updated><published>2026-11-02T10:00:00Z</published>"
+        f"<summary>{_x(summary)}</summary>{authors}{links}"
+        f"<arxiv:comment>{_x(comment)}</arxiv:comment>"
+        + (f"<arxiv:doi>{_x(doi)}</arxiv:doi>" if doi else "")
+        + (f"<arxiv:journal_ref>{_x(journal)}</arxiv:journal_ref>" if journal else "")
+        + f'<arxiv:primary_category term="{_x(primary)}"/>'
+        f'<category term="{_x(primary)}" scheme="http://arxiv.org/schemas/atom"/>'
+        f'<category term="stat.ML" scheme="http://arxiv.org/schemas/atom"/>{extra}</entry>\n'
+    )
+
+
+def _atom_feed(entries: list[str], doctype: str = "", junk: str = "") -> str:
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n' + doctype +
+        '<feed xmlns="http://www.w3.org/2005/Atom" xmlns:arxiv="http://arxiv.org/schemas/atom" '
+        'xmlns:opensearch="http://a9.com/-/spec/opensearch/1.1/">\n'
+        "<id>https://arxiv.org/api/hostile</id><title>arXiv Query</title>"
+        "<updated>2026-11-02T10:00:00Z</updated>"
+        '<link href="https://arxiv.org/api/query?search_query=all" type="application/atom+xml"/>\n'
+        "<opensearch:totalResults>9</opensearch:totalResults>\n"
+        + junk + "".join(entries) + "</feed>\n"
+    )
+
+
+def _rss_item(pid: str, title: str, *, abstract: str | None = None, creator: str = "Ada Lovelace, Alan Turing",
+              link: str | None = None, rights: str = "http://creativecommons.org/licenses/by/4.0/",
+              category: str = "cs.LG", doi: str | None = None, raw_title: bool = False,
+              extra: str = "") -> str:
+    abstract = abstract if abstract is not None else f"The abstract of {title}."
+    link = link if link is not None else f"https://arxiv.org/abs/{pid}"
+    return (
+        f"<item><title>{title if raw_title else _x(title)}</title><link>{_x(link)}</link>"
+        f"<description>arXiv:{pid}v1 Announce Type: new \nAbstract: {_x(abstract)}</description>"
+        f'<guid isPermaLink="false">oai:arXiv.org:{pid}v1</guid><category>{_x(category)}</category>'
+        f"<pubDate>Mon, 02 Nov 2026 00:00:00 -0500</pubDate>"
+        f"<arxiv:announce_type>new</arxiv:announce_type>"
+        + (f"<arxiv:DOI>{_x(doi)}</arxiv:DOI>" if doi else "")
+        + f"<dc:rights>{_x(rights)}</dc:rights><dc:creator>{_x(creator)}</dc:creator>{extra}</item>\n"
+    )
+
+
+def _rss_feed(items: list[str], doctype: str = "", junk: str = "") -> str:
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n' + doctype +
+        '<rss xmlns:arxiv="http://arxiv.org/schemas/atom" xmlns:dc="http://purl.org/dc/elements/1.1/" '
+        'xmlns:atom="http://www.w3.org/2005/Atom" version="2.0"><channel>\n'
+        "<title>cs.LG updates on arXiv.org</title><link>http://rss.arxiv.org/rss/cs.LG</link>"
+        "<description>cs.LG updates</description>\n"
+        + junk + "".join(items) + "</channel></rss>\n"
+    )
+
+
+@dataclass
+class _XmlFormat:
+    prefix: str  # file name prefix
+    block: int  # id block
+    record: object  # (pid, title, **kw) -> str
+    page: object  # (records, doctype=, junk=) -> str
+    position: str  # "record" | "entry" | "item"
+    root: str  # root element name, for the DOCTYPE
+
+
+_OAI = _XmlFormat("oai", 200, _oai_record, _oai_page, "record", "OAI-PMH")
+_ATOM = _XmlFormat("atom", 300, _atom_entry, _atom_feed, "entry", "feed")
+_RSS = _XmlFormat("rss", 400, _rss_item, _rss_feed, "item", "rss")
+
+
+def _xml_markup_file(corpus: Corpus, fmt: _XmlFormat, good_only: bool) -> None:
+    """Markup, script URLs, KaTeX, bidi and a 1 MiB field: records, never a broken file."""
+    ids = _Ids(fmt.block + 1)
+    make = fmt.record
+    plan: list[tuple[bool, str, str, str]] = []  # (good, what, pid, xml)
+
+    def good() -> None:
+        pid = ids()
+        plan.append((True, "good", pid, make(pid, f"Good {fmt.prefix} paper {pid}")))  # type: ignore[operator]
+
+    def bad(what: str, build: object) -> None:
+        pid = ids()
+        plan.append((False, what, pid, build(pid)))  # type: ignore[operator]
+
+    good()
+    for payload in MARKUP:
+        if fmt is _OAI:
+            build = lambda pid, p=payload: make(  # noqa: E731
+                pid, f"Title {p} {pid}", abstract=f"Abstract {p} more {p}",
+                authors=f"<author><keyname>{_x('Mallory ' + p)}</keyname><forenames>{_x(p)}</forenames>"
+                        f"<affiliation>{_x('Inst ' + p)}</affiliation></author>",
+                comments=f"Comment {p}", journal=f"J {p}", categories=f"cs.LG {p}")
+        elif fmt is _ATOM:
+            build = lambda pid, p=payload: make(  # noqa: E731
+                pid, f"Title {p} {pid}", summary=f"Abstract {p} more {p}",
+                authors=f"<author><name>{_x('Mallory ' + p)}</name><arxiv:affiliation>"
+                        f"{_x('Inst ' + p)}</arxiv:affiliation></author>",
+                comment=f"Comment {p}", journal=f"J {p}", primary=p[:30],
+                extra=f'<category term="{_x(p)}"/>')
+        else:
+            build = lambda pid, p=payload: make(  # noqa: E731
+                pid, f"Title {p} {pid}", abstract=f"Abstract {p} more {p}",
+                creator=f"Mallory {p}, Ada Lovelace", category=p)
+        bad(f"{payload!r} in every text field", build)
+        good()
+    for url in BAD_URLS:
+        if fmt is _OAI:
+            build = lambda pid, u=url: make(  # noqa: E731
+                pid, f"Links {pid}", license_=u, doi=u,
+                abstract=f"Code at {u} ; project page: {u}", comments=f"project page: {u}")
+        elif fmt is _ATOM:
+            build = lambda pid, u=url: make(  # noqa: E731
+                pid, f"Links {pid}", doi=u, summary=f"Code at {u} ; project page: {u}",
+                comment=f"project page: {u}",
+                links=f'<link href="{_x(u)}" rel="alternate" type="text/html"/>'
+                      f'<link href="{_x(u)}" rel="related" title="pdf"/>'
+                      f'<link href="{_x(u)}" rel="related" title="doi"/>')
+        else:
+            build = lambda pid, u=url: make(  # noqa: E731
+                pid, f"Links {pid}", link=u, rights=u, doi=u,
+                abstract=f"Code at {u} ; project page: {u}")
+        bad(f"URL {url!r} in every URL field", build)
+    good()
+    bad("script links in the abstract", lambda pid: make(  # type: ignore[operator]
+        pid, f"Links in text {pid}", **{("summary" if fmt is _ATOM else "abstract"): ABSTRACT_LINKS}))
+    bad("KaTeX tricks", lambda pid: make(  # type: ignore[operator]
+        pid, KATEX_TITLE, **{("summary" if fmt is _ATOM else "abstract"): KATEX_ABSTRACT}))
+    good()
+    bad("U+202E in the title", lambda pid: make(pid, BIDI_TITLE))  # type: ignore[operator]
+    if fmt is _OAI:
+        bad("1 MiB author name", lambda pid: make(
+            pid, f"Huge author {pid}",
+            authors=f"<author><keyname>{'Name' * (BIG // 4)}</keyname><forenames>Ada</forenames>"
+                    "</author>"))
+    elif fmt is _ATOM:
+        bad("1 MiB title", lambda pid: make(pid, "Huge title " * (BIG // 11), summary="Short."))
+    else:
+        bad("1 MiB author list", lambda pid: make(pid, f"Huge author list {pid}",
+                                                   creator=", ".join(["Ada Lovelace"] * (BIG // 14))))
+    good()
+    _write_xml(corpus, fmt, f"{fmt.prefix}-markup.xml", plan, good_only)
+
+
+def _write_xml(
+    corpus: Corpus, fmt: _XmlFormat, name: str, plan: list[tuple[bool, str, str, str]],
+    good_only: bool, *, doctype: str = "", junk: str = "", after: str | None = None,
+    gzip_it: bool = False,
+) -> None:
+    """``after``: the pid of the planted break; good records after it are ``after_break``."""
+    chunks: list[str] = []
+    broken = False
+    for is_good, what, pid, xml in plan:
+        if good_only and not is_good:
+            continue
+        corpus.records.append(Record(pid, name, f"{fmt.position} {len(chunks) + 1}", is_good,
+                                     what, after_break=broken))
+        chunks.append(xml)
+        if pid == after:
+            broken = True
+    if good_only:  # the good records alone, in a plain page
+        doctype = junk = ""
+    text = fmt.page(chunks, doctype=doctype, junk=junk)  # type: ignore[operator]
+    data = text.encode("utf-8")
+    data = data.replace(b"@NULBYTE@", b"\x00").replace(b"@BADUTF8@", b"\xff\xfe\xc3\x28")
+    if gzip_it:
+        data = gzip.compress(data)
+    _write(corpus, name, data)
+
+
+def _xml_poison_files(corpus: Corpus, fmt: _XmlFormat, kinds: tuple[str, ...],
+                      good_only: bool) -> None:
+    """One file per kind: good, good, the poisoned record, good."""
+    make = fmt.record
+    for n, kind in enumerate(kinds):
+        ids = _Ids(fmt.block + 10 + n)
+        name = f"{fmt.prefix}-{kind}.xml" + (".gz" if kind == "junk" else "")
+        plan: list[tuple[bool, str, str, str]] = []
+        for _ in range(2):
+            pid = ids()
+            plan.append((True, "good", pid, make(pid, f"Good {fmt.prefix} {kind} paper {pid}")))  # type: ignore[operator]
+        pid = ids()
+        doctype = junk = ""
+        after: str | None = pid
+        if kind == "nulbyte":
+            what, xml = "a raw NUL byte in the title", make(pid, "Null@NULBYTE@byte")  # type: ignore[operator]
+        elif kind == "nulref":
+            what, xml = "&#0; in the title", make(pid, "Null &#0; ref", raw_title=True)  # type: ignore[operator]
+        elif kind == "surrogate":
+            what, xml = "&#xD800; in the title", make(pid, "Lone &#xD800; ref", raw_title=True)  # type: ignore[operator]
+        elif kind == "badutf8":
+            what, xml = "invalid UTF-8 in the title", make(pid, "Bad @BADUTF8@ bytes")  # type: ignore[operator]
+        elif kind == "deep":
+            what = "elements nested 10,000 deep"
+            xml = make(pid, f"Deep {pid}", extra="<x>" * 10_000 + "</x>" * 10_000)  # type: ignore[operator]
+        elif kind == "xxe":
+            secret = corpus.folder / ".xxe-secret"
+            secret.write_text(XXE_SECRET + "\n")
+            doctype = (f'<!DOCTYPE {fmt.root} [<!ENTITY xxe SYSTEM "file://{secret}">'
+                       f'<!ENTITY passwd SYSTEM "file:///etc/passwd">]>\n')
+            what = "XXE: a file entity in the title"
+            xml = make(pid, f"Secret &xxe; &passwd; {pid}", raw_title=True)  # type: ignore[operator]
+            after = None
+            corpus.may_refuse_file[name] = "a DOCTYPE with external entities"
+        elif kind == "laughs":
+            lol = ['<!ENTITY lol0 "lollollollollollollollollollol">']
+            lol += [f'<!ENTITY lol{i} "{("&lol%d;" % (i - 1)) * 10}">' for i in range(1, 10)]
+            doctype = f"<!DOCTYPE {fmt.root} [{''.join(lol)}]>\n"
+            what = "billion laughs: an entity expanding to 3 GB in the title"
+            xml = make(pid, f"Laughs &lol9; {pid}", raw_title=True)  # type: ignore[operator]
+            after = None
+            corpus.may_refuse_file[name] = "a DOCTYPE with nested entities"
+        elif kind == "junk":
+            what = "100,000 junk <x/> elements in and around the record"
+            xml = make(pid, f"Junk {pid}", extra="<x/>" * 50_000)  # type: ignore[operator]
+            junk = "<x/>" * 50_000
+            after = None
+            corpus.may_refuse_file[name] = "a page with 100,000 junk elements (an element cap)"
+        else:
+            raise ValueError(kind)
+        plan.append((False, what, pid, xml))
+        pid = ids()
+        plan.append((True, "good", pid, make(pid, f"Good {fmt.prefix} {kind} paper {pid}")))  # type: ignore[operator]
+        _write_xml(corpus, fmt, name, plan, good_only, doctype=doctype, junk=junk,
+                   after=after, gzip_it=kind == "junk")
+
+
+# --- the corpus --------------------------------------------------------------------------------
+
+
+def _write(corpus: Corpus, name: str, data: bytes) -> None:
+    path = corpus.folder / name
+    path.write_bytes(data)
+    corpus.files.append(path)
+
+
+def write_corpus(folder: Path, *, good_only: bool = False) -> Corpus:
+    """Write every hostile file into ``folder`` (created) and say what each record is."""
+    folder.mkdir(parents=True, exist_ok=True)
+    corpus = Corpus(folder=folder)
+    _hf_markup_file(corpus, good_only)
+    _hf_poison_file(corpus, good_only)
+    _hf_deep_file(corpus, good_only)
+    _hf_badutf8_file(corpus, good_only)
+    _kaggle_files(corpus, good_only)
+    for fmt in (_OAI, _ATOM, _RSS):
+        _xml_markup_file(corpus, fmt, good_only)
+    _xml_poison_files(corpus, _OAI, ("nulbyte", "surrogate", "deep", "xxe", "laughs", "junk"),
+                      good_only)
+    _xml_poison_files(corpus, _ATOM, ("badutf8", "nulref", "xxe", "laughs", "junk"), good_only)
+    _xml_poison_files(corpus, _RSS, ("nulbyte", "badutf8", "xxe", "laughs"), good_only)
+    if good_only:
+        corpus.may_refuse_file.clear()
+    return corpus
+
+
+if __name__ == "__main__":  # write a corpus to look at: python -m tests.hostile_corpus DIR
+    import sys
+
+    made = write_corpus(Path(sys.argv[1]))
+    print(f"{len(made.files)} files, {len(made.good)} good and {len(made.bad)} bad records")
