@@ -40,7 +40,6 @@ from xml.sax.saxutils import escape as _xml_escape
 SCRIPT = "<script>alert(1)</script>"
 IMG = "<img src=x onerror=alert(1)>"
 ATTR = "\" onmouseover=\"alert(1)"
-ATTR1 = "' onmouseover='alert(1)"
 MARKUP = (SCRIPT, IMG, ATTR)
 
 # Every way a URL can carry script (or another scheme) into an href or src.
@@ -60,7 +59,8 @@ QUOTE_URL = "https://github.com/evil/repo\" onmouseover=\"alert(1)"
 KATEX_TITLE = r"Math $\href{javascript:alert(1)}{click me}$ and $\url{javascript:alert(1)}$"
 KATEX_ABSTRACT = (
     r"We show $\href{javascript:alert(1)}{x}$, $\url{javascript:alert(1)}$, "
-    r"$\htmlData{foo=bar}{y}$, $\htmlId{pwn}{z}$, $\htmlStyle{background:url(javascript:alert(1))}{w}$, "
+    r"$\htmlData{foo=bar}{y}$, $\htmlId{pwn}{z}$, "
+    r"$\htmlStyle{background:url(javascript:alert(1))}{w}$, "
     r"$\includegraphics[height=1em]{javascript:alert(1)}$ and \(\href{  JaVaScRiPt:alert(1)}{v}\) "
     r"and $$\href{data:text/html,<script>alert(1)</script>}{u}$$ in math."
 )
@@ -75,7 +75,7 @@ BIDI_TITLE = f"Harmless title {RLO}txt.exe{RLO} and more"
 BIG = 1024 * 1024  # one MiB, the size of the planted fields
 XXE_SECRET = "XXE-SECRET-7f3c9b"  # written to a dot file beside the corpus (never imported)
 
-GOOD_DAY = "2026-11-02"  # feature day of the HF markup file (a Monday, ISO week 2026-W45)
+# Feature days of the HF files; the markup day is a Monday (ISO week 2026-W45).
 DAYS = {
     "markup": "2026-11-02",
     "poison": "2026-11-03",
@@ -414,7 +414,8 @@ def _kaggle_files(corpus: Corpus, good_only: bool) -> None:
             comments=f"project page: {url} github.com/evil/x\"onmouseover=\"alert(1)")))
     good(markup)
     pid = ids()
-    markup.append((False, "KaTeX tricks", pid, _kaggle_line(pid, KATEX_TITLE, abstract=KATEX_ABSTRACT)))
+    markup.append((False, "KaTeX tricks", pid,
+                   _kaggle_line(pid, KATEX_TITLE, abstract=KATEX_ABSTRACT)))
     pid = ids()
     markup.append((False, "U+202E in the title and an author name", pid, _kaggle_line(
         pid, BIDI_TITLE, authors_parsed=[[f"Love{RLO}lace", "Ada", ""]])))
@@ -532,7 +533,8 @@ def _atom_entry(pid: str, title: str, *, abstract: str | None = None,
         f"<author><name>{_x(name)}</name>"
         + (f"<arxiv:affiliation>{_x(aff)}</arxiv:affiliation>" if aff else "") + "</author>"
         for name, aff in authors)
-    abs_url, pdf_url = url or f"https://arxiv.org/abs/{pid}v1", url or f"https://arxiv.org/pdf/{pid}v1"
+    abs_url = url or f"https://arxiv.org/abs/{pid}v1"
+    pdf_url = url or f"https://arxiv.org/pdf/{pid}v1"
     return (
         f"<entry><id>http://arxiv.org/abs/{pid}v1</id>"
         f"<title>{title if raw_title else _x(title)}</title>"
