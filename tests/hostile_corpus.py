@@ -36,9 +36,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.hostile_payloads import (  # noqa: F401 - the test reads these from here
+from tests.hostile_payloads import (
     ABSTRACT_LINKS, BAD_URLS, BIDI_TITLE, BIG, DAYS, KATEX_ABSTRACT, KATEX_TITLE, LICENCE, MARKUP,
-    QUOTE_URL, RLO, XXE_SECRET, Corpus, Ids, Record, write_file,
+    QUOTE_URL, RLO, Corpus, Ids, Record, write_file,
 )
 from tests.hostile_xml import write_xml_files
 

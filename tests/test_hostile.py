@@ -29,7 +29,8 @@ from dailypapers.db.migrate import upgrade
 from dailypapers.db.schema import feature_days, ingest_runs, papers, refusals
 from dailypapers.settings import Settings
 from tests.conftest import IN_CI, REPO, LiveServer
-from tests.hostile_corpus import BIG, DAYS, XXE_SECRET, Corpus, Record, write_corpus
+from tests.hostile_corpus import write_corpus
+from tests.hostile_payloads import BIG, DAYS, XXE_SECRET, Corpus, Record
 
 IMPORT_TIMEOUT = 120  # seconds; the import of the corpus takes ~2 s
 LONGEST_TEXT = 256 * 1024  # every planted big field is 1 MiB; a stored field this long is uncut
