@@ -1,6 +1,7 @@
 """Mutation testing of the modules where a wrong number hurts users, with mutmut (pinned 3.8.1).
 
     python bench/mutation.py [--module SUBSTRING ...] [--jobs N] [--workdir DIR] [--list]
+    python bench/mutation.py --examples [NAME ...]
 
 Not part of CI: it is slow. Each module in TARGETS is mutated in a session of its own, in a
 scratch copy of the repository (``--workdir``, default a temporary folder; the work tree is never
@@ -24,6 +25,12 @@ the same run, is the clean run of the selected tests. Ends with
 
 (killed + timed out over all non-equivalent mutants) and exits 1 when the target is missed, 2
 when a session could not run.
+
+``--examples`` runs instead the hand-written one-line mutations of issue 13 (and later ones,
+EXAMPLES: the wrong numbers users would notice), each in a scratch copy against the test file
+meant to catch it, and prints CAUGHT or MISSED per mutation with the failing test; exit 1 if
+any is missed. mutmut cannot make some of them (module constants, decorated routes, settings
+plumbing), hence this list.
 """
 
 from __future__ import annotations
@@ -74,7 +81,8 @@ TARGETS = [
     Target("dailypapers/web/routes_search.py",
            ["tests/test_rules_search.py", "tests/test_rules_params.py", "tests/test_search_api.py"],
            ["_bool", "_day", "_choice", "filters_from", "_run"]),
-    Target("dailypapers/web/routes_pages.py", ["tests/test_rules_trending.py", "tests/test_pages.py"],
+    Target("dailypapers/web/routes_pages.py",
+           ["tests/test_rules_trending.py", "tests/test_pages.py"],
            ["_sort", "_or_400", "_listing"]),
 ]
 
@@ -94,6 +102,91 @@ EQUIVALENT: dict[tuple[str, str], str] = {
      "return dt.datetime.combine(day, dt.time(0, ), tzinfo=dt.timezone.utc)"):
         "dt.time(0, ) == dt.time(0, 0): minute defaults to 0",
 }
+
+
+# (what a user would see, file, the tests meant to catch it, exact text, its replacement)
+EXAMPLES = [
+    ("older versionless overwrites newer", "dailypapers/ingest/service.py",
+     "tests/test_rules_merge.py",
+     "return ours >= theirs",
+     "return True"),
+    ("version compare strict", "dailypapers/ingest/service.py", "tests/test_rules_merge.py",
+     'return rec.version >= before["version"]',
+     'return rec.version > before["version"]'),
+    ("year >2020 includes 2020", "dailypapers/index/query.py", "tests/test_rules_search.py",
+     '">": (year + 1, hi)',
+     '">": (year, hi)'),
+    ("year <=2020 excludes 2020", "dailypapers/index/query.py", "tests/test_rules_search.py",
+     '"<=": (lo, year)',
+     '"<=": (lo, year - 1)'),
+    ("trending ignores age", "dailypapers/rank/trending.py", "tests/test_rules_trending.py",
+     "hours = max(0.0, (now - featured_at).total_seconds() / 3600.0)",
+     "hours = 0.0"),
+    ("gravity 2.0", "dailypapers/rank/trending.py", "tests/test_rules_trending.py",
+     "GRAVITY = 1.8",
+     "GRAVITY = 2.0"),
+    ("text param one over accepted", "dailypapers/web/params.py", "tests/test_rules_params.py",
+     "if len(raw) > max_length:",
+     "if len(raw) > max_length + 1:"),
+    ("hf q keeps 251", "dailypapers/web/routes_search.py", "tests/test_rules_params.py",
+     '(params.get("q") or "")[:HF_MAX_QUERY]',
+     '(params.get("q") or "")[:HF_MAX_QUERY + 1]'),
+    ("int param max+1 accepted", "dailypapers/web/params.py", "tests/test_rules_params.py",
+     "(high is not None and value > high)",
+     "(high is not None and value > high + 1)"),
+    ("alphas swapped", "dailypapers/index/search.py", "tests/test_rules_search.py",
+     "return self.alpha_short if words <= SHORT_QUERY_WORDS else self.alpha",
+     "return self.alpha if words <= SHORT_QUERY_WORDS else self.alpha_short"),
+    ("8 words counted long", "dailypapers/index/search.py", "tests/test_rules_search.py",
+     "words <= SHORT_QUERY_WORDS",
+     "words < SHORT_QUERY_WORDS"),
+    ("from_settings swaps alphas", "dailypapers/index/search.py", "tests/test_rules_search.py",
+     "alpha=settings.search_alpha,\n                   alpha_short=settings.search_alpha_short",
+     "alpha=settings.search_alpha_short,\n                   alpha_short=settings.search_alpha"),
+    ("dense weighted by alpha", "dailypapers/index/search.py", "tests/test_rules_search.py",
+     "else (1.0 - alpha) * cosine)",
+     "else alpha * cosine)"),
+    ("featured ignored", "dailypapers/web/routes_search.py", "tests/test_rules_search.py",
+     'featured_only=bool(_bool(params, "featured"))',
+     "featured_only=False"),
+    ("rrf k ignored", "dailypapers/index/search.py", "tests/test_rules_search.py",
+     "1.0 / (self.rrf_k + rank) if self.fusion",
+     "1.0 / (60 + rank) if self.fusion"),
+    ("rrf setting ignored", "dailypapers/index/search.py", "tests/test_rules_search.py",
+     "fusion=settings.search_fusion,",
+     "fusion='convex',"),
+    ("page sort ignored", "dailypapers/web/routes_pages.py", "tests/test_rules_trending.py",
+     "entries = catalog.entries_in(conn, period.start, period.end, sort=sort)",
+     "entries = catalog.entries_in(conn, period.start, period.end)"),
+    ("newest reversed", "dailypapers/catalog.py", "tests/test_rules_trending.py",
+     'key=lambda e: (e.featured_at, e.paper["id"]), reverse=True)',
+     'key=lambda e: (e.featured_at, e.paper["id"]))'),
+    ("trending 8 recent days", "dailypapers/catalog.py", "tests/test_rules_trending.py",
+     "days = select_recent_days(conn, 7, submitter)",
+     "days = select_recent_days(conn, 8, submitter)"),
+    ("dense ignores filters", "dailypapers/index/search.py", "tests/test_rules_search.py",
+     "candidates = [(pid, s) for pid, s in candidates if pid in keep][:want]",
+     "candidates = candidates[:want]"),
+    ("refresh one more day", "dailypapers/sync/hf.py", "tests/test_rules_settings.py",
+     ".limit(ctx.settings.sync_refresh_days)",
+     ".limit(ctx.settings.sync_refresh_days + 1)"),
+    ("embed_in_background ignored", "dailypapers/web/app.py", "tests/test_rules_settings.py",
+     "embed=settings.embed_in_background))",
+     "embed=True))"),
+    ("site_name ignored", "dailypapers/web/app.py", "tests/test_rules_settings.py",
+     "templates.env.globals.update(site_name=settings.site_name,",
+     "templates.env.globals.update(site_name='Daily Papers',"),
+    ("cli mode ignored", "dailypapers/cli.py", "tests/test_rules_cli.py",
+     "results = service.search(query, limit=limit, mode=mode, sort=sort)",
+     "results = service.search(query, limit=limit, sort=sort)"),
+    ("cli limit ignored", "dailypapers/cli.py", "tests/test_rules_cli.py",
+     "results = service.search(query, limit=limit, mode=mode, sort=sort)",
+     "results = service.search(query, mode=mode, sort=sort)"),
+    ("daily api upvotes ignored (the fixed bug)", "dailypapers/catalog.py",
+     "tests/test_rules_trending.py",
+     'if sort == "upvotes":  # most upvoted first',
+     "if False:  # most upvoted first"),
+]
 
 
 def prepare(workdir: Path, target: Target) -> None:
@@ -122,7 +215,8 @@ def mutant_patterns(target: Target) -> list[str]:
     return [f"{dotted}.x_{name}__mutmut_*" for name in target.functions]
 
 
-def mutmut(workdir: Path, *args: str, timeout: float | None = None) -> subprocess.CompletedProcess[str]:
+def mutmut(workdir: Path, *args: str,
+           timeout: float | None = None) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # the scratch copy only
     env["DAILYPAPERS_SHARED_DATA"] = str(SHARED_DATA)
     env.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -209,6 +303,39 @@ def report(result: ModuleResult) -> None:
                 print(f"      {line}")
 
 
+def run_examples(root: Path, names: list[str]) -> int:
+    missed = 0
+    for name, path, tests, old, new in EXAMPLES:
+        if names and not any(n in name for n in names):
+            continue
+        work = root / "example"
+        if work.exists():
+            shutil.rmtree(work)
+        ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+        for folder in ("dailypapers", "tests"):
+            shutil.copytree(REPO / folder, work / folder, ignore=ignore)
+        shutil.copy(REPO / "pyproject.toml", work)
+        source = work / path
+        text = source.read_text()
+        if text.count(old) != 1:
+            print(f"STALE   {name}: the text to mutate is no longer in {path} exactly once")
+            missed += 1
+            continue
+        source.write_text(text.replace(old, new))
+        env = {**os.environ, "PYTHONPATH": str(work), "DAILYPAPERS_SHARED_DATA": str(SHARED_DATA)}
+        done = subprocess.run([str(Path(sys.executable).with_name("pytest")), "-x", "-q", "-p",
+                               "no:cacheprovider", "-k", "not postgresql", tests], cwd=work,
+                              env=env, capture_output=True, text=True)
+        failed = [line[7:] for line in done.stdout.splitlines() if line.startswith("FAILED ")]
+        if done.returncode == 1 and failed:
+            print(f"CAUGHT  {name}: {failed[0].split(' - ')[0]}", flush=True)
+        else:
+            missed += 1
+            print(f"MISSED  {name} (pytest exit {done.returncode})", flush=True)
+    print(f"examples_missed: {missed} (target 0)")
+    return 1 if missed else 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--module", action="append", default=[],
@@ -216,7 +343,12 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=1, help="mutants run at once (default 1)")
     parser.add_argument("--workdir", type=Path, help="scratch folder (default: a temporary one)")
     parser.add_argument("--list", action="store_true", help="list the targets and exit")
+    parser.add_argument("--examples", nargs="*", metavar="NAME",
+                        help="run the hand-written mutations of EXAMPLES (or those named)")
     args = parser.parse_args()
+    if args.examples is not None:
+        root = args.workdir or Path(tempfile.mkdtemp(prefix="dailypapers-mutation-"))
+        return run_examples(root, args.examples)
     targets = [t for t in TARGETS if not args.module or any(m in t.module for m in args.module)]
     if args.list or not targets:
         for t in TARGETS:

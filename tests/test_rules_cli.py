@@ -17,7 +17,7 @@ LINE = re.compile(r"^\s*(\d+)\. (\S+)\s+(.*)$")
 
 
 @pytest.fixture
-def indexed(cli: Cli, engine) -> Cli:  # noqa: F811  # type: ignore[no-untyped-def]
+def indexed(cli: Cli, engine) -> Cli:  # noqa: F811
     load_corpus(engine)
     assert cli("reindex").exit_code == 0  # keyword index and vectors, as an operator would
     return cli
@@ -26,8 +26,8 @@ def indexed(cli: Cli, engine) -> Cli:  # noqa: F811  # type: ignore[no-untyped-d
 def listed(stdout: str) -> list[str]:
     rows = [LINE.match(line) for line in stdout.splitlines()[1:]]
     assert all(rows), stdout
-    assert [int(r.group(1)) for r in rows] == list(range(1, len(rows) + 1))  # type: ignore[union-attr]
-    return [r.group(2) for r in rows]  # type: ignore[union-attr]
+    assert [int(r.group(1)) for r in rows] == list(range(1, len(rows) + 1))
+    return [r.group(2) for r in rows]
 
 
 def test_search_prints_a_header_and_ranked_titles(indexed: Cli) -> None:

@@ -15,12 +15,12 @@ from tests.helpers import hf_item, store
 PID = "2101.02199"
 
 
-def _row(engine):  # type: ignore[no-untyped-def]
+def _row(engine):
     with read_transaction(engine) as conn:
         return catalog.get_paper(conn, PID)
 
 
-def _arxiv(**fields) -> ParsedItem:  # type: ignore[no-untyped-def]
+def _arxiv(**fields) -> ParsedItem:
     fields.setdefault("source", SOURCE_OAI)
     return ParsedItem(PaperRecord(arxiv_id=PID, **fields))
 

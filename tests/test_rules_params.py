@@ -57,7 +57,7 @@ def test_documented_bounds_are_the_enforced_ones(client: TestClient) -> None:
 STORED_SUBMITTER = 128  # feature_days.submitter_name is VARCHAR(128): the longest name stored
 
 
-def test_submitter_at_its_maximum_length_is_accepted_and_applied(client, engine) -> None:  # type: ignore[no-untyped-def]
+def test_submitter_at_its_maximum_length_is_accepted_and_applied(client, engine) -> None:
     """Fails if a 200-character submitter (the documented maximum) is refused, if 201 are
     accepted, or if the longest name the database stores (128) is not matched exactly."""
     stored = "u" * STORED_SUBMITTER
@@ -71,7 +71,7 @@ def test_submitter_at_its_maximum_length_is_accepted_and_applied(client, engine)
     _error(client.get("/api/daily_papers", params={"submitter": "gra\x07ce"}), "submitter")
 
 
-def test_daily_limit_at_its_maximum_and_one_past(client, engine) -> None:  # type: ignore[no-untyped-def]
+def test_daily_limit_at_its_maximum_and_one_past(client, engine) -> None:
     """Fails if limit=100 does not return 100 papers (with a next link, 101 exist) or if
     limit=101 or limit=0 is accepted."""
     _load(engine, _items(101))
@@ -85,7 +85,7 @@ def test_daily_limit_at_its_maximum_and_one_past(client, engine) -> None:  # typ
     _error(client.get("/api/daily_papers", params={"p": "-1"}), "p")
 
 
-def test_search_limits_at_their_maximum_and_one_past(client, engine) -> None:  # type: ignore[no-untyped-def]
+def test_search_limits_at_their_maximum_and_one_past(client, engine) -> None:
     """Fails if Hugging Face's search does not return up to 120 results, our v1 search up to
     100, or either accepts one more."""
     _load(engine, _items(121))
@@ -103,7 +103,7 @@ def test_search_limits_at_their_maximum_and_one_past(client, engine) -> None:  #
     _error(client.get("/api/v1/search", params={"q": "zebrafish", "offset": "10001"}), "offset")
 
 
-def test_hf_search_keeps_exactly_the_first_250_characters(client, engine) -> None:  # type: ignore[no-untyped-def]
+def test_hf_search_keeps_exactly_the_first_250_characters(client, engine) -> None:
     """Fails if the cut of Hugging Face's ``q`` moves by one character: "zebrafish" ending at
     character 250 is searched; one character later it is cut to "zebrafis", which finds
     nothing."""
@@ -117,7 +117,7 @@ def test_hf_search_keeps_exactly_the_first_250_characters(client, engine) -> Non
     assert past.status_code == 200 and past.json() == []
 
 
-def test_v1_search_cuts_queries_past_512_characters_with_a_warning(client, engine) -> None:  # type: ignore[no-untyped-def]
+def test_v1_search_cuts_queries_past_512_characters_with_a_warning(client, engine) -> None:
     """Fails if a 512-character query is cut (or warned about), or a 513-character one is not."""
     _load(engine, _items(1))
     at_bound = "zebrafish " + "a" * (MAX_QUERY_CHARS - len("zebrafish "))
@@ -128,7 +128,7 @@ def test_v1_search_cuts_queries_past_512_characters_with_a_warning(client, engin
     assert cut["warnings"] == ["query cut to its first 512 characters"] and cut["count"] == 1
 
 
-def test_search_page_number_bound(client, engine) -> None:  # type: ignore[no-untyped-def]
+def test_search_page_number_bound(client, engine) -> None:
     """Fails if page 500 (the last page the search page offers) is refused or page 501 or 0
     accepted."""
     _load(engine, _items(1))
@@ -140,6 +140,6 @@ def test_search_page_number_bound(client, engine) -> None:  # type: ignore[no-un
 
 @pytest.mark.parametrize(("name", "bad"), [("date_from", "2026-02-29"), ("date_to", "2026-3-1"),
                                            ("has_code", "maybe"), ("featured", "2")])
-def test_search_filter_values_are_checked(client, name: str, bad: str) -> None:  # type: ignore[no-untyped-def]
+def test_search_filter_values_are_checked(client, name: str, bad: str) -> None:
     """Fails if a malformed filter value is ignored instead of refused by name."""
     _error(client.get("/api/v1/search", params={"q": "x", name: bad}), name)

@@ -44,7 +44,7 @@ def make_client(engine: Any, db_url: str, tmp_path: Any, monkeypatch: pytest.Mon
 
 
 @pytest.fixture
-def api(engine, db_url, tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
+def api(engine, db_url, tmp_path, monkeypatch):
     client, _ = make_client(engine, db_url, tmp_path, monkeypatch)
     with client:
         yield client
@@ -72,20 +72,20 @@ def found(api: TestClient, q: str, **params: str) -> list[str]:
     ("-2020", {Y2019, Y2020}),
     ("2021-", {Y2021, Y2022, FEAT_FISH}),
 ])
-def test_year_filter_bounds_in_keyword_mode(api, year: str, expected: set[str]) -> None:  # type: ignore[no-untyped-def]
+def test_year_filter_bounds_in_keyword_mode(api, year: str, expected: set[str]) -> None:
     """Fails if any ``year:`` form is off by one at a bound (``>2020`` including 2020, ``<=``
     excluding it, a range losing an end)."""
     assert set(found(api, f"zebrafish year:{year}", mode="keyword")) == expected
 
 
 @pytest.mark.parametrize("mode", ["hybrid", "dense"])
-def test_year_filter_holds_for_dense_results_too(api, mode: str) -> None:  # type: ignore[no-untyped-def]
+def test_year_filter_holds_for_dense_results_too(api, mode: str) -> None:
     """Fails if the dense list lets through papers the year filter excludes."""
     assert set(found(api, "zebrafish year:>2020", mode=mode)) == {Y2021, Y2022, FEAT_FISH}
     assert set(found(api, "zebrafish -year:2020", mode=mode)) == FISH - {Y2020}
 
 
-def test_an_empty_year_range_is_a_400(api) -> None:  # type: ignore[no-untyped-def]
+def test_an_empty_year_range_is_a_400(api) -> None:
     """Fails if a reversed range is accepted (silently empty) instead of explained."""
     response = api.get("/api/v1/search", params={"q": "zebrafish year:2021-2020"})
     assert response.status_code == 400 and "empty range" in response.json()["error"]
@@ -99,7 +99,7 @@ def test_an_empty_year_range_is_a_400(api) -> None:  # type: ignore[no-untyped-d
     ({"date_from": "2021-06-01", "date_to": "2021-06-01"}, {Y2021}),
 ])
 @pytest.mark.parametrize("mode", ["keyword", "hybrid"])
-def test_date_filters_include_both_ends(api, params, expected, mode) -> None:  # type: ignore[no-untyped-def]
+def test_date_filters_include_both_ends(api, params, expected, mode) -> None:
     """Fails if ``date_from`` or ``date_to`` excludes its own day or includes the day beyond."""
     assert set(found(api, "zebrafish", mode=mode, **params)) == expected
 
@@ -114,14 +114,14 @@ def test_date_filters_include_both_ends(api, params, expected, mode) -> None:  #
     ({}, "zebrafish has:code", {Y2021}),
 ])
 @pytest.mark.parametrize("mode", ["keyword", "dense", "hybrid"])
-def test_category_and_code_filters(api, params, q, expected, mode) -> None:  # type: ignore[no-untyped-def]
+def test_category_and_code_filters(api, params, q, expected, mode) -> None:
     """Fails if a category (or its archive), a negated category or the code filter is ignored
     or inverted in any mode."""
     assert set(found(api, q, mode=mode, **params)) == expected
 
 
 @pytest.mark.parametrize("mode", ["keyword", "dense", "hybrid"])
-def test_featured_filter_on_v1_search(api, mode: str) -> None:  # type: ignore[no-untyped-def]
+def test_featured_filter_on_v1_search(api, mode: str) -> None:
     """Fails if ``featured=`` is ignored: the corpus mixes one featured and four unfeatured
     zebrafish papers."""
     assert set(found(api, "zebrafish", mode=mode)) == FISH
@@ -129,7 +129,7 @@ def test_featured_filter_on_v1_search(api, mode: str) -> None:  # type: ignore[n
     assert set(found(api, "zebrafish", mode=mode, featured="false")) == FISH
 
 
-def test_featured_filter_on_the_hf_search_api(api) -> None:  # type: ignore[no-untyped-def]
+def test_featured_filter_on_the_hf_search_api(api) -> None:
     """Fails if Hugging Face's search path drops the ``featured`` filter."""
     body = api.get("/api/papers/search", params={"q": "zebrafish", "featured": "1"}).json()
     assert [item["paper"]["id"] for item in body] == [FEAT_FISH]
@@ -138,17 +138,18 @@ def test_featured_filter_on_the_hf_search_api(api) -> None:  # type: ignore[no-u
 # --- sorts and modes -----------------------------------------------------------------------
 
 
-def test_sort_newest_and_upvotes(api) -> None:  # type: ignore[no-untyped-def]
+def test_sort_newest_and_upvotes(api) -> None:
     """Fails if ``sort=newest`` is not newest first or ``sort=upvotes`` not most upvoted first."""
     assert found(api, "zebrafish", sort="newest") == [FEAT_FISH, Y2022, Y2021, Y2020, Y2019]
     # Every paper has author Ada Lovelace; only the two featured ones have upvotes (7 and 2).
     assert found(api, "author:lovelace", sort="upvotes")[:2] == [FEAT_FISH, FEAT_CARS]
     assert found(api, "author:lovelace", sort="upvotes", featured="true") == [FEAT_FISH, FEAT_CARS]
     newest = found(api, "author:lovelace", sort="newest")  # the two featured share a day
-    assert set(newest[:2]) == {FEAT_FISH, FEAT_CARS} and newest[2:] == [Y2022, KEYWORD_ONLY, Y2021, Y2020, Y2019]
+    assert set(newest[:2]) == {FEAT_FISH, FEAT_CARS}
+    assert newest[2:] == [Y2022, KEYWORD_ONLY, Y2021, Y2020, Y2019]
 
 
-def test_keyword_and_dense_modes_find_what_each_can(api) -> None:  # type: ignore[no-untyped-def]
+def test_keyword_and_dense_modes_find_what_each_can(api) -> None:
     """Fails if ``mode=keyword`` consults the vectors or ``mode=dense`` the words: "automobile"
     is written only in a protein-folding abstract (keyword finds it), while the traffic paper
     about cars and trucks never says it (only meaning finds it); hybrid finds both."""
@@ -212,7 +213,7 @@ SHORT = "zebrafish heart imaging"
 
 @pytest.mark.parametrize(("q", "weight"), [(SHORT, "short"), (EIGHT, "short"), (NINE, "long")])
 def test_convex_fusion_scores_follow_the_formula(engine, db_url, tmp_path, monkeypatch, q,
-                                                 weight) -> None:  # type: ignore[no-untyped-def]
+                                                 weight) -> None:
     """Fails if the two weights are swapped (short queries must use SEARCH_ALPHA_SHORT, long
     ones SEARCH_ALPHA), if the 8-word boundary moves (8 words is short, 9 long), if the dense
     part is weighted by alpha instead of 1 − alpha, or if either setting is not read. The
@@ -228,7 +229,7 @@ def test_convex_fusion_scores_follow_the_formula(engine, db_url, tmp_path, monke
         assert_scores(api_scores(client, q), expected)
 
 
-def test_convex_fusion_defaults(engine, db_url, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_convex_fusion_defaults(engine, db_url, tmp_path, monkeypatch) -> None:
     """Fails if the documented defaults (0.7 for short queries, 0.4 for long) change."""
     client, service = make_client(engine, db_url, tmp_path, monkeypatch)
     with client:
@@ -238,7 +239,7 @@ def test_convex_fusion_defaults(engine, db_url, tmp_path, monkeypatch) -> None: 
 
 @pytest.mark.parametrize("k", ["1", "60"])
 def test_rrf_fusion_follows_the_formula_with_its_k(engine, db_url, tmp_path, monkeypatch,
-                                                   k) -> None:  # type: ignore[no-untyped-def]
+                                                   k) -> None:
     """Fails if SEARCH_FUSION=rrf is ignored (convex scores), if SEARCH_RRF_K is not read, or if
     a rank enters the formula differently (0-based, or squared)."""
     client, service = make_client(engine, db_url, tmp_path, monkeypatch,

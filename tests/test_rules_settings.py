@@ -33,7 +33,7 @@ def env_settings(monkeypatch: pytest.MonkeyPatch, db_url: str, data_dir: Path,
 # --- SITE_NAME -------------------------------------------------------------------------------
 
 
-def test_site_name_is_shown_in_header_and_title(engine, db_url, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_site_name_is_shown_in_header_and_title(engine, db_url, tmp_path, monkeypatch) -> None:
     """Fails if DAILYPAPERS_SITE_NAME does not reach the header, every page's <title> and the
     API document's title, or is not HTML-escaped."""
     from dailypapers.web.app import create_app
@@ -42,8 +42,8 @@ def test_site_name_is_shown_in_header_and_title(engine, db_url, tmp_path, monkey
     settings = env_settings(monkeypatch, db_url, tmp_path, site_name=name)
     load_corpus(engine)
     with TestClient(create_app(settings, engine)) as client:
-        for path in ("/papers", "/papers/week/2026-W10",
-                     "/papers/2106.00003", "/search?q=zebrafish&mode=keyword", "/papers/9999.99999"):
+        for path in ("/papers", "/papers/week/2026-W10", "/papers/2106.00003",
+                     "/search?q=zebrafish&mode=keyword", "/papers/9999.99999"):
             response = client.get(path)
             assert response.status_code in (200, 404), path
             doc = lxml.html.fromstring(response.text)
@@ -54,7 +54,7 @@ def test_site_name_is_shown_in_header_and_title(engine, db_url, tmp_path, monkey
         assert client.get("/api/openapi.json").json()["info"]["title"] == name
 
 
-def test_site_name_default(client) -> None:  # type: ignore[no-untyped-def]
+def test_site_name_default(client) -> None:
     """Fails if the documented default ("Daily Papers") changes."""
     doc = lxml.html.fromstring(client.get("/papers").text)
     assert doc.cssselect("a.brand")[0].text_content().strip().endswith("Daily Papers")
@@ -70,7 +70,7 @@ def _embedded(engine: sa.Engine) -> int:
 
 @pytest.mark.parametrize(("value", "embeds"), [("false", False), ("true", True)])
 def test_embed_in_background_decides_whether_serve_embeds(engine, db_url, tmp_path, monkeypatch,
-                                                          value, embeds) -> None:  # type: ignore[no-untyped-def]
+                                                          value, embeds) -> None:
     """Fails if DAILYPAPERS_EMBED_IN_BACKGROUND=false still lets the serving process embed (or
     true stops it). Either way the keyword index catches up: new papers stay findable."""
     from dailypapers.web.app import create_app
@@ -90,7 +90,7 @@ def test_embed_in_background_decides_whether_serve_embeds(engine, db_url, tmp_pa
 
 
 @pytest.fixture
-def fake():  # type: ignore[no-untyped-def]
+def fake():
     from tests.conftest import shared
 
     with FakeUpstream(shared("hf-daily").parent, atom_files=[ATOM_A, ATOM_C], oai_pages=2) as up:
@@ -100,7 +100,7 @@ def fake():  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize(("days", "refreshed"), [("0", []), ("1", FEATURED[:1]),
                                                  ("2", FEATURED[:2]), ("7", FEATURED)])
 def test_sync_refresh_days_sets_how_many_feature_days_are_fetched_again(
-        engine, db_url, tmp_path, monkeypatch, fake, days, refreshed) -> None:  # type: ignore[no-untyped-def]
+        engine, db_url, tmp_path, monkeypatch, fake, days, refreshed) -> None:
     """Fails if DAILYPAPERS_SYNC_REFRESH_DAYS is not read, or refreshes one day too many or too
     few: after a first sync stored four feature days (2026-03-26, 27, 30, 31), the next sync
     fetches today and then the latest ``days`` of them, newest first."""
