@@ -1,6 +1,6 @@
 """Settings that change behaviour, each set through its DAILYPAPERS_* variable and checked by
 what it changes (the search weights and fusion are in tests/test_rules_search.py):
-SITE_NAME, EMBED_IN_BACKGROUND and SYNC_REFRESH_DAYS. SQLite and PostgreSQL."""
+SITE_NAME, EMBED_IN_BACKGROUND, SYNC_REFRESH_DAYS and SYNC_BACKFILL_DAYS. SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from dailypapers.settings import Settings
 from tests.fake_upstream import FakeUpstream
 from tests.helpers import MemoEmbedder
 from tests.rules_corpus import ALL_IDS, load_corpus
-from tests.test_sync import ATOM_A, ATOM_C, FEATURED, point_at, sync
+from tests.test_sync import ATOM_A, ATOM_C, FEATURED, WINDOW, point_at, sync
 
 
 def env_settings(monkeypatch: pytest.MonkeyPatch, db_url: str, data_dir: Path,
@@ -111,3 +111,13 @@ def test_sync_refresh_days_sets_how_many_feature_days_are_fetched_again(
     assert settings.sync_refresh_days == int(days)
     assert sync(settings, engine, sources=["hf"]).ok
     assert fake.hf_dates() == ["2026-04-01", *refreshed]
+
+
+@pytest.mark.parametrize(("days", "fetched"), [("0", 1), ("1", 1), ("3", 3)])
+def test_sync_backfill_days_sets_the_first_sync_window(engine, db_url, tmp_path, monkeypatch,
+                                                       fake, days, fetched) -> None:
+    """Fails if DAILYPAPERS_SYNC_BACKFILL_DAYS is not read or the window is off by one: the
+    first sync fetches today and the ``days - 1`` days before it (at least today)."""
+    settings = point_at(env_settings(monkeypatch, db_url, tmp_path, sync_backfill_days=days), fake)
+    assert sync(settings, engine, sources=["hf"]).ok
+    assert fake.hf_dates() == [d.isoformat() for d in WINDOW[:fetched]]
