@@ -179,10 +179,13 @@ def latest_entries(
         entries = entries_in(conn, min(days), max(days) + dt.timedelta(days=1), sort="trending",
                              submitter=submitter)
         return entries[offset:offset + limit]
-    query = _base_query().order_by(
-        feature_days.c.day.desc(), feature_days.c.submitted_on_daily_at.desc(),
-        papers.c.upvotes.desc(), papers.c.id,
-    )
+    if sort == "upvotes":  # most upvoted first, as sort_entries orders a period
+        order = (papers.c.upvotes.desc(), feature_days.c.day,
+                 feature_days.c.submitted_on_daily_at.asc().nulls_first(), papers.c.id)
+    else:
+        order = (feature_days.c.day.desc(), feature_days.c.submitted_on_daily_at.desc(),
+                 papers.c.upvotes.desc(), papers.c.id)
+    query = _base_query().order_by(*order)
     if submitter:
         query = query.where(feature_days.c.submitter_name == submitter)
     return _entries(conn, query.limit(limit).offset(offset))

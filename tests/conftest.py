@@ -4,6 +4,11 @@ PostgreSQL: a fresh database is created per test session on ``DAILYPAPERS_TEST_P
 (default the local server's ``test`` database as user postgres) and migrated with the real
 migrations; each test starts from empty tables. Where no server answers the PostgreSQL half is
 skipped with the reason, except under CI (``CI=true``), where it fails.
+
+Optional extras: a test that needs a dependency ``make test`` does not install (it would bring
+torch) is marked ``@pytest.mark.optional("what it needs")``; the run ends with one line counting
+those that ran and those skipped. Under CI a skip for a missing module *without* the marker fails,
+so no missing dependency hides silently.
 """
 
 from __future__ import annotations
@@ -161,3 +166,36 @@ def live_server(settings: Settings, engine: sa.Engine) -> Iterator[LiveServer]:
 
     with LiveServer(create_app(settings, engine)) as server:
         yield server
+
+
+# --- optional extras: skips that cannot hide ---------------------------------------------------
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:  # type: ignore[type-arg]
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    marker = item.get_closest_marker("optional")
+    if marker is not None:
+        report.optional_extra = ", ".join(map(str, marker.args)) or "an optional extra"
+    elif IN_CI and report.skipped and isinstance(report.longrepr, tuple) \
+            and "could not import" in str(report.longrepr[-1]):
+        report.outcome = "failed"
+        report.longrepr = (f"CI=true: skipped for a missing dependency without "
+                           f"@pytest.mark.optional: {report.longrepr[-1]}")
+
+
+def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untyped-def]
+    stats = terminalreporter.stats
+
+    def optional(kind: str) -> list:  # type: ignore[type-arg]
+        return [r for r in stats.get(kind, []) if getattr(r, "optional_extra", None)]
+
+    ran = {r.nodeid for kind in ("passed", "failed") for r in optional(kind) if r.when == "call"}
+    skipped = {r.nodeid: r.optional_extra for r in optional("skipped")}
+    if not ran and not skipped:
+        return
+    line = f"optional extras: {len(ran)} ran, {len(skipped)} skipped"
+    if skipped:
+        line += " (" + "; ".join(f"{n} needs {extra}" for n, extra in skipped.items()) + ")"
+    terminalreporter.write_line(("CI: " if IN_CI else "") + line)

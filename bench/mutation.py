@@ -1,0 +1,382 @@
+"""Mutation testing of the modules where a wrong number hurts users, with mutmut (pinned 3.8.1).
+
+    python bench/mutation.py [--module SUBSTRING ...] [--jobs N] [--workdir DIR] [--list]
+    python bench/mutation.py --examples [NAME ...]
+
+Not part of CI: it is slow. Each module in TARGETS is mutated in a session of its own, in a
+scratch copy of the repository (``--workdir``, default a temporary folder; the work tree is never
+touched), against only the fast tests that exercise it (TARGETS' test list, SQLite half only:
+the rules do not differ between databases). Within that list mutmut runs each mutant against
+just the tests that called the mutated function (it records who calls what in a first clean
+run). Mutants are forked from one warm pytest process, ``--jobs`` at a time (default 1: the
+machine's 2 cores are shared).
+
+What mutmut changes: operators, comparisons, numbers, strings, keyword arguments and return
+values *inside functions*. It leaves module-level constants alone (GRAVITY, MIN_COSINE,
+SHORT_QUERY_WORDS...: tests/test_rules_*.py pin those by their effect) and functions with a
+decorator (the FastAPI route functions themselves: their parameter handling is mutated through
+the helpers they call, listed in ``functions``).
+
+Prints, per module: killed / survived / timed out / without tests, the mutants left out as
+equivalent (EQUIVALENT: a reason each), and every survivor's diff. The baseline, measured in
+the same run, is the clean run of the selected tests. Ends with
+
+    mutation_score: N % (target ≥ 85 % on those modules)
+
+(killed + timed out over all non-equivalent mutants) and exits 1 when the target is missed, 2
+when a session could not run.
+
+``--examples`` runs instead the hand-written one-line mutations of issue 13 (and later ones,
+EXAMPLES: the wrong numbers users would notice), each in a scratch copy against the test file
+meant to catch it, and prints CAUGHT or MISSED per mutation with the failing test; exit 1 if
+any is missed. mutmut cannot make some of them (module constants, decorated routes, settings
+plumbing), hence this list.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("DAILYPAPERS_SHARED_DATA", REPO.parent / "shared" / "data"))
+MUTMUT = Path(sys.executable).with_name("mutmut")
+TARGET_SCORE = 85.0
+CAUGHT = ("killed", "timeout")
+
+
+@dataclass
+class Target:
+    module: str  # path under the repository
+    tests: list[str]  # pytest node ids / files: the relevant fast tests
+    functions: list[str] = field(default_factory=list)  # only these functions (empty: all)
+
+
+TARGETS = [
+    Target("dailypapers/rank/trending.py", ["tests/test_rules_trending.py"]),
+    Target("dailypapers/web/params.py", ["tests/test_rules_params.py", "tests/test_api.py"]),
+    Target("dailypapers/catalog.py", ["tests/test_rules_trending.py", "tests/test_rules_params.py",
+                                      "tests/test_api.py", "tests/test_pages.py"]),
+    Target("dailypapers/ingest/service.py", ["tests/test_store.py", "tests/test_rules_merge.py"]),
+    Target("dailypapers/index/query.py", [
+        "tests/test_rules_search.py", "tests/test_rules_cli.py",
+        "tests/test_search_keyword.py::test_query_syntax",
+        "tests/test_search_keyword.py::test_bad_input_gets_an_answer",
+        "tests/test_search_keyword.py::test_unknown_or_malformed_filters_are_a_query_error",
+        "tests/test_search_keyword.py::test_bad_arguments_and_warnings",
+    ]),
+    Target("dailypapers/index/search.py", ["tests/test_rules_search.py",
+                                           "tests/test_search_api.py"]),
+    # Route modules: the parameter handling (the decorated routes call these).
+    Target("dailypapers/web/routes_search.py",
+           ["tests/test_rules_search.py", "tests/test_rules_params.py", "tests/test_search_api.py"],
+           ["_bool", "_day", "_choice", "filters_from", "_run"]),
+    Target("dailypapers/web/routes_pages.py",
+           ["tests/test_rules_trending.py", "tests/test_pages.py"],
+           ["_sort", "_or_400", "_listing"]),
+]
+
+# Mutants that cannot change behaviour, by module and the mutated line (as mutmut writes it,
+# stripped): left out of the score, listed with their reason.
+EQUIVALENT: dict[tuple[str, str], str] = {
+    ("dailypapers/rank/trending.py",
+     'stamp = dt.datetime.fromisoformat(submitted_on_daily_at.replace("XXZXX", "+00:00"))'):
+        "Python 3.11+ fromisoformat reads a trailing Z itself: the replace is a no-op",
+    ("dailypapers/rank/trending.py",
+     'stamp = dt.datetime.fromisoformat(submitted_on_daily_at.replace("z", "+00:00"))'):
+        "Python 3.11+ fromisoformat reads a trailing Z itself: the replace is a no-op",
+    ("dailypapers/rank/trending.py",
+     "return dt.datetime.combine(day, dt.time(0), tzinfo=dt.timezone.utc)"):
+        "dt.time(0) == dt.time(0, 0): minute defaults to 0",
+    ("dailypapers/rank/trending.py",
+     "return dt.datetime.combine(day, dt.time(0, ), tzinfo=dt.timezone.utc)"):
+        "dt.time(0, ) == dt.time(0, 0): minute defaults to 0",
+}
+
+
+# (what a user would see, file, the tests meant to catch it, exact text, its replacement)
+EXAMPLES = [
+    ("older versionless overwrites newer", "dailypapers/ingest/service.py",
+     "tests/test_rules_merge.py",
+     "return ours >= theirs",
+     "return True"),
+    ("version compare strict", "dailypapers/ingest/service.py", "tests/test_rules_merge.py",
+     'return rec.version >= before["version"]',
+     'return rec.version > before["version"]'),
+    ("year >2020 includes 2020", "dailypapers/index/query.py", "tests/test_rules_search.py",
+     '">": (year + 1, hi)',
+     '">": (year, hi)'),
+    ("year <=2020 excludes 2020", "dailypapers/index/query.py", "tests/test_rules_search.py",
+     '"<=": (lo, year)',
+     '"<=": (lo, year - 1)'),
+    ("trending ignores age", "dailypapers/rank/trending.py", "tests/test_rules_trending.py",
+     "hours = max(0.0, (now - featured_at).total_seconds() / 3600.0)",
+     "hours = 0.0"),
+    ("gravity 2.0", "dailypapers/rank/trending.py", "tests/test_rules_trending.py",
+     "GRAVITY = 1.8",
+     "GRAVITY = 2.0"),
+    ("text param one over accepted", "dailypapers/web/params.py", "tests/test_rules_params.py",
+     "if len(raw) > max_length:",
+     "if len(raw) > max_length + 1:"),
+    ("hf q keeps 251", "dailypapers/web/routes_search.py", "tests/test_rules_params.py",
+     '(params.get("q") or "")[:HF_MAX_QUERY]',
+     '(params.get("q") or "")[:HF_MAX_QUERY + 1]'),
+    ("int param max+1 accepted", "dailypapers/web/params.py", "tests/test_rules_params.py",
+     "(high is not None and value > high)",
+     "(high is not None and value > high + 1)"),
+    ("alphas swapped", "dailypapers/index/search.py", "tests/test_rules_search.py",
+     "return self.alpha_short if words <= SHORT_QUERY_WORDS else self.alpha",
+     "return self.alpha if words <= SHORT_QUERY_WORDS else self.alpha_short"),
+    ("8 words counted long", "dailypapers/index/search.py", "tests/test_rules_search.py",
+     "words <= SHORT_QUERY_WORDS",
+     "words < SHORT_QUERY_WORDS"),
+    ("from_settings swaps alphas", "dailypapers/index/search.py", "tests/test_rules_search.py",
+     "alpha=settings.search_alpha,\n                   alpha_short=settings.search_alpha_short",
+     "alpha=settings.search_alpha_short,\n                   alpha_short=settings.search_alpha"),
+    ("dense weighted by alpha", "dailypapers/index/search.py", "tests/test_rules_search.py",
+     "else (1.0 - alpha) * cosine)",
+     "else alpha * cosine)"),
+    ("featured ignored", "dailypapers/web/routes_search.py", "tests/test_rules_search.py",
+     'featured_only=bool(_bool(params, "featured"))',
+     "featured_only=False"),
+    ("rrf k ignored", "dailypapers/index/search.py", "tests/test_rules_search.py",
+     "1.0 / (self.rrf_k + rank) if self.fusion",
+     "1.0 / (60 + rank) if self.fusion"),
+    ("rrf setting ignored", "dailypapers/index/search.py", "tests/test_rules_search.py",
+     "fusion=settings.search_fusion,",
+     "fusion='convex',"),
+    ("page sort ignored", "dailypapers/web/routes_pages.py", "tests/test_rules_trending.py",
+     "entries = catalog.entries_in(conn, period.start, period.end, sort=sort)",
+     "entries = catalog.entries_in(conn, period.start, period.end)"),
+    ("newest reversed", "dailypapers/catalog.py", "tests/test_rules_trending.py",
+     'key=lambda e: (e.featured_at, e.paper["id"]), reverse=True)',
+     'key=lambda e: (e.featured_at, e.paper["id"]))'),
+    ("trending 8 recent days", "dailypapers/catalog.py", "tests/test_rules_trending.py",
+     "days = select_recent_days(conn, 7, submitter)",
+     "days = select_recent_days(conn, 8, submitter)"),
+    ("dense ignores filters", "dailypapers/index/search.py", "tests/test_rules_search.py",
+     "candidates = [(pid, s) for pid, s in candidates if pid in keep][:want]",
+     "candidates = candidates[:want]"),
+    ("refresh one more day", "dailypapers/sync/hf.py", "tests/test_rules_settings.py",
+     ".limit(ctx.settings.sync_refresh_days)",
+     ".limit(ctx.settings.sync_refresh_days + 1)"),
+    ("backfill one day short", "dailypapers/sync/hf.py", "tests/test_rules_settings.py",
+     "max(1, ctx.settings.sync_backfill_days) - 1)",
+     "max(1, ctx.settings.sync_backfill_days) - 2)"),
+    ("embed_in_background ignored", "dailypapers/web/app.py", "tests/test_rules_settings.py",
+     "embed=settings.embed_in_background))",
+     "embed=True))"),
+    ("site_name ignored", "dailypapers/web/app.py", "tests/test_rules_settings.py",
+     "templates.env.globals.update(site_name=settings.site_name,",
+     "templates.env.globals.update(site_name='Daily Papers',"),
+    ("cli mode ignored", "dailypapers/cli.py", "tests/test_rules_cli.py",
+     "results = service.search(query, limit=limit, mode=mode, sort=sort)",
+     "results = service.search(query, limit=limit, sort=sort)"),
+    ("cli limit ignored", "dailypapers/cli.py", "tests/test_rules_cli.py",
+     "results = service.search(query, limit=limit, mode=mode, sort=sort)",
+     "results = service.search(query, mode=mode, sort=sort)"),
+    ("daily api upvotes ignored (the fixed bug)", "dailypapers/catalog.py",
+     "tests/test_rules_trending.py",
+     'if sort == "upvotes":  # most upvoted first',
+     "if False:  # most upvoted first"),
+]
+
+
+def prepare(workdir: Path, target: Target) -> None:
+    """A scratch copy: the package, the tests, and pyproject.toml with this session's config."""
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    shutil.copytree(REPO / "dailypapers", workdir / "dailypapers", ignore=ignore)
+    shutil.copytree(REPO / "tests", workdir / "tests", ignore=ignore)
+    pyproject = (REPO / "pyproject.toml").read_text()
+    pyproject = re.sub(r"(?ms)^\[tool\.mutmut\].*?(?=^\[|\Z)", "", pyproject)
+    config = {
+        "source_paths": ["dailypapers"],
+        "only_mutate": [target.module],
+        "pytest_add_cli_args": ["-q", "-p", "no:cacheprovider", "-k", "not postgresql"],
+        "pytest_add_cli_args_test_selection": target.tests,
+        "use_git_change_detection": False,
+    }
+    lines = ["", "[tool.mutmut]"] + [f"{k} = {json.dumps(v)}" for k, v in config.items()]
+    (workdir / "pyproject.toml").write_text(pyproject + "\n".join(lines) + "\n")
+
+
+def mutant_patterns(target: Target) -> list[str]:
+    dotted = target.module.removesuffix(".py").replace("/", ".")
+    return [f"{dotted}.x_{name}__mutmut_*" for name in target.functions]
+
+
+def mutmut(workdir: Path, *args: str,
+           timeout: float | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # the scratch copy only
+    env["DAILYPAPERS_SHARED_DATA"] = str(SHARED_DATA)
+    env.setdefault("OPENBLAS_NUM_THREADS", "1")
+    return subprocess.run([str(MUTMUT), *args], cwd=workdir, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+@dataclass
+class ModuleResult:
+    target: Target
+    statuses: dict[str, str]
+    equivalent: dict[str, str]  # mutant name -> reason
+    diffs: dict[str, str]  # survivors' diffs
+    seconds: float
+    clean_seconds: float | None
+
+    def count(self, *kinds: str) -> int:
+        return sum(1 for name, s in self.statuses.items()
+                   if s in kinds and name not in self.equivalent)
+
+    @property
+    def scored(self) -> int:
+        return sum(1 for name in self.statuses if name not in self.equivalent)
+
+
+def mutated_line(diff: str) -> str:
+    added = [line[1:].strip() for line in diff.splitlines()
+             if line.startswith("+") and not line.startswith("+++")]
+    return added[0] if added else ""
+
+
+def run_target(target: Target, workdir: Path, jobs: int) -> ModuleResult:
+    prepare(workdir, target)
+    started = time.perf_counter()
+    done = mutmut(workdir, "run", "--max-children", str(jobs), *mutant_patterns(target))
+    seconds = time.perf_counter() - started
+    (workdir / "mutmut-run.log").write_text(done.stdout + done.stderr)
+    if done.returncode != 0:
+        tail = (done.stdout + done.stderr).strip().splitlines()[-15:]
+        raise RuntimeError(f"mutmut run failed for {target.module}:\n" + "\n".join(tail))
+    listing = mutmut(workdir, "results", "--all", "true").stdout
+    statuses = {}
+    for line in listing.splitlines():
+        name, _, status = line.strip().partition(": ")
+        if name and (not target.functions
+                     or any(fnmatch.fnmatch(name, p) for p in mutant_patterns(target))):
+            statuses[name] = status
+    equivalent, diffs = {}, {}
+    for name, status in statuses.items():
+        if status in CAUGHT:
+            continue
+        diff = mutmut(workdir, "show", name).stdout
+        reason = EQUIVALENT.get((target.module, mutated_line(diff)))
+        if reason:
+            equivalent[name] = reason
+        else:
+            diffs[name] = diff
+    stats = workdir / "mutants" / "mutmut-stats.json"
+    clean = None
+    if stats.exists():
+        durations = json.loads(stats.read_text()).get("duration_by_test", {})
+        clean = sum(durations.values()) if durations else None
+    return ModuleResult(target, statuses, equivalent, diffs, seconds, clean)
+
+
+def report(result: ModuleResult) -> None:
+    t = result.target
+    scope = f" (functions: {', '.join(t.functions)})" if t.functions else ""
+    print(f"== {t.module}{scope}")
+    print(f"   tests: {' '.join(t.tests)}")
+    baseline = f"{result.clean_seconds:.1f} s" if result.clean_seconds is not None else "n/a"
+    print(f"   {len(result.statuses)} mutants in {result.seconds:.0f} s "
+          f"(baseline: one clean run of the selected tests {baseline})")
+    print(f"   killed {result.count('killed')}, survived {result.count('survived')}, "
+          f"timed out {result.count('timeout')}, without tests {result.count('no tests')}, "
+          f"other {result.scored - result.count('killed', 'survived', 'timeout', 'no tests')}, "
+          f"equivalent {len(result.equivalent)}")
+    for name, reason in result.equivalent.items():
+        print(f"   equivalent {name.rsplit('.', 1)[-1]}: {reason}")
+    for name, diff in result.diffs.items():
+        print(f"   -- {result.statuses[name]}: {name}")
+        for line in diff.splitlines():
+            if line.startswith(("+", "-")) and not line.startswith(("+++", "---")):
+                print(f"      {line}")
+
+
+def run_examples(root: Path, names: list[str]) -> int:
+    missed = 0
+    for name, path, tests, old, new in EXAMPLES:
+        if names and not any(n in name for n in names):
+            continue
+        work = root / "example"
+        if work.exists():
+            shutil.rmtree(work)
+        ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+        for folder in ("dailypapers", "tests"):
+            shutil.copytree(REPO / folder, work / folder, ignore=ignore)
+        shutil.copy(REPO / "pyproject.toml", work)
+        source = work / path
+        text = source.read_text()
+        if text.count(old) != 1:
+            print(f"STALE   {name}: the text to mutate is no longer in {path} exactly once")
+            missed += 1
+            continue
+        source.write_text(text.replace(old, new))
+        env = {**os.environ, "PYTHONPATH": str(work), "DAILYPAPERS_SHARED_DATA": str(SHARED_DATA)}
+        done = subprocess.run([str(Path(sys.executable).with_name("pytest")), "-x", "-q", "-p",
+                               "no:cacheprovider", "-k", "not postgresql", tests], cwd=work,
+                              env=env, capture_output=True, text=True)
+        failed = [line[7:] for line in done.stdout.splitlines() if line.startswith("FAILED ")]
+        if done.returncode == 1 and failed:
+            print(f"CAUGHT  {name}: {failed[0].split(' - ')[0]}", flush=True)
+        else:
+            missed += 1
+            print(f"MISSED  {name} (pytest exit {done.returncode})", flush=True)
+    print(f"examples_missed: {missed} (target 0)")
+    return 1 if missed else 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--module", action="append", default=[],
+                        help="only targets whose path contains this (repeatable)")
+    parser.add_argument("--jobs", type=int, default=1, help="mutants run at once (default 1)")
+    parser.add_argument("--workdir", type=Path, help="scratch folder (default: a temporary one)")
+    parser.add_argument("--list", action="store_true", help="list the targets and exit")
+    parser.add_argument("--examples", nargs="*", metavar="NAME",
+                        help="run the hand-written mutations of EXAMPLES (or those named)")
+    args = parser.parse_args()
+    if args.examples is not None:
+        root = args.workdir or Path(tempfile.mkdtemp(prefix="dailypapers-mutation-"))
+        return run_examples(root, args.examples)
+    targets = [t for t in TARGETS if not args.module or any(m in t.module for m in args.module)]
+    if args.list or not targets:
+        for t in TARGETS:
+            print(f"{t.module}: {' '.join(t.tests)}")
+        return 0 if targets else 2
+    if not MUTMUT.exists():
+        print(f"mutmut not found next to {sys.executable}: pip install 'mutmut==3.8.1'")
+        return 2
+    root = args.workdir or Path(tempfile.mkdtemp(prefix="dailypapers-mutation-"))
+    results = []
+    for target in targets:
+        workdir = root / target.module.replace("/", "_").removesuffix(".py")
+        try:
+            results.append(run_target(target, workdir, args.jobs))
+        except (RuntimeError, subprocess.TimeoutExpired) as exc:
+            print(exc)
+            return 2
+        report(results[-1])
+    caught = sum(r.count(*CAUGHT) for r in results)
+    scored = sum(r.scored for r in results)
+    score = 100.0 * caught / scored if scored else 0.0
+    print(f"modules: {', '.join(r.target.module for r in results)}; scratch copies in {root}")
+    print(f"mutation_score: {score:.1f} % (target ≥ {TARGET_SCORE:.0f} % on those modules)")
+    return 0 if score >= TARGET_SCORE else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
