@@ -6,8 +6,8 @@ This is Hacker News' shape: votes pull a paper up, time pulls it down, and the +
 featured a minute ago from dividing by nearly zero. Until our own votes exist, ``upvotes`` is the
 count imported from Hugging Face; "featured" is when the paper entered the daily list
 (``submittedOnDailyAt``, or midnight UTC of its feature day when the upstream gives no time).
-Within one past day every paper has nearly the same age, so trending there orders by upvotes,
-with earlier-featured papers first among ties.
+Within one past day every paper has nearly the same age, so trending there orders by upvotes;
+among equal upvotes the later-featured (younger) paper ranks first, as the formula says.
 """
 
 from __future__ import annotations
