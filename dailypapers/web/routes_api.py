@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
-
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from dailypapers import catalog
 from dailypapers.ids import InvalidArxivId, split_arxiv_id
-from dailypapers.web.app import ConnDep, api_error
+from dailypapers.web.app import ConnDep, api_error, public_url
 from dailypapers.web.hf_shapes import daily_item_json, paper_info_json
 from dailypapers.web.params import BadParam, api_doc, int_doc, int_param, query_doc, text_param
 
@@ -75,8 +73,7 @@ def daily_papers(request: Request, conn: ConnDep) -> JSONResponse:
     if len(window) > limit:
         query = dict(params)
         query["p"] = str(page + 1)
-        next_url = str(request.url.replace(query=urlencode(query)))
-        headers["Link"] = f'<{next_url}>; rel="next"'
+        headers["Link"] = f'<{public_url(request, "/api/daily_papers", query)}>; rel="next"'
     return JSONResponse([daily_item_json(e) for e in window[:limit]], headers=headers)
 
 

@@ -70,7 +70,7 @@ def paper_page(request: Request, conn: ConnDep, paper_id: str) -> HTMLResponse:
     features = catalog.features_of(conn, canonical)
     return render(request, "paper.html", paper=paper, features=features,
                   similar=_similar(request, conn, canonical),
-                  last_updated=catalog.last_updated(conn))
+                  last_updated=catalog.last_updated(conn), canonical=f"/papers/{canonical}")
 
 
 def _similar(request: Request, conn: ConnDep, paper_id: str, k: int = 6) -> list[dict]:  # type: ignore[type-arg]

@@ -13,7 +13,7 @@ from dailypapers import catalog
 from dailypapers.index.keyword import SearchFilters
 from dailypapers.index.query import QueryError
 from dailypapers.index.search import MODES, SearchResults, SearchService
-from dailypapers.web.app import ConnDep, api_error, render
+from dailypapers.web.app import ConnDep, api_error, public_url, render
 from dailypapers.web.hf_shapes import item_json
 from dailypapers.index.highlight import highlight
 from dailypapers.web.mathtext import wrap_math
@@ -164,7 +164,7 @@ def v1_search(request: Request, conn: ConnDep) -> JSONResponse:
     if offset + limit < results.total and results.hits:
         query = dict(params)
         query["offset"] = str(offset + limit)
-        next_url = str(request.url.replace(query=urlencode(query)))
+        next_url = public_url(request, "/api/v1/search", query)
     return JSONResponse({"data": data, "count": results.total, "next": next_url,
                          "mode": results.mode, "warnings": results.warnings})
 
