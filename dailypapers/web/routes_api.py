@@ -9,7 +9,18 @@ from dailypapers import catalog
 from dailypapers.ids import InvalidArxivId, split_arxiv_id
 from dailypapers.web.app import ConnDep, api_error, public_url
 from dailypapers.web.hf_shapes import daily_item_json, paper_info_json
-from dailypapers.web.params import BadParam, api_doc, int_doc, int_param, query_doc, text_param
+from dailypapers.web.params import (
+    NO_CONTROL_CHARACTERS,
+    BadParam,
+    api_doc,
+    day_doc,
+    int_doc,
+    int_param,
+    month_doc,
+    query_doc,
+    text_param,
+    week_doc,
+)
 
 router = APIRouter(prefix="/api")
 
@@ -20,19 +31,19 @@ MAX_PAGE = 1_000_000  # p·limit must stay a 64-bit SQL OFFSET
 DEFAULT_LIMIT = 50
 MAX_SUBMITTER = 200  # text_param's default
 
+# OpenAPI cannot say "at most one of these three"; a request naming two is a 400. Only date
+# has a parameter example: Swagger UI's "Try it out" fills those in, and all three is a 400.
 _ONE_PERIOD = "At most one of date, week and month; none means the latest featured papers."
 _DAILY_DOC = api_doc(
-    query_doc("date", "Papers featured on this day, YYYY-MM-DD (years 1900 to 2199). "
-              + _ONE_PERIOD, format="date", example="2026-03-31"),
-    query_doc("week", f"Papers featured in this ISO week, YYYY-Www. {_ONE_PERIOD}",
-              pattern=r"^\d{4}-W\d{2}$", example="2026-W14"),
-    query_doc("month", f"Papers featured in this month, YYYY-MM. {_ONE_PERIOD}",
-              pattern=r"^\d{4}-\d{2}$", example="2026-03"),
+    day_doc("date", f"Papers featured on this day. {_ONE_PERIOD}", example="2026-03-31"),
+    week_doc("week", f"Papers featured in this week. {_ONE_PERIOD}"),
+    month_doc("month", f"Papers featured in this month. {_ONE_PERIOD}"),
     query_doc("sort", "Order: publishedAt (newest first), trending (upvotes decaying with the "
               "time since featured) or upvotes (most first).", enum=list(_API_SORTS),
               default="publishedAt"),
     query_doc("submitter", "Only papers submitted to Daily Papers by this Hugging Face user "
-              "(exact name; no control characters).", maxLength=MAX_SUBMITTER, example="akhaliq"),
+              "(exact name; no control characters).", maxLength=MAX_SUBMITTER,
+              pattern=NO_CONTROL_CHARACTERS, examples=["akhaliq"]),
     int_doc("p", "Page number, from 0; a Link header (rel=\"next\") gives the next page when "
             "there is one", 0, 0, MAX_PAGE),
     int_doc("limit", "Papers per page", DEFAULT_LIMIT, 1, MAX_LIMIT),

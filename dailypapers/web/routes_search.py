@@ -17,7 +17,15 @@ from dailypapers.web.app import ConnDep, api_error, public_url, render
 from dailypapers.web.hf_shapes import item_json
 from dailypapers.index.highlight import highlight
 from dailypapers.web.mathtext import wrap_math
-from dailypapers.web.params import BadParam, api_doc, bool_doc, int_doc, int_param, query_doc
+from dailypapers.web.params import (
+    BadParam,
+    api_doc,
+    bool_doc,
+    day_doc,
+    int_doc,
+    int_param,
+    query_doc,
+)
 
 router = APIRouter()
 
@@ -38,10 +46,9 @@ _SEARCH_DOCS = (
     query_doc("sort", "Order of the results.", enum=list(SORTS), default="relevance"),
     query_doc("mode", "Ranking: hybrid fuses keyword (BM25) and dense (embedding) ranks; keyword "
               "or dense uses one alone.", enum=list(MODES), default="hybrid"),
-    query_doc("date_from", "Only papers dated on or after this day, YYYY-MM-DD (years 1900 to "
-              "2199).", format="date", example="2026-03-01"),
-    query_doc("date_to", "Only papers dated on or before this day, YYYY-MM-DD (years 1900 to "
-              "2199); not before date_from.", format="date", example="2026-03-31"),
+    day_doc("date_from", "Only papers dated on or after this day,", example="2026-03-01"),
+    day_doc("date_to", "Only papers dated on or before this day (not before date_from),",
+            example="2026-03-31"),
     query_doc("category", "Only papers in this arXiv category (cs.CL), or any category of an "
               "archive (cs).", example="cs.CL"),
     bool_doc("has_code", "true: only papers with a code repository; false: only papers "
