@@ -13,6 +13,7 @@ month; date_from not after date_to. And /api/v1/search's q, whose filter syntax 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 
 import pytest
@@ -93,3 +94,59 @@ def test_every_answer_is_the_one_the_openapi_description_promises(api_schema, mo
             case.call_and_validate(checks=CHECKS)
 
         answers_as_documented()
+
+
+# Values at the edges of each documented rule, sent one at a time: the API accepts exactly the
+# ones the parameter's schema admits (an empty value counts as absent: allowEmptyValue).
+EDGES = {
+    ("/api/daily_papers", "date"): ["2026-03-02", "2026-02-29", "2024-02-29", "1900-01-01",
+                                    "2199-12-31", "1899-12-31", "2200-01-01", "2026-03-02\n",
+                                    "2026-3-02", "", "２０２６-03-02"],
+    ("/api/daily_papers", "week"): ["2026-W10", "2026-W53", "2025-W53", "2026-W00", "2026-W54",
+                                    "1900-W01", "2199-W52", "2200-W01", "2026-W10\n", "2026-w10",
+                                    "", "٢٠٢٦-W10"],
+    ("/api/daily_papers", "month"): ["2026-03", "2026-00", "2026-13", "1899-12", "2200-01",
+                                     "2026-03\n", "", "٢٠٢٦-03", "2026-3"],
+    ("/api/daily_papers", "limit"): ["1", "100", "0", "101", "10.0", "1e1", "1.5", "1_0", " 10",
+                                     "", "-0", "1e999999999"],
+    ("/api/daily_papers", "p"): ["0", "1000000", "1000001", "-1", "2.0"],
+    ("/api/daily_papers", "submitter"): ["akhaliq", "a\x00b", "a\tb", "x" * 200, "x" * 201, ""],
+    ("/api/daily_papers", "sort"): ["trending", "newest", "", "Trending"],
+    ("/api/v1/search", "date_from"): ["2026-03-01", "2026-02-30", "", "2026-03-01\n"],
+    ("/api/v1/search", "date_to"): ["2026-03-31", "0226-05-01", "", "2200-01-01"],
+    ("/api/v1/search", "offset"): ["0", "10000", "10001", "3.0"],
+    ("/api/v1/search", "has_code"): ["true", "false", "", "maybe"],
+    ("/api/papers/search", "limit"): ["1", "120", "121", "0"],
+}
+
+
+def _wire_to_json(value: str, schema: dict) -> object:
+    """How JSON Schema sees a query value: the number or boolean whose form serialisation it
+    is (" 10" is none: nothing serialises with spaces)."""
+    if schema["type"] in ("integer", "boolean") and value == value.strip():
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def test_the_schema_and_the_code_agree_at_every_edge(app):
+    import jsonschema_rs
+    from fastapi.testclient import TestClient
+
+    with TestClient(app) as client:
+        openapi = client.get("/api/openapi.json").json()
+        for (path, name), values in EDGES.items():
+            param = next(p for p in openapi["paths"][path]["get"]["parameters"]
+                         if p["name"] == name)
+            schema = param["schema"]
+            validator = jsonschema_rs.validator_for(schema, validate_formats=True)
+            for value in values:
+                admitted = value == "" and param["allowEmptyValue"] or (
+                    value != "" and validator.is_valid(_wire_to_json(value, schema)))
+                if name == "has_code" and value in ("true", "false"):
+                    admitted = True
+                status = client.get(path, params={name: value, "mode": "keyword"}
+                                    if path != "/api/daily_papers" else {name: value}).status_code
+                assert status == (200 if admitted else 400), (path, name, value, status)
