@@ -58,11 +58,22 @@ def _only_rules_the_schema_states(path: str, query: dict | None) -> bool:
     return not (path == "/api/v1/search" and ":" in str(query.get("q", "")))
 
 
+PAPER_IDS = [f"2603.0000{n}" for n in range(1, 6)]
+
+
 @pytest.fixture
 def app(engine, settings, tmp_path):
-    items = [hf_item(f"2603.0000{n}", title=f"Diffusion model number {n}", upvotes=n,
-                     day=f"2026-03-0{n}", githubRepo="https://github.com/a/b" if n % 2 else None)
-             for n in range(1, 6)]
+    """Five featured papers, every optional key present on some and absent on others, so the
+    answers' schemas meet both."""
+    items = []
+    for n, pid in enumerate(PAPER_IDS, 1):
+        extra = {"githubRepo": "https://github.com/a/b", "githubStars": 12,
+                 "projectPage": "https://example.org/p", "ai_summary": "In short.",
+                 "ai_keywords": ["diffusion", "model"],
+                 "organization": {"_id": "o1", "name": "lab", "fullname": "A Lab",
+                                  "avatar": "https://example.org/a.png"}} if n % 2 else {}
+        items.append(hf_item(pid, title=f"Diffusion model number {n}", upvotes=n,
+                             day=f"2026-03-0{n}", **extra))
     import_paths(engine, [write_json(tmp_path / "papers.json", items)])
     app = create_app(settings, engine, search=search_service(engine, settings))
     IndexWorker(app.state.search).run_once()
@@ -94,6 +105,10 @@ def test_every_answer_is_the_one_the_openapi_description_promises(api_schema, mo
             case.call_and_validate(checks=CHECKS)
 
         answers_as_documented()
+        if operation.path == "/api/papers/{paper_id}":  # random ids only ever meet the 404
+            for pid in (*PAPER_IDS, f"{PAPER_IDS[0]}v3"):
+                case = operation.Case(path_parameters={"paper_id": pid})
+                assert case.call_and_validate(checks=CHECKS).status_code == 200
 
 
 # Values at the edges of each documented rule, sent one at a time: the API accepts exactly the

@@ -150,11 +150,15 @@ class HeadAsGet:
 
 def _document_400_not_422(app: FastAPI) -> None:
     """FastAPI documents a 422 for every route with a declared parameter; ours answer 400
-    instead (``_install_error_handlers``), so the document drops it."""
+    instead (``_install_error_handlers``), so the document drops it. It also gains the answers'
+    schemas (web/api_schemas.py), which the routes name by reference."""
+    from dailypapers.web.api_schemas import COMPONENTS
+
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
         schema = build()  # cached by FastAPI: this runs on the same dict each time
+        schema.setdefault("components", {}).setdefault("schemas", {}).update(COMPONENTS)
         for operations in schema.get("paths", {}).values():
             for operation in operations.values():
                 operation.get("responses", {}).pop("422", None)

@@ -135,10 +135,12 @@ def bool_doc(name: str, description: str, default: bool | None = None) -> dict[s
                      default=default)
 
 
-def api_doc(*parameters: dict[str, Any], not_found: str | None = None) -> dict[str, Any]:
-    """Keyword arguments for a JSON route's decorator: its query parameters, the 400 they can
-    give and, given its description, a 404; both with the ``{"error": ...}`` body."""
-    responses: dict[int | str, dict[str, Any]] = {}
+def api_doc(*parameters: dict[str, Any], ok: dict[str, Any] | None = None,
+            not_found: str | None = None) -> dict[str, Any]:
+    """Keyword arguments for a JSON route's decorator: its query parameters, its 200 (``ok``,
+    from web/api_schemas.ok_response), the 400 they can give and, given its description, a
+    404; both with the ``{"error": ...}`` body."""
+    responses: dict[int | str, dict[str, Any]] = {200: ok} if ok else {}
     if parameters:
         responses[400] = {"model": ApiError,
                           "description": "A parameter was refused; the message names it."}

@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 
 from dailypapers import catalog
 from dailypapers.ids import InvalidArxivId, split_arxiv_id
+from dailypapers.web.api_schemas import ok_response
 from dailypapers.web.app import ConnDep, api_error, public_url
 from dailypapers.web.hf_shapes import daily_item_json, paper_info_json
 from dailypapers.web.params import (
@@ -47,6 +48,10 @@ _DAILY_DOC = api_doc(
     int_doc("p", "Page number, from 0; a Link header (rel=\"next\") gives the next page when "
             "there is one", 0, 0, MAX_PAGE),
     int_doc("limit", "Papers per page", DEFAULT_LIMIT, 1, MAX_LIMIT),
+    ok={**ok_response("Featured papers, in the order asked.", "DailyItem", array=True),
+        "headers": {"Link": {"description": "<URL of the next page>; rel=\"next\", when more "
+                             "papers follow (built on DAILYPAPERS_BASE_URL).",
+                             "schema": {"type": "string"}}}},
 )
 
 
@@ -89,7 +94,8 @@ def daily_papers(request: Request, conn: ConnDep) -> JSONResponse:
 
 
 @router.get("/papers/{paper_id:path}",
-            **api_doc(not_found="No such paper, or the id is not an arXiv identifier."))
+            **api_doc(ok=ok_response("The paper.", "PaperInfo"),
+                      not_found="No such paper, or the id is not an arXiv identifier."))
 def paper_info(paper_id: str, conn: ConnDep) -> JSONResponse:
     """One paper by arXiv id (``2401.12345``, with or without a version); no query parameters."""
     try:

@@ -13,6 +13,7 @@ from dailypapers import catalog
 from dailypapers.index.keyword import SearchFilters
 from dailypapers.index.query import QueryError
 from dailypapers.index.search import MODES, SearchResults, SearchService
+from dailypapers.web.api_schemas import ok_response
 from dailypapers.web.app import ConnDep, api_error, public_url, render
 from dailypapers.web.hf_shapes import item_json
 from dailypapers.index.highlight import highlight
@@ -60,6 +61,7 @@ _HF_SEARCH_DOC = api_doc(
               "An unknown filter is searched as words.", example="diffusion"),
     int_doc("limit", "Results", HF_DEFAULT_LIMIT, 1, HF_MAX_LIMIT),
     *_SEARCH_DOCS,
+    ok=ok_response("The best matches first.", "DailyItem", array=True),
 )
 _V1_SEARCH_DOC = api_doc(
     query_doc("q", f"Search text. {_SYNTAX} An unknown filter (foo:bar) is a 400.",
@@ -68,6 +70,8 @@ _V1_SEARCH_DOC = api_doc(
     int_doc("offset", "Results to skip; the answer's \"next\" is the next page's URL",
             0, 0, V1_MAX_OFFSET),
     *_SEARCH_DOCS,
+    ok=ok_response("One page of results, with highlights and the next page's URL.",
+                   "SearchPage"),
 )
 
 
