@@ -73,7 +73,7 @@ def create_app(
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     filters.install(templates.env)
     templates.env.globals.update(site_name=settings.site_name, version=__version__,
-                                 base_url=settings.base_url, static_url=static_url)
+                                 static_url=static_url)
     app.state.templates = templates
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
@@ -105,11 +105,25 @@ def static_url(path: str) -> str:
     return f"/static/{path}?v={digest}"
 
 
+def public_base(request: Request) -> str:
+    """This site's address for absolute links: DAILYPAPERS_BASE_URL when it is set, else the
+    address the server socket answered on (``serve --port 9000`` links to port 9000). Never
+    the request's Host header, which anyone can set: a cache would keep their host in our
+    links and hand it to everyone."""
+    settings: Settings = request.app.state.settings
+    server = request.scope.get("server")
+    if "base_url" in settings.model_fields_set or not server or server[1] is None:
+        return settings.base_url
+    host, port = server
+    scheme = "https" if request.scope.get("scheme") == "https" else "http"
+    host = f"[{host}]" if ":" in host else host
+    default_port = {"http": 80, "https": 443}[scheme]
+    return f"{scheme}://{host}" + ("" if port == default_port else f":{port}")
+
+
 def public_url(request: Request, path: str, query: dict[str, str] | None = None) -> str:
-    """An absolute URL of this site built from DAILYPAPERS_BASE_URL, never from the request's
-    Host header (which anyone can set: a poisoned cache would hand their host to everyone)."""
-    base: str = request.app.state.settings.base_url
-    return base + path + (f"?{urlencode(query)}" if query else "")
+    """An absolute URL of this site (see :func:`public_base`)."""
+    return public_base(request) + path + (f"?{urlencode(query)}" if query else "")
 
 
 def _install_docs(app: FastAPI) -> None:
@@ -188,6 +202,7 @@ def api_error(status: int, message: str) -> JSONResponse:
 
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     templates: Jinja2Templates = request.app.state.templates
+    context.setdefault("base_url", public_base(request))  # for canonical links
     return templates.TemplateResponse(request, template, context, status_code=status_code)
 
 
