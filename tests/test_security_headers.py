@@ -231,7 +231,8 @@ def test_unset_the_base_url_is_the_address_the_server_listens_on(papers, setting
     """Not the Host header: the socket's own address (serve --port 9000 links to 9000)."""
     assert "base_url" not in settings.model_fields_set
     with LiveServer(create_app(settings, engine)) as server:
-        response = httpx.get(f"{server.url}/api/daily_papers?limit=2", headers={"Host": EVIL})
+        response = httpx.get(f"{server.url}/api/daily_papers?limit=2",
+                             headers={"Host": EVIL, "X-Forwarded-Proto": "https"})
         assert response.headers["link"] == (
             f'<http://127.0.0.1:{server.port}/api/daily_papers?limit=2&p=1>; rel="next"')
         page = httpx.get(f"{server.url}/papers/date/2026-03-02", headers={"Host": EVIL}).text

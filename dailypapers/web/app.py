@@ -114,11 +114,11 @@ def public_base(request: Request) -> str:
     server = request.scope.get("server")
     if "base_url" in settings.model_fields_set or not server or server[1] is None:
         return settings.base_url
+    # http: the scope's scheme may come from X-Forwarded-Proto, a header again; a site served
+    # over TLS sets DAILYPAPERS_BASE_URL.
     host, port = server
-    scheme = "https" if request.scope.get("scheme") == "https" else "http"
     host = f"[{host}]" if ":" in host else host
-    default_port = {"http": 80, "https": 443}[scheme]
-    return f"{scheme}://{host}" + ("" if port == default_port else f":{port}")
+    return f"http://{host}" + ("" if port == 80 else f":{port}")
 
 
 def public_url(request: Request, path: str, query: dict[str, str] | None = None) -> str:
