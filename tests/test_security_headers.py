@@ -238,3 +238,17 @@ def test_unset_the_base_url_is_the_address_the_server_listens_on(papers, setting
         page = httpx.get(f"{server.url}/papers/date/2026-03-02", headers={"Host": EVIL}).text
         assert (f'<link rel="canonical" href="http://127.0.0.1:{server.port}/papers/date/2026-03-02">'
                 in page)
+
+
+def test_a_location_made_relative_never_leads_to_another_host():
+    """A redirect Starlette built on the Host header becomes a path on this site, with one
+    leading slash: "//evil.example/x" would be a protocol-relative link to another host."""
+    from dailypapers.web.security import _same_host_relative
+
+    scope = {"headers": [(b"host", b"papers.example.org")]}
+    assert _same_host_relative("http://papers.example.org/api/daily_papers?p=1", scope) == (
+        "/api/daily_papers?p=1")
+    assert _same_host_relative("http://papers.example.org//evil.example/x", scope) == (
+        "/evil.example/x")
+    assert _same_host_relative("https://elsewhere.org/x", scope) == "https://elsewhere.org/x"
+    assert _same_host_relative("/papers", scope) == "/papers"

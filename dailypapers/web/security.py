@@ -39,8 +39,8 @@ SECURITY_HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
 }
 
-# Cache-Control, unless the route chose one. Static files under a versioned URL (?v=<release>)
-# never change, so browsers keep them a year; unversioned ones (KaTeX fonts named by its CSS)
+# Cache-Control, unless the route chose one. Static files under a versioned URL (?v=<content
+# hash>, web/app.static_url) never change, so browsers keep them a year; unversioned ones (KaTeX fonts named by its CSS)
 # an hour. Pages change with every sync: cached but revalidated each time. JSON answers feed
 # scripts and mirrors that want the current data: not stored. Errors are never kept.
 CACHE_VERSIONED_STATIC = "public, max-age=31536000, immutable"
@@ -58,7 +58,6 @@ def cache_control(path: str, query_string: bytes, status: int) -> str:
     if path.startswith("/api/"):
         return CACHE_API
     return CACHE_PAGE
-
 
 
 def host_allowed(host: str, allowed: Sequence[str]) -> bool:
@@ -124,7 +123,9 @@ def _same_host_relative(location: str, scope: Scope) -> str:
     hosts = {value.decode("latin-1").lower() for name, value in scope["headers"] if name == b"host"}
     if parts.netloc.lower() not in hosts:
         return location
-    return urlunsplit(("", "", parts.path or "/", parts.query, parts.fragment))
+    # One leading slash: "//evil.example/x" would be a protocol-relative URL to another host.
+    path = "/" + parts.path.lstrip("/")
+    return urlunsplit(("", "", path, parts.query, parts.fragment))
 
 
 async def _bad_host(scope: Scope, send: Send) -> None:
