@@ -18,9 +18,11 @@ from dailypapers.db.schema import feature_days, ingest_runs, papers
 from dailypapers.rank.trending import featured_at, trending_score
 
 SORTS = ("trending", "upvotes", "newest")
-_WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
-_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
-_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# ASCII digits and \Z: `$` also matched before a final newline and \d any script's digits, so
+# "2026-03\n" and "٢٠٢٦-03" were months, unlike what the OpenAPI description's patterns say.
+_WEEK = re.compile(r"^([0-9]{4})-W([0-9]{2})\Z")
+_MONTH = re.compile(r"^([0-9]{4})-([0-9]{2})\Z")
+_DAY = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
 # The days a URL or a search filter may name. Beyond them a period's neighbours overflow
 # ``datetime.date`` (year 9999), and the keyword index cannot store them (tantivy's dates are
 # nanoseconds in an i64: 1677-09-21 to 2262-04-11).

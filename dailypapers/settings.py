@@ -10,8 +10,9 @@ import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -47,7 +48,15 @@ class Settings(BaseSettings):
         default=None, description="SQLAlchemy URL; default sqlite:///<data_dir>/dailypapers.sqlite3"
     )
     site_name: str = "Daily Papers"
-    base_url: str = "http://127.0.0.1:8000"
+    base_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="Public address of the site; every absolute link the site gives is built on it",
+    )
+    allowed_hosts: list[str] = Field(
+        default_factory=lambda: ["*"],
+        description="Host names the server answers (JSON list; *.example.org for subdomains); "
+        "other Host headers get a 400. * answers any",
+    )
 
     # Upstreams (base URLs are settings so tests and mirrors can point elsewhere).
     hf_base_url: str = "https://huggingface.co"
@@ -110,6 +119,15 @@ class Settings(BaseSettings):
     embed_in_background: bool = Field(
         default=True, description="Embed new papers in the serving process (one core at most)"
     )
+
+    @field_validator("base_url")
+    @classmethod
+    def _absolute_http_url(cls, value: str) -> str:
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+            raise ValueError(f"DAILYPAPERS_BASE_URL must be an absolute http(s) URL such as "
+                             f"https://papers.example.org, got {value[:100]!r}")
+        return value.strip().rstrip("/")
 
     @classmethod
     def settings_customise_sources(

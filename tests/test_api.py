@@ -254,7 +254,7 @@ def _good_values(param):
         return [str(schema["minimum"]), str(schema["maximum"])]
     if schema["type"] == "boolean":
         return ["true", "false", "1", "no"]
-    return [param["example"]]
+    return [param["example"] if "example" in param else schema["examples"][0]]
 
 
 def _bad_values(param):
@@ -270,7 +270,9 @@ def _bad_values(param):
     if schema.get("format") == "date":
         bad += ["2026-02-30", "2026-3-1", "9999-12-31"]
     if "pattern" in schema:
-        bad.append("nope")
+        import re
+
+        bad += [v for v in ("nope", "a\x01b") if not re.search(schema["pattern"], v)]
     if "maxLength" in schema:
         bad.append("x" * (schema["maxLength"] + 1))
     return bad

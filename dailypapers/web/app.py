@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import hashlib
 from collections.abc import AsyncIterator, Iterator
+from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -21,6 +24,7 @@ from dailypapers import __version__
 from dailypapers.db.engine import make_engine, read_transaction
 from dailypapers.settings import Settings, get_settings
 from dailypapers.web import filters
+from dailypapers.web.security import SecurityHeaders
 
 HERE = Path(__file__).resolve().parent
 
@@ -58,8 +62,8 @@ def create_app(
             for job in jobs:
                 job.stop()
 
-    app = FastAPI(
-        title=settings.site_name, version=__version__, lifespan=lifespan, docs_url="/api/docs",
+    app = FastAPI(  # /api/docs is ours (_install_docs): FastAPI's loads Swagger UI from a CDN
+        title=settings.site_name, version=__version__, lifespan=lifespan, docs_url=None,
         redoc_url=None, openapi_url="/api/openapi.json",
     )
     app.state.settings = settings
@@ -68,7 +72,8 @@ def create_app(
     app.state.jobs = jobs
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     filters.install(templates.env)
-    templates.env.globals.update(site_name=settings.site_name, version=__version__)
+    templates.env.globals.update(site_name=settings.site_name, version=__version__,
+                                 static_url=static_url)
     app.state.templates = templates
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
@@ -77,10 +82,57 @@ def create_app(
     app.include_router(routes_search.router)  # before /api/papers/{id}, which would match "search"
     app.include_router(routes_api.router)
     app.include_router(routes_pages.router)
+    _install_docs(app)
     _install_error_handlers(app)
     _document_400_not_422(app)
     app.add_middleware(HeadAsGet)
+    _wrap_outermost(app, lambda inner: SecurityHeaders(inner, settings.allowed_hosts))
     return app
+
+
+def _wrap_outermost(app: FastAPI, wrap: Any) -> None:
+    """Put ``wrap`` around Starlette's whole stack. ``add_middleware`` would sit inside its
+    ServerErrorMiddleware, whose 500 answers would then leave without our headers."""
+    build = app.build_middleware_stack
+    app.build_middleware_stack = lambda: wrap(build())  # type: ignore[method-assign]
+
+
+@lru_cache(maxsize=None)
+def static_url(path: str) -> str:
+    """``/static/<path>?v=<content hash>``: a new URL whenever the file changes, so browsers
+    may keep each one a year (web/security.py) and never run a stale script after an upgrade."""
+    digest = hashlib.sha256((HERE / "static" / path).read_bytes()).hexdigest()[:12]
+    return f"/static/{path}?v={digest}"
+
+
+def public_base(request: Request) -> str:
+    """This site's address for absolute links: DAILYPAPERS_BASE_URL when it is set, else the
+    address the server socket answered on (``serve --port 9000`` links to port 9000). Never
+    the request's Host header, which anyone can set: a cache would keep their host in our
+    links and hand it to everyone."""
+    settings: Settings = request.app.state.settings
+    server = request.scope.get("server")
+    if "base_url" in settings.model_fields_set or not server or server[1] is None:
+        return settings.base_url
+    # http: the scope's scheme may come from X-Forwarded-Proto, a header again; a site served
+    # over TLS sets DAILYPAPERS_BASE_URL.
+    host, port = server
+    host = f"[{host}]" if ":" in host else host
+    return f"http://{host}" + ("" if port == 80 else f":{port}")
+
+
+def public_url(request: Request, path: str, query: dict[str, str] | None = None) -> str:
+    """An absolute URL of this site (see :func:`public_base`)."""
+    return public_base(request) + path + (f"?{urlencode(query)}" if query else "")
+
+
+def _install_docs(app: FastAPI) -> None:
+    """Swagger UI from /static/vendor/swagger-ui/, started by a script file: no CDN, and no
+    inline script for the Content-Security-Policy to allow."""
+
+    @app.get("/api/docs", response_class=HTMLResponse, include_in_schema=False)
+    def api_docs(request: Request) -> HTMLResponse:
+        return render(request, "api_docs.html", openapi_url=app.openapi_url)
 
 
 class HeadAsGet:
@@ -112,11 +164,15 @@ class HeadAsGet:
 
 def _document_400_not_422(app: FastAPI) -> None:
     """FastAPI documents a 422 for every route with a declared parameter; ours answer 400
-    instead (``_install_error_handlers``), so the document drops it."""
+    instead (``_install_error_handlers``), so the document drops it. It also gains the answers'
+    schemas (web/api_schemas.py), which the routes name by reference."""
+    from dailypapers.web.api_schemas import COMPONENTS
+
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
         schema = build()  # cached by FastAPI: this runs on the same dict each time
+        schema.setdefault("components", {}).setdefault("schemas", {}).update(COMPONENTS)
         for operations in schema.get("paths", {}).values():
             for operation in operations.values():
                 operation.get("responses", {}).pop("422", None)
@@ -146,6 +202,7 @@ def api_error(status: int, message: str) -> JSONResponse:
 
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     templates: Jinja2Templates = request.app.state.templates
+    context.setdefault("base_url", public_base(request))  # for canonical links
     return templates.TemplateResponse(request, template, context, status_code=status_code)
 
 

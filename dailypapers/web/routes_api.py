@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -12,9 +11,21 @@ from fastapi.responses import JSONResponse
 from dailypapers import catalog
 from dailypapers.ids import InvalidArxivId, split_arxiv_id
 from dailypapers.ingest.linked import linked_of
-from dailypapers.web.app import ConnDep, api_error
+from dailypapers.web.api_schemas import ok_response
+from dailypapers.web.app import ConnDep, api_error, public_url
 from dailypapers.web.hf_shapes import daily_item_json, paper_info_json, paper_json
-from dailypapers.web.params import BadParam, api_doc, int_doc, int_param, query_doc, text_param
+from dailypapers.web.params import (
+    NO_CONTROL_CHARACTERS,
+    BadParam,
+    api_doc,
+    day_doc,
+    int_doc,
+    int_param,
+    month_doc,
+    query_doc,
+    text_param,
+    week_doc,
+)
 
 router = APIRouter(prefix="/api")
 
@@ -25,22 +36,26 @@ MAX_PAGE = 1_000_000  # p·limit must stay a 64-bit SQL OFFSET
 DEFAULT_LIMIT = 50
 MAX_SUBMITTER = 200  # text_param's default
 
+# OpenAPI cannot say "at most one of these three"; a request naming two is a 400. Only date
+# has a parameter example: Swagger UI's "Try it out" fills those in, and all three is a 400.
 _ONE_PERIOD = "At most one of date, week and month; none means the latest featured papers."
 _DAILY_DOC = api_doc(
-    query_doc("date", "Papers featured on this day, YYYY-MM-DD (years 1900 to 2199). "
-              + _ONE_PERIOD, format="date", example="2026-03-31"),
-    query_doc("week", f"Papers featured in this ISO week, YYYY-Www. {_ONE_PERIOD}",
-              pattern=r"^\d{4}-W\d{2}$", example="2026-W14"),
-    query_doc("month", f"Papers featured in this month, YYYY-MM. {_ONE_PERIOD}",
-              pattern=r"^\d{4}-\d{2}$", example="2026-03"),
+    day_doc("date", f"Papers featured on this day. {_ONE_PERIOD}", example="2026-03-31"),
+    week_doc("week", f"Papers featured in this week. {_ONE_PERIOD}"),
+    month_doc("month", f"Papers featured in this month. {_ONE_PERIOD}"),
     query_doc("sort", "Order: publishedAt (newest first), trending (upvotes decaying with the "
               "time since featured) or upvotes (most first).", enum=list(_API_SORTS),
               default="publishedAt"),
     query_doc("submitter", "Only papers submitted to Daily Papers by this Hugging Face user "
-              "(exact name; no control characters).", maxLength=MAX_SUBMITTER, example="akhaliq"),
+              "(exact name; no control characters).", maxLength=MAX_SUBMITTER,
+              pattern=NO_CONTROL_CHARACTERS, examples=["akhaliq"]),
     int_doc("p", "Page number, from 0; a Link header (rel=\"next\") gives the next page when "
             "there is one", 0, 0, MAX_PAGE),
     int_doc("limit", "Papers per page", DEFAULT_LIMIT, 1, MAX_LIMIT),
+    ok={**ok_response("Featured papers, in the order asked.", "DailyItem", array=True),
+        "headers": {"Link": {"description": "<URL of the next page>; rel=\"next\", when more "
+                             "papers follow (built on DAILYPAPERS_BASE_URL).",
+                             "schema": {"type": "string"}}}},
 )
 
 
@@ -78,8 +93,7 @@ def daily_papers(request: Request, conn: ConnDep) -> JSONResponse:
     if len(window) > limit:
         query = dict(params)
         query["p"] = str(page + 1)
-        next_url = str(request.url.replace(query=urlencode(query)))
-        headers["Link"] = f'<{next_url}>; rel="next"'
+        headers["Link"] = f'<{public_url(request, "/api/daily_papers", query)}>; rel="next"'
     return JSONResponse([daily_item_json(e) for e in window[:limit]], headers=headers)
 
 
@@ -88,6 +102,7 @@ _PAPERS_DOC = api_doc(
     query_doc("cursor", "Where the previous page ended: copy it from that page's Link header "
               "(rel=\"next\"); opaque. Absent: the first page.", maxLength=200),
     int_doc("limit", "Papers per page", DEFAULT_LIMIT, 1, MAX_LIMIT),
+    ok=ok_response("Papers, newest first.", "Paper", array=True),
 )
 
 
@@ -117,9 +132,9 @@ def decode_cursor(text: str) -> str:
 
 
 def _next_page_link(request: Request, **changes: str) -> str:
-    """``<this URL with changes>; rel="next"``."""
+    """``<this URL with changes>; rel="next"``, on the configured base URL (never the Host)."""
     query = {**request.query_params, **changes}
-    return f'<{request.url.replace(query=urlencode(query))}>; rel="next"'
+    return f'<{public_url(request, request.url.path, query)}>; rel="next"'
 
 
 @router.get("/papers", **_PAPERS_DOC)
@@ -144,7 +159,8 @@ def list_papers(request: Request, conn: ConnDep) -> JSONResponse:
 
 
 @router.get("/papers/{paper_id:path}",
-            **api_doc(not_found="No such paper, or the id is not an arXiv identifier."))
+            **api_doc(ok=ok_response("The paper.", "PaperInfo"),
+                      not_found="No such paper, or the id is not an arXiv identifier."))
 def paper_info(paper_id: str, conn: ConnDep) -> JSONResponse:
     """One paper by arXiv id (``2401.12345``, with or without a version); no query parameters."""
     try:

@@ -90,7 +90,7 @@ def paper_page(request: Request, conn: ConnDep, paper_id: str) -> HTMLResponse:
     return render(request, "paper.html", paper=paper, features=features,
                   similar=_similar(request, conn, canonical),
                   linked=linked_sections(linked_of(conn, canonical)),
-                  last_updated=catalog.last_updated(conn))
+                  last_updated=catalog.last_updated(conn), canonical=f"/papers/{canonical}")
 
 
 def _similar(request: Request, conn: ConnDep, paper_id: str, k: int = 6) -> list[dict]:  # type: ignore[type-arg]

@@ -13,11 +13,20 @@ from dailypapers import catalog
 from dailypapers.index.keyword import SearchFilters
 from dailypapers.index.query import QueryError
 from dailypapers.index.search import MODES, SearchResults, SearchService
-from dailypapers.web.app import ConnDep, api_error, render
+from dailypapers.web.api_schemas import ok_response
+from dailypapers.web.app import ConnDep, api_error, public_url, render
 from dailypapers.web.hf_shapes import item_json
 from dailypapers.index.highlight import highlight
 from dailypapers.web.mathtext import wrap_math
-from dailypapers.web.params import BadParam, api_doc, bool_doc, int_doc, int_param, query_doc
+from dailypapers.web.params import (
+    BadParam,
+    api_doc,
+    bool_doc,
+    day_doc,
+    int_doc,
+    int_param,
+    query_doc,
+)
 
 router = APIRouter()
 
@@ -38,10 +47,9 @@ _SEARCH_DOCS = (
     query_doc("sort", "Order of the results.", enum=list(SORTS), default="relevance"),
     query_doc("mode", "Ranking: hybrid fuses keyword (BM25) and dense (embedding) ranks; keyword "
               "or dense uses one alone.", enum=list(MODES), default="hybrid"),
-    query_doc("date_from", "Only papers dated on or after this day, YYYY-MM-DD (years 1900 to "
-              "2199).", format="date", example="2026-03-01"),
-    query_doc("date_to", "Only papers dated on or before this day, YYYY-MM-DD (years 1900 to "
-              "2199); not before date_from.", format="date", example="2026-03-31"),
+    day_doc("date_from", "Only papers dated on or after this day,", example="2026-03-01"),
+    day_doc("date_to", "Only papers dated on or before this day (not before date_from),",
+            example="2026-03-31"),
     query_doc("category", "Only papers in this arXiv category (cs.CL), or any category of an "
               "archive (cs).", example="cs.CL"),
     bool_doc("has_code", "true: only papers with a code repository; false: only papers "
@@ -53,6 +61,7 @@ _HF_SEARCH_DOC = api_doc(
               "An unknown filter is searched as words.", example="diffusion"),
     int_doc("limit", "Results", HF_DEFAULT_LIMIT, 1, HF_MAX_LIMIT),
     *_SEARCH_DOCS,
+    ok=ok_response("The best matches first.", "DailyItem", array=True),
 )
 _V1_SEARCH_DOC = api_doc(
     query_doc("q", f"Search text. {_SYNTAX} An unknown filter (foo:bar) is a 400.",
@@ -61,6 +70,8 @@ _V1_SEARCH_DOC = api_doc(
     int_doc("offset", "Results to skip; the answer's \"next\" is the next page's URL",
             0, 0, V1_MAX_OFFSET),
     *_SEARCH_DOCS,
+    ok=ok_response("One page of results, with highlights and the next page's URL.",
+                   "SearchPage"),
 )
 
 
@@ -164,7 +175,7 @@ def v1_search(request: Request, conn: ConnDep) -> JSONResponse:
     if offset + limit < results.total and results.hits:
         query = dict(params)
         query["offset"] = str(offset + limit)
-        next_url = str(request.url.replace(query=urlencode(query)))
+        next_url = public_url(request, "/api/v1/search", query)
     return JSONResponse({"data": data, "count": results.total, "next": next_url,
                          "mode": results.mode, "warnings": results.warnings})
 
