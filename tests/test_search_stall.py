@@ -203,7 +203,9 @@ def test_a_burst_of_searches_leaves_other_pages_answering(stalled_app) -> None:
         for thread in threads:
             thread.start()
         try:
-            time.sleep(0.5)  # the burst is under way
+            deadline = time.monotonic() + 20
+            while sum(results.values()) < 32 and time.monotonic() < deadline:
+                time.sleep(0.05)  # the burst is under way
             with httpx.Client(base_url=server.url, timeout=30) as client:
                 for path in ("/papers", "/api/daily_papers", "/papers"):
                     start = time.perf_counter()
@@ -279,7 +281,6 @@ def _stops_within(server: subprocess.Popen[bytes], url: str, sig: int, seconds: 
         sent = time.monotonic()
         server.send_signal(sig)
         server.wait(seconds)  # raises TimeoutExpired if the server ignores the signal
-        assert time.monotonic() - sent < seconds
     finally:
         if server.poll() is None:
             server.kill()
@@ -310,8 +311,10 @@ def test_signal_stops_a_server_under_a_burst_of_searches(sqlite_url, tmp_path, s
     for thread in threads:
         thread.start()
     try:
-        time.sleep(1.0)
-        assert answered[200] > 0
+        deadline = time.monotonic() + 20  # a slow shared machine may take a while to warm up
+        while answered[200] < 32 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert answered[200] >= 32, answered
         _stops_within(server, url, sig, 10)
     finally:
         stop.set()
