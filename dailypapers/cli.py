@@ -64,7 +64,7 @@ def serve(host: str, port: int, demo: bool | None, no_sync: bool) -> None:
         # a burst of slow requests cannot hold the server up (uvicorn waits forever by default).
         uvicorn.run(app, host=host, port=port, log_level="info",
                     timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS)
-    except KeyboardInterrupt:  # SIGINT, re-raised by uvicorn once it has shut down
+    except KeyboardInterrupt:  # should SIGINT reach us as such after uvicorn's shutdown
         interrupted = True
     _leave_busy_threads(SHUTDOWN_GRACE_SECONDS, 130 if interrupted else 0)
     if interrupted:
@@ -87,7 +87,7 @@ def _leave_busy_threads(grace: float, code: int) -> None:
         thread.join(max(0.0, deadline - time.monotonic()))
     left = [t.name for t in busy if t.is_alive()]
     if left:
-        click.echo(f"Stopping with {len(left)} request(s) unfinished.", err=True)
+        click.echo(f"Stopping with {len(left)} thread(s) still busy: {', '.join(left)}", err=True)
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
