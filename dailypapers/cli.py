@@ -87,7 +87,7 @@ def _leave_busy_threads(grace: float, code: int) -> None:
         thread.join(max(0.0, deadline - time.monotonic()))
     left = [t.name for t in busy if t.is_alive()]
     if left:
-        click.echo(f"Stopping with {len(left)} thread(s) still busy: {', '.join(left)}", err=True)
+        click.echo(f"Stopping with {len(left)} thread(s) still busy: {', '.join(sorted(set(left)))}", err=True)
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
