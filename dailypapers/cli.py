@@ -87,7 +87,8 @@ def _leave_busy_threads(grace: float, code: int) -> None:
         thread.join(max(0.0, deadline - time.monotonic()))
     left = [t.name for t in busy if t.is_alive()]
     if left:
-        click.echo(f"Stopping with {len(left)} thread(s) still busy: {', '.join(sorted(set(left)))}", err=True)
+        names = ", ".join(sorted(set(left)))
+        click.echo(f"Stopping with {len(left)} thread(s) still busy: {names}", err=True)
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
