@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import threading
+import time
 
 import click
 import sqlalchemy as sa
@@ -55,7 +58,40 @@ def serve(host: str, port: int, demo: bool | None, no_sync: bool) -> None:
     background = None if no_sync else Scheduler(settings, engine)
     app = create_app(settings, engine, background=background, index_worker=True)
     click.echo(f"Serving {_safe_url(settings)} on http://{host}:{port}/papers")
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    interrupted = False
+    try:
+        # Requests still running SHUTDOWN_GRACE_SECONDS after SIGTERM/SIGINT are cancelled, so
+        # a burst of slow requests cannot hold the server up (uvicorn waits forever by default).
+        uvicorn.run(app, host=host, port=port, log_level="info",
+                    timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS)
+    except KeyboardInterrupt:  # should SIGINT reach us as such after uvicorn's shutdown
+        interrupted = True
+    _leave_busy_threads(SHUTDOWN_GRACE_SECONDS, 130 if interrupted else 0)
+    if interrupted:
+        sys.exit(130)
+
+
+SHUTDOWN_GRACE_SECONDS = 3
+
+
+def _leave_busy_threads(grace: float, code: int) -> None:
+    """Exit now if request threads are still busy ``grace`` seconds after shutdown.
+
+    A cancelled request's work goes on in its pool thread (Python cannot stop a thread), and
+    the interpreter waits for those non-daemon threads before exiting: the server would ignore
+    the signal for as long as the slowest request. Their answers have no one to go to."""
+    deadline = time.monotonic() + grace
+    current = threading.current_thread()
+    busy = [t for t in threading.enumerate() if t is not current and not t.daemon]
+    for thread in busy:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    left = [t.name for t in busy if t.is_alive()]
+    if left:
+        names = ", ".join(sorted(set(left)))
+        click.echo(f"Stopping with {len(left)} thread(s) still busy: {names}", err=True)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 @main.command("import")

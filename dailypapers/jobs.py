@@ -30,7 +30,9 @@ class BackgroundThread:
             self._thread = threading.Thread(target=self._loop, name=self.thread_name, daemon=True)
             self._thread.start()
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def stop(self, timeout: float = 5.0) -> None:
+        # A short wait: the thread is a daemon, so exit does not wait for it anyway, and the
+        # server should stop within seconds of SIGTERM (an embedding batch takes ~2 s).
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)

@@ -113,6 +113,17 @@ class Settings(BaseSettings):
         default=ANN_MIN_VECTORS,
         description="From this many vectors on, an HNSW graph proposes candidates (0: never)",
     )
+    search_budget_ms: float = Field(
+        default=2000.0, gt=0,
+        description="Time one search may take; past it the answer is what it has, marked partial",
+    )
+    search_concurrency: int = Field(
+        default=4, ge=1, description="Searches one server process runs at once; more wait"
+    )
+    search_queue_seconds: float = Field(
+        default=2.0, ge=0,
+        description="How long a search waits for a free slot before a 503 with Retry-After",
+    )
     index_interval_seconds: float = Field(
         default=10.0, description="How often the server catches its indexes up with the database"
     )

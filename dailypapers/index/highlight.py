@@ -21,6 +21,13 @@ from dailypapers.index.query import ParsedQuery, QueryError, parse_query
 SNIPPET_CHARS = 300
 _LEAD = 40  # characters of context kept before the first match, when the snippet starts mid-text
 ELLIPSIS = "\u2026"
+# Hostile texts (one imported abstract repeating "model" 20,000 times took 7 s to highlight when
+# the window choice was quadratic) are bounded twice. Only the first MAX_SCAN_CHARS characters of
+# a field are searched for matches: arXiv caps abstracts at 1,920 characters, so five times that
+# covers every real one, and scanning it costs under 10 ms even when every word matches. And a
+# field gets at most MAX_MARKS marks: a 300-character snippet of one-letter matches holds ~150.
+MAX_SCAN_CHARS = 10_000
+MAX_MARKS = 50
 
 
 @dataclass
@@ -71,46 +78,70 @@ def _starting_with(heads: tuple[str, ...]) -> re.Pattern[str]:
                       re.IGNORECASE)
 
 
-def _spans(text: str, analyze: Callable[[str], str | None],
-           wanted: frozenset[str]) -> list[tuple[int, int]]:
-    if not wanted or not text:
+def _spans(text: str, analyze: Callable[[str], str | None], wanted: frozenset[str],
+           scan: int = MAX_SCAN_CHARS) -> list[tuple[int, int]]:
+    """Where ``wanted`` words are in the first ``scan`` characters of ``text``."""
+    if not wanted or not text or scan <= 0:
         return []
+    scan = min(scan, len(text))
     # Stemming keeps a word's first two letters, so in ASCII text only words starting like a
     # wanted stem need analysing: 5x faster on abstracts. ASCII folding may change the start of
     # other words, so those texts are analysed word by word.
-    if text.isascii():
-        words = _starting_with(tuple(sorted({w[:2] for w in wanted}))).finditer(text)
+    if text[:scan].isascii():
+        words = _starting_with(tuple(sorted({w[:2] for w in wanted}))).finditer(text, 0, scan)
     else:
-        words = _WORD.finditer(text)
+        words = _WORD.finditer(text, 0, scan)
     return [m.span() for m in words if analyze(m.group()) in wanted]
 
 
-def _render(text: str, spans: list[tuple[int, int]], start: int = 0, end: int | None = None) -> str:
+def _render(text: str, spans: list[tuple[int, int]], start: int = 0, end: int | None = None,
+            max_marks: int = MAX_MARKS) -> tuple[str, int]:
+    """``text[start:end]`` escaped, at most ``max_marks`` spans marked; and how many were."""
     end = len(text) if end is None else end
-    out, pos = [], start
+    out, pos, marks = [], start, 0
     for lo, hi in spans:
+        if marks >= max_marks or lo >= end:
+            break
         if lo < pos or hi > end:
             continue
         out.append(html.escape(text[pos:lo]))
         out.append(f"<mark>{html.escape(text[lo:hi])}</mark>")
         pos = hi
+        marks += 1
     out.append(html.escape(text[pos:end]))
-    return "".join(out)
+    return "".join(out), marks
 
 
-def _window(text: str, spans: list[tuple[int, int]], size: int) -> tuple[int, int]:
-    """The ``size``-character window holding the most distinct matched words (then the most
-    matches), widened to word boundaries."""
-    if len(text) <= size:
-        return 0, len(text)
+def _best_start(text: str, spans: list[tuple[int, int]], size: int) -> int:
+    """Where the ``size``-character window holding the most distinct matched words (then the
+    most matches, then the earliest) starts. Candidates start ``_LEAD`` characters before a
+    match. One pass: both ends of the window only move forward over the (sorted, disjoint)
+    spans, with a count per distinct word inside."""
+    words = [text[a:b].lower() for a, b in spans]
+    counts: dict[str, int] = {}
+    first = last = 0  # spans[first:last] lie inside the current window
     best, best_score = 0, (-1, -1)
     for lo, _ in spans or [(0, 0)]:
         start = max(0, lo - _LEAD)
-        inside = [text[a:b].lower() for a, b in spans if a >= start and b <= start + size]
-        score = (len(set(inside)), len(inside))
+        while last < len(spans) and spans[last][1] <= start + size:
+            counts[words[last]] = counts.get(words[last], 0) + 1
+            last += 1
+        while first < last and spans[first][0] < start:
+            counts[words[first]] -= 1
+            if not counts[words[first]]:
+                del counts[words[first]]
+            first += 1
+        score = (len(counts), last - first)
         if score > best_score:
             best, best_score = start, score
-    start = best
+    return best
+
+
+def _window(text: str, spans: list[tuple[int, int]], size: int) -> tuple[int, int]:
+    """The ``size``-character window of ``_best_start``, widened to word boundaries."""
+    if len(text) <= size:
+        return 0, len(text)
+    start = _best_start(text, spans, size)
     if start > 0:
         space = text.rfind(" ", 0, start + 1)
         start = space + 1 if space != -1 else 0
@@ -130,26 +161,32 @@ def highlight(query: ParsedQuery | str, *, title: str = "", abstract: str = "",
         except QueryError:
             query = ParsedQuery()
     title = " ".join((title or "").split())  # arXiv titles carry line breaks
-    abstract = " ".join((abstract or "").split())
+    # Only the scanned part of the abstract can hold the snippet: cut before normalising (which
+    # only shortens), so a megabyte abstract costs no more than a long one.
+    cut = len(abstract or "") > MAX_SCAN_CHARS
+    abstract = " ".join((abstract or "")[:MAX_SCAN_CHARS].split())
     stems, names = _query_terms(query)
     title_spans = _spans(title, _stem, stems)
     abstract_spans = _spans(abstract, _stem, stems)
     start, end = _window(abstract, abstract_spans, snippet_chars)
-    snippet = _render(abstract, abstract_spans, start, end)
+    snippet, abstract_marks = _render(abstract, abstract_spans, start, end)
     if start > 0:
         snippet = ELLIPSIS + snippet
-    if end < len(abstract):
+    if end < len(abstract) or cut:
         snippet += ELLIPSIS
     marked_authors = []
-    author_hits = False
+    # The author list is one field: its scan and its marks are shared by all its names.
+    scan, marks_left = MAX_SCAN_CHARS, MAX_MARKS
     for name in authors or []:
-        spans = _spans(name, _name, names)
-        author_hits = author_hits or bool(spans)
-        marked_authors.append(_render(name, spans))
+        spans = _spans(name, _name, names, scan)
+        scan -= len(name)
+        text, marks = _render(name, spans, max_marks=marks_left)
+        marks_left -= marks
+        marked_authors.append(text)
+    marked_title, title_marks = _render(title, title_spans)
     return Highlights(
-        title=_render(title, title_spans),
+        title=marked_title,
         abstract=snippet,
         authors=marked_authors,
-        matched=bool(title_spans or any(start <= a and b <= end for a, b in abstract_spans)
-                     or author_hits),
+        matched=bool(title_marks or abstract_marks or marks_left < MAX_MARKS),
     )

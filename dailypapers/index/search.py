@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,6 +48,7 @@ CANDIDATES = 100  # per list, before fusion
 MIN_COSINE = 0.25
 SHORT_QUERY_WORDS = 8
 PINNED = Weights().exact_title  # keyword scores at or above this name the paper exactly
+DEFAULT_BUDGET_MS = 2000.0
 
 
 @dataclass
@@ -65,6 +67,21 @@ class SearchResults:
     mode: str
     sort: str
     warnings: list[str] = field(default_factory=list)
+    # The request's time budget: past ``deadline`` (time.monotonic()) callers skip optional work
+    # (the dense ranking, highlights) and answer with what they have, marked ``partial``.
+    deadline: float = float("inf")
+    budget_ms: float = DEFAULT_BUDGET_MS
+    partial: bool = False
+
+    def out_of_time(self) -> bool:
+        return time.monotonic() > self.deadline
+
+    def cut_short(self, skipped: str) -> None:
+        """Record that ``skipped`` was left out for lack of time (one warning per request)."""
+        if not self.partial:
+            self.partial = True
+            self.warnings.append(f"partial results: the search used its {self.budget_ms:g} ms "
+                                 f"budget, so {skipped} was skipped")
 
 
 class SearchService:
@@ -72,7 +89,8 @@ class SearchService:
 
     def __init__(self, engine: Engine, data_dir: Path, *, embedder: str | Embedder = "minilm-int8",
                  fusion: str = "convex", alpha: float = 0.4, alpha_short: float = 0.7,
-                 rrf_k: float = 60.0, ann_min_vectors: int = ANN_MIN_VECTORS) -> None:
+                 rrf_k: float = 60.0, ann_min_vectors: int = ANN_MIN_VECTORS,
+                 budget_ms: float = DEFAULT_BUDGET_MS) -> None:
         if fusion not in FUSIONS:
             raise ValueError(f"unknown fusion {fusion!r}; use one of {', '.join(FUSIONS)}")
         self.engine = engine
@@ -84,6 +102,7 @@ class SearchService:
         self.alpha_short = alpha_short
         self.rrf_k = rrf_k
         self.ann_min_vectors = ann_min_vectors
+        self.budget_ms = budget_ms
         self._keyword: KeywordIndex | None = None
         self._vectors: VectorIndex | None = None
         # Paging through results, or a popular query, embeds the same text again: remember it.
@@ -95,7 +114,8 @@ class SearchService:
         return cls(engine, settings.data_dir, embedder=settings.embedder,
                    fusion=settings.search_fusion, alpha=settings.search_alpha,
                    alpha_short=settings.search_alpha_short, rrf_k=settings.search_rrf_k,
-                   ann_min_vectors=settings.ann_min_vectors)
+                   ann_min_vectors=settings.ann_min_vectors,
+                   budget_ms=settings.search_budget_ms)
 
     # --- indexes -------------------------------------------------------------------------
 
@@ -148,33 +168,51 @@ class SearchService:
     def search(self, query: str | ParsedQuery, *, limit: int = 20, offset: int = 0,
                filters: SearchFilters | None = None, sort: str = "relevance",
                mode: str = "hybrid", strict: bool = True) -> SearchResults:
-        """Raises QueryError for input the caller should answer with a 4xx."""
+        """Raises QueryError for input the caller should answer with a 4xx.
+
+        Within the time budget (``budget_ms`` from the call's start): once it is spent the
+        keyword ranking is answered alone, and the results' ``deadline`` tells the caller to skip
+        its own optional work. Each stage is bounded in itself (the query is cut to 512
+        characters, candidate lists to ``CANDIDATES``, highlights to 10,000 characters a field),
+        so the budget is a backstop for a slow machine or a huge collection, not the only guard.
+        """
+        budget = self.budget_ms
+        deadline = time.monotonic() + budget / 1000.0
         if mode not in MODES:
             raise QueryError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
         parsed = query if isinstance(query, ParsedQuery) else parse_query(query, strict=strict)
         if mode == "keyword" or sort != "relevance" or not parsed.positive or parsed.arxiv_ids:
-            return self._keyword_only(parsed, limit, offset, filters, sort)
+            return self._keyword_only(parsed, limit, offset, filters, sort, deadline)
         want = max(CANDIDATES, offset + limit)
         kw = self.keyword.search(parsed, limit=want, filters=filters, sort="relevance")
         warnings = list(kw.warnings)
+        if time.monotonic() > deadline:  # the keyword ranking is what we have
+            hits = [SearchHit(h.paper_id, h.score or 0.0, i, None) for i, h in enumerate(kw.hits, 1)]
+            results = SearchResults(hits[offset:offset + limit], kw.total, parsed, "keyword", sort,
+                                    warnings, deadline, budget)
+            results.cut_short("the ranking by meaning")
+            return results
         if mode == "dense":
             ranked = self._dense(parsed, want, filters, None)
             hits = [SearchHit(pid, score, None, rank) for rank, (pid, score) in enumerate(ranked, 1)]
-            return SearchResults(hits[offset:offset + limit], len(hits), parsed, mode, sort, warnings)
+            return SearchResults(hits[offset:offset + limit], len(hits), parsed, mode, sort, warnings,
+                                 deadline, budget)
         constrained = bool(parsed.phrases or parsed.exclude_words or parsed.exclude_phrases
                            or parsed.exclude_ids or any(f.key == "author" for f in parsed.filters))
         allowed = {h.paper_id for h in kw.hits} if constrained else None
         dense = self._dense(parsed, want, filters, allowed)
         fused = self._fuse(kw.hits, dense, self.alpha_for(parsed))
         total = max(kw.total, len(fused))
-        return SearchResults(fused[offset:offset + limit], total, parsed, mode, sort, warnings)
+        return SearchResults(fused[offset:offset + limit], total, parsed, mode, sort, warnings,
+                             deadline, budget)
 
     def _keyword_only(self, parsed: ParsedQuery, limit: int, offset: int,
-                      filters: SearchFilters | None, sort: str) -> SearchResults:
+                      filters: SearchFilters | None, sort: str, deadline: float) -> SearchResults:
         kw = self.keyword.search(parsed, limit=limit, offset=offset, filters=filters, sort=sort)
         hits = [SearchHit(h.paper_id, h.score or 0.0, offset + i, None)
                 for i, h in enumerate(kw.hits, 1)]
-        return SearchResults(hits, kw.total, parsed, "keyword", kw.sort, list(kw.warnings))
+        return SearchResults(hits, kw.total, parsed, "keyword", kw.sort, list(kw.warnings),
+                             deadline, self.budget_ms)
 
     def _dense(self, parsed: ParsedQuery, want: int, filters: SearchFilters | None,
                allowed: set[str] | None) -> list[tuple[str, float]]:

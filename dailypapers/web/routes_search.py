@@ -11,12 +11,13 @@ from fastapi.responses import HTMLResponse, JSONResponse
 
 from dailypapers import catalog
 from dailypapers.index.keyword import SearchFilters
-from dailypapers.index.query import QueryError
+from dailypapers.index.query import ParsedQuery, QueryError
 from dailypapers.index.search import MODES, SearchResults, SearchService
 from dailypapers.web.api_schemas import ok_response
 from dailypapers.web.app import ConnDep, api_error, public_url, render
 from dailypapers.web.hf_shapes import item_json
 from dailypapers.index.highlight import highlight
+from dailypapers.web.limits import LimitedRoute
 from dailypapers.web.mathtext import wrap_math
 from dailypapers.web.params import (
     BadParam,
@@ -28,7 +29,8 @@ from dailypapers.web.params import (
     query_doc,
 )
 
-router = APIRouter()
+# Every route here searches: at most DAILYPAPERS_SEARCH_CONCURRENCY run at once (web/limits.py).
+router = APIRouter(route_class=LimitedRoute)
 
 SORTS = ("relevance", "newest", "upvotes")
 PAGE_SIZE = 20
@@ -134,7 +136,11 @@ def _rows(conn: ConnDep, results: SearchResults) -> list[tuple[Any, dict, dict |
 
 
 def _highlight(results: SearchResults, paper: dict):  # type: ignore[no-untyped-def,type-arg]
-    return highlight(results.query, title=paper["title"], abstract=paper["abstract"],
+    query = results.query
+    if results.out_of_time():  # the budget is spent: the same snippet, nothing marked
+        results.cut_short("highlighting")
+        query = ParsedQuery()
+    return highlight(query, title=paper["title"], abstract=paper["abstract"],
                      authors=[a["name"] for a in paper["authors"]])
 
 
