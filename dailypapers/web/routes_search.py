@@ -20,6 +20,7 @@ from dailypapers.index.highlight import highlight
 from dailypapers.web.limits import LimitedRoute
 from dailypapers.web.mathtext import wrap_math
 from dailypapers.web.params import (
+    ApiError,
     BadParam,
     api_doc,
     bool_doc,
@@ -75,6 +76,14 @@ _V1_SEARCH_DOC = api_doc(
     ok=ok_response("One page of results, with highlights and the next page's URL.",
                    "SearchPage"),
 )
+# Both search APIs share this process's bounded search slots (web/limits.py).
+for _doc in (_HF_SEARCH_DOC, _V1_SEARCH_DOC):
+    _doc["responses"][503] = {
+        "model": ApiError,
+        "description": "Too many searches at once: try again after the Retry-After seconds.",
+        "headers": {"Retry-After": {"schema": {"type": "integer"},
+                                    "description": "Seconds to wait before trying again."}},
+    }
 
 
 def _service(request: Request) -> SearchService:
