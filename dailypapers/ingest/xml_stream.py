@@ -62,11 +62,14 @@ def stream_elements(
         remove_pis=True,
     )
     depth = elements = outside = 0
-    record_depth = record_first = 0  # depth and element number of the open record, if any
+    record_depth = 0  # depth of the open record, 0 outside records
+    limit = 0  # the element number past which something must be checked (0: the root)
     for event, element in context:
         if event == "start":
             depth += 1
             elements += 1
+            if record_depth and elements <= limit and depth <= MAX_DEPTH:
+                continue  # inside a record, within bounds: the common case, kept short
             if elements == 1 and element.getroottree().docinfo.doctype:
                 raise PageRefused("the page declares a DOCTYPE (arXiv sends none)", element)
             if depth > MAX_DEPTH:
@@ -74,12 +77,11 @@ def stream_elements(
             if elements > MAX_PAGE_ELEMENTS:
                 raise PageRefused(f"more than {MAX_PAGE_ELEMENTS:,} elements in one page", element)
             if record_depth:
-                if elements - record_first >= MAX_RECORD_ELEMENTS:
-                    raise PageRefused(
-                        f"more than {MAX_RECORD_ELEMENTS:,} elements in one record", element
-                    )
-            elif element.tag in record_tags:
-                record_depth, record_first = depth, elements
+                raise PageRefused(f"more than {MAX_RECORD_ELEMENTS:,} elements in one record",
+                                  element)
+            if element.tag in record_tags:
+                record_depth = depth
+                limit = min(elements + MAX_RECORD_ELEMENTS - 1, MAX_PAGE_ELEMENTS)
             else:
                 outside += 1
                 if outside > MAX_OUTSIDE_ELEMENTS:
@@ -89,7 +91,7 @@ def stream_elements(
             continue
         depth -= 1
         if record_depth:
-            if depth + 1 != record_depth:
+            if depth >= record_depth:
                 continue  # inside a record: kept until the record ends
             record_depth = 0
             yield element
