@@ -73,7 +73,7 @@ def test_killed_import_leaves_no_child_and_the_next_import_resumes(db_url, tmp_p
     command = [sys.executable, "-m", "dailypapers"]
     engine = make_engine(db_url)
 
-    importer = subprocess.Popen([*command, "import", "--batch-size", "100", *pages], env=env,
+    importer = subprocess.Popen([*command, "import", "--batch-size", "50", *pages], env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     try:
