@@ -3,8 +3,8 @@ OAI-PMH page (between records, and inside one record), against a normal OAI page
 same compressed size.
 
 Each import runs in a fresh process (``import_paths``, as ``dailypapers import`` runs it, into a
-new SQLite file); its own peak RSS and its parsing child's (``getrusage``) are added up, an upper
-bound of their simultaneous peak (pages shared after the fork count twice). Before the parsers
+new SQLite file); its own peak RSS (``VmHWM``) and its parsing child's (``getrusage``) are added
+up, an upper bound of their simultaneous peak (pages shared after the fork count twice). Before the parsers
 freed every element, the first junk page took ~650 MB in the child. Target: < 200 MB.
 """
 
@@ -35,10 +35,11 @@ from dailypapers.ingest.files import import_paths
 engine = make_engine(sys.argv[2])
 upgrade(engine)
 _, counts = import_paths(engine, [sys.argv[1]])
-mb = lambda who: resource.getrusage(who).ru_maxrss / 1024
+# Own peak from /proc: ru_maxrss would carry over the peak of whoever forked us, across exec.
+own = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
 reason = counts.refusal_list[0].reason if counts.refusal_list else "-"
-print(f"{mb(resource.RUSAGE_SELF):.0f} {mb(resource.RUSAGE_CHILDREN):.0f} "
-      f"{counts.inserted} {counts.refused} {reason}")
+print(f"{own / 1024:.0f} {child / 1024:.0f} {counts.inserted} {counts.refused} {reason}")
 """
 
 
