@@ -104,7 +104,10 @@ def import_(paths: tuple[str, ...], batch_size: int) -> None:
     from dailypapers.ingest.files import ImportError_, import_paths
 
     settings = get_settings()
-    engine = _engine(settings)
+    try:
+        engine = _engine(settings)
+    except sa.exc.DBAPIError as exc:
+        raise click.ClickException(f"database {_safe_url(settings)}: {_first_line(exc)}") from None
     bar = tqdm(unit=" records", unit_scale=True, dynamic_ncols=True, disable=None)
 
     def progress(n: int, path: str) -> None:
@@ -112,20 +115,29 @@ def import_(paths: tuple[str, ...], batch_size: int) -> None:
         bar.update(n)
 
     try:
-        run_id, counts = import_paths(engine, paths, batch_size=batch_size, progress=progress)
+        run_id, counts = import_paths(
+            engine, paths, batch_size=batch_size, progress=progress,
+            stall_seconds=settings.import_stall_seconds, log=bar.write,
+        )
     except ImportError_ as exc:
         bar.close()
         raise click.ClickException(str(exc)) from None
+    except sa.exc.DBAPIError as exc:
+        bar.close()
+        raise click.ClickException(f"database {_safe_url(settings)}: {_first_line(exc)}") from None
     bar.close()
     click.echo(
         f"Run {run_id}: {counts.inserted} inserted, {counts.updated} updated, "
         f"{counts.unchanged} unchanged, {counts.refused} refused."
     )
-    for refusal in counts.refusal_list[:50]:
+    for refusal in counts.refusal_list:  # one line each: a script can count and grep them
         click.echo(f"  refused {refusal.describe()}", err=True)
-    if counts.refused > 50:
-        click.echo(f"  … and {counts.refused - 50} more (see `dailypapers status`)", err=True)
     sys.exit(2 if counts.refused else 0)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 @main.command()

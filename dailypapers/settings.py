@@ -81,6 +81,10 @@ class Settings(BaseSettings):
     )
     sync_timeout_seconds: float = 30.0
     user_agent: str = "dailypapers/0.1 (+self-hosted)"
+    import_stall_seconds: float = Field(
+        default=300.0, gt=0,
+        description="An import stops when its parsing process sends nothing for this long",
+    )
 
     # Record limits, checked before anything is stored.
     max_title_chars: int = Field(

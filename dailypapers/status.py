@@ -11,6 +11,7 @@ from sqlalchemy.engine import Connection
 
 from dailypapers import catalog
 from dailypapers.db.schema import ingest_runs, paper_embeddings, papers, refusals
+from dailypapers.ingest.runs import describe_gone, shown_status, utcnow
 from dailypapers.web.filters import timestamp
 
 
@@ -30,13 +31,18 @@ def gather_status(conn: Connection, recent_refusals: int = 10) -> list[str]:
         .order_by(ingest_runs.c.source)
     ).mappings()
     any_run = False
+    now = utcnow()
     for run in rows:
         any_run = True
+        shown = shown_status(run, now)
+        error = run["error"]
+        if shown == "interrupted" and run["status"] == "running":  # not yet marked by a later run
+            error = f"{describe_gone(run)}; the next {run['source'].split(':')[0]} resumes it"
         lines.append(
-            f"  {run['source']:<12} {run['status']:<8} started {timestamp(run['started_at'])}, "
+            f"  {run['source']:<12} {shown:<8} started {timestamp(run['started_at'])}, "
             f"finished {timestamp(run['finished_at']) if run['finished_at'] else '—'}: "
             f"{run['inserted']} inserted, {run['updated']} updated, {run['unchanged']} unchanged, "
-            f"{run['refused']} refused" + (f" — {run['error']}" if run["error"] else "")
+            f"{run['refused']} refused" + (f" — {error}" if error else "")
         )
     if not any_run:
         lines.append("  (none yet)")

@@ -84,7 +84,7 @@ ingest_runs = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("source", sa.String(32), nullable=False),  # "import", "sync:hf", "sync:arxiv", "demo"
     sa.Column("detail", sa.Text),
-    sa.Column("status", sa.String(16), nullable=False),  # running, ok, failed
+    sa.Column("status", sa.String(16), nullable=False),  # running, ok, failed, interrupted
     sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("finished_at", sa.DateTime(timezone=True)),
     sa.Column("inserted", sa.Integer, nullable=False, server_default="0"),
@@ -92,6 +92,10 @@ ingest_runs = sa.Table(
     sa.Column("unchanged", sa.Integer, nullable=False, server_default="0"),
     sa.Column("refused", sa.Integer, nullable=False, server_default="0"),
     sa.Column("error", sa.Text),
+    # Who runs it, for telling a live run from one whose process is gone (ingest/runs.py).
+    sa.Column("pid", sa.Integer),
+    sa.Column("host", sa.String(255)),
+    sa.Column("heartbeat_at", sa.DateTime(timezone=True)),  # start, then every committed batch
 )
 
 refusals = sa.Table(

@@ -20,6 +20,7 @@ from lxml import etree
 from dailypapers.ids import InvalidArxivId, split_arxiv_id
 from dailypapers.ingest.links import find_links
 from dailypapers.ingest.records import SOURCE_ATOM, Author, PaperRecord, ParsedItem, Refusal
+from dailypapers.ingest.xml_stream import PageRefused, stream_elements
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 ARXIV_NS = "http://arxiv.org/schemas/atom"
@@ -38,27 +39,27 @@ def looks_like(head: bytes) -> bool:
 
 def parse(stream: IO[bytes], *, file_label: str | None = None) -> Iterator[ParsedItem | Refusal]:
     count = 0
-    context = etree.iterparse(
-        stream, events=("end",), tag="{*}entry", resolve_entities=False, no_network=True
-    )
     try:
-        for _, element in context:
-            if element.tag not in _ENTRY_TAGS:
-                continue
+        for element in stream_elements(stream, _ENTRY_TAGS):
             count += 1
             yield _entry(element, f"entry {count}", file_label)
-            element.clear(keep_tail=False)
-            parent = element.getparent()
-            if parent is not None:
-                while element.getprevious() is not None:
-                    del parent[0]
+    except PageRefused as exc:
+        yield Refusal(
+            reason=f"file refused after {_entries(count)}: {exc.reason}",
+            position=exc.position,
+            file=file_label,
+        )
     except etree.XMLSyntaxError as exc:
         line, column = exc.position if exc.position else (None, None)
         yield Refusal(
-            reason=f"XML broken after {count} entr{'y' if count == 1 else 'ies'}: {exc.msg or exc}",
+            reason=f"XML broken after {_entries(count)}: {exc.msg or exc}",
             position=f"line {line}, column {column}" if line else "unknown position",
             file=file_label,
         )
+
+
+def _entries(count: int) -> str:
+    return f"{count} entr{'y' if count == 1 else 'ies'}"
 
 
 def _local(tag: object) -> str:

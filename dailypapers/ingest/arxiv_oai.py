@@ -6,8 +6,9 @@ page (empty on the last page). The ``arXiv`` metadata format carries no version 
 there is more than one version) the latest one's.
 
 Pages are read with ``lxml.etree.iterparse`` so a page cut short still gives every record before
-the break, followed by a refusal saying where it broke. Records are cleared as soon as they are
-read, so memory stays flat however long the stream is.
+the break, followed by a refusal saying where it broke. Every element is freed once read and a
+page beyond the limits of ``xml_stream`` is refused where it goes wrong, so memory stays flat
+however long or junk-filled the stream is.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from dailypapers.ingest.records import (
     ParseResult,
     Refusal,
 )
+from dailypapers.ingest.xml_stream import PageRefused, stream_elements
 
 OAI_NS = "http://www.openarchives.org/OAI/2.0/"
 ARXIV_NS = "http://arxiv.org/OAI/arXiv/"
@@ -62,6 +64,8 @@ _TEXT_FIELDS = {
 }
 
 _NO_RECORDS = "noRecordsMatch"
+_RECORD_TAGS = frozenset({_RECORD})
+_OTHER_TAGS = frozenset({_TOKEN, _ERROR})
 
 
 def looks_like(head: bytes) -> bool:
@@ -91,25 +95,12 @@ def parse_page(data: bytes, *, file_label: str | None = None) -> ParseResult:
 def _events(stream: IO[bytes], file_label: str | None) -> Iterator[ParsedItem | Refusal | str]:
     """Records as ParsedItem / Refusal; the resumption token (possibly "") as a plain str."""
     count = 0
-    context = etree.iterparse(
-        stream,
-        events=("end",),
-        tag=(_RECORD, _TOKEN, _ERROR),
-        resolve_entities=False,
-        no_network=True,
-        remove_comments=True,
-    )
     try:
-        for _, element in context:
+        for element in stream_elements(stream, _RECORD_TAGS, _OTHER_TAGS):
             tag = element.tag
             if tag == _RECORD:
                 count += 1
                 yield _record(element, count, file_label)
-                element.clear(keep_tail=False)
-                parent = element.getparent()
-                if parent is not None:
-                    while element.getprevious() is not None:
-                        del parent[0]
             elif tag == _TOKEN:
                 yield (element.text or "").strip()
             else:  # <error code="...">: the whole request failed
@@ -123,6 +114,12 @@ def _events(stream: IO[bytes], file_label: str | None) -> Iterator[ParsedItem | 
                         position="response",
                         file=file_label,
                     )
+    except PageRefused as exc:
+        yield Refusal(
+            reason=f"page refused after {count} record(s): {exc.reason}",
+            position=exc.position,
+            file=file_label,
+        )
     except etree.XMLSyntaxError as exc:
         line, column = exc.position if exc.position else (None, None)
         where = f"line {line}, column {column}" if line else "unknown position"

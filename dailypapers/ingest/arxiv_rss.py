@@ -20,6 +20,7 @@ from lxml import etree
 from dailypapers.ids import InvalidArxivId, split_arxiv_id
 from dailypapers.ingest.links import find_links
 from dailypapers.ingest.records import SOURCE_RSS, Author, PaperRecord, ParsedItem, Refusal
+from dailypapers.ingest.xml_stream import PageRefused, stream_elements
 
 ARXIV_NS = "http://arxiv.org/schemas/atom"
 DC_NS = "http://purl.org/dc/elements/1.1/"
@@ -35,6 +36,7 @@ _TITLE_TAIL = re.compile(r"\s*\(arXiv:\S+\s+\[[^\]]*\](?:\s+[A-Z]+)?\)\s*$")
 _TAG = re.compile(r"<[^>]+>")
 _AND = re.compile(r"\s+and\s+|\s*&\s+")
 _SUFFIXES = frozenset({"jr", "jr.", "sr", "sr.", "ii", "iii", "iv"})
+_ITEM_TAGS = frozenset({"item"})
 
 
 def looks_like(head: bytes) -> bool:
@@ -77,14 +79,16 @@ def _strip_parentheses(text: str) -> str:
 
 def parse(stream: IO[bytes], *, file_label: str | None = None) -> Iterator[ParsedItem | Refusal]:
     count = 0
-    context = etree.iterparse(
-        stream, events=("end",), tag="item", resolve_entities=False, no_network=True
-    )
     try:
-        for _, element in context:
+        for element in stream_elements(stream, _ITEM_TAGS):
             count += 1
             yield _item(element, f"item {count}", file_label)
-            element.clear(keep_tail=False)
+    except PageRefused as exc:
+        yield Refusal(
+            reason=f"feed refused after {count} item(s): {exc.reason}",
+            position=exc.position,
+            file=file_label,
+        )
     except etree.XMLSyntaxError as exc:
         line, column = exc.position if exc.position else (None, None)
         yield Refusal(

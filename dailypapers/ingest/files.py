@@ -2,19 +2,29 @@
 
 Each batch is committed on its own, together with its counts on the run row, so a crash leaves
 only whole batches behind and re-running the same import finishes the job (the upsert is
-idempotent).
+idempotent); that next import says it is resuming the interrupted run.
+
+A file that cannot be parsed (unknown format, bad gzip, broken encoding, an exception in its
+parser) is refused with its name and the reason, like a bad record: the records read from it
+before the failure stay, and the import goes on with the next file.
 """
 
 from __future__ import annotations
 
+import ctypes
 import glob
 import gzip
 import multiprocessing as mp
+import os
+import signal
+import sys
+import time
+import zlib
 from collections.abc import Callable, Iterable, Iterator
+from multiprocessing.connection import Connection
 from pathlib import Path
-from queue import Empty
 from types import ModuleType
-from typing import IO
+from typing import IO, Any
 
 from sqlalchemy.engine import Engine
 
@@ -22,6 +32,7 @@ from dailypapers.db.engine import write_transaction
 from dailypapers.ingest import arxiv_atom, arxiv_oai, arxiv_rss, hf_daily, kaggle
 from dailypapers.ingest import hf_paper_info
 from dailypapers.ingest.records import ParsedItem, Refusal
+from dailypapers.ingest.runs import close_interrupted_runs
 from dailypapers.ingest.service import Counts, finish_run, record_progress, start_run, store_items
 from dailypapers.ingest.validate import RecordLimits
 from dailypapers.settings import get_settings
@@ -38,6 +49,10 @@ FORMATS: dict[str, ModuleType] = {
 _SKIP_SUFFIXES = {".md", ".txt", ".npy", ".tsv", ".py"}
 
 Progress = Callable[[int, str], None]
+Log = Callable[[str], None]
+# The parent gives up on a parsing child that sends nothing for this long while alive. A batch
+# takes ~0.1 s to parse, the slowest refusal (a page of junk up to xml_stream's limits) ~1 s.
+PARSE_STALL_SECONDS = 300.0
 
 
 class ImportError_(Exception):
@@ -98,19 +113,44 @@ def import_paths(
     source: str = "import",
     parse_ahead: bool = True,
     limits: RecordLimits | None = None,
+    stall_seconds: float = PARSE_STALL_SECONDS,
+    log: Log | None = None,
 ) -> tuple[int, Counts]:
     """Import files into the database, one committed batch at a time, and record the run.
 
     With ``parse_ahead`` a child process parses the next batches while this one stores: parsing
-    and storing cost about the same, and the machine has a second core.
+    and storing cost about the same, and the machine has a second core. Files that cannot be
+    read are refused (in the returned counts); ``ImportError_`` only when nothing can be.
     """
     paths = expand_paths(patterns)
     limits = limits or RecordLimits.from_settings(get_settings())
-    formats = {path: sniff(path) for path in paths}  # refuse unknown files before writing anything
+    formats: dict[Path, str] = {}
+    unreadable = Counts()
+    for path in paths:  # sniff everything before writing anything
+        found = _sniff_or_refuse(path)
+        if isinstance(found, Refusal):
+            unreadable.refused += 1
+            unreadable.refusal_list.append(found)
+        else:
+            formats[path] = found
+    if not formats:
+        raise ImportError_("; ".join(r.describe() for r in unreadable.refusal_list[:5]))
     with write_transaction(engine) as conn:
+        interrupted = close_interrupted_runs(conn, source)
         run_id = start_run(conn, source, detail=f"{len(paths)} file(s)")
+        if unreadable.refused:
+            record_progress(conn, run_id, unreadable)
+    for old in interrupted:
+        if log:
+            log(f"Resuming interrupted run {old['id']} (started {_stamp(old['started_at'])}, "
+                f"{old['inserted'] + old['updated'] + old['unchanged']} records stored before "
+                "it stopped)")
     total = Counts()
-    batches = parse_in_child(formats, batch_size) if parse_ahead else parse_batches(formats, batch_size)
+    total.add(unreadable)
+    batches = (
+        parse_in_child(formats, batch_size, stall_seconds=stall_seconds, engine=engine)
+        if parse_ahead else parse_batches(formats, batch_size)
+    )
     try:
         for path, batch, refused in batches:
             total.add(_commit_batch(engine, run_id, batch, refused, demo, limits))
@@ -129,66 +169,179 @@ def import_paths(
     return run_id, total
 
 
+def _stamp(value: Any) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S UTC") if hasattr(value, "strftime") else str(value)
+
+
+def _sniff_or_refuse(path: Path) -> str | Refusal:
+    try:
+        return sniff(path)
+    except ImportError_:
+        return Refusal(reason="not a format dailypapers can import", file=str(path))
+    except (OSError, EOFError, zlib.error) as exc:  # unreadable, bad gzip header, cut short
+        return Refusal(reason=f"cannot be read: {_describe(exc)}", file=str(path))
+
+
+def _describe(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    if len(text) > 300:
+        text = text[:300] + "…"
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 Batch = tuple[str, list[ParsedItem], list[Refusal]]
 
 
 def parse_batches(formats: dict[Path, str], batch_size: int) -> Iterator[Batch]:
-    """Parsed items and refusals, ``batch_size`` items at a time, never spanning two files."""
+    """Parsed items and refusals, ``batch_size`` at a time, never spanning two files.
+
+    A file whose parser raises is refused from that point on (what came before is kept); only
+    MemoryError stops everything: the process that hit it is in no state to go on.
+    """
     for path, fmt in formats.items():
         batch: list[ParsedItem] = []
         refused: list[Refusal] = []
-        for parsed in iter_file(path, fmt):
-            if isinstance(parsed, Refusal):
-                refused.append(parsed)
-                continue
-            batch.append(parsed)
-            if len(batch) >= batch_size:
-                yield str(path), batch, refused
-                batch, refused = [], []
+        seen = 0
+        try:
+            for parsed in iter_file(path, fmt):
+                seen += 1
+                if isinstance(parsed, Refusal):
+                    refused.append(parsed)
+                else:
+                    batch.append(parsed)
+                if len(batch) >= batch_size or len(refused) >= batch_size:
+                    yield str(path), batch, refused
+                    batch, refused = [], []
+        except MemoryError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any failure inside one file is that file's
+            refused.append(Refusal(
+                reason=f"could not be parsed past record {seen} ({_describe(exc)}); "
+                       "the records before it were kept",
+                file=str(path),
+            ))
         if batch or refused:
             yield str(path), batch, refused
 
 
+# --- parsing ahead in a child process --------------------------------------------------------
+
 _DONE = "done"
 _FAILED = "failed"
+_POLL_SECONDS = 1.0
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
-def _produce(formats: dict[Path, str], batch_size: int, queue: mp.Queue) -> None:  # type: ignore[type-arg]
-    try:
-        for batch in parse_batches(formats, batch_size):
-            queue.put(("batch", batch))
-        queue.put((_DONE, None))
-    except BaseException as exc:  # the parent reports it; the child only says what happened
-        queue.put((_FAILED, f"{type(exc).__name__}: {exc}"))
+def parse_in_child(
+    formats: dict[Path, str],
+    batch_size: int,
+    *,
+    stall_seconds: float = PARSE_STALL_SECONDS,
+    engine: Engine | None = None,
+) -> Iterator[Batch]:
+    """``parse_batches`` run in a forked child, a batch ahead of the consumer.
 
-
-def parse_in_child(formats: dict[Path, str], batch_size: int) -> Iterator[Batch]:
-    """``parse_batches`` run in a forked child, a few batches ahead of the consumer."""
+    The child dies with this process (``PR_SET_PDEATHSIG`` on Linux; elsewhere its next send
+    fails on the closed pipe). This process notices a child that died (end of the pipe, exit
+    status) or went silent for ``stall_seconds`` while alive, and raises ``ImportError_``.
+    """
     if "fork" not in mp.get_all_start_methods():
         yield from parse_batches(formats, batch_size)
         return
     ctx = mp.get_context("fork")
-    queue = ctx.Queue(maxsize=4)  # bounded: memory stays flat however large the file
-    child = ctx.Process(target=_produce, args=(formats, batch_size, queue), daemon=True)
+    reader, writer = ctx.Pipe(duplex=False)  # a pipe's buffer is the back-pressure
+    child = ctx.Process(
+        target=_produce, args=(formats, batch_size, reader, writer, os.getpid(), engine),
+        daemon=True,
+    )
     child.start()
+    writer.close()  # only the child writes: its exit is the end of the pipe
     try:
         while True:
-            try:
-                kind, payload = queue.get(timeout=1.0)
-            except Empty:
-                if not child.is_alive():
-                    raise ImportError_(f"the parsing process died (exit code {child.exitcode})") from None
-                continue
+            kind, payload = _receive(reader, child, stall_seconds)
             if kind == _DONE:
                 return
             if kind == _FAILED:
                 raise ImportError_(f"parsing failed: {payload}")
             yield payload
     finally:
+        reader.close()
         if child.is_alive():
             child.terminate()
+            child.join(5)
+        if child.is_alive():
+            child.kill()
         child.join(5)
-        queue.close()
+
+
+def _receive(reader: Connection, child: Any, stall_seconds: float) -> tuple[str, Any]:
+    deadline = time.monotonic() + stall_seconds
+    while not reader.poll(_POLL_SECONDS):
+        if not child.is_alive():
+            if reader.poll(0):
+                break  # it said something before going: read that first
+            raise ImportError_(_death(child))
+        if time.monotonic() >= deadline:
+            raise ImportError_(
+                f"the parsing process sent nothing for {stall_seconds:g} s and was stopped "
+                "(DAILYPAPERS_IMPORT_STALL_SECONDS)"
+            )
+    try:
+        return reader.recv()
+    except (EOFError, OSError):
+        child.join(5)
+        raise ImportError_(_death(child)) from None
+
+
+def _death(child: Any) -> str:
+    code = child.exitcode
+    if code is None:
+        return "the parsing process stopped answering"
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = str(-code)
+        hint = " (out of memory?)" if -code == signal.SIGKILL else ""
+        return f"the parsing process was killed by {name}{hint}"
+    return f"the parsing process died (exit code {code})"
+
+
+def _produce(
+    formats: dict[Path, str], batch_size: int, reader: Connection, writer: Connection,
+    parent_pid: int, engine: Engine | None,
+) -> None:
+    """The child: parse, send, and leave with os._exit whatever happens (a child that hit
+    MemoryError must not linger holding its memory)."""
+    code = 1
+    try:
+        _die_with_parent(parent_pid)
+        reader.close()  # else the pipe would outlive the parent and hide its death
+        if engine is not None:
+            # The pooled connections are the parent's: forget them without closing them.
+            engine.dispose(close=False)
+        for batch in parse_batches(formats, batch_size):
+            writer.send(("batch", batch))
+        writer.send((_DONE, None))
+        code = 0
+    except BaseException as exc:  # noqa: BLE001 - reported to the parent, which decides
+        try:
+            writer.send((_FAILED, _describe(exc)))
+        except BaseException:  # noqa: BLE001 - the parent is gone or memory is: just leave
+            pass
+    finally:
+        os._exit(code)
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass  # the closed pipe still ends the child at its next send
+    if os.getppid() != parent_pid:  # the parent died before the line above took effect
+        os._exit(1)
 
 
 def _commit_batch(

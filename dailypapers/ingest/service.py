@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,6 +44,7 @@ from dailypapers.ingest.validate import (
     check_item,
     clean_text,
 )
+from dailypapers.ingest.runs import close_interrupted_runs, this_host
 
 BIB_FIELDS = (
     "title", "abstract", "authors", "categories", "primary_category", "submitted_at",
@@ -411,9 +413,14 @@ def _differs(row: dict[str, Any], before: dict[str, Any] | None) -> bool:
 
 
 def start_run(conn: Connection, source: str, detail: str | None = None) -> int:
+    """A new ``running`` run of ``source``, recorded with this process (see ingest/runs.py);
+    earlier runs of the same source whose process is gone are marked interrupted."""
+    close_interrupted_runs(conn, source)
+    now = utcnow()
     result = conn.execute(
         ingest_runs.insert().values(
-            source=source, detail=detail, status="running", started_at=utcnow()
+            source=source, detail=detail, status="running", started_at=now,
+            pid=os.getpid(), host=this_host(), heartbeat_at=now,
         )
     )
     return int(result.inserted_primary_key[0])
@@ -429,6 +436,7 @@ def record_progress(conn: Connection, run_id: int, counts: Counts) -> None:
             updated=ingest_runs.c.updated + counts.updated,
             unchanged=ingest_runs.c.unchanged + counts.unchanged,
             refused=ingest_runs.c.refused + counts.refused,
+            heartbeat_at=utcnow(),
         )
     )
     if counts.refusal_list:
