@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import hashlib
 from collections.abc import AsyncIterator, Iterator
@@ -98,6 +99,7 @@ def _wrap_outermost(app: FastAPI, wrap: Any) -> None:
 
 
 @lru_cache(maxsize=None)
+@functools.lru_cache(maxsize=256)  # shipped files do not change while the server runs
 def static_url(path: str) -> str:
     """``/static/<path>?v=<content hash>``: a new URL whenever the file changes, so browsers
     may keep each one a year (web/security.py) and never run a stale script after an upgrade."""

@@ -1,16 +1,16 @@
 """ingest runs: the process that runs them (pid, host) and a heartbeat, so a run whose process
 is gone can be told from one still going
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-11-30 07:20:00
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003"
-down_revision = "0002"
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
