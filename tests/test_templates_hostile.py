@@ -245,7 +245,8 @@ def test_the_json_api_never_hands_out_a_hostile_url(site, hostile_rows):  # type
 # --- the templates themselves ---------------------------------------------------------------
 
 # Values our own code builds (routes), never an upstream string.
-SITE_BUILT = {"prev_link", "next_link", "canonical", "version"}
+SITE_BUILT = {"prev_link", "next_link", "canonical", "version", "openapi_url",
+              "base_url }}{{ canonical"}
 SAME_SITE_PREFIXES = ("/", "?", "https://arxiv.org/abs/", "https://arxiv.org/pdf/",
                       "https://doi.org/")
 ATTRIBUTE = re.compile(r"""\b(href|src|action|formaction|poster|srcset)\s*=\s*"([^"]*)\"""")
@@ -270,7 +271,8 @@ def test_every_template_link_is_checked_or_ours() -> None:
             expression = re.fullmatch(r"{{\s*(.+?)\s*}}", value)
             assert expression, f"{template.name}: {attribute}={value!r}"
             expr = expression.group(1)
-            ok = (expr in checked or expr in SITE_BUILT or expr.startswith("page_url(")
+            ok = (expr in checked or expr in SITE_BUILT
+                  or expr.startswith(("page_url(", "static_url("))
                   or re.search(r"\|\s*link_url\s*$", expr))
             assert ok, f"{template.name}: {attribute}={value!r} is not checked with |link_url"
     assert dynamic >= 10
