@@ -134,6 +134,11 @@ class Settings(BaseSettings):
     embed_in_background: bool = Field(
         default=True, description="Embed new papers in the serving process (one core at most)"
     )
+    debug: bool = Field(
+        default=False,
+        description="Errors show their traceback too (like `dailypapers -v`); read by the command "
+        "before the other settings, so it works when they are wrong",
+    )
 
     @field_validator("base_url")
     @classmethod

@@ -311,6 +311,37 @@ def test_an_import_that_cannot_start_says_why_and_writes_nothing(
     assert count(engine, ingest_runs) == 0
 
 
+def test_a_stray_file_in_a_folder_is_skipped_with_a_warning_naming_it(
+    cli: Cli, engine: sa.Engine, tmp_path: Path
+) -> None:
+    folder = tmp_path / "papers"
+    folder.mkdir()
+    write_json(folder / "2026-03-02.json", [hf_item("2603.00001"), hf_item("2603.00002")])
+    stray = [folder / "notes.csv", folder / "bin" / "Activate.ps1"]
+    stray[0].write_text("id,title\n2603.00009,Not imported\n")
+    stray[1].parent.mkdir()
+    stray[1].write_text("$env:VIRTUAL_ENV = 'x'\n")
+
+    result = cli("import", str(folder))
+
+    assert result.exit_code == 0, result.output  # everything importable landed
+    assert summary(result) == (2, 0, 0, 0)
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert sorted(warnings) == sorted(
+        f"warning: skipped {p}: not a format dailypapers can import (--strict makes this an error)"
+        for p in stray)
+    assert paper_ids(engine) == {"2603.00001", "2603.00002"}
+
+    strict = cli("import", "--strict", str(folder))
+
+    assert strict.exit_code == 1, strict.output
+    assert strict.stdout == ""
+    (line,) = strict.stderr.splitlines()
+    assert line.startswith("Error: not a format dailypapers can import: ")
+    assert str(stray[0]) in line and str(stray[1]) in line
+    assert len(runs(engine)) == 1  # nothing written by the strict run
+
+
 # --- status ------------------------------------------------------------------------------------
 
 
@@ -457,15 +488,28 @@ def served(monkeypatch: pytest.MonkeyPatch) -> Served:
     record = Served()
     real_create_app = app_module.create_app
 
-    def fake_run(app: Any, **kwargs: Any) -> None:
-        record.calls.append({"app": app, **kwargs})
+    asked: list[tuple[str, int]] = []
+
+    def bind_any_port(host: str, port: int) -> Any:
+        """Note the address asked for, bind a free port (8000 may be taken on this machine)."""
+        asked.append((host, port))
+        return real_bind(host, 0)
+
+    def fake_run(server: Any, sockets: list[Any]) -> None:
+        (sock,) = sockets
+        assert server.config.port == sock.getsockname()[1]  # uvicorn is told the bound port
+        host, port = asked.pop()
+        record.calls.append({"app": server.config.app, "host": host, "port": port})
+        sock.close()
 
     def recording_create_app(*args: Any, **kwargs: Any):  # type: ignore[no-untyped-def]
         app = real_create_app(*args, **kwargs)
         record.apps.append({"app": app, "args": args, **kwargs})
         return app
 
-    monkeypatch.setattr(uvicorn, "run", fake_run)
+    real_bind = cli_module.bind_socket
+    monkeypatch.setattr(cli_module, "bind_socket", bind_any_port)
+    monkeypatch.setattr(uvicorn.Server, "run", fake_run)
     monkeypatch.setattr(app_module, "create_app", recording_create_app)
     return record
 
@@ -494,7 +538,7 @@ def test_serve_loads_the_demo_into_an_empty_default_sqlite_database(
     assert call["app"] is served.apps[0]["app"]
     (scheduler,) = served.schedulers
     assert scheduler.engine.url.database == str(default_db(data_dir).resolve())
-    assert "on http://127.0.0.1:8000/papers" in result.stdout
+    assert re.search(r"on http://127\.0\.0\.1:\d+/papers", result.stdout)
 
 
 def test_serve_no_sync_starts_no_scheduler_and_honours_host_and_port(
@@ -506,7 +550,7 @@ def test_serve_no_sync_starts_no_scheduler_and_honours_host_and_port(
     (call,) = served.calls
     assert (call["host"], call["port"]) == ("0.0.0.0", 8123)
     assert served.schedulers == []
-    assert "http://0.0.0.0:8123/papers" in result.stdout
+    assert re.search(r"on http://0\.0\.0\.0:\d+/papers", result.stdout)
 
 
 def test_serve_no_demo_leaves_an_empty_default_database_empty(
