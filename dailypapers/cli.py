@@ -252,6 +252,7 @@ def search(query: str, limit: int, mode: str, sort: str) -> None:
     from dailypapers import catalog
     from dailypapers.index.query import QueryError
     from dailypapers.index.search import SearchService
+    from dailypapers.status import coverage_note, vector_coverage
 
     settings = get_settings()
     engine = _engine(settings)
@@ -265,14 +266,40 @@ def search(query: str, limit: int, mode: str, sort: str) -> None:
         click.echo(f"note: {warning}", err=True)
     with read_transaction(engine) as conn:
         rows = catalog.papers_by_ids(conn, [h.paper_id for h in results.hits])
+        embedded, total = vector_coverage(conn, settings.embedder)
+    mode = coverage_note(results.mode, embedded, total)
     if not results.hits:
+        if mode != results.mode:
+            click.echo(f"note: {mode}", err=True)
         click.echo("No papers match.")
         sys.exit(1)
-    click.echo(f"{results.total} results ({results.mode}); top {len(results.hits)}:")
+    click.echo(f"{results.total} results ({mode}); top {len(results.hits)}:")
     for rank, hit in enumerate(results.hits, 1):
         paper = rows.get(hit.paper_id)
         if paper:
-            click.echo(f"{rank:3}. {paper['id']:<18} {paper['title'][:100]}")
+            click.echo(f"{rank:3}. {paper['id']:<18} {_paper_date(paper)}  "
+                       f"{_one_line(paper['title'], 100)} — {_authors(paper['authors'])}")
+
+
+def _one_line(text: str, limit: int) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _paper_date(paper: dict[str, Any]) -> str:
+    """The arXiv submission day, else Hugging Face's publication day (stored as received)."""
+    stamp = paper.get("submitted_at") or paper.get("hf_published_at") or ""
+    return stamp[:10] or "—"
+
+
+def _authors(authors: Any, shown: int = 3) -> str:
+    names = [_one_line(a.get("name", ""), 60) for a in authors or [] if isinstance(a, dict)]
+    names = [n for n in names if n]
+    if not names:
+        return "(no authors)"
+    if len(names) > shown:
+        return ", ".join(names[:shown]) + f" et al. ({len(names)} authors)"
+    return ", ".join(names)
 
 
 @main.command()

@@ -342,6 +342,54 @@ def test_a_stray_file_in_a_folder_is_skipped_with_a_warning_naming_it(
     assert len(runs(engine)) == 1  # nothing written by the strict run
 
 
+# --- search ------------------------------------------------------------------------------------
+
+
+def authors(*names: str) -> list[dict[str, Any]]:
+    return [{"_id": f"a{i}", "name": name, "hidden": False} for i, name in enumerate(names)]
+
+
+def test_search_lines_carry_date_and_authors_and_the_header_says_how_much_has_vectors(
+    cli: Cli, tmp_path: Path
+) -> None:
+    write_json(tmp_path / "2026-03-02.json", [
+        hf_item("2603.00001", title="Walrus migration atlas", day="2026-03-02",
+                authors=authors("Ada Lovelace", "Alan Turing")),
+        hf_item("2603.00002", title="Walrus tusks under stress", day="2026-03-02",
+                authors=authors("Emmy Noether", "Kurt Gödel", "Lise Meitner", "Marie Curie")),
+        hf_item("2603.00003", title="Walrus song", day="2026-03-02", authors=[]),
+    ])
+    assert cli("import", str(tmp_path / "2026-03-02.json")).exit_code == 0
+    assert cli("reindex", "--no-embed").exit_code == 0
+
+    none = cli("search", "walrus")
+
+    assert none.exit_code == 0, none.output
+    header, *lines = none.stdout.splitlines()
+    assert header == ("3 results (keyword only: no paper has a vector yet, run "
+                      "`dailypapers reindex`); top 3:")
+    by_id = {line.split()[1]: line for line in lines}
+    assert by_id["2603.00001"].endswith(
+        " 2603.00001         2026-03-02  Walrus migration atlas — Ada Lovelace, Alan Turing")
+    assert by_id["2603.00002"].endswith(
+        "Walrus tusks under stress — Emmy Noether, Kurt Gödel, Lise Meitner et al. (4 authors)")
+    assert by_id["2603.00003"].endswith("Walrus song — (no authors)")
+
+    assert cli("reindex").exit_code == 0  # vectors for these three
+    write_json(tmp_path / "2026-03-03.json", [hf_item("2603.00004", title="Walrus diet",
+                                                      day="2026-03-03")])
+    assert cli("import", str(tmp_path / "2026-03-03.json")).exit_code == 0
+
+    some = cli("search", "walrus")
+    assert some.stdout.splitlines()[0] == (
+        "4 results (hybrid; meaning covers 75% of papers, 3 of 4 have vectors); top 4:")
+    assert cli("search", "walrus", "--mode", "keyword").stdout.splitlines()[0] == (
+        "4 results (keyword); top 4:")  # asked for keyword: nothing to add
+
+    assert cli("reindex").exit_code == 0
+    assert cli("search", "walrus").stdout.splitlines()[0] == "4 results (hybrid); top 4:"
+
+
 # --- status ------------------------------------------------------------------------------------
 
 
@@ -389,8 +437,9 @@ def test_status_shows_counts_last_run_per_source_and_recent_refusals(
     lines = result.stdout.splitlines()
     n_papers = len(hf_ids(hf_31)) + 1
     assert f"Papers:   {n_papers}" in lines
-    assert any(line.startswith(f"Featured: {n_papers} feature days, latest 2026-03-31")
-               for line in lines)
+    # Two files, two days: the entries are counted apart from the days they fall on.
+    assert any(line.startswith(f"Featured: {n_papers} featured entries on 2 days, latest 2026-03-31")
+               for line in lines), lines
     assert f"Schema:   {HEAD} (latest {HEAD})" in lines
     per_source = {line.split()[0]: line for line in lines if line.startswith("  ")
                   and line.split()[0] in {"import", "sync:hf", "sync:arxiv"}}
