@@ -4,6 +4,9 @@ Abstracts mix math with prices ("costs $10 and $20"), so ``$`` follows pandoc's 
 ``$`` has a non-space right after it, a closing ``$`` has a non-space right before it and no digit
 right after it. ``\\$`` is a literal dollar. ``$$…$$`` and ``\\[…\\]`` are display math, ``\\(…\\)``
 inline. Everything is escaped; math goes into ``<span class="math">`` for KaTeX.
+
+Outside math, TeX becomes the text it stands for (dailypapers/web/textex.py: ``69.4\\%`` → 69.4%,
+``\\"U`` → Ü, ``{\\it x}`` → x), for display only: the stored text stays as received.
 """
 
 from __future__ import annotations
@@ -12,8 +15,7 @@ import re
 
 from markupsafe import Markup, escape
 
-# Text-mode markup that arXiv abstracts use outside math: show the words, drop the command.
-_TEXT_MACROS = re.compile(r"\\(?:textsc|emph|textbf|textit|texttt|textrm|textsf|underline)\{([^{}]*)\}")
+from dailypapers.web.textex import tex_to_html, tex_to_text, unstrip_math
 
 MAX_MATH = 400  # longer "math" is almost surely two unrelated dollar signs
 
@@ -90,8 +92,10 @@ def _closing_dollar(text: str, start: int) -> int:
 def math_markup(text: str | None) -> Markup:
     parts = []
     for kind, content in split_math(text or ""):
+        if kind != "text":
+            kind, content = unstrip_math(content)
         if kind == "text":
-            parts.append(str(escape(_TEXT_MACROS.sub(r"\1", content))))
+            parts.append(str(escape(tex_to_text(content))))
         else:
             display = "1" if kind == "display" else "0"
             parts.append(f'<span class="math" data-display="{display}">{escape(content)}</span>')
@@ -102,12 +106,15 @@ def wrap_math(html: str) -> Markup:
     """Mark the math in already-escaped HTML (e.g. a highlighted snippet) for KaTeX.
 
     The browser renders a span's text content, so <mark> tags inside a formula simply vanish
-    from it and entities are decoded: nothing is escaped twice.
+    from it and entities are decoded: nothing is escaped twice. Text between formulas is
+    converted like math_markup's, around the <mark> tags.
     """
     parts = []
     for kind, content in split_math(html):
+        if kind != "text":
+            kind, content = unstrip_math(content)
         if kind == "text":
-            parts.append(content.replace("$", "&#36;"))
+            parts.append(tex_to_html(content).replace("$", "&#36;"))
         else:
             display = "1" if kind == "display" else "0"
             parts.append(f'<span class="math" data-display="{display}">{content}</span>')
