@@ -13,7 +13,7 @@ from dailypapers.db.engine import read_transaction
 from dailypapers.db.schema import papers
 from dailypapers.ingest.files import import_paths
 from dailypapers.ingest.records import SOURCE_OAI, PaperRecord, ParsedItem
-from dailypapers.web.mathtext import math_markup, wrap_math
+from dailypapers.web.mathtext import math_markup, split_math, wrap_math
 from dailypapers.web.textex import MAX_CONVERT, tex_to_html, tex_to_text, unstrip_math
 from tests.helpers import hf_item, store, write_json
 
@@ -33,6 +33,29 @@ from tests.helpers import hf_item, store, write_json
 ])
 def test_escapes_accents_and_font_commands_become_text(tex: str, text: str) -> None:
     assert tex_to_text(tex) == text
+
+
+def test_a_bare_percent_is_text_and_the_rest_of_its_line_is_converted_too() -> None:
+    # In TeX a bare % would hide the rest of the line as a comment; in abstracts it is a percent.
+    assert tex_to_text(r"99.51% of stars to i $\sim$21.3 and \cite{TPR}") == \
+        "99.51% of stars to i $∼$21.3 and [TPR]"
+
+
+def test_the_space_after_a_symbol_stays_and_letters_join() -> None:
+    assert tex_to_text(r"T_c \sim \exp(\alpha N), \det A, x \times 3, \o re") == \
+        "T_c ∼ exp(α N), det A, x × 3, øre"
+
+
+def test_display_environments_outside_dollars_go_to_katex() -> None:
+    text = (r"bound: \begin{equation*} W \lesssim \eta \end{equation*} where "
+            r"\begin{eqnarray} x &=& y \end{eqnarray} and \begin{itemize} \item a")
+    assert split_math(text) == [
+        ("text", "bound: "), ("display", r"\begin{equation*} W \lesssim \eta \end{equation*}"),
+        ("text", " where "), ("display", r"\begin{array}{rcl} x &=& y \end{array}"),
+        ("text", r" and \begin{itemize} \item a"),  # not math; unclosed: text
+    ]
+    unclosed = r"\begin{equation} x " + "y " * 2000 + r"\end{equation}"  # past MAX_ENV: text
+    assert [kind for kind, _ in split_math(unclosed)] == ["text"]
 
 
 @pytest.mark.parametrize("text", [

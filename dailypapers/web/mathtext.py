@@ -18,6 +18,10 @@ from markupsafe import Markup, escape
 from dailypapers.web.textex import tex_to_html, tex_to_text, unstrip_math
 
 MAX_MATH = 400  # longer "math" is almost surely two unrelated dollar signs
+MAX_ENV = 2000  # a displayed environment may be longer (arXiv abstracts: up to ~600 characters)
+# Display environments some arXiv abstracts use outside dollars (KaTeX typesets these itself).
+_MATH_ENV = re.compile(r"\\begin\{(equation|align|gather|alignat|multline|eqnarray|displaymath)"
+                       r"(\*?)\}")
 
 
 def split_math(text: str) -> list[tuple[str, str]]:
@@ -39,9 +43,14 @@ def split_math(text: str) -> list[tuple[str, str]]:
                 buf.append("$")
                 i += 2
                 continue
+            if nxt == "b" and (env := _math_environment(text, i)):
+                flush()
+                out.append(("display", env[0]))
+                i = env[1]
+                continue
             if nxt in "[(":
                 close = "\\]" if nxt == "[" else "\\)"
-                end = text.find(close, i + 2)
+                end = text.find(close, i + 2, i + 2 + MAX_MATH)
                 if end != -1 and end - i <= MAX_MATH:
                     flush()
                     out.append(("display" if nxt == "[" else "inline", text[i + 2:end]))
@@ -49,7 +58,7 @@ def split_math(text: str) -> list[tuple[str, str]]:
                     continue
         if ch == "$":
             if text.startswith("$$", i):
-                end = text.find("$$", i + 2)
+                end = text.find("$$", i + 2, i + 2 + MAX_MATH)
                 if end != -1 and end - i <= MAX_MATH and text[i + 2:end].strip():
                     flush()
                     out.append(("display", text[i + 2:end]))
@@ -66,6 +75,24 @@ def split_math(text: str) -> list[tuple[str, str]]:
         i += 1
     flush()
     return out
+
+
+def _math_environment(text: str, start: int) -> tuple[str, int] | None:
+    """(formula for KaTeX, end) of a display environment starting at ``start``, if one does."""
+    match = _MATH_ENV.match(text, start)
+    if not match:
+        return None
+    name = match.group(1) + match.group(2)
+    close = f"\\end{{{name}}}"
+    end = text.find(close, match.end(), start + MAX_ENV)
+    if end == -1:
+        return None
+    body = text[match.end():end]
+    if match.group(1) == "displaymath":  # not a KaTeX environment: its body is the formula
+        return body, end + len(close)
+    if match.group(1) == "eqnarray":  # KaTeX has none: the same three columns as an array
+        return f"\\begin{{array}}{{rcl}}{body}\\end{{array}}", end + len(close)
+    return text[start:end + len(close)], end + len(close)
 
 
 def _closing_dollar(text: str, start: int) -> int:
