@@ -19,6 +19,10 @@ backslash followed by a letter (``\\it``, ``\\ours``) or by one of ``%&_#${}"'`^
   nothing the abstract says is lost; the most frequent are printed, to grow the list from;
 - converted wrongly: anything else (a known command or escape still showing): the target is 0.
 
+With Node (``node`` on PATH) it also counts the abstracts with a formula KaTeX rejects (the
+bundled KaTeX, ``throwOnError``), before and after: those show that formula as source, which
+the target allows; ``--no-katex`` skips it.
+
 Prints both counts, the most frequent leftover commands, the time, and ends with
 ``tex_residue: N abstracts (target 0 outside math KaTeX rejects)`` where N is the second kind;
 exits 1 when N > 0.
@@ -29,11 +33,14 @@ from __future__ import annotations
 import argparse
 import collections
 import html
+import json
 import re
+import shutil
+import subprocess
 import sys
 import time
 
-from _util import SHARED_DATA, headline
+from _util import REPO, SHARED_DATA, headline
 
 from markupsafe import escape  # noqa: E402
 
@@ -43,7 +50,17 @@ from dailypapers.web import textex  # noqa: E402
 from dailypapers.web.mathtext import math_markup, split_math  # noqa: E402
 
 CONTROL = re.compile(r"\\([A-Za-z]+|[%&_#${}\"'`^~=.])")
-MATH_SPAN = re.compile(r'<span class="math" data-display="[01]">.*?</span>', re.S)
+MATH_SPAN = re.compile(r'<span class="math" data-display="([01])">(.*?)</span>', re.S)
+KATEX = REPO / "dailypapers" / "web" / "static" / "vendor" / "katex" / "katex.min.js"
+KATEX_CHECK = """
+const katex = require(process.argv[1]);
+const lines = require('fs').readFileSync(0, 'utf8').split('\\n').filter(Boolean);
+process.stdout.write(lines.map(line => {
+  const [tex, display] = JSON.parse(line);
+  try { katex.renderToString(tex, {displayMode: display, throwOnError: true, strict: 'ignore'});
+        return '0'; } catch (e) { return '1'; }
+}).join(''));
+"""
 _OLD_MACROS = re.compile(r"\\(?:textsc|emph|textbf|textit|texttt|textrm|textsf|underline)\{([^{}]*)\}")
 
 
@@ -62,6 +79,20 @@ def old_markup(text: str) -> str:
 def shown_commands(rendered: str) -> list[str]:
     """Control sequences in the text a reader sees, formulas left out."""
     return CONTROL.findall(html.unescape(MATH_SPAN.sub(" ", rendered)))
+
+
+def formulas(rendered: str) -> list[tuple[str, bool]]:
+    return [(html.unescape(body), flag == "1") for flag, body in MATH_SPAN.findall(rendered)]
+
+
+def katex_rejects(all_formulas: set[tuple[str, bool]]) -> set[tuple[str, bool]]:
+    """The formulas the bundled KaTeX refuses to typeset, checked in one Node process."""
+    ordered = sorted(all_formulas)
+    answer = subprocess.run(
+        ["node", "-e", KATEX_CHECK, str(KATEX)], capture_output=True, text=True, check=True,
+        input="\n".join(json.dumps(f) for f in ordered) + "\n").stdout
+    assert len(answer) == len(ordered), (len(answer), len(ordered))
+    return {f for f, bit in zip(ordered, answer) if bit == "1"}
 
 
 def known(name: str) -> bool:
@@ -93,7 +124,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--limit-files", type=int, default=None,
                         help="only the first N files of each folder (a quick look)")
+    parser.add_argument("--no-katex", action="store_true",
+                        help="do not count the formulas KaTeX rejects (needs node)")
     args = parser.parse_args()
+    check_katex = not args.no_katex and shutil.which("node") is not None
     started = time.perf_counter()
     corpora = dict(zip(("hf-daily", "arxiv-oai"), abstracts(args.limit_files)))
     print(f"read {sum(map(len, corpora.values())):,} abstracts in "
@@ -103,13 +137,19 @@ def main() -> None:
     wrong_examples: list[str] = []
     for name, texts in corpora.items():
         before = after = unknown_only = wrong = 0
+        math_before: list[list[tuple[str, bool]]] = []
+        math_after: list[list[tuple[str, bool]]] = []
         t0 = time.perf_counter()
         for text in texts:
-            before += bool(shown_commands(old_markup(text)))
+            rendered = old_markup(text)
+            before += bool(shown_commands(rendered))
+            math_before.append(formulas(rendered))
         t_before = time.perf_counter() - t0
         t0 = time.perf_counter()
         for text in texts:
-            left = shown_commands(str(math_markup(text)))
+            rendered = str(math_markup(text))
+            math_after.append(formulas(rendered))
+            left = shown_commands(rendered)
             if not left:
                 continue
             after += 1
@@ -128,6 +168,15 @@ def main() -> None:
               f"({after / len(texts):.2%}): {unknown_only:,} only commands with no known meaning "
               f"(kept as written), {wrong:,} converted wrongly; render {t_before:.1f} s before, "
               f"{t_after:.1f} s after")
+        if check_katex:
+            t0 = time.perf_counter()
+            rejected = katex_rejects({f for fs in math_before + math_after for f in fs})
+            shown = [sum(any(f in rejected for f in fs) for fs in side)
+                     for side in (math_before, math_after)]
+            n_formulas = sum(map(len, math_after))
+            print(f"{'':>9}  with a formula KaTeX rejects (shown as source): before {shown[0]:,},"
+                  f" after {shown[1]:,} ({n_formulas:,} formulas after; "
+                  f"checked in {time.perf_counter() - t0:.1f} s)")
     print("most frequent leftovers: " + ", ".join(f"{c} {n}" for c, n in leftovers.most_common(15)))
     for example in wrong_examples:
         print(f"  wrongly: {example}")
