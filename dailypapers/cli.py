@@ -11,6 +11,7 @@ import os
 import sys
 import threading
 import time
+import tomllib
 import traceback
 from typing import Any
 
@@ -60,7 +61,7 @@ def _debugging(ctx: click.Context) -> bool:
         return True
     try:  # the setting, from the environment or the config file ...
         return get_settings().debug
-    except pydantic.ValidationError:  # ... or, when the settings are what is wrong, the variable
+    except Exception:  # noqa: BLE001 - when the settings are what is wrong: the variable
         return os.environ.get("DAILYPAPERS_DEBUG", "").lower() in ("1", "true", "yes", "on")
 
 
@@ -76,20 +77,31 @@ class _Group(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
+            _check_config_file()
             return super().invoke(ctx)
         except click.UsageError as exc:
             exc.exit_code = EX_USAGE
             raise
-        except (ConfigError, pydantic.ValidationError, sa.exc.OperationalError,
-                sa.exc.InterfaceError) as exc:
+        except (ConfigError, pydantic.ValidationError, tomllib.TOMLDecodeError,
+                sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
             if _debugging(ctx):
                 traceback.print_exc()
             raise click.ClickException(str(_as_config_error(exc))) from None
 
 
+def _check_config_file() -> None:
+    named = os.environ.get("DAILYPAPERS_CONFIG")
+    if named and not os.path.isfile(named):
+        raise ConfigError(f"DAILYPAPERS_CONFIG: {named} is not a file; point it at a TOML "
+                          "settings file or unset it")
+
+
 def _as_config_error(exc: BaseException) -> ConfigError:
     if isinstance(exc, ConfigError):
         return exc
+    if isinstance(exc, tomllib.TOMLDecodeError):
+        path = os.environ.get("DAILYPAPERS_CONFIG") or "dailypapers.toml"
+        return ConfigError(f"DAILYPAPERS_CONFIG: {path} is not valid TOML ({exc}); correct it")
     if isinstance(exc, pydantic.ValidationError):
         return settings_error(exc)
     settings = get_settings()  # valid: a database error comes after the settings were read

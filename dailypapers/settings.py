@@ -149,6 +149,18 @@ class Settings(BaseSettings):
                              f"https://papers.example.org, got {value[:100]!r}")
         return value.strip().rstrip("/")
 
+    @field_validator("embedder")
+    @classmethod
+    def _known_embedder(cls, value: str) -> str:
+        """Checked here so a typo is one line at start, not a traceback at the first search."""
+        url, _, model = value.removeprefix("openai:").partition("#")
+        if (value in ("minilm-int8", "all-MiniLM-L6-v2-int8")
+                or (value.startswith("openai:") and url and model)
+                or (value.startswith("st:") and value != "st:")):
+            return value
+        raise ValueError("unknown embedder: use minilm-int8, openai:<base url>#<model> or "
+                         "st:<model folder or package>")
+
     @classmethod
     def settings_customise_sources(
         cls,

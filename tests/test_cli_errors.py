@@ -112,6 +112,21 @@ def test_an_invalid_setting_value_names_the_variable(tmp_path: Path) -> None:
     assert "validation error" not in line  # pydantic's own multi-line report is not shown
 
 
+def test_an_unknown_embedder_is_named_at_start_not_at_the_first_search(tmp_path: Path) -> None:
+    result = dailypapers(tmp_path, "search", "attention", DAILYPAPERS_EMBEDDER="bert")
+    one_error_line(result, "DAILYPAPERS_EMBEDDER", "unknown embedder", "minilm-int8", "'bert'")
+
+
+def test_a_config_file_that_is_missing_or_not_toml(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere.toml"
+    one_error_line(dailypapers(tmp_path, "status", DAILYPAPERS_CONFIG=str(missing)),
+                   "DAILYPAPERS_CONFIG", str(missing), "is not a file")
+    broken = tmp_path / "broken.toml"
+    broken.write_text("site_name = \n")
+    one_error_line(dailypapers(tmp_path, "status", DAILYPAPERS_CONFIG=str(broken)),
+                   "DAILYPAPERS_CONFIG", str(broken), "not valid TOML", "line 1")
+
+
 def test_verbose_and_debug_show_the_traceback(tmp_path: Path) -> None:
     for args, env in ((["-v", "status"], {}), (["status"], {"DAILYPAPERS_DEBUG": "1"})):
         result = dailypapers(tmp_path, *args, DAILYPAPERS_DATABASE_URL=refused_url(), **env)
