@@ -61,7 +61,8 @@ process.stdout.write(lines.map(line => {
         return '0'; } catch (e) { return '1'; }
 }).join(''));
 """
-_OLD_MACROS = re.compile(r"\\(?:textsc|emph|textbf|textit|texttt|textrm|textsf|underline)\{([^{}]*)\}")
+_OLD_MACROS = re.compile(
+    r"\\(?:textsc|emph|textbf|textit|texttt|textrm|textsf|underline)\{([^{}]*)\}")
 
 
 def old_markup(text: str) -> str:
@@ -159,8 +160,8 @@ def main() -> None:
             else:
                 wrong += 1
                 if len(wrong_examples) < 5:
-                    wrong_examples.append(" ".join(sorted(set(c for c in left if known(c)))) + " in: "
-                                          + text[:300].replace("\n", " "))
+                    shown = " ".join(sorted({c for c in left if known(c)}))
+                    wrong_examples.append(f"{shown} in: " + text[:300].replace("\n", " "))
         t_after = time.perf_counter() - t0
         wrong_total += wrong
         print(f"{name:>9}: {len(texts):>7,} abstracts; showing TeX outside math: before "

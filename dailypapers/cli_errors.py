@@ -117,8 +117,9 @@ def bind_socket(host: str, port: int) -> socket.socket:
 def _bind_error(exc: OSError, host: str, port: int) -> ConfigError:
     where = f"{host}:{port}"
     if exc.errno == errno.EADDRINUSE:
+        other = port + 1 if port < 65535 else 8001
         return ConfigError(f"--port {port}: {where} is already in use by another program; "
-                           f"stop it or choose another port, e.g. --port {port + 1 if port < 65535 else 8001}")
+                           f"stop it or choose another port, e.g. --port {other}")
     if exc.errno == errno.EACCES:
         return ConfigError(f"--port {port}: not allowed to listen on {where} (permission "
                            "denied); choose a port above 1023, e.g. --port 8001")

@@ -75,7 +75,8 @@ def test_a_database_server_that_refuses_the_login_names_what_is_missing(
                          DAILYPAPERS_DATABASE_URL=url.render_as_string(hide_password=False))
 
     if case == "unknown role":
-        one_error_line(result, "DAILYPAPERS_DATABASE_URL", "no role 'no_such_role_dp'", "createuser")
+        one_error_line(result, "DAILYPAPERS_DATABASE_URL", "no role 'no_such_role_dp'",
+                       "createuser")
     else:
         one_error_line(result, "DAILYPAPERS_DATABASE_URL", "no database 'no_such_database_dp'",
                        "createdb")

@@ -72,8 +72,9 @@ _TEXT_DB.add_context_category("dailypapers", prepend=True, macros=[
 _WALKER_DB = latexwalker.get_default_latex_context_db()
 _WALKER_DB.add_context_category("dailypapers", prepend=True, macros=[
     MacroSpec("href", "{{"), MacroSpec("LaTeX", ""), MacroSpec("TeX", ""), MacroSpec("S", ""),
-    *(MacroSpec(name, "") for name in ("deg", "det", "dim", "ker", "arg", "hom", "gcd", "Pr", "lg",
-                                       "argmax", "argmin", "bmod", "eg", "ie", "etal", "etc", "ne")),
+    *(MacroSpec(name, "") for name in ("deg", "det", "dim", "ker", "arg", "hom", "gcd", "Pr",
+                                       "lg", "argmax", "argmin", "bmod", "eg", "ie", "etal", "etc",
+                                       "ne")),
     *(MacroSpec(name, "{") for name in ("textsuperscript", "textsubscript", "textup", "textmd",
                                          "textnormal", "textsl", "mbox", "hbox", "fbox")),
 ])
