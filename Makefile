@@ -1,4 +1,5 @@
 # Two commands: `make run` serves the demo site, `make test` runs the whole suite.
+# Arguments pass through: make run ARGS="--port 8001", make test PYTEST_ARGS="-x tests/test_cli.py".
 PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed-stamp
@@ -13,7 +14,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: $(STAMP)
-	$(VENV)/bin/dailypapers serve
+	$(VENV)/bin/dailypapers serve $(ARGS)
 
 test: $(STAMP)
 	$(VENV)/bin/pytest $(PYTEST_ARGS)

