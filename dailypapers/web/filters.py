@@ -131,6 +131,25 @@ def organization_name(org: Any) -> str | None:
     return name if isinstance(name, str) and name.strip() else None
 
 
+def api_operations(app: Any) -> list[dict[str, Any]]:
+    """The API's operations from its OpenAPI document, for the server-rendered /api/docs."""
+    out = []
+    for path, operations in app.openapi().get("paths", {}).items():
+        for method, op in operations.items():
+            out.append({
+                "method": method.upper(), "path": path, "id": op.get("operationId", path),
+                "summary": op.get("summary", ""), "description": op.get("description", ""),
+                "parameters": [{
+                    "name": p.get("name"), "in": p.get("in"), "required": p.get("required", False),
+                    "description": p.get("description", ""),
+                    "type": (p.get("schema") or {}).get("type", ""),
+                } for p in op.get("parameters", [])],
+                "responses": [(code, r.get("description", ""))
+                              for code, r in op.get("responses", {}).items()],
+            })
+    return out
+
+
 def repo_label(url: str | None) -> str:
     if not url:
         return ""
@@ -144,4 +163,5 @@ def install(env: Environment) -> None:
         timestamp=timestamp, repo_label=repo_label, math=math_markup, link_url=link_url,
         linkify=linkify, sources_label=sources_label, author_search=author_search,
         phrase_search=phrase_search, organization_name=organization_name, search_url=search_url,
+        api_operations=api_operations,
     )
