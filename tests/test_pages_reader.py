@@ -184,3 +184,20 @@ def test_linkify_composes_with_math_and_escapes_everything_else():
     assert str(linkify("<i>ftp://x.org</i>")) == "&lt;i&gt;ftp://x.org&lt;/i&gt;"
     assert "<a" not in str(linkify(math_markup("$https://x.org$")))
     assert sources_label("arxiv-atom,hf") == "arXiv API · Hugging Face daily papers"
+
+
+def test_only_pages_with_math_ask_for_katex_up_front(client, engine, tmp_path):
+    plain = hf_item("2603.00090", title="Plain words", day="2026-03-02")
+    plain["paper"]["summary"] = "It costs $10 and $20; no formula here."
+    maths = hf_item("2603.00091", title="Bounds on $\\ell_2$", day="2026-03-03")
+    import_paths(engine, [write_json(tmp_path / "2026-03-02.json", [plain]),
+                          write_json(tmp_path / "2026-03-03.json", [maths])])
+
+    def katex_css(path: str) -> int:
+        return len(_doc(client.get(path)).cssselect('head link[href*="katex.min.css"]'))
+
+    assert katex_css("/papers/2603.00091") == 1 and katex_css("/papers/date/2026-03-03") == 1
+    assert katex_css("/papers/2603.00090") == 0 and katex_css("/papers/date/2026-03-02") == 0
+    # math.js still knows where KaTeX is, for math the server did not foresee.
+    script = _doc(client.get("/papers/2603.00090")).cssselect("script[data-katex-js]")[0]
+    assert script.get("data-katex-js").startswith("/static/vendor/katex/katex.min.js?v=")

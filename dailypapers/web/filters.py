@@ -12,7 +12,7 @@ from jinja2 import Environment
 from markupsafe import Markup, escape
 
 from dailypapers.ingest.validate import safe_url
-from dailypapers.web.mathtext import math_markup
+from dailypapers.web.mathtext import math_markup, split_math
 
 MAX_AUTHORS = 4
 
@@ -131,6 +131,18 @@ def organization_name(org: Any) -> str | None:
     return name if isinstance(name, str) and name.strip() else None
 
 
+def needs_math(items: Any) -> bool:
+    """Whether any title or abstract among ``items`` (papers, listing entries, search rows)
+    has math: the page then asks for KaTeX from its <head> instead of after loading."""
+    for item in items or []:
+        paper = getattr(item, "paper", None) or (item.get("paper") if isinstance(item, dict) else None)
+        paper = paper if paper is not None else item
+        texts = [paper.get("title"), paper.get("abstract")] if isinstance(paper, dict) else [paper]
+        if any(kind != "text" for text in texts if text for kind, _ in split_math(text)):
+            return True
+    return False
+
+
 def api_operations(app: Any) -> list[dict[str, Any]]:
     """The API's operations from its OpenAPI document, for the server-rendered /api/docs."""
     out = []
@@ -163,5 +175,5 @@ def install(env: Environment) -> None:
         timestamp=timestamp, repo_label=repo_label, math=math_markup, link_url=link_url,
         linkify=linkify, sources_label=sources_label, author_search=author_search,
         phrase_search=phrase_search, organization_name=organization_name, search_url=search_url,
-        api_operations=api_operations,
+        api_operations=api_operations, needs_math=needs_math,
     )
