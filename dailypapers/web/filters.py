@@ -143,6 +143,14 @@ def needs_math(items: Any) -> bool:
     return False
 
 
+_LITERAL = re.compile(r"``(.+?)``")
+
+
+def code_spans(text: str | None) -> Markup:
+    """Docstring literals (````q````) as <code>, everything else escaped."""
+    return Markup(_LITERAL.sub(r"<code>\1</code>", str(escape(text or ""))))
+
+
 def api_operations(app: Any) -> list[dict[str, Any]]:
     """The API's operations from its OpenAPI document, for the server-rendered /api/docs."""
     out = []
@@ -176,4 +184,5 @@ def install(env: Environment) -> None:
         linkify=linkify, sources_label=sources_label, author_search=author_search,
         phrase_search=phrase_search, organization_name=organization_name, search_url=search_url,
         api_operations=api_operations, needs_math=needs_math,
+        code_spans=code_spans,
     )
