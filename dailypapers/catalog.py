@@ -193,6 +193,19 @@ def latest_entries(
     return _entries(conn, query.limit(limit).offset(offset))
 
 
+TRENDING_DAYS = 7  # /papers/trending ranks the papers of the last 7 featured days
+
+
+def trending_entries(conn: Connection, days: int = TRENDING_DAYS) -> tuple[list[Entry], list[dt.date]]:
+    """The papers of the last ``days`` featured days (days with entries, not calendar days: an
+    archive that stopped syncing still has a trending list), ranked by trending, and those days."""
+    recent = select_recent_days(conn, days)
+    if not recent:
+        return [], []
+    entries = entries_in(conn, min(recent), max(recent) + dt.timedelta(days=1), sort="trending")
+    return entries, sorted(recent)
+
+
 def select_recent_days(conn: Connection, count: int, submitter: str | None = None) -> list[dt.date]:
     query = sa.select(feature_days.c.day).distinct().order_by(feature_days.c.day.desc()).limit(count)
     if submitter:

@@ -39,8 +39,9 @@ def test_day_page_cards_show_what_a_reader_needs(client, loaded):
     assert link.get("href") == f"/papers/{first.get('data-paper-id')}"
     assert first.cssselect(".authors")[0].text_content().strip()
     assert first.cssselect(".excerpt")[0].text_content().strip()
-    assert doc.cssselect("a.next")[0].get("href") == "/papers/date/2026-03-30"
-    assert doc.cssselect("a.prev")[0].get("href") == "/papers/date/2026-03-26"
+    # Previous/Next keep the chosen sort.
+    assert doc.cssselect("a.next")[0].get("href") == "/papers/date/2026-03-30?sort=upvotes"
+    assert doc.cssselect("a.prev")[0].get("href") == "/papers/date/2026-03-26?sort=upvotes"
 
 
 def test_empty_day_says_so(client, loaded):
@@ -54,9 +55,12 @@ def test_week_and_month_views(client, loaded):
     days = {a.get("href") for a in week.cssselect("a.day-link")}
     assert days == {"/papers/date/2026-03-26", "/papers/date/2026-03-27"}
     month = _doc(client.get("/papers/month/2026-03"))
-    assert len(month.cssselect("article.card")) == len(week.cssselect("article.card")) + len(
-        _doc(client.get("/papers/date/2026-03-30")).cssselect("article.card")
-    )
+    day = _doc(client.get("/papers/date/2026-03-30"))
+
+    def total(doc):  # "38 papers · top 1–30": week and month show 30 a page
+        return int(doc.cssselect("h2.count")[0].text_content().split()[0])
+
+    assert total(month) == total(week) + total(day) == total(week) + len(day.cssselect("article.card"))
 
 
 @pytest.mark.parametrize("url", ["/papers/date/2026-02-30", "/papers/week/2026-W99",

@@ -246,7 +246,11 @@ def test_the_json_api_never_hands_out_a_hostile_url(site, hostile_rows):  # type
 
 # Values our own code builds (routes), never an upstream string.
 SITE_BUILT = {"prev_link", "next_link", "canonical", "version", "openapi_url",
-              "base_url }}{{ canonical"}
+              "base_url }}{{ canonical", "unfiltered_link"}
+# Functions and maps of links the routes build from our own paths (sort, page, view tabs).
+# Filters that always answer a /search?q=… path, the value percent-encoded (web/filters.py).
+SITE_SEARCHES = ("author_search", "phrase_search", "search_url")
+SITE_BUILT_CALLS = ("page_url(", "static_url(", "page_link(", "sort_link(", "views[")
 SAME_SITE_PREFIXES = ("/", "?", "https://arxiv.org/abs/", "https://arxiv.org/pdf/",
                       "https://doi.org/")
 ATTRIBUTE = re.compile(r"""\b(href|src|action|formaction|poster|srcset)\s*=\s*"([^"]*)\"""")
@@ -272,7 +276,7 @@ def test_every_template_link_is_checked_or_ours() -> None:
             assert expression, f"{template.name}: {attribute}={value!r}"
             expr = expression.group(1)
             ok = (expr in checked or expr in SITE_BUILT
-                  or expr.startswith(("page_url(", "static_url("))
-                  or re.search(r"\|\s*link_url\s*$", expr))
+                  or expr.startswith(SITE_BUILT_CALLS)
+                  or re.search(r"\|\s*(link_url|{})\s*$".format("|".join(SITE_SEARCHES)), expr))
             assert ok, f"{template.name}: {attribute}={value!r} is not checked with |link_url"
     assert dynamic >= 10

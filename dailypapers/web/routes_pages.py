@@ -1,9 +1,14 @@
 """HTML pages, at huggingface.co's URLs: /papers, /papers/date/D, /papers/week/W, /papers/month/M,
-/papers/{id}, and /papers/{id}.md."""
+/papers/trending, /papers/{id}, and /papers/{id}.md.
+
+Week, month and trending lists show ``PAGE_SIZE`` cards a page (``?page=``): a month is ~350
+cards, 480 KB and 69,000 px in one page. Every navigation link keeps the chosen sort."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -18,6 +23,8 @@ router = APIRouter()
 log = logging.getLogger("dailypapers.web")
 
 SORT_LABELS = {"trending": "Trending", "upvotes": "Most upvoted", "newest": "Newest"}
+PAGE_SIZE = 30  # week, month and trending: the top 30, then paging
+MAX_PAGE = 1000
 
 
 def _sort(value: str | None) -> str:
@@ -34,28 +41,61 @@ def home() -> RedirectResponse:
 
 
 @router.get("/papers", response_class=HTMLResponse, include_in_schema=False)
-def latest(request: Request, conn: ConnDep, sort: str | None = None) -> HTMLResponse:
+def latest(request: Request, conn: ConnDep, sort: str | None = None,
+           submitter: str | None = None) -> HTMLResponse:
     day = catalog.latest_day(conn)
     if day is None:
         return render(request, "listing.html", period=None, entries=[], sort=_sort(sort),
-                      sort_labels=SORT_LABELS, prev_link=None, next_link=None,
-                      last_updated=catalog.last_updated(conn), canonical="/papers")
-    return _listing(request, conn, catalog.day_period(day), sort)
+                      sort_labels=SORT_LABELS, prev_link=None, next_link=None, pages=1,
+                      last_updated=catalog.last_updated(conn), canonical="/papers",
+                      description="Daily papers, with no papers imported yet.")
+    return _listing(request, conn, catalog.day_period(day), sort, None, submitter, latest=day)
+
+
+@router.get("/papers/trending", response_class=HTMLResponse, include_in_schema=False)
+def trending(request: Request, conn: ConnDep, page: str | None = None) -> HTMLResponse:
+    """The papers of the last ``catalog.TRENDING_DAYS`` featured days, by trending score."""
+    entries, days = catalog.trending_entries(conn)
+    number, pages, shown = _page_of(entries, page)
+
+    def page_link(n: int) -> str:
+        return "/papers/trending" + (f"?page={n}" if n > 1 else "")
+
+    return render(
+        request, "listing.html", period=None, trending=True, nav="trending", trending_days=days,
+        entries=shown, total=len(entries), first_rank=(number - 1) * PAGE_SIZE + 1,
+        sort="trending", sort_labels=SORT_LABELS, prev_link=None, next_link=None,
+        page=number, pages=pages, page_link=page_link, last_updated=catalog.last_updated(conn),
+        canonical=page_link(number), description=(
+            f"Trending papers of the last {catalog.TRENDING_DAYS} featured days, by upvotes "
+            "and freshness."),
+    )
+
+
+@router.get("/papers/date", include_in_schema=False)
+def date_picker(d: str | None = None) -> RedirectResponse:
+    """Where the day picker's form (GET, no state change) lands: on that day's page."""
+    day = _or_400(catalog.parse_day, d or "")
+    return RedirectResponse(f"/papers/date/{day.isoformat()}", status_code=302)
 
 
 @router.get("/papers/date/{day}", response_class=HTMLResponse, include_in_schema=False)
-def by_day(request: Request, conn: ConnDep, day: str, sort: str | None = None) -> HTMLResponse:
-    return _listing(request, conn, catalog.day_period(_or_400(catalog.parse_day, day)), sort)
+def by_day(request: Request, conn: ConnDep, day: str, sort: str | None = None,
+           submitter: str | None = None) -> HTMLResponse:
+    period = catalog.day_period(_or_400(catalog.parse_day, day))
+    return _listing(request, conn, period, sort, None, submitter)
 
 
 @router.get("/papers/week/{week}", response_class=HTMLResponse, include_in_schema=False)
-def by_week(request: Request, conn: ConnDep, week: str, sort: str | None = None) -> HTMLResponse:
-    return _listing(request, conn, _or_400(catalog.parse_week, week), sort)
+def by_week(request: Request, conn: ConnDep, week: str, sort: str | None = None,
+            page: str | None = None, submitter: str | None = None) -> HTMLResponse:
+    return _listing(request, conn, _or_400(catalog.parse_week, week), sort, page, submitter)
 
 
 @router.get("/papers/month/{month}", response_class=HTMLResponse, include_in_schema=False)
-def by_month(request: Request, conn: ConnDep, month: str, sort: str | None = None) -> HTMLResponse:
-    return _listing(request, conn, _or_400(catalog.parse_month, month), sort)
+def by_month(request: Request, conn: ConnDep, month: str, sort: str | None = None,
+             page: str | None = None, submitter: str | None = None) -> HTMLResponse:
+    return _listing(request, conn, _or_400(catalog.parse_month, month), sort, page, submitter)
 
 
 @router.get("/papers/{paper_id:path}.md", include_in_schema=False)
@@ -111,24 +151,81 @@ def _or_400(parse, text: str):  # type: ignore[no-untyped-def]
         raise HTTPException(400, str(exc)) from None
 
 
-def _listing(request: Request, conn: ConnDep, period: catalog.Period, sort: str | None) -> HTMLResponse:
+def _page_of(entries: list, page: str | None) -> tuple[int, int, list]:  # type: ignore[type-arg]
+    """(page number, page count, the page's entries); a page that is not a number is a 400."""
+    if page is None or page == "":
+        number = 1
+    elif not page.isascii() or not page.isdigit() or not 1 <= int(page) <= MAX_PAGE:
+        raise HTTPException(400, f"invalid page {page!r}: expected a number from 1 to {MAX_PAGE}")
+    else:
+        number = int(page)
+    pages = max(1, -(-len(entries) // PAGE_SIZE))
+    if number > pages:
+        raise HTTPException(404, f"No page {number}: there are {pages}")
+    return number, pages, entries[(number - 1) * PAGE_SIZE:number * PAGE_SIZE]
+
+
+def _query(sort: str, submitter: str | None, page: int = 1) -> str:
+    """The query string a navigation link carries: the sort (unless the default), the
+    submitter filter, the page (unless the first)."""
+    query = {}
+    if sort != "trending":
+        query["sort"] = sort
+    if submitter:
+        query["submitter"] = submitter
+    if page > 1:
+        query["page"] = str(page)
+    return f"?{urlencode(query)}" if query else ""
+
+
+def _listing(request: Request, conn: ConnDep, period: catalog.Period, sort: str | None,
+             page: str | None, submitter: str | None, latest: dt.date | None = None) -> HTMLResponse:
     sort = _sort(sort)
-    entries = catalog.entries_in(conn, period.start, period.end, sort=sort)
+    submitter = submitter or None
+    if submitter is not None and len(submitter) > 128:  # the stored names are at most 128
+        raise HTTPException(400, "invalid submitter: at most 128 characters")
+    entries = catalog.entries_in(conn, period.start, period.end, sort=sort, submitter=submitter)
+    if period.kind == "day":  # a day is ~50 papers: one page
+        number, pages, shown = 1, 1, entries
+    else:
+        number, pages, shown = _page_of(entries, page)
+    keep = _query(sort, submitter)
     if period.kind == "day":
         before, after = catalog.neighbour_days(conn, period.start)
-        prev_link = f"/papers/date/{before.isoformat()}" if before else None
-        next_link = f"/papers/date/{after.isoformat()}" if after else None
+        prev_link = f"/papers/date/{before.isoformat()}{keep}" if before else None
+        next_link = f"/papers/date/{after.isoformat()}{keep}" if after else None
     else:
         prev_p, next_p = period.previous(), period.next()
-        prev_link = (f"/papers/{period.kind}/{prev_p.label}"
+        prev_link = (f"/papers/{period.kind}/{prev_p.label}{keep}"
                      if catalog.period_has_entries(conn, prev_p) or entries else None)
-        next_link = (f"/papers/{period.kind}/{next_p.label}"
+        next_link = (f"/papers/{period.kind}/{next_p.label}{keep}"
                      if catalog.period_has_entries(conn, next_p) else None)
+    path = f"/papers/{'date' if period.kind == 'day' else period.kind}/{period.label}"
+    week_label = catalog.week_period(period.start).label
+    month_label = catalog.month_period(period.start).label
+    today = dt.datetime.now(dt.timezone.utc).date()
     return render(
-        request, "listing.html", period=period, entries=entries, sort=sort,
-        sort_labels=SORT_LABELS, prev_link=prev_link, next_link=next_link,
-        week_label=catalog.week_period(period.start).label,
-        month_label=catalog.month_period(period.start).label,
+        request, "listing.html", period=period, entries=shown, total=len(entries), sort=sort,
+        first_rank=(number - 1) * PAGE_SIZE + 1, submitter=submitter,
+        sort_labels=SORT_LABELS, sort_link=lambda key: path + _query(key, submitter),
+        prev_link=prev_link, next_link=next_link, page=number, pages=pages,
+        page_link=lambda n: path + _query(sort, submitter, n),
+        unfiltered_link=path + _query(sort, None),
+        views={"day": f"/papers/date/{period.start.isoformat()}{keep}",
+               "week": f"/papers/week/{week_label}{keep}",
+               "month": f"/papers/month/{month_label}{keep}"},
+        latest_label="Today" if latest is not None and latest == today else "Latest",
+        nav="latest" if latest else None,
         last_updated=catalog.last_updated(conn),
-        canonical=f"/papers/{'date' if period.kind == 'day' else period.kind}/{period.label}",
+        canonical="/papers" if latest else path + _query("trending", None, number),
+        description=_describe(period, len(entries)),
     )
+
+
+def _describe(period: catalog.Period, count: int) -> str:
+    papers = f"{count} paper{'s' if count != 1 else ''}"
+    if period.kind == "day":
+        return f"{papers} featured on {period.start:%A, %B} {period.start.day}, {period.start:%Y}."
+    if period.kind == "week":
+        return f"{papers} featured in week {period.label}, ranked, with abstracts and code links."
+    return f"{papers} featured in {period.start:%B %Y}, ranked, with abstracts and code links."
