@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -133,6 +133,16 @@ class Settings(BaseSettings):
     )
     embed_in_background: bool = Field(
         default=True, description="Embed new papers in the serving process (one core at most)"
+    )
+
+    # Accounts (dailypapers/community/).
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Signs CSRF tokens and links; default (SQLite only): made once into "
+        "<data_dir>/secret_key. Required on PostgreSQL",
+    )
+    session_days: float = Field(
+        default=30.0, gt=0, description="A sign-in lasts this many days (then sign in again)"
     )
 
     @field_validator("base_url")

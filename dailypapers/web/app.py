@@ -6,25 +6,29 @@ import contextlib
 import functools
 import gc
 import hashlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dailypapers import __version__
-from dailypapers.db.engine import make_engine, read_transaction
+from dailypapers.db.engine import make_engine
 from dailypapers.settings import Settings, get_settings
 from dailypapers.web import filters
+# Route modules import these from web/deps.py; the names stay importable from here too.
+from dailypapers.web.deps import (  # noqa: F401
+    ConnDep, SignInRequired, api_error, is_api, public_base, public_url, render,
+)
 from dailypapers.web.security import SecurityHeaders
 
 HERE = Path(__file__).resolve().parent
@@ -107,27 +111,6 @@ def static_url(path: str) -> str:
     return f"/static/{path}?v={digest}"
 
 
-def public_base(request: Request) -> str:
-    """This site's address for absolute links: DAILYPAPERS_BASE_URL when it is set, else the
-    address the server socket answered on (``serve --port 9000`` links to port 9000). Never
-    the request's Host header, which anyone can set: a cache would keep their host in our
-    links and hand it to everyone."""
-    settings: Settings = request.app.state.settings
-    server = request.scope.get("server")
-    if "base_url" in settings.model_fields_set or not server or server[1] is None:
-        return settings.base_url
-    # http: the scope's scheme may come from X-Forwarded-Proto, a header again; a site served
-    # over TLS sets DAILYPAPERS_BASE_URL.
-    host, port = server
-    host = f"[{host}]" if ":" in host else host
-    return f"http://{host}" + ("" if port == 80 else f":{port}")
-
-
-def public_url(request: Request, path: str, query: dict[str, str] | None = None) -> str:
-    """An absolute URL of this site (see :func:`public_base`)."""
-    return public_base(request) + path + (f"?{urlencode(query)}" if query else "")
-
-
 def _install_docs(app: FastAPI) -> None:
     """Swagger UI from /static/vendor/swagger-ui/, started by a script file: no CDN, and no
     inline script for the Content-Security-Policy to allow."""
@@ -186,29 +169,12 @@ def _document_400_not_422(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def get_connection(request: Request) -> Iterator[Connection]:
-    with read_transaction(request.app.state.engine) as conn:
-        yield conn
-
-
-ConnDep = Annotated[Connection, Depends(get_connection)]
-
-
-def is_api(request: Request) -> bool:
-    return request.url.path.startswith("/api/")
-
-
-def api_error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
-
-
-def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
-    templates: Jinja2Templates = request.app.state.templates
-    context.setdefault("base_url", public_base(request))  # for canonical links
-    return templates.TemplateResponse(request, template, context, status_code=status_code)
-
-
 def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(SignInRequired)
+    async def _sign_in(request: Request, exc: SignInRequired):  # type: ignore[no-untyped-def]
+        query = f"?{urlencode({'next': exc.next_path})}" if exc.next_path else ""
+        return RedirectResponse(f"/login{query}", status_code=303)
+
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError):  # type: ignore[no-untyped-def]
         problems = "; ".join(
