@@ -23,8 +23,8 @@ class SecretKeyError(RuntimeError):
 
 
 def load_secret_key(settings: Settings) -> bytes:
-    if settings.secret_key is not None:
-        key = settings.secret_key.get_secret_value().strip()
+    key = settings.secret_key.get_secret_value().strip()
+    if key:
         if len(key) < MIN_KEY_CHARS:
             raise SecretKeyError(f"DAILYPAPERS_SECRET_KEY must be at least {MIN_KEY_CHARS} "
                                  f"characters (e.g. the output of `openssl rand -hex 32`)")

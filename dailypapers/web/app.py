@@ -6,6 +6,8 @@ import contextlib
 import functools
 import gc
 import hashlib
+import logging
+import re
 from collections.abc import AsyncIterator
 from functools import lru_cache
 from pathlib import Path
@@ -22,12 +24,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dailypapers import __version__
+from dailypapers.community.ratelimit import RateLimiter
 from dailypapers.db.engine import make_engine
+from dailypapers.notify.mail import backend_from_settings
 from dailypapers.settings import Settings, get_settings
 from dailypapers.web import filters
 # Route modules import these from web/deps.py; the names stay importable from here too.
 from dailypapers.web.deps import (  # noqa: F401
-    ConnDep, SignInRequired, api_error, is_api, public_base, public_url, render,
+    ConnDep, RateLimited, SignInRequired, api_error, is_api, public_base, public_url, render,
 )
 from dailypapers.web.security import SecurityHeaders
 
@@ -75,6 +79,9 @@ def create_app(
     app.state.engine = engine
     app.state.search = search
     app.state.jobs = jobs
+    app.state.rate_limiter = RateLimiter(settings.ratelimit_storage)
+    app.state.mail_backend = backend_from_settings(settings)
+    redact_reset_links_in_access_log()
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     filters.install(templates.env)
     templates.env.globals.update(site_name=settings.site_name, version=__version__,
@@ -82,11 +89,13 @@ def create_app(
     app.state.templates = templates
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
-    from dailypapers.web import routes_api, routes_pages, routes_search
+    from dailypapers.web import routes_account, routes_api, routes_pages, routes_search
 
     app.include_router(routes_search.router)  # before /api/papers/{id}, which would match "search"
     app.include_router(routes_api.router)
     app.include_router(routes_pages.router)
+    app.include_router(routes_account.router)
+    app.include_router(routes_account.api_router)
     _install_docs(app)
     _install_error_handlers(app)
     _document_400_not_422(app)
@@ -161,6 +170,10 @@ def _document_400_not_422(app: FastAPI) -> None:
         for operations in schema.get("paths", {}).values():
             for operation in operations.values():
                 operation.get("responses", {}).pop("422", None)
+        schema["components"].setdefault("securitySchemes", {})["apiToken"] = {
+            "type": "http", "scheme": "bearer",
+            "description": "A personal API token, made on /account (shown once).",
+        }
         components = schema.get("components", {}).get("schemas", {})
         for name in ("HTTPValidationError", "ValidationError"):
             components.pop(name, None)
@@ -174,6 +187,15 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def _sign_in(request: Request, exc: SignInRequired):  # type: ignore[no-untyped-def]
         query = f"?{urlencode({'next': exc.next_path})}" if exc.next_path else ""
         return RedirectResponse(f"/login{query}", status_code=303)
+
+    @app.exception_handler(RateLimited)
+    async def _rate_limited(request: Request, exc: RateLimited):  # type: ignore[no-untyped-def]
+        headers = {"Retry-After": str(exc.retry_after)}
+        if is_api(request):
+            return api_error(429, exc.what, headers=headers)
+        response = render(request, "error.html", 429, title="Too many attempts", message=exc.what)
+        response.headers.update(headers)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError):  # type: ignore[no-untyped-def]
@@ -195,3 +217,23 @@ def _install_error_handlers(app: FastAPI) -> None:
             exc.status_code, "Error"
         )
         return render(request, "error.html", exc.status_code, title=title, message=message)
+
+
+class _RedactResetTokens(logging.Filter):
+    """Access log lines show ``/reset/…`` instead of the token: the link is a credential."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any(
+                isinstance(arg, str) and "/reset/" in arg for arg in record.args):
+            record.args = tuple(_RESET_TOKEN.sub("/reset/…", arg) if isinstance(arg, str) else arg
+                                for arg in record.args)
+        return True
+
+
+_RESET_TOKEN = re.compile(r"/reset/[^/?#\s\"]+")
+
+
+def redact_reset_links_in_access_log() -> None:
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, _RedactResetTokens) for f in access.filters):
+        access.addFilter(_RedactResetTokens())

@@ -38,13 +38,14 @@ from dailypapers.community.sessions import SessionUser, user_for_api_token, user
 from dailypapers.community.users import User
 from dailypapers.db.engine import read_transaction, write_transaction
 from dailypapers.settings import Settings
+from dailypapers.web.params import ApiError
 
 __all__ = [
     "ConnDep", "WriteConnDep", "CurrentUser", "RequireUser", "CsrfDep", "User", "SignInRequired",
     "render", "api_error", "is_api", "public_base", "public_url", "get_connection",
     "get_write_connection", "current_user", "require_user", "check_csrf", "csrf_token_for",
     "set_session_cookie", "clear_session_cookie", "session_cookie_name", "session_token",
-    "secret_key",
+    "secret_key", "RateLimited", "rate_limit", "client_address", "safe_next", "AUTH_RESPONSES",
 ]
 
 CSRF_FIELD = "csrf_token"
@@ -111,6 +112,9 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
     context.setdefault("csrf_token", _LazyCsrfToken(request))
     response = templates.TemplateResponse(request, template, context, status_code=status_code)
     _set_pending_csrf_cookie(request, response)
+    if context["current_user"] is not None:  # a page with someone's name in it: no shared cache
+        response.headers["Cache-Control"] = "private, no-cache"
+        response.headers["Vary"] = "Cookie"
     return response
 
 
@@ -207,6 +211,13 @@ def require_user(request: Request, user: Annotated[User | None, Depends(current_
 CurrentUser = Annotated[User | None, Depends(current_user)]
 RequireUser = Annotated[User, Depends(require_user)]
 
+# The 401 of an /api/v1 route that takes RequireUser, for its decorator's ``responses``.
+AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {401: {
+    "model": ApiError,
+    "description": "No valid API token: send Authorization: Bearer <token> (made on /account).",
+    "headers": {"WWW-Authenticate": {"schema": {"type": "string"}}},
+}}
+
 
 def _touch_api_token(request: Request, conn: Connection) -> None:
     """Stamp ``api_tokens.last_used_at``: only from a write transaction (never on GET)."""
@@ -289,3 +300,38 @@ async def check_csrf(request: Request) -> None:
 
 
 CsrfDep = Annotated[None, Depends(check_csrf)]
+
+
+# --- rate limits -----------------------------------------------------------------------------
+
+
+class RateLimited(Exception):
+    """Raised by :func:`rate_limit`: the app answers 429 with ``Retry-After``."""
+
+    def __init__(self, retry_after: float, what: str) -> None:
+        super().__init__(what)
+        self.retry_after = int(retry_after)
+        self.what = what
+
+
+def client_address(request: Request) -> str:
+    # The socket's peer. Behind a reverse proxy every request comes from the proxy: it must
+    # limit per address itself (a forwarded header is anyone's to forge).
+    return request.client.host if request.client else "unknown"
+
+
+def rate_limit(request: Request, rules: str, scope: str, key: str, *, count: bool = True) -> None:
+    """Count one attempt of ``scope`` by ``key`` against ``rules`` (a setting's value), or raise
+    :class:`RateLimited`. ``count=False`` only checks (count failures later with ``count=True``)."""
+    limiter = request.app.state.rate_limiter
+    waiting = (limiter.hit if count else limiter.check)(rules, scope, key)
+    if waiting is not None:
+        raise RateLimited(waiting, f"too many attempts; try again in {int(waiting)} seconds")
+
+
+def safe_next(target: str | None, default: str = "/papers") -> str:
+    """A local path to go to after signing in: never another site (``//host``, ``/\\host``)."""
+    if not target or len(target) > 2000 or not target.startswith("/") \
+            or target.startswith("//") or any(c in target for c in "\\\r\n\t"):
+        return default
+    return target
