@@ -93,7 +93,8 @@ def api_schema(app):
 def test_every_answer_is_the_one_the_openapi_description_promises(api_schema, mode):
     operations = [result.ok() for result in api_schema.get_all_operations()]
     assert sorted(op.path for op in operations) == [
-        "/api/daily_papers", "/api/papers", "/api/papers/search", "/api/papers/{paper_id}", "/api/v1/search"]
+        "/api/daily_papers", "/api/papers", "/api/papers/search", "/api/papers/{paper_id}",
+        "/api/v1/me", "/api/v1/search"]
     for operation in operations:
         if mode is GenerationMode.NEGATIVE and operation.path == "/api/papers/{paper_id}":
             continue  # any string is an id to look up (a 404 when unknown): nothing to negate
