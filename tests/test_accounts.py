@@ -287,3 +287,41 @@ def test_sign_in_goes_back_where_it_was_asked_for(browser) -> None:  # type: ign
                                      "username": "barbara", "password": PASSWORD,
                                      "next": "//evil.example/"})
     assert answer.headers["location"] == "/papers"
+
+
+def test_checking_a_password_holds_no_write_lock(browser, engine, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """argon2 runs outside the write transaction: on SQLite (one writer) other writes go on
+    while a sign-in is still checking its password."""
+    import threading
+
+    from dailypapers.community import accounts
+    from dailypapers.db.engine import write_transaction
+    from dailypapers.db.schema import sync_checkpoints
+
+    browser.sign_up("Patient")
+    browser.sign_out()
+    page = browser.get("/login").text
+    entered, release = threading.Event(), threading.Event()
+    real = accounts.verify_password
+
+    def slow_verify(stored, password):  # type: ignore[no-untyped-def]
+        entered.set()
+        release.wait(20)
+        return real(stored, password)
+
+    monkeypatch.setattr(accounts, "verify_password", slow_verify)
+    answers: list[int] = []
+    signing_in = threading.Thread(target=lambda: answers.append(browser.post(
+        "/login", {"csrf_token": csrf(page, "/login"), "username": "patient",
+                   "password": PASSWORD}).status_code))
+    signing_in.start()
+    try:
+        assert entered.wait(20)
+        with write_transaction(engine) as conn:  # would wait for the lock if the login held it
+            conn.execute(sync_checkpoints.insert().values(
+                key="probe", value="x", updated_at=sa.func.now()))
+        assert signing_in.is_alive() and not answers  # the sign-in is still checking
+    finally:
+        release.set()
+        signing_in.join(30)
+    assert answers == [303]

@@ -7,6 +7,11 @@ never mix one of ours with one of theirs; so are a few names the site's own page
 
 Every function takes a connection of the caller's transaction and never commits. A failure the
 person can fix is an :class:`AccountError` naming the form field.
+
+argon2 is slow on purpose (~0.13 s), and SQLite has one writer: so the hashing and checking of
+passwords (:func:`prepare_password`, :func:`authenticate`, :func:`check_password`) never run
+inside a write transaction: callers hash first, then write the hash (``hashed=``), and the
+site's other writes never wait behind a sign-in.
 """
 
 from __future__ import annotations
@@ -88,10 +93,19 @@ def _email_taken(conn: Connection, email: str, except_user: int | None = None) -
     return conn.execute(query).first() is not None
 
 
+def prepare_password(password: str, username: str, field: str = "password") -> str:
+    """Check a new password and hash it (slow: call it outside write transactions)."""
+    problem = password_problem(password, username)
+    if problem:
+        raise AccountError(problem, field)
+    return hash_password(password)
+
+
 def create_user(
     conn: Connection, username: str, password: str, *, email: str = "",
-    is_admin: bool = False, is_moderator: bool = False,
+    is_admin: bool = False, is_moderator: bool = False, hashed: str | None = None,
 ) -> User:
+    """A new account. ``hashed``: ``prepare_password(password, username)``, made beforehand."""
     problem = username_problem(conn, username)
     if problem:
         raise AccountError(problem, "username")
@@ -99,9 +113,7 @@ def create_user(
     if address and _email_taken(conn, address):
         raise AccountError("an account with this e-mail address exists: sign in or reset its "
                            "password", "email")
-    problem = password_problem(password, username)
-    if problem:
-        raise AccountError(problem, "password")
+    hashed = hashed or prepare_password(password, username)
     now = db_now(conn)
     try:
         # A savepoint: on PostgreSQL a unique violation (two sign-ups racing for one name)
@@ -109,9 +121,9 @@ def create_user(
         with conn.begin_nested():
             user_id = conn.execute(users.insert().values(
                 username=username, username_key=username_key(username), email=address,
-                email_key=address.lower() if address else None,
-                password_hash=hash_password(password), is_admin=is_admin,
-                is_moderator=is_moderator, created_at=now, password_changed_at=now,
+                email_key=address.lower() if address else None, password_hash=hashed,
+                is_admin=is_admin, is_moderator=is_moderator, created_at=now,
+                password_changed_at=now,
             ).returning(users.c.id)).scalar_one()
     except sa.exc.IntegrityError:
         raise AccountError("this username is taken", "username") from None
@@ -127,9 +139,9 @@ def _find_user_row(conn: Connection, name_or_email: str) -> Any:
 
 
 def authenticate(conn: Connection, name_or_email: str, password: str) -> User | None:
-    """The user whose name (or e-mail address) and password these are, or None.
+    """The user whose name (or e-mail address) and password these are, or None. Reads only.
 
-    Suspended users cannot sign in. A hash made with older parameters is upgraded here."""
+    Suspended users cannot sign in."""
     if len(password) > MAX_PASSWORD_CHARS:
         return None  # no account has one: bounds the hashing work a request can ask for
     row = _find_user_row(conn, name_or_email)
@@ -137,10 +149,23 @@ def authenticate(conn: Connection, name_or_email: str, password: str) -> User | 
         return None
     if row.suspended_at is not None:
         return None
-    if needs_rehash(row.password_hash):
-        conn.execute(users.update().where(users.c.id == row.id)
-                     .values(password_hash=hash_password(password)))
     return User.from_row(row)
+
+
+def upgrade_hash(conn: Connection, user_id: int, password: str) -> bool:
+    """Re-hash a just-verified password whose hash was made with weaker parameters (rare)."""
+    stored = conn.execute(sa.select(users.c.password_hash).where(users.c.id == user_id)).scalar()
+    if stored is None or not needs_rehash(stored):
+        return False
+    conn.execute(users.update().where(users.c.id == user_id)
+                 .values(password_hash=hash_password(password)))
+    return True
+
+
+def check_password(conn: Connection, user_id: int, password: str) -> bool:
+    stored = conn.execute(sa.select(users.c.password_hash).where(users.c.id == user_id)).scalar()
+    return stored is not None and len(password) <= MAX_PASSWORD_CHARS \
+        and verify_password(stored, password)
 
 
 def user_by_id(conn: Connection, user_id: int) -> Any:
@@ -151,21 +176,12 @@ def user_by_name_or_email(conn: Connection, name_or_email: str) -> Any:
     return _find_user_row(conn, name_or_email)
 
 
-def set_password(conn: Connection, user_id: int, username: str, new_password: str) -> None:
-    """Store a new password and end every session of the user (each device signs in again)."""
-    problem = password_problem(new_password, username)
-    if problem:
-        raise AccountError(problem, "new_password")
+def set_password(conn: Connection, user_id: int, password_hash: str) -> None:
+    """Store a new password (from :func:`prepare_password`) and end every session of the user:
+    each device signs in again."""
     conn.execute(users.update().where(users.c.id == user_id).values(
-        password_hash=hash_password(new_password), password_changed_at=db_now(conn)))
+        password_hash=password_hash, password_changed_at=db_now(conn)))
     end_all_sessions(conn, user_id)
-
-
-def change_password(conn: Connection, user: User, current: str, new_password: str) -> None:
-    row = user_by_id(conn, user.id)
-    if row is None or not verify_password(row.password_hash, current):
-        raise AccountError("the current password is wrong", "current_password")
-    set_password(conn, user.id, user.username, new_password)
 
 
 def change_email(conn: Connection, user: User, email: str) -> str | None:

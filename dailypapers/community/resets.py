@@ -15,7 +15,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from dailypapers.community.accounts import AccountError, set_password, user_by_name_or_email
-from dailypapers.community.passwords import password_problem
 from dailypapers.community.sessions import hash_token, new_token
 from dailypapers.db.engine import db_now
 from dailypapers.db.schema import password_resets, users
@@ -63,17 +62,15 @@ def reset_username(conn: Connection, token: str) -> str | None:
     return row.username if row is not None else None
 
 
-def complete_reset(conn: Connection, token: str, new_password: str) -> str:
-    """Set the new password through a link; returns the username. The link is spent.
+def complete_reset(conn: Connection, token: str, password_hash: str) -> str:
+    """Set the new password (hashed by ``accounts.prepare_password`` beforehand, with the
+    username :func:`reset_username` gave) through a link; returns the username. The link is
+    spent, with every other open link of the user, and every session ends.
 
-    Every check comes before the first write, so a caller that catches the error and answers
-    with the form again commits nothing."""
+    The check comes before the first write, so a caller that catches the error commits nothing."""
     row = _open_reset(conn, token)
     if row is None:
         raise AccountError(SPENT_MESSAGE, "")
-    problem = password_problem(new_password, row.username)
-    if problem:
-        raise AccountError(problem, "new_password")
     # Conditional on used_at IS NULL: of two submissions racing with one link, one wins.
     now = db_now(conn)
     spent = conn.execute(
@@ -83,7 +80,7 @@ def complete_reset(conn: Connection, token: str, new_password: str) -> str:
     ).rowcount
     if spent != 1:
         raise AccountError(SPENT_MESSAGE, "")
-    set_password(conn, row.id, row.username, new_password)
+    set_password(conn, row.id, password_hash)
     conn.execute(password_resets.update().where(
         password_resets.c.user_id == row.id, password_resets.c.used_at.is_(None)
     ).values(used_at=now))

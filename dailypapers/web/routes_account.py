@@ -1,7 +1,8 @@
 """Account pages (sign up, sign in, sign out, account, password reset) and ``/api/v1/me``.
 
-Thin: the rules live in ``community/``. Every POST carries the CSRF token and runs in one write
-transaction; GETs only read. A failed form answers with the form again (400) and its input,
+Thin: the rules live in ``community/``. Every POST carries the CSRF token and writes in one
+write transaction; GETs only read. Routes that hash or check a password (argon2, ~0.13 s) do
+it before opening their write transaction, so SQLite's one writer never waits on it. A failed form answers with the form again (400) and its input,
 never the password.
 """
 
@@ -12,10 +13,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from sqlalchemy.engine import Engine
 
 from dailypapers.community import accounts, resets
 from dailypapers.community.accounts import AccountError
 from dailypapers.community.sessions import end_session, start_session
+from dailypapers.db.engine import read_transaction, write_transaction
 from dailypapers.notify.mail import Mail, deliver
 from dailypapers.settings import Settings
 from dailypapers.web.deps import (
@@ -33,6 +36,10 @@ NO_STORE = {"Cache-Control": "no-store"}  # pages that show a secret or a creden
 
 def _settings(request: Request) -> Settings:
     return request.app.state.settings
+
+
+def _engine(request: Request) -> Engine:
+    return request.app.state.engine
 
 
 def _lifetime(request: Request) -> dt.timedelta:
@@ -60,17 +67,24 @@ def signup_page(request: Request, user: CurrentUser, next: str = "") -> Response
 
 @router.post("/signup", response_class=HTMLResponse)
 def signup(
-    request: Request, _csrf: CsrfDep, conn: WriteConnDep, username: FormText = "",
-    password: FormText = "", email: FormText = "", next: FormText = "",
+    request: Request, _csrf: CsrfDep, username: FormText = "", password: FormText = "",
+    email: FormText = "", next: FormText = "",
 ) -> Response:
     rate_limit(request, _settings(request).ratelimit_signup_per_ip, "signup",
                client_address(request))
+    username = username.strip()
     try:
-        user = accounts.create_user(conn, username.strip(), password, email=email)
+        with read_transaction(_engine(request)) as conn:  # the cheap refusals first
+            problem = accounts.username_problem(conn, username)
+        if problem:
+            raise AccountError(problem, "username")
+        hashed = accounts.prepare_password(password, username)  # slow: outside the write
+        with write_transaction(_engine(request)) as conn:
+            user = accounts.create_user(conn, username, password, email=email, hashed=hashed)
+            return _signed_in(request, conn, user, next)
     except AccountError as exc:
         return render(request, "account_signup.html", 400, next=safe_next(next, ""),
                       form={"username": username, "email": email}, errors={exc.field: exc.message})
-    return _signed_in(request, conn, user, next)
 
 
 @router.get("/login", response_class=HTMLResponse)
@@ -83,8 +97,8 @@ def login_page(request: Request, user: CurrentUser, next: str = "", done: str = 
 
 @router.post("/login", response_class=HTMLResponse)
 def login(
-    request: Request, _csrf: CsrfDep, conn: WriteConnDep, username: FormText = "",
-    password: FormText = "", next: FormText = "",
+    request: Request, _csrf: CsrfDep, username: FormText = "", password: FormText = "",
+    next: FormText = "",
 ) -> Response:
     settings = _settings(request)
     rate_limit(request, settings.ratelimit_signin_per_ip, "signin", client_address(request))
@@ -93,14 +107,17 @@ def login(
     account = username.strip().lower()[:accounts.MAX_EMAIL_CHARS]
     rate_limit(request, settings.ratelimit_signin_per_account, "signin-account", account,
                count=False)
-    user = accounts.authenticate(conn, username, password)
+    with read_transaction(_engine(request)) as conn:  # argon2 outside any write transaction
+        user = accounts.authenticate(conn, username, password)
     if user is None:
         request.app.state.rate_limiter.hit(settings.ratelimit_signin_per_account,
                                            "signin-account", account)
         return render(request, "account_login.html", 400, next=safe_next(next, ""),
                       form={"username": username}, notice="",
                       error="Wrong username or password (or the account is suspended).")
-    return _signed_in(request, conn, user, next)
+    with write_transaction(_engine(request)) as conn:
+        accounts.upgrade_hash(conn, user.id, password)
+        return _signed_in(request, conn, user, next)
 
 
 @router.post("/logout")
@@ -139,15 +156,21 @@ def account_page(request: Request, user: RequireUser, conn: ConnDep,
 
 @router.post("/account/password", response_class=HTMLResponse)
 def change_password(
-    request: Request, user: RequireUser, _csrf: CsrfDep, conn: WriteConnDep,
-    current_password: FormText = "", new_password: FormText = "",
+    request: Request, user: RequireUser, _csrf: CsrfDep, current_password: FormText = "",
+    new_password: FormText = "",
 ) -> Response:
+    engine = _engine(request)
     try:
-        accounts.change_password(conn, user, current_password, new_password)
+        with read_transaction(engine) as conn:  # argon2 twice, outside any write transaction
+            if not accounts.check_password(conn, user.id, current_password):
+                raise AccountError("the current password is wrong", "current_password")
+        hashed = accounts.prepare_password(new_password, user.username, "new_password")
     except AccountError as exc:
-        return _account_page(request, conn, user, 400, errors={exc.field: exc.message})
-    # Every session ended with the old password; this browser gets a new one.
-    token, _ = start_session(conn, user.id, _lifetime(request))
+        with read_transaction(engine) as conn:
+            return _account_page(request, conn, user, 400, errors={exc.field: exc.message})
+    with write_transaction(engine) as conn:
+        accounts.set_password(conn, user.id, hashed)  # ends every session …
+        token, _ = start_session(conn, user.id, _lifetime(request))  # … this browser gets one
     response = RedirectResponse("/account?changed=password", status_code=303)
     set_session_cookie(request, response, token)
     return response
@@ -243,14 +266,20 @@ def reset_page(request: Request, token: str, conn: ConnDep) -> Response:
 
 
 @router.post("/reset/{token}", response_class=HTMLResponse)
-def reset_password(request: Request, token: str, _csrf: CsrfDep, conn: WriteConnDep,
+def reset_password(request: Request, token: str, _csrf: CsrfDep,
                    new_password: FormText = "") -> Response:
+    engine = _engine(request)
+    with read_transaction(engine) as conn:
+        username = resets.reset_username(conn, token)
     try:
-        resets.complete_reset(conn, token, new_password)
+        if username is None:
+            raise AccountError(resets.SPENT_MESSAGE, "")
+        hashed = accounts.prepare_password(new_password, username, "new_password")
+        with write_transaction(engine) as conn:
+            resets.complete_reset(conn, token, hashed)
     except AccountError as exc:
         if exc.field != "new_password":
             return render(request, "error.html", 410, title="Link expired", message=exc.message)
-        username = resets.reset_username(conn, token) or ""
         response = render(request, "account_reset_form.html", 400, username=username,
                           errors={exc.field: exc.message})
         response.headers.update(NO_STORE)
