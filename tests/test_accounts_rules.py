@@ -206,3 +206,21 @@ def test_the_access_log_never_shows_a_reset_token() -> None:
         log_filter.filter(record)
     message = record.getMessage()
     assert "AbC_123-xyz" not in message and "/reset/…?x=1" in message
+
+
+def test_expired_sessions_are_swept_at_the_next_sign_in(engine: sa.Engine) -> None:
+    import datetime as dt
+
+    from dailypapers.community.sessions import start_session, user_for_session
+    from dailypapers.db.schema import user_sessions
+
+    with write_transaction(engine) as conn:
+        alice = create_user(conn, "alice", PASSWORD)
+        bob = create_user(conn, "bob", PASSWORD)
+        old, _ = start_session(conn, alice.id, dt.timedelta(seconds=-1))  # expired already
+        bobs, _ = start_session(conn, bob.id, dt.timedelta(seconds=-1))
+        assert user_for_session(conn, old) is None  # an expired session opens nothing
+        current, _ = start_session(conn, alice.id, dt.timedelta(days=1))
+        assert user_for_session(conn, current).user.username == "alice"
+        rows = conn.execute(sa.select(user_sessions.c.user_id)).scalars().all()
+    assert sorted(rows) == [alice.id, bob.id]  # alice's expired one went; bob's waits for bob

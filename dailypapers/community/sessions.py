@@ -65,6 +65,10 @@ def start_session(conn: Connection, user_id: int, lifetime: dt.timedelta) -> tup
     token = new_token()
     now = db_now(conn)
     csrf_secret = secrets.token_hex(32)
+    # Expired sessions are swept per user at each sign-in: no cleanup job, and the table stays
+    # the size of the sessions people actually use.
+    conn.execute(user_sessions.delete().where(user_sessions.c.user_id == user_id,
+                                              user_sessions.c.expires_at <= now))
     conn.execute(user_sessions.insert().values(
         token_hash=hash_token(token), user_id=user_id, csrf_secret=csrf_secret,
         created_at=now, last_seen_at=now, expires_at=now + lifetime,
