@@ -13,23 +13,23 @@ from tests.account_helpers import NEW_PASSWORD, PASSWORD, Browser, count, csrf, 
 
 
 @pytest.fixture
-def server(settings, engine):  # type: ignore[no-untyped-def]
+def server(settings, engine):
     with serve(settings, engine) as live:
         yield live
 
 
 @pytest.fixture
-def browser(server):  # type: ignore[no-untyped-def]
+def browser(server):
     browser = Browser(server.url)
     yield browser
     browser.close()
 
 
-def another(server) -> Browser:  # type: ignore[no-untyped-def]
+def another(server) -> Browser:
     return Browser(server.url)
 
 
-def test_sign_up_sign_out_and_sign_in_again(server, browser, engine) -> None:  # type: ignore[no-untyped-def]
+def test_sign_up_sign_out_and_sign_in_again(server, browser, engine) -> None:
     answer = browser.sign_up("Ada_Lovelace", email="ada@example.org")
     assert answer.status_code == 303 and answer.headers["location"] == "/papers"
     set_cookie = answer.headers["set-cookie"]
@@ -77,7 +77,7 @@ def test_sign_up_sign_out_and_sign_in_again(server, browser, engine) -> None:  #
     assert stored == [sha256(third)]
 
 
-def test_a_wrong_password_or_unknown_name_signs_nobody_in(browser) -> None:  # type: ignore[no-untyped-def]
+def test_a_wrong_password_or_unknown_name_signs_nobody_in(browser) -> None:
     browser.sign_up("grace")
     browser.sign_out()
     for name, password in (("grace", PASSWORD + "x"), ("nobody", PASSWORD), ("grace", "")):
@@ -88,7 +88,7 @@ def test_a_wrong_password_or_unknown_name_signs_nobody_in(browser) -> None:  # t
     assert browser.signed_in_as() is None
 
 
-def test_forms_without_the_right_csrf_token_are_refused(server, browser, engine) -> None:  # type: ignore[no-untyped-def]
+def test_forms_without_the_right_csrf_token_are_refused(server, browser, engine) -> None:
     fields = {"username": "mallory", "password": PASSWORD}
     browser.get("/signup")  # has its csrf cookie now
     other = another(server)
@@ -122,7 +122,7 @@ def test_forms_without_the_right_csrf_token_are_refused(server, browser, engine)
     assert count(engine, api_tokens) == 1
 
 
-def test_no_get_changes_anything(browser, engine) -> None:  # type: ignore[no-untyped-def]
+def test_no_get_changes_anything(browser, engine) -> None:
     browser.sign_up("quiet")
     for path in ("/logout", "/account/tokens", "/account/password", "/account/email",
                  "/account/tokens/1/revoke"):
@@ -131,7 +131,7 @@ def test_no_get_changes_anything(browser, engine) -> None:  # type: ignore[no-un
     assert count(engine, user_sessions) == 1 and count(engine, api_tokens) == 0
 
 
-def test_a_password_change_ends_every_other_session(server, browser, engine) -> None:  # type: ignore[no-untyped-def]
+def test_a_password_change_ends_every_other_session(server, browser, engine) -> None:
     browser.sign_up("linus")
     laptop = another(server)
     assert laptop.sign_in("linus").status_code == 303
@@ -159,7 +159,7 @@ def test_a_password_change_ends_every_other_session(server, browser, engine) -> 
     assert laptop.sign_in("linus", NEW_PASSWORD).status_code == 303
 
 
-def test_usernames_are_checked_on_the_form(browser, engine) -> None:  # type: ignore[no-untyped-def]
+def test_usernames_are_checked_on_the_form(browser, engine) -> None:
     assert browser.sign_up("Turing").status_code == 303
     browser.sign_out()
     for name, reason in (("turing", "taken"), ("TURING", "taken"), ("tu", "3 to 32"),
@@ -174,7 +174,7 @@ def test_usernames_are_checked_on_the_form(browser, engine) -> None:  # type: ig
     assert count(engine, users) == 1
 
 
-def test_common_short_and_long_passwords(browser, engine) -> None:  # type: ignore[no-untyped-def]
+def test_common_short_and_long_passwords(browser, engine) -> None:
     for password, reason in (("Qwertyuiop", "commonly used"), ("iloveyou1", "commonly used"),
                              ("sh0rt!x", "at least 8"), ("Hopper_8", "must not be the username"),
                              ("y" * 1025, "at most 1024")):
@@ -191,7 +191,7 @@ def test_common_short_and_long_passwords(browser, engine) -> None:  # type: igno
     assert stored.startswith("$argon2id$") and long_password not in stored
 
 
-def test_api_tokens_are_shown_once_work_and_can_be_revoked(server, browser, engine) -> None:  # type: ignore[no-untyped-def]
+def test_api_tokens_are_shown_once_work_and_can_be_revoked(server, browser, engine) -> None:
     browser.sign_up("Katherine")
     created = browser.submit("/account", "/account/tokens", {"token_name": "my laptop"})
     assert created.status_code == 200 and created.headers["cache-control"] == "no-store"
@@ -228,7 +228,7 @@ def test_api_tokens_are_shown_once_work_and_can_be_revoked(server, browser, engi
     assert count(engine, api_tokens) == 0
 
 
-def test_a_suspended_user_is_signed_out_everywhere(server, browser, engine) -> None:  # type: ignore[no-untyped-def]
+def test_a_suspended_user_is_signed_out_everywhere(server, browser, engine) -> None:
     browser.sign_up("Mel")
     created = browser.submit("/account", "/account/tokens", {"token_name": "t"})
     token = lxml.html.fromstring(created.text).xpath("string(//code[@class='new-token'])")
@@ -240,7 +240,7 @@ def test_a_suspended_user_is_signed_out_everywhere(server, browser, engine) -> N
     assert another(server).sign_in("Mel").status_code == 400
 
 
-def test_https_sites_use_secure_host_prefixed_cookies(settings, engine) -> None:  # type: ignore[no-untyped-def]
+def test_https_sites_use_secure_host_prefixed_cookies(settings, engine) -> None:
     from fastapi.testclient import TestClient
 
     from dailypapers.web.app import create_app
@@ -265,15 +265,17 @@ def test_https_sites_use_secure_host_prefixed_cookies(settings, engine) -> None:
 
 
 @pytest.mark.parametrize(("target", "expected"), [
-    ("/papers/2603.00001", "/papers/2603.00001"), ("/account?changed=email", "/account?changed=email"),
-    ("//evil.example/x", "/papers"), ("/\\evil.example", "/papers"), ("https://evil.example", "/papers"),
+    ("/papers/2603.00001", "/papers/2603.00001"),
+    ("/account?changed=email", "/account?changed=email"),
+    ("//evil.example/x", "/papers"), ("/\\evil.example", "/papers"),
+    ("https://evil.example", "/papers"),
     ("javascript:alert(1)", "/papers"), ("/ok\r\nSet-Cookie: x=1", "/papers"), ("", "/papers"),
 ])
 def test_after_sign_in_only_local_paths(target: str, expected: str) -> None:
     assert safe_next(target) == expected
 
 
-def test_sign_in_goes_back_where_it_was_asked_for(browser) -> None:  # type: ignore[no-untyped-def]
+def test_sign_in_goes_back_where_it_was_asked_for(browser) -> None:
     browser.sign_up("Barbara")
     browser.sign_out()
     asked = browser.get("/account")
@@ -289,7 +291,7 @@ def test_sign_in_goes_back_where_it_was_asked_for(browser) -> None:  # type: ign
     assert answer.headers["location"] == "/papers"
 
 
-def test_checking_a_password_holds_no_write_lock(browser, engine, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_checking_a_password_holds_no_write_lock(browser, engine, monkeypatch) -> None:
     """argon2 runs outside the write transaction: on SQLite (one writer) other writes go on
     while a sign-in is still checking its password."""
     import threading
@@ -304,7 +306,7 @@ def test_checking_a_password_holds_no_write_lock(browser, engine, monkeypatch) -
     entered, release = threading.Event(), threading.Event()
     real = accounts.verify_password
 
-    def slow_verify(stored, password):  # type: ignore[no-untyped-def]
+    def slow_verify(stored, password):
         entered.set()
         release.wait(20)
         return real(stored, password)

@@ -34,7 +34,7 @@ class Inbox:
         self.messages: list[email.message.Message] = []
         self.arrived = threading.Condition()
 
-    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+    async def handle_DATA(self, server, session, envelope):
         with self.arrived:
             self.messages.append(email.message_from_bytes(envelope.content))
             self.arrived.notify_all()
@@ -47,7 +47,7 @@ class Inbox:
 
 
 @pytest.fixture
-def smtp():  # type: ignore[no-untyped-def]
+def smtp():
     inbox = Inbox()
     # aiosmtpd's Controller cannot report a port it was given as 0: pick a free one first.
     controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
@@ -61,7 +61,7 @@ def add_user(engine: sa.Engine, name: str, mail: str = "") -> None:
         create_user(conn, name, PASSWORD, email=mail)
 
 
-def test_a_reset_mail_arrives_and_its_link_works_once(settings, engine, smtp) -> None:  # type: ignore[no-untyped-def]
+def test_a_reset_mail_arrives_and_its_link_works_once(settings, engine, smtp) -> None:
     controller, inbox = smtp
     add_user(engine, "Margaret", "margaret@example.org")
     add_user(engine, "NoMail")
@@ -78,7 +78,8 @@ def test_a_reset_mail_arrives_and_its_link_works_once(settings, engine, smtp) ->
         (mail,) = inbox.wait_for(1)
         time.sleep(0.3)
         assert len(inbox.messages) == 1  # no mail for unknown names or accounts without address
-        assert mail["To"] == "margaret@example.org" and mail["From"] == "Papers <papers@example.org>"
+        assert mail["To"] == "margaret@example.org"
+        assert mail["From"] == "Papers <papers@example.org>"
         body = mail.get_payload(decode=True).decode()
         (link,) = re.findall(r"http://\S+", body)
         assert link.startswith(f"{server.url}/reset/")
@@ -112,7 +113,7 @@ def test_a_reset_mail_arrives_and_its_link_works_once(settings, engine, smtp) ->
         assert opener.sign_in("Margaret", NEW_PASSWORD).status_code == 303
 
 
-def test_a_relay_that_does_not_answer_is_a_failed_row_not_an_error(settings, engine) -> None:  # type: ignore[no-untyped-def]
+def test_a_relay_that_does_not_answer_is_a_failed_row_not_an_error(settings, engine) -> None:
     add_user(engine, "Hedy", "hedy@example.org")
     with serve(settings, engine, mail_backend="smtp", mail_smtp_host="127.0.0.1",
                mail_smtp_port=free_port(), mail_smtp_security="none",
@@ -143,7 +144,7 @@ def limiter_storage(request: pytest.FixtureRequest) -> str:
 
 
 def test_sign_in_and_sign_up_limits_answer_429_with_retry_after(
-    settings, engine, limiter_storage: str  # type: ignore[no-untyped-def]
+    settings, engine, limiter_storage: str
 ) -> None:
     add_user(engine, "Target")
     prefix = f"dptest-{uuid.uuid4().hex[:8]}"  # Redis is shared: this test's keys only
@@ -178,7 +179,7 @@ def test_sign_in_and_sign_up_limits_answer_429_with_retry_after(
     assert count(engine, users) == 3
 
 
-def test_reset_requests_are_limited_per_address_and_quietly_per_account(settings, engine) -> None:  # type: ignore[no-untyped-def]
+def test_reset_requests_are_limited_per_address_and_quietly_per_account(settings, engine) -> None:
     add_user(engine, "Frances", "frances@example.org")
     with serve(settings, engine, ratelimit_reset_per_ip="4/minute",
                ratelimit_reset_per_account="2/minute") as server:
@@ -208,7 +209,7 @@ def _inert(html: str, baseline_scripts: list[str]) -> None:
             assert not value.startswith(("javascript:", "data:", "vbscript:")), value
 
 
-def test_xss_vectors_as_usernames_are_refused_and_come_back_inert(settings, engine) -> None:  # type: ignore[no-untyped-def]
+def test_xss_vectors_as_usernames_are_refused_and_come_back_inert(settings, engine) -> None:
     assert len(XSS_VECTORS) >= 30
     with serve(settings, engine) as server:
         browser = Browser(server.url)

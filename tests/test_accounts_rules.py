@@ -89,7 +89,7 @@ def test_password_rules() -> None:
 
 
 @pytest.fixture
-def cli_env(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+def cli_env(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("DAILYPAPERS_CONFIG", raising=False)
     monkeypatch.setenv("DAILYPAPERS_DATABASE_URL", db_url)
@@ -99,7 +99,7 @@ def cli_env(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # ty
     get_settings.cache_clear()
 
 
-def test_user_create_makes_an_administrator_from_a_password_on_stdin(cli_env, engine) -> None:  # type: ignore[no-untyped-def]
+def test_user_create_makes_an_administrator_from_a_password_on_stdin(cli_env, engine) -> None:
     runner = CliRunner()
     result = runner.invoke(main, ["user", "create", "Root_User", "--admin", "--email",
                                   "root@example.org"], input=PASSWORD + "\n")

@@ -13,7 +13,7 @@ from typing import Any
 import lxml.html
 import sqlalchemy as sa
 from fastapi.routing import _IncludedRouter
-from starlette.routing import BaseRoute, Route
+from starlette.routing import Route
 
 from dailypapers.community import resets
 from dailypapers.db.engine import write_transaction
@@ -49,7 +49,7 @@ def fill(path: str, samples: dict[str, str]) -> str:
     return re.sub(r"\{([^}]+)\}", value, path)
 
 
-def test_no_get_route_changes_a_row(settings, engine, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_no_get_route_changes_a_row(settings, engine, tmp_path: Path) -> None:
     import_paths(engine, [write_json(tmp_path / "day.json", [hf_item(PAPER, day="2026-03-02")])])
     with serve(settings, engine) as server:
         browser = Browser(server.url)

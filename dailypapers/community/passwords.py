@@ -2,10 +2,11 @@
 
 argon2-cffi's defaults (argon2id, RFC 9106's second recommendation: 3 passes over 64 MiB, 4
 lanes) take about 0.13 s on the 2-core development machine (measured while other work ran); a
-stored hash made with weaker parameters is re-hashed at the next sign-in (``needs_rehash``). Passwords are hashed whole (argon2 takes any
-length, unlike bcrypt's 72 bytes): nothing is truncated. Rules: at least 8 characters, at most
-``MAX_PASSWORD_CHARS`` (a bound on the work one request can ask for), not one of the common
-passwords in ``common_passwords.txt.gz`` (see ``common_passwords.NOTICE``), not the username.
+stored hash made with weaker parameters is re-hashed at the next sign-in (``needs_rehash``).
+Passwords are hashed whole (argon2 takes any length, unlike bcrypt's 72 bytes): nothing is
+truncated. Rules: at least 8 characters, at most ``MAX_PASSWORD_CHARS`` (a bound on the work one
+request can ask for), not one of the common passwords in ``common_passwords.txt.gz`` (see
+``common_passwords.NOTICE``), not the username.
 """
 
 from __future__ import annotations

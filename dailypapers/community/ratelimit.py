@@ -40,7 +40,9 @@ class RateLimiter:
         return max(1.0, math.ceil(stats.reset_time - time.time()))
 
     def check(self, rules: str, scope: str, key: str) -> float | None:
-        """Seconds to wait when ``key`` has used up ``rules`` in ``scope``, else None. Counts nothing."""
+        """Seconds to wait when ``key`` has used up ``rules`` in ``scope``, else None.
+
+        Counts nothing."""
         try:
             for item in _items(rules):
                 if not self.strategy.test(item, self.prefix, scope, key):

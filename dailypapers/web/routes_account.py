@@ -1,9 +1,9 @@
 """Account pages (sign up, sign in, sign out, account, password reset) and ``/api/v1/me``.
 
 Thin: the rules live in ``community/``. Every POST carries the CSRF token and writes in one
-write transaction; GETs only read. Routes that hash or check a password (argon2, ~0.13 s) do
-it before opening their write transaction, so SQLite's one writer never waits on it. A failed form answers with the form again (400) and its input,
-never the password.
+write transaction; GETs only read. Routes that hash or check a password (argon2, ~0.13 s) do it
+before opening their write transaction, so SQLite's one writer never waits on it. A failed form
+answers with the form again (400) and its input, never the password.
 """
 
 from __future__ import annotations
