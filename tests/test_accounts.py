@@ -39,8 +39,11 @@ def test_sign_up_sign_out_and_sign_in_again(server, browser, engine) -> None:
     first = browser.cookie("dp_session")
     assert first and len(first) >= 32  # ≥ 128 bits, URL-safe base64
 
-    # The header names the user and signs out with a POST form.
-    page = lxml.html.fromstring(browser.get("/papers").text)
+    # The header names the user and signs out with a POST form; no shared cache keeps it.
+    signed_in_page = browser.get("/papers")
+    assert signed_in_page.headers["cache-control"] == "private, no-cache"
+    assert signed_in_page.headers["vary"] == "Cookie"
+    page = lxml.html.fromstring(signed_in_page.text)
     assert page.xpath("string(//header//a[@href='/account'])") == "Ada_Lovelace"
     (form,) = page.xpath("//header//form[@action='/logout']")
     assert form.get("method") == "post" and form.xpath(".//input[@name='csrf_token']/@value")

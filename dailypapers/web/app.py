@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
@@ -32,6 +32,7 @@ from dailypapers.web import filters
 # Route modules import these from web/deps.py; the names stay importable from here too.
 from dailypapers.web.deps import (  # noqa: F401
     ConnDep, RateLimited, SignInRequired, api_error, is_api, public_base, public_url, render,
+    single_valued_api_parameters,
 )
 from dailypapers.web.security import SecurityHeaders
 
@@ -74,6 +75,7 @@ def create_app(
     app = FastAPI(  # /api/docs is ours (_install_docs): FastAPI's loads Swagger UI from a CDN
         title=settings.site_name, version=__version__, lifespan=lifespan, docs_url=None,
         redoc_url=None, openapi_url="/api/openapi.json",
+        dependencies=[Depends(single_valued_api_parameters)],
     )
     app.state.settings = settings
     app.state.engine = engine

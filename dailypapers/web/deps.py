@@ -46,6 +46,7 @@ __all__ = [
     "get_write_connection", "current_user", "require_user", "check_csrf", "csrf_token_for",
     "set_session_cookie", "clear_session_cookie", "session_cookie_name", "session_token",
     "secret_key", "RateLimited", "rate_limit", "client_address", "safe_next", "AUTH_RESPONSES",
+    "single_valued_api_parameters",
 ]
 
 CSRF_FIELD = "csrf_token"
@@ -103,6 +104,18 @@ def public_base(request: Request) -> str:
 def public_url(request: Request, path: str, query: dict[str, str] | None = None) -> str:
     """An absolute URL of this site (see :func:`public_base`)."""
     return public_base(request) + path + (f"?{urlencode(query)}" if query else "")
+
+
+def single_valued_api_parameters(request: Request) -> None:
+    """Every API parameter is one value (the OpenAPI description says so); ``?limit=5&limit=500``
+    is a 400 naming it, rather than whichever value the parser keeps."""
+    if not is_api(request):
+        return
+    seen: set[str] = set()
+    for name, _value in request.query_params.multi_items():
+        if name in seen:
+            raise HTTPException(400, f"{name}: given more than once")
+        seen.add(name)
 
 
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
