@@ -134,7 +134,13 @@ def serve(host: str, port: int, demo: bool | None, no_sync: bool) -> None:
     from dailypapers.jobs import Scheduler
     from dailypapers.web.app import create_app
 
+    from dailypapers.community.secret_key import SecretKeyError, load_secret_key
+
     settings = get_settings()
+    try:  # before anything else: on PostgreSQL a missing key is a refusal to start
+        load_secret_key(settings)
+    except SecretKeyError as exc:
+        raise click.ClickException(str(exc)) from None
     engine = _engine(settings)
     # Bound (and listening) before anything says "Serving": a port in use, out of range or an
     # unknown host is one line here, not a traceback after the announcement.
@@ -392,3 +398,35 @@ def demo_remove() -> None:
     with write_transaction(engine) as conn:
         n_papers, n_features = remove_demo(conn)
     click.echo(f"Removed {n_papers} demo papers and {n_features} demo feature days.")
+
+
+@main.group()
+def user() -> None:
+    """Accounts."""
+
+
+@user.command("create")
+@click.argument("name")
+@click.option("--admin", is_flag=True, help="An administrator (the first one is made this way).")
+@click.option("--moderator", is_flag=True, help="A moderator.")
+@click.option("--email", default="", help="Address for password resets.")
+def user_create(name: str, admin: bool, moderator: bool, email: str) -> None:
+    """Create an account. The password is asked for (twice), or read from the first line of
+    standard input when that is not a terminal: never from the command line, where other users
+    of the machine can read it."""
+    from dailypapers.community.accounts import AccountError, create_user
+
+    if sys.stdin.isatty():
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    engine = _engine(get_settings())
+    try:
+        with write_transaction(engine) as conn:
+            account = create_user(conn, name, password, email=email, is_admin=admin,
+                                  is_moderator=moderator)
+    except AccountError as exc:
+        raise click.ClickException(f"{exc.field or 'user'}: {exc.message}") from None
+    roles = [r for r, on in (("administrator", admin), ("moderator", moderator)) if on]
+    click.echo(f"User {account.username} created (id {account.id})"
+               + (f", {' and '.join(roles)}." if roles else "."))

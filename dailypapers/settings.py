@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -139,6 +139,96 @@ class Settings(BaseSettings):
         description="Errors show their traceback too (like `dailypapers -v`); read by the command "
         "before the other settings, so it works when they are wrong",
     )
+
+    # Accounts (dailypapers/community/).
+    secret_key: SecretStr = Field(
+        default=SecretStr(""),
+        description="Signs CSRF tokens and links; default (SQLite only): made once into "
+        "<data_dir>/secret_key. Required on PostgreSQL",
+    )
+    session_days: float = Field(
+        default=30.0, gt=0, description="A sign-in lasts this many days (then sign in again)"
+    )
+
+    password_reset_minutes: float = Field(
+        default=60.0, gt=0, description="A password reset link works this long (and once)"
+    )
+
+    # Rate limits (dailypapers/community/ratelimit.py): `limits` notation, several joined by ";".
+    ratelimit_storage: str = Field(
+        default="memory://",
+        description="Where the limiter counts: memory:// (this process) or redis://host:port "
+        "(shared by every process)",
+    )
+    ratelimit_signin_per_ip: str = Field(
+        default="20/minute;200/hour", description="Sign-in attempts per client address"
+    )
+    ratelimit_signin_per_account: str = Field(
+        default="5/minute;30/hour", description="Failed sign-ins per username or e-mail address"
+    )
+    ratelimit_signup_per_ip: str = Field(
+        default="10/hour;30/day", description="New accounts per client address"
+    )
+    ratelimit_reset_per_ip: str = Field(
+        default="10/hour", description="Password reset requests per client address"
+    )
+    ratelimit_reset_per_account: str = Field(
+        default="3/hour", description="Password reset mails per account"
+    )
+
+    # Mail (dailypapers/notify/mail.py).
+    mail_backend: str = Field(default="file", description="smtp, file or console")
+    mail_from: str = Field(
+        default="Daily Papers <dailypapers@localhost>", description="Sender of every mail"
+    )
+    mail_file_dir: str = Field(
+        default="", description="file backend: where mails are written; empty: <data_dir>/mail"
+    )
+    mail_smtp_host: str = "localhost"
+    mail_smtp_port: int = Field(default=587, ge=1, le=65535)
+    mail_smtp_security: str = Field(default="starttls", description="starttls, tls or none")
+    mail_smtp_username: str = Field(default="", description="empty: no login")
+    mail_smtp_password: SecretStr = SecretStr("")
+    mail_smtp_timeout_seconds: float = Field(default=30.0, gt=0)
+
+    @field_validator("ratelimit_signin_per_ip", "ratelimit_signin_per_account",
+                     "ratelimit_signup_per_ip", "ratelimit_reset_per_ip",
+                     "ratelimit_reset_per_account")
+    @classmethod
+    def _rate_limit_notation(cls, value: str, info: Any) -> str:
+        from limits import parse_many
+
+        try:
+            parse_many(value)
+        except ValueError:
+            raise ValueError(f"DAILYPAPERS_{info.field_name.upper()} must be limits such as "
+                             f"'5/minute;30/hour', got {value[:100]!r}") from None
+        return value
+
+    @field_validator("ratelimit_storage")
+    @classmethod
+    def _limiter_storage(cls, value: str) -> str:
+        scheme = value.split("://", 1)[0]
+        if "://" not in value or scheme not in ("memory", "redis", "rediss", "redis+unix"):
+            raise ValueError(f"DAILYPAPERS_RATELIMIT_STORAGE must be memory:// or "
+                             f"redis://host:port, got {value[:100]!r}")
+        return value
+
+    @field_validator("mail_backend")
+    @classmethod
+    def _mail_backend(cls, value: str) -> str:
+        if value not in ("smtp", "file", "console"):
+            raise ValueError(f"DAILYPAPERS_MAIL_BACKEND must be smtp, file or console, "
+                             f"got {value[:100]!r}")
+        return value
+
+    @field_validator("mail_smtp_security")
+    @classmethod
+    def _smtp_security(cls, value: str) -> str:
+        if value not in ("starttls", "tls", "none"):
+            raise ValueError(f"DAILYPAPERS_MAIL_SMTP_SECURITY must be starttls, tls or none, "
+                             f"got {value[:100]!r}")
+        return value
 
     @field_validator("base_url")
     @classmethod

@@ -36,6 +36,7 @@ PG_ADMIN_URL = os.environ.get(
     "DAILYPAPERS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
 IN_CI = os.environ.get("CI", "").lower() == "true"
+TEST_SECRET_KEY = "test-secret-key-0123456789abcdef0123456789abcdef"
 
 
 def shared(*parts: str) -> Path:
@@ -112,7 +113,8 @@ def engine(db_url: str) -> Iterator[sa.Engine]:
 
 @pytest.fixture
 def settings(db_url: str, tmp_path: Path) -> Settings:
-    return Settings(database_url=db_url, data_dir=tmp_path)
+    # A fixed key: on PostgreSQL the server needs one (several processes share it).
+    return Settings(database_url=db_url, data_dir=tmp_path, secret_key=TEST_SECRET_KEY)
 
 
 # --- the app ---------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from dailypapers.db.schema import feature_days, ingest_runs, papers, refusals
 from dailypapers.demo import DEMO_DATA
 from dailypapers.jobs import Scheduler
 from dailypapers.settings import Settings, get_settings
-from tests.conftest import free_port, shared
+from tests.conftest import TEST_SECRET_KEY, free_port, shared
 from tests.helpers import hf_item, paper_ids, write_json
 
 HEAD = head_revision()
@@ -94,6 +94,7 @@ def run(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Cli:
 def cli(data_dir: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Cli:
     """`dailypapers` on the test database (SQLite or PostgreSQL), named by DAILYPAPERS_DATABASE_URL."""
     monkeypatch.setenv("DAILYPAPERS_DATABASE_URL", db_url)
+    monkeypatch.setenv("DAILYPAPERS_SECRET_KEY", TEST_SECRET_KEY)  # PostgreSQL: serve needs one
     return Cli(monkeypatch)
 
 

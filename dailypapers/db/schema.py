@@ -171,3 +171,88 @@ linked_repo_totals = sa.Table(
     sa.Column("num_datasets", sa.Integer),
     sa.Column("fetched_at", sa.DateTime(timezone=True), nullable=False),  # last answer stored
 )
+
+# --- accounts (dailypapers/community/) --------------------------------------------------------
+
+# ``username`` keeps the letters as typed; ``username_key`` (lowercase) makes names unique
+# ignoring case, so "Alice" and "alice" can never be two people.
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("username", sa.String(32), nullable=False),
+    sa.Column("username_key", sa.String(32), nullable=False, unique=True),
+    sa.Column("email", sa.String(320)),
+    sa.Column("email_key", sa.String(320), unique=True),  # lowercase; NULLs do not clash
+    sa.Column("password_hash", sa.String(255), nullable=False),  # argon2id, PHC string
+    sa.Column("is_admin", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("is_moderator", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("password_changed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("suspended_at", sa.DateTime(timezone=True)),
+)
+
+# Server-side sessions: the cookie holds a random token, the table only its SHA-256, so a copy
+# of the database signs nobody in. ``csrf_secret`` is the session's synchronizer token.
+user_sessions = sa.Table(
+    "user_sessions",
+    metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column(
+        "user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False,
+        index=True,
+    ),
+    sa.Column("csrf_secret", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False, index=True),
+)
+
+# Personal API tokens for /api/v1 writes (Authorization: Bearer), shown once, stored as SHA-256:
+# they are random, so a fast digest is enough (argon2 is for passwords people choose).
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False,
+        index=True,
+    ),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("last_used_at", sa.DateTime(timezone=True)),
+)
+
+# Password reset links: the mail holds the token, the table its SHA-256; a used or expired row
+# opens nothing.
+password_resets = sa.Table(
+    "password_resets",
+    metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column(
+        "user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False,
+        index=True,
+    ),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("used_at", sa.DateTime(timezone=True)),
+)
+
+# Every mail handed to a backend (dailypapers/notify/mail.py): who, what kind, when, and how it
+# went. Never the body: a reset mail's body is a credential.
+sent_mail = sa.Table(
+    "sent_mail",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(32), nullable=False),  # password_reset, ...
+    sa.Column("recipient", sa.String(320), nullable=False),
+    sa.Column("subject", sa.Text, nullable=False),
+    sa.Column("backend", sa.String(16), nullable=False),  # smtp | console | file
+    sa.Column("status", sa.String(16), nullable=False),  # sent | failed
+    sa.Column("error", sa.Text),
+    sa.Column(
+        "user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="SET NULL"), index=True,
+    ),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)

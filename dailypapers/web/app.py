@@ -6,25 +6,34 @@ import contextlib
 import functools
 import gc
 import hashlib
-from collections.abc import AsyncIterator, Iterator
+import logging
+import re
+from collections.abc import AsyncIterator
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dailypapers import __version__
-from dailypapers.db.engine import make_engine, read_transaction
+from dailypapers.community.ratelimit import RateLimiter
+from dailypapers.db.engine import make_engine
+from dailypapers.notify.mail import backend_from_settings
 from dailypapers.settings import Settings, get_settings
 from dailypapers.web import filters
+# Route modules import these from web/deps.py; the names stay importable from here too.
+from dailypapers.web.deps import (  # noqa: F401
+    ConnDep, RateLimited, SignInRequired, api_error, is_api, public_base, public_url, render,
+    single_valued_api_parameters,
+)
 from dailypapers.web.security import SecurityHeaders
 
 HERE = Path(__file__).resolve().parent
@@ -66,11 +75,15 @@ def create_app(
     app = FastAPI(  # /api/docs is ours (_install_docs): FastAPI's loads Swagger UI from a CDN
         title=settings.site_name, version=__version__, lifespan=lifespan, docs_url=None,
         redoc_url=None, openapi_url="/api/openapi.json",
+        dependencies=[Depends(single_valued_api_parameters)],
     )
     app.state.settings = settings
     app.state.engine = engine
     app.state.search = search
     app.state.jobs = jobs
+    app.state.rate_limiter = RateLimiter(settings.ratelimit_storage)
+    app.state.mail_backend = backend_from_settings(settings)
+    redact_reset_links_in_access_log()
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     filters.install(templates.env)
     templates.env.globals.update(site_name=settings.site_name, version=__version__,
@@ -78,11 +91,13 @@ def create_app(
     app.state.templates = templates
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
-    from dailypapers.web import routes_api, routes_pages, routes_search
+    from dailypapers.web import routes_account, routes_api, routes_pages, routes_search
 
     app.include_router(routes_search.router)  # before /api/papers/{id}, which would match "search"
     app.include_router(routes_api.router)
     app.include_router(routes_pages.router)
+    app.include_router(routes_account.router)
+    app.include_router(routes_account.api_router)
     _install_docs(app)
     _install_error_handlers(app)
     _document_400_not_422(app)
@@ -105,27 +120,6 @@ def static_url(path: str) -> str:
     may keep each one a year (web/security.py) and never run a stale script after an upgrade."""
     digest = hashlib.sha256((HERE / "static" / path).read_bytes()).hexdigest()[:12]
     return f"/static/{path}?v={digest}"
-
-
-def public_base(request: Request) -> str:
-    """This site's address for absolute links: DAILYPAPERS_BASE_URL when it is set, else the
-    address the server socket answered on (``serve --port 9000`` links to port 9000). Never
-    the request's Host header, which anyone can set: a cache would keep their host in our
-    links and hand it to everyone."""
-    settings: Settings = request.app.state.settings
-    server = request.scope.get("server")
-    if "base_url" in settings.model_fields_set or not server or server[1] is None:
-        return settings.base_url
-    # http: the scope's scheme may come from X-Forwarded-Proto, a header again; a site served
-    # over TLS sets DAILYPAPERS_BASE_URL.
-    host, port = server
-    host = f"[{host}]" if ":" in host else host
-    return f"http://{host}" + ("" if port == 80 else f":{port}")
-
-
-def public_url(request: Request, path: str, query: dict[str, str] | None = None) -> str:
-    """An absolute URL of this site (see :func:`public_base`)."""
-    return public_base(request) + path + (f"?{urlencode(query)}" if query else "")
 
 
 def _install_docs(app: FastAPI) -> None:
@@ -178,6 +172,10 @@ def _document_400_not_422(app: FastAPI) -> None:
         for operations in schema.get("paths", {}).values():
             for operation in operations.values():
                 operation.get("responses", {}).pop("422", None)
+        schema["components"].setdefault("securitySchemes", {})["apiToken"] = {
+            "type": "http", "scheme": "bearer",
+            "description": "A personal API token, made on /account (shown once).",
+        }
         components = schema.get("components", {}).get("schemas", {})
         for name in ("HTTPValidationError", "ValidationError"):
             components.pop(name, None)
@@ -186,29 +184,21 @@ def _document_400_not_422(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def get_connection(request: Request) -> Iterator[Connection]:
-    with read_transaction(request.app.state.engine) as conn:
-        yield conn
-
-
-ConnDep = Annotated[Connection, Depends(get_connection)]
-
-
-def is_api(request: Request) -> bool:
-    return request.url.path.startswith("/api/")
-
-
-def api_error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
-
-
-def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
-    templates: Jinja2Templates = request.app.state.templates
-    context.setdefault("base_url", public_base(request))  # for canonical links
-    return templates.TemplateResponse(request, template, context, status_code=status_code)
-
-
 def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(SignInRequired)
+    async def _sign_in(request: Request, exc: SignInRequired):  # type: ignore[no-untyped-def]
+        query = f"?{urlencode({'next': exc.next_path})}" if exc.next_path else ""
+        return RedirectResponse(f"/login{query}", status_code=303)
+
+    @app.exception_handler(RateLimited)
+    async def _rate_limited(request: Request, exc: RateLimited):  # type: ignore[no-untyped-def]
+        headers = {"Retry-After": str(exc.retry_after)}
+        if is_api(request):
+            return api_error(429, exc.what, headers=headers)
+        response = render(request, "error.html", 429, title="Too many attempts", message=exc.what)
+        response.headers.update(headers)
+        return response
+
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError):  # type: ignore[no-untyped-def]
         problems = "; ".join(
@@ -229,3 +219,23 @@ def _install_error_handlers(app: FastAPI) -> None:
             exc.status_code, "Error"
         )
         return render(request, "error.html", exc.status_code, title=title, message=message)
+
+
+class _RedactResetTokens(logging.Filter):
+    """Access log lines show ``/reset/…`` instead of the token: the link is a credential."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any(
+                isinstance(arg, str) and "/reset/" in arg for arg in record.args):
+            record.args = tuple(_RESET_TOKEN.sub("/reset/…", arg) if isinstance(arg, str) else arg
+                                for arg in record.args)
+        return True
+
+
+_RESET_TOKEN = re.compile(r"/reset/[^/?#\s\"]+")
+
+
+def redact_reset_links_in_access_log() -> None:
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, _RedactResetTokens) for f in access.filters):
+        access.addFilter(_RedactResetTokens())

@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
 
-from dailypapers.web.app import api_error, is_api, render
+from dailypapers.web.deps import api_error, is_api, render
 
 RETRY_AFTER_SECONDS = 2
 BUSY_MESSAGE = "too many searches are running; try again in a few seconds"

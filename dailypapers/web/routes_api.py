@@ -12,7 +12,7 @@ from dailypapers import catalog
 from dailypapers.ids import InvalidArxivId, split_arxiv_id
 from dailypapers.ingest.linked import linked_of
 from dailypapers.web.api_schemas import ok_response
-from dailypapers.web.app import ConnDep, api_error, public_url
+from dailypapers.web.deps import ConnDep, api_error, public_url
 from dailypapers.web.hf_shapes import daily_item_json, paper_info_json, paper_json
 from dailypapers.web.params import (
     NO_CONTROL_CHARACTERS,

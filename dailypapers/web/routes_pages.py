@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from dailypapers import catalog
 from dailypapers.ids import InvalidArxivId, split_arxiv_id
 from dailypapers.ingest.linked import linked_of
-from dailypapers.web.app import ConnDep, render
+from dailypapers.web.deps import ConnDep, render
 from dailypapers.web.paper_markdown import linked_sections, paper_markdown
 
 router = APIRouter()

@@ -14,7 +14,7 @@ from dailypapers.index.keyword import SearchFilters
 from dailypapers.index.query import ParsedQuery, QueryError
 from dailypapers.index.search import MODES, SearchResults, SearchService
 from dailypapers.web.api_schemas import ok_response
-from dailypapers.web.app import ConnDep, api_error, public_url, render
+from dailypapers.web.deps import ConnDep, api_error, public_url, render
 from dailypapers.web.hf_shapes import item_json
 from dailypapers.index.highlight import highlight
 from dailypapers.web.limits import LimitedRoute

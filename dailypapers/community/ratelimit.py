@@ -1,0 +1,67 @@
+"""Rate limits (the ``limits`` library): per client address and per account, moving windows.
+
+Limits are written in ``limits``' notation (``"5/minute;30/hour"``: every part must hold) and
+come from settings. The counts live in ``DAILYPAPERS_RATELIMIT_STORAGE``: ``memory://`` keeps
+them in this process (one server), ``redis://host:port`` shares them between every process and
+machine, so running four servers does not give an attacker four times the attempts.
+
+When the storage does not answer (Redis down), requests go through and a warning is logged:
+sign-in stays possible, protected by argon2's cost alone, rather than locking everyone out.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import time
+
+from limits import RateLimitItem, parse_many
+from limits.storage import storage_from_string
+from limits.strategies import MovingWindowRateLimiter
+
+log = logging.getLogger(__name__)
+
+
+@functools.lru_cache(maxsize=64)
+def _items(rules: str) -> tuple[RateLimitItem, ...]:
+    return tuple(parse_many(rules))
+
+
+class RateLimiter:
+    def __init__(self, storage_url: str, key_prefix: str = "dailypapers") -> None:
+        options = {} if storage_url.startswith("memory://") else {"key_prefix": key_prefix}
+        self.storage = storage_from_string(storage_url, **options)
+        self.strategy = MovingWindowRateLimiter(self.storage)
+        self.prefix = key_prefix
+
+    def _retry_after(self, item: RateLimitItem, scope: str, key: str) -> float:
+        stats = self.strategy.get_window_stats(item, self.prefix, scope, key)
+        return max(1.0, math.ceil(stats.reset_time - time.time()))
+
+    def check(self, rules: str, scope: str, key: str) -> float | None:
+        """Seconds to wait when ``key`` has used up ``rules`` in ``scope``, else None.
+
+        Counts nothing."""
+        try:
+            for item in _items(rules):
+                if not self.strategy.test(item, self.prefix, scope, key):
+                    return self._retry_after(item, scope, key)
+        except Exception as exc:  # noqa: BLE001 - a storage outage must not stop the site
+            log.warning("rate limit storage unavailable (%s): letting the request through", exc)
+        return None
+
+    def hit(self, rules: str, scope: str, key: str) -> float | None:
+        """Count one attempt; seconds to wait instead when the limit is reached (not counted)."""
+        waiting = self.check(rules, scope, key)
+        if waiting is not None:
+            return waiting
+        try:
+            for item in _items(rules):
+                self.strategy.hit(item, self.prefix, scope, key)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("rate limit storage unavailable (%s): letting the request through", exc)
+        return None
+
+    def reset(self) -> None:
+        self.storage.reset()

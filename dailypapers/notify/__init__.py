@@ -1,0 +1,1 @@
+"""Outgoing notifications: mail (and, later, the digests built on it)."""

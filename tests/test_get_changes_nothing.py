@@ -1,0 +1,83 @@
+"""No GET changes a row: every GET route of the app, walked over real HTTP while signed in (by
+session cookie, and by API token on /api/), leaves every table exactly as it was.
+
+New routes are walked automatically; a new path parameter needs a sample value in SAMPLES."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import lxml.html
+import sqlalchemy as sa
+from fastapi.routing import _IncludedRouter
+from starlette.routing import Route
+
+from dailypapers.community import resets
+from dailypapers.db.engine import write_transaction
+from dailypapers.db.schema import metadata
+from dailypapers.ingest.files import import_paths
+from tests.account_helpers import Browser, serve
+from tests.helpers import hf_item, write_json
+
+PAPER = "2603.00001"
+SAMPLES = {"paper_id": PAPER, "day": "2026-03-02", "week": "2026-W10", "month": "2026-03"}
+
+
+def get_routes(router: Any) -> Iterator[Route]:
+    for route in router.routes:
+        if isinstance(route, _IncludedRouter):
+            yield from get_routes(route.original_router)
+        elif isinstance(route, Route) and "GET" in (route.methods or ()):
+            yield route
+
+
+def snapshot(engine: sa.Engine) -> dict[str, list[str]]:
+    with engine.connect() as conn:
+        return {table.name: sorted(repr(tuple(row)) for row in conn.execute(sa.select(table)))
+                for table in metadata.sorted_tables}
+
+
+def fill(path: str, samples: dict[str, str]) -> str:
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1).split(":")[0]
+        assert name in samples, f"no sample value for {{{name}}} in {path}: add one to SAMPLES"
+        return samples[name]
+
+    return re.sub(r"\{([^}]+)\}", value, path)
+
+
+def test_no_get_route_changes_a_row(settings, engine, tmp_path: Path) -> None:
+    import_paths(engine, [write_json(tmp_path / "day.json", [hf_item(PAPER, day="2026-03-02")])])
+    with serve(settings, engine) as server:
+        browser = Browser(server.url)
+        assert browser.sign_up("Walker", email="walker@example.org").status_code == 303
+        created = browser.submit("/account", "/account/tokens", {"token_name": "walk"})
+        api_token = lxml.html.fromstring(created.text).xpath("string(//code[@class='new-token'])")
+        with write_transaction(engine) as conn:
+            reset = resets.request_reset(conn, "walker")
+        samples = {**SAMPLES, "token": reset.token}
+
+        routes = list(get_routes(server.app.router))
+        paths = {route.path for route in routes}
+        assert {"/papers", "/account", "/signup", "/login", "/reset", "/reset/{token}",
+                "/api/v1/me", "/api/daily_papers"} <= paths
+        before = snapshot(engine)
+        walked = 0
+        for route in routes:
+            url = fill(route.path, samples)
+            if route.path.startswith("/api/"):
+                headers = {"Authorization": f"Bearer {api_token}"}
+            else:
+                headers = {}
+            for method in ("GET", "HEAD"):
+                answer = browser.http.request(method, url, headers=headers)
+                assert answer.status_code < 500, (method, url, answer.status_code)
+                walked += 1
+        assert walked == 2 * len(routes)
+        assert browser.get("/api/v1/me", headers={
+            "Authorization": f"Bearer {api_token}"}).json()["username"] == "Walker"
+        assert snapshot(engine) == before
+        assert browser.signed_in_as() == "Walker"
