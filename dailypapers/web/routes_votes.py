@@ -1,0 +1,154 @@
+"""Upvotes from the pages (a form button, no JavaScript) and from /api/v1 (a Bearer token), the
+paper with both of its counts at /api/v1/papers/{id}, and the page "How trending works".
+
+Thin: the rules live in community/votes.py and rank/."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from sqlalchemy.engine import Connection
+
+from dailypapers import catalog
+from dailypapers.community.votes import UnknownPaper, VoteState, set_vote, toggle_vote
+from dailypapers.ids import InvalidArxivId, split_arxiv_id
+from dailypapers.rank.trending import (
+    EPOCH, TrendingParams, featured_at, trending_points, trending_score,
+)
+from dailypapers.web.deps import (
+    ConnDep, CsrfDep, RequireUser, WriteConnDep, api_error, render,
+)
+
+router = APIRouter()
+
+_VOTE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "The vote's state and the paper's counts: `voted`, `changed`, "
+                         "`upvotes` (total), `upvotesHuggingFace`, `upvotesLocal`."},
+    401: {"description": "No valid API token (`Authorization: Bearer <token>`)."},
+    404: {"description": "No such paper."},
+}
+
+
+def _params(request: Request) -> TrendingParams:
+    return TrendingParams.from_settings(request.app.state.settings)
+
+
+def _canonical(paper_id: str) -> str | None:
+    try:
+        return split_arxiv_id(paper_id)[0]
+    except InvalidArxivId:
+        return None
+
+
+def _safe_next(value: Any, fallback: str) -> str:
+    """Only a path of this site (never //host or a scheme): no open redirect."""
+    if isinstance(value, str) and value.startswith("/") and not value.startswith("//") \
+            and "\\" not in value and len(value) <= 2000 and value.isprintable():
+        return value
+    return fallback
+
+
+@router.post("/papers/{paper_id:path}/vote", include_in_schema=False)
+async def vote_form(request: Request, paper_id: str, _csrf: CsrfDep, user: RequireUser,
+                    conn: WriteConnDep) -> Response:
+    """The card's button: add the vote, or take it back; then back to the page it was on."""
+    canonical = _canonical(paper_id)
+    if canonical is None:
+        return render(request, "error.html", 404, title="Not found",
+                      message=f"Paper {paper_id!r} not found: not an arXiv identifier")
+    form = await request.form()
+    back = _safe_next(form.get("next"), f"/papers/{canonical}")
+    try:
+        toggle_vote(conn, user.id, canonical, _params(request))
+    except UnknownPaper:
+        return render(request, "error.html", 404, title="Not found",
+                      message=f"Paper {canonical} not found")
+    return RedirectResponse(back, status_code=303)
+
+
+def _vote_json(state: VoteState) -> dict[str, Any]:
+    return {"id": state.paper_id, "voted": state.voted, "changed": state.changed,
+            "upvotes": state.total, "upvotesHuggingFace": state.imported,
+            "upvotesLocal": state.local}
+
+
+def _api_vote(request: Request, paper_id: str, user: Any, conn: Connection,
+              on: bool) -> JSONResponse:
+    canonical = _canonical(paper_id)
+    if canonical is None:
+        return api_error(404, f"Paper {paper_id!r} not found: not an arXiv identifier")
+    try:
+        state = set_vote(conn, user.id, canonical, on, _params(request))
+    except UnknownPaper:
+        return api_error(404, f"Paper {canonical} not found")
+    return JSONResponse(_vote_json(state))
+
+
+@router.post("/api/v1/papers/{paper_id:path}/vote", responses=_VOTE_RESPONSES)
+def api_vote(request: Request, paper_id: str, user: RequireUser,
+             conn: WriteConnDep) -> JSONResponse:
+    """Upvote a paper (idempotent: voting twice keeps one vote)."""
+    return _api_vote(request, paper_id, user, conn, True)
+
+
+@router.delete("/api/v1/papers/{paper_id:path}/vote", responses=_VOTE_RESPONSES)
+def api_unvote(request: Request, paper_id: str, user: RequireUser,
+               conn: WriteConnDep) -> JSONResponse:
+    """Take an upvote back (idempotent)."""
+    return _api_vote(request, paper_id, user, conn, False)
+
+
+@router.get("/api/v1/papers/{paper_id:path}", responses={
+    200: {"description": "`id`, `title`, `upvotes` (total), `upvotesHuggingFace`, "
+                         "`upvotesLocal`, `numComments`, and per feature day its stored "
+                         "`trendingScore`."},
+    404: {"description": "No such paper."}})
+def api_paper(paper_id: str, conn: ConnDep) -> JSONResponse:
+    """One paper with its imported and local counts apart."""
+    canonical = _canonical(paper_id)
+    paper = catalog.get_paper(conn, canonical) if canonical else None
+    if paper is None:
+        return api_error(404, f"Paper {paper_id!r} not found")
+    return JSONResponse({
+        "id": paper["id"], "title": paper["title"],
+        "upvotes": catalog.total_upvotes(paper), "upvotesHuggingFace": paper["upvotes"],
+        "upvotesLocal": paper["local_upvotes"],
+        "numComments": catalog.total_comments(paper["num_comments"], paper),
+        "featured": [{"day": f["day"].isoformat(), "trendingScore": f["trending_score"]}
+                     for f in catalog.features_of(conn, canonical)],
+    })
+
+
+@router.get("/about/trending", response_class=HTMLResponse, include_in_schema=False)
+def about_trending(request: Request, conn: ConnDep, paper: str | None = None) -> HTMLResponse:
+    """The formula, its settings, and one paper's inputs and score (``?paper=`` or the top one
+    of the latest day)."""
+    params = _params(request)
+    entry = None
+    day = catalog.latest_day(conn)
+    if paper:
+        canonical = _canonical(paper)
+        features = catalog.features_of(conn, canonical) if canonical else []
+        row = catalog.get_paper(conn, canonical) if features else None
+        if row is not None:
+            entry = catalog.Entry(row, features[0])
+    elif day is not None:
+        top = catalog.entries_in(conn, day, catalog.day_period(day).end, sort="trending")
+        entry = top[0] if top else None
+    example = None
+    if entry is not None:
+        p, f = entry.paper, entry.feature
+        when = featured_at(f["day"], f["submitted_on_daily_at"])
+        comments = catalog.total_comments(p["num_comments"], p)
+        example = {
+            "paper": p, "day": f["day"], "featured_at": when,
+            "imported": p["upvotes"], "local": p["local_upvotes"], "comments": comments,
+            "points": trending_points(catalog.total_upvotes(p), comments, params),
+            "hours": (when - EPOCH).total_seconds() / 3600.0,
+            "score": trending_score(catalog.total_upvotes(p), comments, when, params),
+            "stored": f.get("trending_score"),
+        }
+    return render(request, "about_trending.html", params=params, example=example,
+                  canonical="/about/trending")
