@@ -48,8 +48,10 @@ def _insert(conn: Connection, user_id: int, paper_id: str) -> bool:
     values = {"user_id": user_id, "paper_id": paper_id, "created_at": db_now(conn)}
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     stmt = dialect.insert(votes).values(**values).on_conflict_do_nothing(
-        index_elements=["user_id", "paper_id"])
-    return conn.execute(stmt).rowcount == 1
+        index_elements=["user_id", "paper_id"]).returning(votes.c.id)
+    # RETURNING, not rowcount: with SQLAlchemy's implicit RETURNING of the key, psycopg's
+    # rowcount did not say whether the conflict skipped the row.
+    return conn.execute(stmt).first() is not None
 
 
 def _delete(conn: Connection, user_id: int, paper_id: str) -> bool:

@@ -32,7 +32,9 @@ def _score_rows(conn: Connection, where: sa.ColumnElement[bool] | None) -> list[
         if conn.dialect.name == "postgresql":
             # Lock the papers first, as a vote does (its counter UPDATE): a vote committing
             # between this read and our write would otherwise leave a score a vote behind.
-            query = query.with_for_update(of=papers)
+            # NO KEY UPDATE, the UPDATE's own lock: plain FOR UPDATE also waits for the KEY
+            # SHARE locks that racing votes' foreign keys hold on the paper (measured: deadlocks).
+            query = query.with_for_update(of=papers, key_share=True)
     return list(conn.execute(query))
 
 

@@ -1,15 +1,28 @@
 """Upvotes from the pages (a form button, no JavaScript) and from /api/v1 (a Bearer token), the
 paper with both of its counts at /api/v1/papers/{id}, and the page "How trending works".
 
-Thin: the rules live in community/votes.py and rank/."""
+Thin: the rules live in community/votes.py and rank/.
+
+Writes open their transaction inside the route (``_write``), not through ``WriteConnDep``: on
+SQLite that dependency takes the write lock (BEGIN IMMEDIATE) in one threadpool thread and runs
+the route in another, so 40 concurrent votes (the threadpool's size) each holding a thread while
+waiting for the lock left none for the route holding it: measured, 200 votes at once stalled
+until SQLite's 30 s busy timeout. Here lock and work share one thread."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy.engine import Connection
+
+from dailypapers.community.sessions import touch_api_token
+from dailypapers.db.engine import write_transaction
 
 from dailypapers import catalog
 from dailypapers.community.votes import UnknownPaper, VoteState, set_vote, toggle_vote
@@ -18,10 +31,21 @@ from dailypapers.rank.trending import (
     EPOCH, TrendingParams, featured_at, trending_points, trending_score,
 )
 from dailypapers.web.deps import (
-    ConnDep, CsrfDep, RequireUser, WriteConnDep, api_error, render,
+    ConnDep, CsrfDep, RequireUser, api_error, render,
 )
 
 router = APIRouter()
+T = TypeVar("T")
+
+
+def _write(request: Request, work: Callable[[Connection], T]) -> T:
+    """``work`` in one write transaction, committed before the answer (see the module's doc)."""
+    with write_transaction(request.app.state.engine) as conn:
+        result = work(conn)
+        found = getattr(request.state, "api_token", None)
+        if found:
+            touch_api_token(conn, *found)
+    return result
 
 _VOTE_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"description": "The vote's state and the paper's counts: `voted`, `changed`, "
@@ -51,8 +75,8 @@ def _safe_next(value: Any, fallback: str) -> str:
 
 
 @router.post("/papers/{paper_id:path}/vote", include_in_schema=False)
-async def vote_form(request: Request, paper_id: str, _csrf: CsrfDep, user: RequireUser,
-                    conn: WriteConnDep) -> Response:
+async def vote_form(request: Request, paper_id: str, _csrf: CsrfDep,
+                    user: RequireUser) -> Response:
     """The card's button: add the vote, or take it back; then back to the page it was on."""
     canonical = _canonical(paper_id)
     if canonical is None:
@@ -61,7 +85,9 @@ async def vote_form(request: Request, paper_id: str, _csrf: CsrfDep, user: Requi
     form = await request.form()
     back = _safe_next(form.get("next"), f"/papers/{canonical}")
     try:
-        toggle_vote(conn, user.id, canonical, _params(request))
+        params = _params(request)
+        await run_in_threadpool(
+            _write, request, lambda conn: toggle_vote(conn, user.id, canonical, params))
     except UnknownPaper:
         return render(request, "error.html", 404, title="Not found",
                       message=f"Paper {canonical} not found")
@@ -74,30 +100,28 @@ def _vote_json(state: VoteState) -> dict[str, Any]:
             "upvotesLocal": state.local}
 
 
-def _api_vote(request: Request, paper_id: str, user: Any, conn: Connection,
-              on: bool) -> JSONResponse:
+def _api_vote(request: Request, paper_id: str, user: Any, on: bool) -> JSONResponse:
     canonical = _canonical(paper_id)
     if canonical is None:
         return api_error(404, f"Paper {paper_id!r} not found: not an arXiv identifier")
     try:
-        state = set_vote(conn, user.id, canonical, on, _params(request))
+        params = _params(request)
+        state = _write(request, lambda conn: set_vote(conn, user.id, canonical, on, params))
     except UnknownPaper:
         return api_error(404, f"Paper {canonical} not found")
     return JSONResponse(_vote_json(state))
 
 
 @router.post("/api/v1/papers/{paper_id:path}/vote", responses=_VOTE_RESPONSES)
-def api_vote(request: Request, paper_id: str, user: RequireUser,
-             conn: WriteConnDep) -> JSONResponse:
+def api_vote(request: Request, paper_id: str, user: RequireUser) -> JSONResponse:
     """Upvote a paper (idempotent: voting twice keeps one vote)."""
-    return _api_vote(request, paper_id, user, conn, True)
+    return _api_vote(request, paper_id, user, True)
 
 
 @router.delete("/api/v1/papers/{paper_id:path}/vote", responses=_VOTE_RESPONSES)
-def api_unvote(request: Request, paper_id: str, user: RequireUser,
-               conn: WriteConnDep) -> JSONResponse:
+def api_unvote(request: Request, paper_id: str, user: RequireUser) -> JSONResponse:
     """Take an upvote back (idempotent)."""
-    return _api_vote(request, paper_id, user, conn, False)
+    return _api_vote(request, paper_id, user, False)
 
 
 @router.get("/api/v1/papers/{paper_id:path}", responses={
