@@ -60,50 +60,49 @@ def _delete(conn: Connection, user_id: int, paper_id: str) -> bool:
     ).rowcount == 1
 
 
-def _bump(conn: Connection, paper_id: str, delta: int, params: TrendingParams) -> None:
-    conn.execute(
+def _bump(conn: Connection, paper_id: str, delta: int, params: TrendingParams) -> tuple[int, int]:
+    """Move the cache by ``delta``, re-score the paper's days; (imported, local) after it."""
+    imported, local = conn.execute(
         papers.update().where(papers.c.id == paper_id)
         .values(local_upvotes=papers.c.local_upvotes + delta, counts_updated_at=db_now(conn))
-    )
+        .returning(papers.c.upvotes, papers.c.local_upvotes)
+    ).one()
     refresh_scores(conn, [paper_id], params)
+    return imported, local
 
 
-def _state(conn: Connection, user_id: int, paper_id: str, changed: bool) -> VoteState:
+def _counts(conn: Connection, paper_id: str) -> tuple[int, int]:
     row = conn.execute(
         sa.select(papers.c.upvotes, papers.c.local_upvotes).where(papers.c.id == paper_id)
-    ).one()
-    voted = conn.execute(
-        sa.select(votes.c.id).where(votes.c.user_id == user_id, votes.c.paper_id == paper_id)
-    ).first() is not None
-    return VoteState(paper_id, voted, changed, row.upvotes, row.local_upvotes)
-
-
-def _check_paper(conn: Connection, paper_id: str) -> None:
-    if conn.execute(sa.select(papers.c.id).where(papers.c.id == paper_id)).first() is None:
+    ).first()
+    if row is None:
         raise UnknownPaper(paper_id)
+    return row.upvotes, row.local_upvotes
 
 
+# Each call is few statements (a vote's cost is mostly them): the insert or delete, then either
+# the counter UPDATE ... RETURNING plus the re-score when something changed, or one read.
 def set_vote(conn: Connection, user_id: int, paper_id: str, on: bool,
              params: TrendingParams) -> VoteState:
     """Make this user's vote exist (``on``) or not; repeating it changes nothing."""
-    _check_paper(conn, paper_id)
-    changed = _insert(conn, user_id, paper_id) if on else _delete(conn, user_id, paper_id)
-    if changed:
-        _bump(conn, paper_id, 1 if on else -1, params)
-    return _state(conn, user_id, paper_id, changed)
+    if on:
+        try:
+            changed = _insert(conn, user_id, paper_id)
+        except sa.exc.IntegrityError:  # the foreign key: no such paper (the caller rolls back)
+            raise UnknownPaper(paper_id) from None
+    else:
+        changed = _delete(conn, user_id, paper_id)
+    counts = _bump(conn, paper_id, 1 if on else -1, params) if changed else \
+        _counts(conn, paper_id)
+    return VoteState(paper_id, on, changed, *counts)
 
 
 def toggle_vote(conn: Connection, user_id: int, paper_id: str,
                 params: TrendingParams) -> VoteState:
     """Remove this user's vote if it exists, else add it (the page's one button)."""
-    _check_paper(conn, paper_id)
     if _delete(conn, user_id, paper_id):
-        _bump(conn, paper_id, -1, params)
-        return _state(conn, user_id, paper_id, True)
-    inserted = _insert(conn, user_id, paper_id)  # False: a racing toggle inserted it first
-    if inserted:
-        _bump(conn, paper_id, 1, params)
-    return _state(conn, user_id, paper_id, inserted)
+        return VoteState(paper_id, False, True, *_bump(conn, paper_id, -1, params))
+    return set_vote(conn, user_id, paper_id, True, params)
 
 
 def voted_papers(conn: Connection, user_id: int, paper_ids: list[str]) -> set[str]:
