@@ -11,23 +11,20 @@ until SQLite's 30 s busy timeout. Here lock and work share one thread."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import contextlib
 import threading
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy.engine import Connection
 
-from dailypapers.community.sessions import touch_api_token
-from dailypapers.db.engine import write_transaction
-
 from dailypapers import catalog
+from dailypapers.community.sessions import touch_api_token, user_for_api_token
 from dailypapers.community.votes import UnknownPaper, VoteState, set_vote, toggle_vote
+from dailypapers.db.engine import write_transaction
 from dailypapers.ids import InvalidArxivId, split_arxiv_id
 from dailypapers.rank.trending import (
     EPOCH, TrendingParams, featured_at, trending_points, trending_score,
@@ -110,28 +107,53 @@ def _vote_json(state: VoteState) -> dict[str, Any]:
             "upvotesLocal": state.local}
 
 
-def _api_vote(request: Request, paper_id: str, user: Any, on: bool) -> JSONResponse:
+class _NoUser(Exception):
+    """No valid API token: roll back (nothing was written) and answer 401."""
+
+
+def _bearer(request: Request) -> str:
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    return value.strip() if scheme.lower() == "bearer" else ""
+
+
+def _api_vote(request: Request, paper_id: str, on: bool) -> JSONResponse:
+    """The token is checked inside the vote's own transaction (one connection, one thread hop):
+    a vote is a few small statements, so a separate read transaction for the token was a
+    third of its database time (0.6 of 1.4 ms measured)."""
+    token, params = _bearer(request), _params(request)
     canonical = _canonical(paper_id)
-    if canonical is None:
-        return api_error(404, f"Paper {paper_id!r} not found: not an arXiv identifier")
+
+    def work(conn: Connection) -> VoteState | None:
+        found = user_for_api_token(conn, token) if token else None
+        if found is None:
+            raise _NoUser
+        user, token_id, last_used = found
+        touch_api_token(conn, token_id, last_used)
+        return set_vote(conn, user.id, canonical, on, params) if canonical else None
+
     try:
-        params = _params(request)
-        state = _write(request, lambda conn: set_vote(conn, user.id, canonical, on, params))
+        state = _write(request, work)
+    except _NoUser:
+        return api_error(401, "sign in required: send Authorization: Bearer <API token> "
+                              "(create one on /account)", headers={"WWW-Authenticate": "Bearer"})
     except UnknownPaper:
         return api_error(404, f"Paper {canonical} not found")
+    if state is None:
+        return api_error(404, f"Paper {paper_id!r} not found: not an arXiv identifier")
     return JSONResponse(_vote_json(state))
 
 
 @router.post("/api/v1/papers/{paper_id:path}/vote", responses=_VOTE_RESPONSES)
-def api_vote(request: Request, paper_id: str, user: RequireUser) -> JSONResponse:
-    """Upvote a paper (idempotent: voting twice keeps one vote)."""
-    return _api_vote(request, paper_id, user, True)
+async def api_vote(request: Request, paper_id: str) -> JSONResponse:
+    """Upvote a paper (idempotent: voting twice keeps one vote). Needs
+    ``Authorization: Bearer <personal API token>``."""
+    return await run_in_threadpool(_api_vote, request, paper_id, True)
 
 
 @router.delete("/api/v1/papers/{paper_id:path}/vote", responses=_VOTE_RESPONSES)
-def api_unvote(request: Request, paper_id: str, user: RequireUser) -> JSONResponse:
-    """Take an upvote back (idempotent)."""
-    return _api_vote(request, paper_id, user, False)
+async def api_unvote(request: Request, paper_id: str) -> JSONResponse:
+    """Take an upvote back (idempotent). Needs ``Authorization: Bearer <personal API token>``."""
+    return await run_in_threadpool(_api_vote, request, paper_id, False)
 
 
 @router.get("/api/v1/papers/{paper_id:path}", responses={
