@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from dailypapers.db.schema import feature_days, ingest_runs, papers
-from dailypapers.rank.trending import featured_at, trending_score
+from dailypapers.rank.trending import featured_at
 
 SORTS = ("trending", "upvotes", "newest")
 # ASCII digits and \Z: `$` also matched before a final newline and \d any script's digits, so
@@ -130,7 +130,19 @@ _FEATURE_COLS = [
     feature_days.c.organization.label("f_organization"),
     feature_days.c.is_author_participating.label("f_is_author_participating"),
     feature_days.c.source.label("f_source"),
+    feature_days.c.trending_score.label("f_trending_score"),
 ]
+# What every list shows and sorts by: Hugging Face's count plus ours.
+TOTAL_UPVOTES = papers.c.upvotes + papers.c.local_upvotes
+
+
+def total_upvotes(paper: dict[str, Any]) -> int:
+    return int(paper["upvotes"]) + int(paper.get("local_upvotes") or 0)
+
+
+def total_comments(imported: int, paper: dict[str, Any]) -> int:
+    """Hugging Face's comment count plus ours (``local_comments``, once comments are stored)."""
+    return int(imported or 0) + int(paper.get("local_comments") or 0)
 
 
 def _entries(conn: Connection, query: sa.Select) -> list[Entry]:
@@ -146,17 +158,14 @@ def _base_query() -> sa.Select:
     return sa.select(papers, *_FEATURE_COLS).join(feature_days, feature_days.c.paper_id == papers.c.id)
 
 
-def sort_entries(entries: list[Entry], sort: str, now: dt.datetime | None = None) -> list[Entry]:
+def sort_entries(entries: list[Entry], sort: str) -> list[Entry]:
+    """The orders :func:`entries_in` gives in SQL, for entries already in hand."""
     if sort == "newest":
         return sorted(entries, key=lambda e: (e.featured_at, e.paper["id"]), reverse=True)
     if sort == "upvotes":
-        return sorted(entries, key=lambda e: (-e.paper["upvotes"], e.featured_at, e.paper["id"]))
-    now = now or dt.datetime.now(dt.timezone.utc)
-    return sorted(
-        entries,
-        key=lambda e: (-trending_score(e.paper["upvotes"], e.featured_at, now), e.featured_at,
-                       e.paper["id"]),
-    )
+        return sorted(entries, key=lambda e: (-total_upvotes(e.paper), e.featured_at,
+                                              e.paper["id"]))
+    return sorted(entries, key=lambda e: (-e.feature["trending_score"], e.paper["id"]))
 
 
 def entries_in(
@@ -166,6 +175,8 @@ def entries_in(
     query = _base_query().where(feature_days.c.day >= start, feature_days.c.day < end)
     if submitter:
         query = query.where(feature_days.c.submitter_name == submitter)
+    if sort == "trending":  # the stored score, read in the order of its index (day, score)
+        return _entries(conn, query.order_by(feature_days.c.trending_score.desc(), papers.c.id))
     return sort_entries(_entries(conn, query), sort)
 
 
@@ -182,11 +193,11 @@ def latest_entries(
                              submitter=submitter)
         return entries[offset:offset + limit]
     if sort == "upvotes":  # most upvoted first, as sort_entries orders a period
-        order = (papers.c.upvotes.desc(), feature_days.c.day,
+        order = (TOTAL_UPVOTES.desc(), feature_days.c.day,
                  feature_days.c.submitted_on_daily_at.asc().nulls_first(), papers.c.id)
     else:
         order = (feature_days.c.day.desc(), feature_days.c.submitted_on_daily_at.desc(),
-                 papers.c.upvotes.desc(), papers.c.id)
+                 TOTAL_UPVOTES.desc(), papers.c.id)
     query = _base_query().order_by(*order)
     if submitter:
         query = query.where(feature_days.c.submitter_name == submitter)

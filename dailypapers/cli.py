@@ -375,6 +375,26 @@ def db_upgrade() -> None:
     click.echo(f"{_safe_url(settings)} is at revision {current_revision(engine)}")
 
 
+@db.command("recount")
+def db_recount() -> None:
+    """Rebuild cached counts (local upvotes, trending scores) from rows; print the drift fixed."""
+    from dailypapers.rank.stored import recount
+    from dailypapers.rank.trending import TrendingParams
+
+    settings = get_settings()
+    params = TrendingParams.from_settings(settings)
+    with write_transaction(_engine(settings)) as conn:
+        report = recount(conn, params)
+    click.echo(f"Recounted {report.papers} papers and {report.feature_days} feature days "
+               f"(trending: tau {params.tau_hours:g} h, comments capped at {params.comment_cap}).")
+    for pid, cached, actual in report.vote_drift:
+        click.echo(f"  {pid}: local upvotes {cached} -> {actual}")
+    if report.vote_drift_total > len(report.vote_drift):
+        click.echo(f"  ... and {report.vote_drift_total - len(report.vote_drift)} more papers")
+    click.echo(f"Fixed {report.vote_drift_total} local upvote counts and "
+               f"{report.scores_fixed} trending scores." if report.drift else "No drift.")
+
+
 @main.group()
 def demo() -> None:
     """The bundled sample papers."""

@@ -230,6 +230,15 @@ class Settings(BaseSettings):
                              f"got {value[:100]!r}")
         return value
 
+    # Trending (dailypapers/rank/trending.py); `dailypapers db recount` applies a change.
+    trending_tau_hours: float = Field(
+        default=48.0, gt=0, description="Trending: this many hours of recency are worth ten "
+        "times the points",
+    )
+    trending_comment_cap: int = Field(
+        default=10, ge=0, description="Trending: comments count as points up to this many",
+    )
+
     @field_validator("base_url")
     @classmethod
     def _absolute_http_url(cls, value: str) -> str:

@@ -1,7 +1,9 @@
 """The Hugging Face–compatible JSON API: shapes, paging, errors, and HF's own client."""
 
 import copy
+import datetime as dt
 import json
+import math
 import os
 
 import pytest
@@ -96,10 +98,24 @@ def test_week_month_and_submitter_filters(client, loaded):
     assert mine and all(i["submittedBy"]["name"] == name for i in mine)
 
 
-def test_trending_sort_orders_by_upvotes_within_a_day(client, loaded):
+def test_trending_sort_orders_by_the_stored_score_within_a_day(client, loaded):
+    """Within a day, trending is log10(max(upvotes + min(numComments, 10), 1)) + hours_featured
+    / 48 (dailypapers/rank/trending.py), computed here from the recorded JSON: a paper featured
+    12 h later needs 10^(12/48) = 1.78x fewer points. On 2026-03-31 that order is not the
+    upvote order (so sorting by upvotes, the old rule, fails this test)."""
     items = client.get("/api/daily_papers?date=2026-03-31&sort=trending&limit=100").json()
+
+    def expected(item):
+        stamp = item["paper"].get("submittedOnDailyAt") or "2026-03-31T00:00:00Z"
+        when = dt.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+        hours = (when - dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)).total_seconds() / 3600
+        points = item["paper"]["upvotes"] + min(item["numComments"], 10)
+        return -(math.log10(max(points, 1)) + hours / 48), item["paper"]["id"]
+
+    source = sorted(loaded["2026-03-31"], key=expected)
+    assert [i["paper"]["id"] for i in items] == [i["paper"]["id"] for i in source]
     upvotes = [i["paper"]["upvotes"] for i in items]
-    assert upvotes == sorted(upvotes, reverse=True)
+    assert upvotes != sorted(upvotes, reverse=True)
 
 
 def _same_paper_info(ours, theirs):

@@ -1,48 +1,61 @@
 """Trending and the other sorts, pinned with numbers: the formula of dailypapers/rank/trending.py
 
-    trending = (upvotes + 1) / (hours_since_featured + 2) ** 1.8
+    points   = upvotes + min(comments, 10)
+    trending = log10(max(points, 1)) + hours_since_1970_when_featured / 48
 
-evaluated by hand at a fixed ``now``, and the orders it gives on pages and in the API, within a
-day and across days. Expected values below were computed from that formula, not read back from
-the code under test."""
+(defaults: DAILYPAPERS_TRENDING_TAU_HOURS=48, DAILYPAPERS_TRENDING_COMMENT_CAP=10), stored per
+feature day, and the orders it gives on pages and in the API, within a day and across days.
+Expected values below were computed from that formula by hand, not read back from the code
+under test."""
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 
 import lxml.html
 import pytest
+import sqlalchemy as sa
 
 from dailypapers import catalog
+from dailypapers.db.schema import feature_days
 from dailypapers.ingest import hf_daily
-from dailypapers.rank.trending import featured_at, trending_score
+from dailypapers.rank.trending import TrendingParams, featured_at, trending_score
 from tests.helpers import hf_item, store
 
 UTC = dt.timezone.utc
-T0 = dt.datetime(2026, 3, 9, 0, 0, tzinfo=UTC)
+T0 = dt.datetime(2026, 3, 9, 0, 0, tzinfo=UTC)  # 493,224 hours after 1970-01-01
+DEFAULTS = TrendingParams()
 
 
 @pytest.mark.parametrize(
-    ("upvotes", "hours", "expected"),
+    ("upvotes", "comments", "hours", "expected"),
     [
-        (10, 10, 11 / 12 ** 1.8),     # 0.12556437586589920
-        (10, 0, 11 / 2 ** 1.8),       # 3.1589204762418460: featured just now
-        (0, 24, 1 / 26 ** 1.8),       # 0.0028382325319901
-        (100, 720, 101 / 722 ** 1.8),  # 0.0007226939485038: a month later
-        (10, -5, 11 / 2 ** 1.8),      # featured "in the future" (clock skew): age 0, not negative
-        (-3, 24, 1 / 26 ** 1.8),      # negative upvotes count as none
+        (10, 0, 0, 1 + 492504 / 48),            # 10261.5
+        (100, 0, 0, 2 + 492504 / 48),           # ten times the votes: one more
+        (10, 0, 48, 1 + (492504 + 48) / 48),    # 48 h later: one more, like 10x the votes
+        (10, 0, 12, 1 + (492504 + 12) / 48),    # 12 h later: +0.25, i.e. 10^0.25 = 1.78x votes
+        (0, 0, 0, 0 + 492504 / 48),             # no points: log10(max(0, 1)) = 0
+        (1, 0, 0, 0 + 492504 / 48),             # one point: also 0
+        (-3, 0, 0, 0 + 492504 / 48),            # negative upvotes count as none
+        (5, 3, 0, math.log10(8) + 492504 / 48),   # comments add points...
+        (5, 50, 0, math.log10(15) + 492504 / 48),  # ...up to 10
     ],
 )
-def test_trending_score_is_the_documented_formula(upvotes: int, hours: float,
+def test_trending_score_is_the_documented_formula(upvotes: int, comments: int, hours: float,
                                                   expected: float) -> None:
-    """Fails if the gravity, the +1, the +2 or the clamping of age or votes changes, or if age
-    is ignored (the 0 h and 10 h rows would be equal)."""
-    literal = {(10, 10): 0.1255643758658992, (10, 0): 3.158920476241846,
-               (0, 24): 0.002838232531990098, (100, 720): 0.0007226939485037595}
-    got = trending_score(upvotes, T0, T0 + dt.timedelta(hours=hours))
-    assert got == pytest.approx(expected, rel=1e-12)
-    if (upvotes, hours) in literal:
-        assert got == pytest.approx(literal[(upvotes, hours)], rel=1e-12)
+    """Fails if tau, the log base, the clamp of points or the comment cap changes, or if the
+    time featured is ignored (the 0 h, 12 h and 48 h rows would be equal)."""
+    got = trending_score(upvotes, comments, T0 + dt.timedelta(hours=hours), DEFAULTS)
+    assert got == pytest.approx(expected, rel=1e-15, abs=1e-9)
+    assert trending_score(10, 0, T0, DEFAULTS) == pytest.approx(10261.5, abs=1e-9)
+
+
+def test_trending_constants_are_settings() -> None:
+    """Fails if tau or the cap are ignored: tau 24 h doubles the time term; cap 0 drops
+    comments."""
+    params = TrendingParams(tau_hours=24.0, comment_cap=0)
+    assert trending_score(10, 7, T0, params) == pytest.approx(1 + 492504 / 24, abs=1e-9)
 
 
 def test_featured_at_uses_the_upstream_time_else_midnight_utc() -> None:
@@ -57,43 +70,48 @@ def test_featured_at_uses_the_upstream_time_else_midnight_utc() -> None:
         assert featured_at(day, missing) == dt.datetime(2026, 3, 2, tzinfo=UTC)
 
 
-def _entry(pid: str, upvotes: int, day: dt.date, stamp: str | None = None) -> catalog.Entry:
+def test_the_stored_order_across_days_weighs_votes_against_age(client, engine) -> None:
+    """Fails if age is ignored (the order would follow upvotes: old, mid, new) or counts too
+    little. Featured at midnight, 0 comments: old 1000 votes on 03-03 = 3 + H/48, mid 100 on
+    03-07 = 2 + (H+96)/48 = 4 + H/48, new 9 on 03-09 = log10(9) + (H+144)/48 = 3.9542 + H/48,
+    where H is 03-03's hours since 1970: mid, new, old (upvotes alone: old, mid, new)."""
+    for pid, votes, day in (("2603.40001", 1000, "2026-03-03"), ("2603.40002", 100, "2026-03-07"),
+                            ("2603.40003", 9, "2026-03-09")):
+        items = [hf_item(pid, upvotes=votes, day=day, submittedOnDailyAt=f"{day}T00:00:00Z")]
+        items[0]["numComments"] = 0
+        store(engine, list(hf_daily.parse_items(items, day=dt.date.fromisoformat(day))))
+    body = client.get("/api/daily_papers", params={"month": "2026-03", "sort": "trending"}).json()
+    assert [i["paper"]["id"] for i in body] == ["2603.40002", "2603.40003", "2603.40001"]
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(feature_days.c.paper_id, feature_days.c.trending_score))
+        scores = {pid: score for pid, score in rows}
+    h = (dt.datetime(2026, 3, 3, tzinfo=UTC) - dt.datetime(1970, 1, 1, tzinfo=UTC)).days * 24
+    assert scores["2603.40001"] == pytest.approx(3 + h / 48, abs=1e-9)
+    assert scores["2603.40002"] == pytest.approx(4 + h / 48, abs=1e-9)
+    assert scores["2603.40003"] == pytest.approx(math.log10(9) + 3 + h / 48, abs=1e-9)
+
+
+def _entry(pid: str, upvotes: int, day: dt.date, score: float) -> catalog.Entry:
     return catalog.Entry({"id": pid, "upvotes": upvotes},
-                         {"day": day, "submitted_on_daily_at": stamp})
+                         {"day": day, "submitted_on_daily_at": None, "trending_score": score})
 
 
-def test_trending_across_days_decays_with_age_at_a_fixed_now() -> None:
-    """Fails if trending ignores age (it would follow upvotes: old, mid, new) or decays too
-    little. At now = 2026-03-10 00:00 UTC: new (10 votes, 24 h) = 11/26^1.8 = 0.03122,
-    mid (30 votes, 72 h) = 31/74^1.8 = 0.01339, old (100 votes, 168 h) = 101/170^1.8 = 0.00977."""
-    now = dt.datetime(2026, 3, 10, tzinfo=UTC)
-    entries = [_entry("old", 100, dt.date(2026, 3, 3)), _entry("mid", 30, dt.date(2026, 3, 7)),
-               _entry("new", 10, dt.date(2026, 3, 9))]
-    assert [e.paper["id"] for e in catalog.sort_entries(entries, "trending", now)] == \
-        ["new", "mid", "old"]
-    assert [e.paper["id"] for e in catalog.sort_entries(entries, "upvotes", now)] == \
-        ["old", "mid", "new"]
-    assert [e.paper["id"] for e in catalog.sort_entries(entries, "newest", now)] == \
-        ["new", "mid", "old"]
-    # A day later the ranks hold but every score fell: 11/50^1.8 = 0.009994 for "new".
-    later = now + dt.timedelta(hours=24)
-    assert trending_score(10, entries[2].featured_at, later) == pytest.approx(11 / 50 ** 1.8)
-
-
-def test_trending_ties_are_broken_by_earlier_featured_then_id() -> None:
-    """Fails if equal scores are ordered differently (by later featured, or by id descending)."""
-    now = dt.datetime(2026, 3, 10, tzinfo=UTC)
+def test_sort_entries_ties_are_broken_by_id() -> None:
+    """Fails if equal scores are ordered differently (by id descending)."""
     day = dt.date(2026, 3, 9)
-    entries = [_entry("b", 4, day), _entry("a", 4, day)]
-    assert [e.paper["id"] for e in catalog.sort_entries(entries, "trending", now)] == ["a", "b"]
-    assert [e.paper["id"] for e in catalog.sort_entries(entries, "upvotes", now)] == ["a", "b"]
-    assert [e.paper["id"] for e in catalog.sort_entries(entries, "newest", now)] == ["b", "a"]
+    entries = [_entry("b", 4, day, 7.5), _entry("a", 4, day, 7.5)]
+    assert [e.paper["id"] for e in catalog.sort_entries(entries, "trending")] == ["a", "b"]
+    assert [e.paper["id"] for e in catalog.sort_entries(entries, "upvotes")] == ["a", "b"]
+    assert [e.paper["id"] for e in catalog.sort_entries(entries, "newest")] == ["b", "a"]
 
 
 # --- one day on the pages and the API ----------------------------------------------------------
-# 2026-03-02: A 5 votes at 08:00, B 9 at 10:00, C 5 at 12:00, D 1 at 14:00 (all UTC). Long after
-# that day, C's score beats A's (same votes, C 4 h younger): trending B, C, A, D; upvotes puts A
-# before C (ties: earlier featured first); newest is D, C, B, A.
+# 2026-03-02: A 5 votes at 08:00, B 9 at 10:00, C 5 at 12:00, D 1 at 14:00 (all UTC), 2 comments
+# each. Points 7, 11, 7, 3; with H = hours from 1970 to 03-02 00:00, scores are
+# A log10(7) + (H+8)/48 = 0.8451 + 0.1667, B log10(11) + (H+10)/48 = 1.0414 + 0.2083,
+# C 0.8451 + 0.2500, D log10(3) + (H+14)/48 = 0.4771 + 0.2917 (each + H/48): B 1.2497,
+# C 1.0951, A 1.0118, D 0.7688: trending B, C, A, D; upvotes puts A before C (ties: earlier
+# featured first); newest is D, C, B, A.
 DAY = "2026-03-02"
 ONE_DAY = {"2603.10001": (5, "08:00"), "2603.10002": (9, "10:00"),
            "2603.10003": (5, "12:00"), "2603.10004": (1, "14:00")}
@@ -146,9 +164,9 @@ def test_daily_papers_without_sort_is_newest_first(client, engine) -> None:
 
 
 def test_trending_api_decays_across_recent_days(client, engine) -> None:
-    """Fails if trending across days ignores age. Featured at midnight UTC: "old" 6 days ago
-    with 30 votes, "new" 1 day ago with 5. For any time of today, new/old =
-    (6/31)·((h_old+2)/(h_new+2))^1.8 >= (6/31)·(146/50)^1.8 = 1.33: new first; by upvotes old."""
+    """Fails if trending across days ignores age. Featured at midnight UTC, 2 comments each:
+    "old" 6 days ago with 30 votes, "new" 1 day ago with 5. new − old = log10(7/32) + 120/48 =
+    −0.66 + 2.5 = 1.84 > 0: new first; by upvotes old."""
     today = dt.datetime.now(UTC).date()
     old, new = today - dt.timedelta(days=6), today - dt.timedelta(days=1)
     _load(engine, {"2603.20001": (30, "00:00")}, day=old.isoformat())

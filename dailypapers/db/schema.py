@@ -40,8 +40,14 @@ papers = sa.Table(
     sa.Column("project_page", sa.Text),
     sa.Column("ai_summary", sa.Text),
     sa.Column("ai_keywords", sa.JSON(none_as_null=True)),
-    sa.Column("upvotes", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("num_comments", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("upvotes", sa.Integer, nullable=False, server_default="0"),  # imported (Hugging Face)
+    sa.Column("num_comments", sa.Integer, nullable=False, server_default="0"),  # imported
+    # Cache of COUNT(votes) for this paper, kept in each vote's transaction (`db recount`
+    # rebuilds it). Shown counts are upvotes + local_upvotes.
+    sa.Column("local_upvotes", sa.Integer, nullable=False, server_default="0"),
+    # When a count of ours last changed: the keyword index reads it (sort=upvotes sees a vote),
+    # the embedder does not (it compares row_updated_at), so a vote never looks like new text.
+    sa.Column("counts_updated_at", sa.DateTime(timezone=True)),
     sa.Column("discussion_id", sa.String(64)),
     sa.Column("thumbnail", sa.Text),
     sa.Column("media_urls", sa.JSON(none_as_null=True)),
@@ -75,7 +81,11 @@ feature_days = sa.Table(
     sa.Column("is_demo", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("first_seen_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("row_updated_at", sa.DateTime(timezone=True), nullable=False),
+    # rank/trending.py's order-stable score, written with every change of its inputs (a vote, an
+    # import changing upvotes or comments); `db recount` rewrites all of them.
+    sa.Column("trending_score", sa.Double(), nullable=False, server_default="0"),
     sa.UniqueConstraint("paper_id", "day", name="uq_feature_days_paper_day"),
+    sa.Index("ix_feature_days_day_trending", "day", "trending_score"),
 )
 
 ingest_runs = sa.Table(
@@ -222,6 +232,22 @@ api_tokens = sa.Table(
     sa.Column("name", sa.String(64), nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("last_used_at", sa.DateTime(timezone=True)),
+)
+
+# One row per (user, paper) upvote; papers.local_upvotes caches their count (community/votes.py).
+votes = sa.Table(
+    "votes",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False,
+    ),
+    sa.Column(
+        "paper_id", sa.String(64), sa.ForeignKey("papers.id", ondelete="CASCADE"), nullable=False,
+        index=True,
+    ),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("user_id", "paper_id", name="uq_votes_user_paper"),
 )
 
 # Password reset links: the mail holds the token, the table its SHA-256; a used or expired row

@@ -180,6 +180,7 @@ def make_document(row: dict[str, Any]) -> tantivy.Document:
     if day is not None:
         doc.add_date(F_DATE, _at_midnight(day))
         doc.add_integer(F_YEAR, day.year)
-    doc.add_integer(F_UPVOTES, int(row.get("upvotes") or 0))
+    # What the pages show: Hugging Face's count plus ours.
+    doc.add_integer(F_UPVOTES, int(row.get("upvotes") or 0) + int(row.get("local_upvotes") or 0))
     doc.add_integer(F_STAMP, int(row.get("stamp") or 0))
     return doc

@@ -62,7 +62,8 @@ UPDATE_HEAP = 50_000_000
 STATE = "state.json"
 _COLUMNS = [papers.c[name] for name in (
     "id", "title", "abstract", "authors", "categories", "primary_category", "submitted_at",
-    "hf_published_at", "github_repo", "upvotes", "first_seen_at", "row_updated_at",
+    "hf_published_at", "github_repo", "upvotes", "local_upvotes", "first_seen_at",
+    "row_updated_at", "counts_updated_at",
 )]
 
 
@@ -218,7 +219,8 @@ def _with_features(conn: sa.Connection, rows: list[dict[str, Any]]) -> list[dict
     for row in rows:
         first, last = agg.get(row["id"], (None, None))
         row["first_feature_day"] = first
-        stamps = [utc(s) for s in (row["row_updated_at"], last) if s is not None]
+        stamps = [utc(s) for s in (row["row_updated_at"], row["counts_updated_at"], last)
+                  if s is not None]
         row["stamp"] = micros(max(stamps)) if stamps else 0
     return rows
 
@@ -256,14 +258,16 @@ def _rows_by_id(engine: Engine, ids: list[str], chunk: int) -> Iterator[list[dic
 
 
 def changed_stamps(engine: Engine, since: dt.datetime) -> dict[str, int]:
-    """Papers whose row or one of whose feature days changed at or after ``since``, with the
-    stamp their document would get (only ids and clocks are read: no abstracts)."""
+    """Papers whose row, counts (a vote: ``counts_updated_at``) or one of whose feature days
+    changed at or after ``since``, with the stamp their document would get (only ids and clocks
+    are read: no abstracts)."""
     out: dict[str, int] = {}
     with read_transaction(engine) as conn:
-        for pid, stamp in conn.execute(
-            sa.select(papers.c.id, papers.c.row_updated_at).where(papers.c.row_updated_at >= since)
+        for pid, stamp, counted in conn.execute(
+            sa.select(papers.c.id, papers.c.row_updated_at, papers.c.counts_updated_at)
+            .where(sa.or_(papers.c.row_updated_at >= since, papers.c.counts_updated_at >= since))
         ):
-            out[pid] = micros(stamp)
+            out[pid] = max(micros(stamp), micros(counted) if counted is not None else 0)
         for pid, stamp in conn.execute(
             sa.select(feature_days.c.paper_id, sa.func.max(feature_days.c.row_updated_at))
             .where(feature_days.c.row_updated_at >= since).group_by(feature_days.c.paper_id)

@@ -45,6 +45,8 @@ from dailypapers.ingest.validate import (
     clean_text,
 )
 from dailypapers.ingest.runs import close_interrupted_runs, this_host
+from dailypapers.rank.stored import refresh_scores
+from dailypapers.rank.trending import TrendingParams
 
 BIB_FIELDS = (
     "title", "abstract", "authors", "categories", "primary_category", "submitted_at",
@@ -60,6 +62,7 @@ FEATURE_FIELDS = (
     "submitter", "organization", "is_author_participating",
 )
 _ROW_CLOCK = ("first_seen_at", "row_updated_at")
+_NOT_IMPORTED = frozenset({"id", "local_upvotes", "counts_updated_at"})
 _CHUNK = 5000  # ids per IN (...) lookup (SQLite allows 32,766 variables since 3.32)
 
 
@@ -99,11 +102,14 @@ def store_items(
     *,
     demo: bool = False,
     limits: RecordLimits = DEFAULT_LIMITS,
+    trending: TrendingParams | None = None,
 ) -> Counts:
     """Upsert one batch of parsed items. Duplicates inside the batch merge in order.
 
     Each item is checked first (``validate.check_item`` with ``limits``; callers pass
-    ``RecordLimits.from_settings``): refusals and notes come back in the counts.
+    ``RecordLimits.from_settings``): refusals and notes come back in the counts. Feature days
+    whose trending inputs changed (new days, upvotes, comments, time featured) get their stored
+    score in this transaction, with ``trending`` (default: the process's settings).
     """
     counts = Counts()
     items = _checked(items, limits, counts)
@@ -142,11 +148,20 @@ def store_items(
     if updates:
         conn.execute(
             papers.update().where(papers.c.id == sa.bindparam("b_id")),
-            [{**{k: v for k, v in row.items() if k != "id"}, "b_id": row["id"]} for row in updates],
+            # Our counts are the votes' to change: writing back the value read above would undo
+            # a vote committed meanwhile.
+            [{**{k: v for k, v in row.items() if k not in _NOT_IMPORTED}, "b_id": row["id"]}
+             for row in updates],
         )
 
     feature_states = _store_features(conn, [i.feature for i in items if i.feature], demo, now)
     counts.features_inserted = sum(1 for s in feature_states.values() if s == "inserted")
+    rescore = {row["id"] for row in inserts} | {
+        row["id"] for row in updates
+        if any(row[k] != existing[row["id"]][k] for k in ("upvotes", "num_comments"))
+    } | {pid for (pid, _day), f_state in feature_states.items() if f_state != "unchanged"}
+    if rescore:
+        refresh_scores(conn, rescore, trending or TrendingParams.current())
     links_changed = store_linked(conn, [i.linked for i in items if i.linked], now)
     for item, state in per_item:
         f_state = (
@@ -278,7 +293,7 @@ _EMPTY_PAPER = {c.name: None for c in papers.columns}
 def _blank_row(arxiv_id: str, demo: bool, now: dt.datetime) -> dict[str, Any]:
     row = dict(_EMPTY_PAPER)
     row.update(
-        id=arxiv_id, title="", abstract="", authors=[], categories=[], upvotes=0,
+        id=arxiv_id, title="", abstract="", authors=[], categories=[], upvotes=0, local_upvotes=0,
         num_comments=0, bib_source="", sources="", is_demo=demo, first_seen_at=now,
         row_updated_at=now,
     )

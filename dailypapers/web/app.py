@@ -91,8 +91,11 @@ def create_app(
     app.state.templates = templates
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
-    from dailypapers.web import routes_account, routes_api, routes_pages, routes_search
+    from dailypapers.web import (
+        routes_account, routes_api, routes_pages, routes_search, routes_votes,
+    )
 
+    app.include_router(routes_votes.router)  # before /papers/{id:path}, which would match ".../vote"
     app.include_router(routes_search.router)  # before /api/papers/{id}, which would match "search"
     app.include_router(routes_api.router)
     app.include_router(routes_pages.router)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from dailypapers.catalog import Entry
+from dailypapers.catalog import Entry, total_comments, total_upvotes
 from dailypapers.ingest.validate import safe_url
 
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -113,7 +113,7 @@ def paper_json(paper: dict[str, Any], feature: dict[str, Any] | None) -> dict[st
             out["submittedOnDailyBy"] = by
     out["title"] = paper["title"]
     out["summary"] = paper["abstract"]
-    out["upvotes"] = paper["upvotes"]
+    out["upvotes"] = total_upvotes(paper)  # Hugging Face's + ours
     if paper["discussion_id"]:
         out["discussionId"] = paper["discussion_id"]
     optional = {
@@ -139,7 +139,7 @@ def paper_info_json(paper: dict[str, Any], features: list[dict[str, Any]],
     """``GET /api/papers/{id}``: the flat paper, as of its most recent feature day, with the
     repos citing it (``linked`` from :func:`dailypapers.ingest.linked.linked_of`)."""
     out = paper_json(paper, features[0] if features else None)
-    out["numComments"] = paper["num_comments"]
+    out["numComments"] = total_comments(paper["num_comments"], paper)
     repos = linked["repos"] if linked else {"model": [], "dataset": [], "space": []}
     totals = linked["totals"] if linked else {}
     out.update(
@@ -175,7 +175,8 @@ def item_json(paper: dict[str, Any], feature: dict[str, Any] | None) -> dict[str
         "title": paper["title"],
         "summary": paper["abstract"],
         "thumbnail": safe_url(paper["thumbnail"]),
-        "numComments": (feature or {}).get("num_comments", paper["num_comments"]),
+        "numComments": total_comments((feature or {}).get("num_comments", paper["num_comments"]),
+                                      paper),
     }
     media = media_urls(paper)
     if media is not None:

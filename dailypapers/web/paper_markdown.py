@@ -74,7 +74,7 @@ def paper_markdown(
         if submitter.get("username"):
             who = _one_line(submitter.get("fullname")) or submitter["username"]
             lines.append(f"**Submitted by:** {who} ({submitter['username']})")
-    lines.append(f"**Upvotes:** {paper['upvotes']}")
+    lines.append(f"**Upvotes:** {paper['upvotes'] + (paper.get('local_upvotes') or 0)}")
     links = [_link(f"arXiv:{pid}", f"https://arxiv.org/abs/{pid}"),
              _link("PDF", f"https://arxiv.org/pdf/{pid}")]
     github = http_url(paper.get("github_repo"))

@@ -150,7 +150,8 @@ def list_papers(request: Request, conn: ConnDep) -> JSONResponse:
     rows = catalog.papers_newest_first(conn, after, limit + 1)
     page = rows[:limit]
     features = catalog.latest_features(conn, [p["id"] for p in page])
-    body = [{**paper_json(p, features.get(p["id"])), "numComments": p["num_comments"]}
+    body = [{**paper_json(p, features.get(p["id"])),
+             "numComments": catalog.total_comments(p["num_comments"], p)}
             for p in page]
     headers = {}
     if len(rows) > limit:
