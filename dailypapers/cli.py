@@ -137,11 +137,11 @@ def serve(host: str, port: int, demo: bool | None, no_sync: bool) -> None:
     from dailypapers.community.secret_key import SecretKeyError, load_secret_key
 
     settings = get_settings()
-    try:  # before anything else: on PostgreSQL a missing key is a refusal to start
+    engine = _engine(settings)  # a database that cannot be reached is the first thing to say
+    try:  # then, before binding: on PostgreSQL a missing key is a refusal to start
         load_secret_key(settings)
     except SecretKeyError as exc:
         raise click.ClickException(str(exc)) from None
-    engine = _engine(settings)
     # Bound (and listening) before anything says "Serving": a port in use, out of range or an
     # unknown host is one line here, not a traceback after the announcement.
     sock = bind_socket(host, port)
