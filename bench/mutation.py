@@ -64,7 +64,8 @@ class Target:
 
 TARGETS = [
     Target("dailypapers/rank/trending.py", ["tests/test_rules_trending.py"]),
-    Target("dailypapers/web/params.py", ["tests/test_rules_params.py", "tests/test_api.py"]),
+    Target("dailypapers/web/params.py", ["tests/test_rules_param_parsing.py",
+                                          "tests/test_rules_params.py", "tests/test_api.py"]),
     Target("dailypapers/catalog.py", ["tests/test_rules_trending.py", "tests/test_rules_params.py",
                                       "tests/test_api.py", "tests/test_pages.py"]),
     Target("dailypapers/ingest/service.py", ["tests/test_store.py", "tests/test_rules_merge.py"]),
@@ -101,6 +102,30 @@ EQUIVALENT: dict[tuple[str, str], str] = {
     ("dailypapers/rank/trending.py",
      "return dt.datetime.combine(day, dt.time(0, ), tzinfo=dt.timezone.utc)"):
         "dt.time(0, ) == dt.time(0, 0): minute defaults to 0",
+    # web/params.py: the OpenAPI patterns are computed from the constant FIRST_DAY/LAST_DAY
+    # (1900-01-01, 2199-12-31); these mutants differ only for other constants.
+    ("dailypapers/web/params.py",
+     'assert first % 100 == 0 or (last + 1) % 100 == 0, "whole centuries only"'):
+        "both halves hold for 1900 and 2199: and/or give the same (true) assertion",
+    ("dailypapers/web/params.py",
+     'assert first % 100 == 0 and (last + 1) % 100 == 0, "XXwhole centuries onlyXX"'):
+        "the assertion's message is never shown: it holds for the served years",
+    ("dailypapers/web/params.py",
+     'assert first % 100 == 0 and (last + 1) % 100 == 0, "WHOLE CENTURIES ONLY"'):
+        "the assertion's message is never shown: it holds for the served years",
+    ("dailypapers/web/params.py",
+     'return "(?:" + "|".join(str(c) for c in range(first // 100, (last + 2) // 100)) + ")[0-9]{2}"'):
+        "(2199 + 2) // 100 == (2199 + 1) // 100 == 22",
+    ("dailypapers/web/params.py",
+     "return [y for y in range(FIRST_DAY.year, LAST_DAY.year - 1)"):
+        "2198 and 2199 are not long ISO years: leaving them out changes nothing",
+    ("dailypapers/web/params.py",
+     "return [y for y in range(FIRST_DAY.year, LAST_DAY.year + 2)"):
+        "2200 is not a long ISO year: taking it in changes nothing",
+    ("dailypapers/web/params.py",
+     "if dt.date(y, 12, 29).isocalendar()[1] == 53]"):
+        "December 29 is in week 53 exactly when December 28 is (a long year's last week "
+        "runs at least to December 31)",
 }
 
 
