@@ -69,7 +69,9 @@ TARGETS = [
     Target("dailypapers/catalog.py", ["tests/test_rules_catalog.py", "tests/test_rules_trending.py",
                                       "tests/test_rules_params.py", "tests/test_api.py",
                                       "tests/test_pages.py"]),
-    Target("dailypapers/ingest/service.py", ["tests/test_store.py", "tests/test_rules_merge.py"]),
+    Target("dailypapers/ingest/service.py", ["tests/test_rules_store.py", "tests/test_rules_merge.py",
+                                             "tests/test_store.py",
+                                             "tests/test_record_isolation.py"]),
     Target("dailypapers/index/query.py", [
         "tests/test_rules_query_syntax.py", "tests/test_rules_search.py", "tests/test_rules_cli.py",
         "tests/test_search_keyword.py::test_query_syntax",
