@@ -79,7 +79,7 @@ TARGETS = [
         "tests/test_search_keyword.py::test_unknown_or_malformed_filters_are_a_query_error",
         "tests/test_search_keyword.py::test_bad_arguments_and_warnings",
     ]),
-    Target("dailypapers/index/search.py", ["tests/test_rules_search.py",
+    Target("dailypapers/index/search.py", ["tests/test_rules_fusion.py", "tests/test_rules_search.py",
                                            "tests/test_search_api.py"]),
     # Route modules: the parameter handling (the decorated routes call these).
     Target("dailypapers/web/routes_search.py",
