@@ -161,6 +161,16 @@ def test_malformed_filters_are_refused_with_an_example(query: str, message: str)
 def test_categories_with_hyphens_are_categories() -> None:
     assert parse_query("cat:q-bio.NC").filters == [Filter("cat", "q-bio.nc")]
     assert parse_query("cat:hep-th").filters == [Filter("cat", "hep-th")]
+    assert parse_query("cat:math.*").filters == [Filter("cat", "math")]  # ".*": any of math
+
+
+def test_every_filter_can_be_negated() -> None:
+    parsed = parse_query('-year:2020 -has:code -cat:cs -author:x -author:"Ada L"')
+    assert parsed.filters == [
+        Filter("year", (2020, 2020), negated=True), Filter("has", "code", negated=True),
+        Filter("cat", "cs", negated=True), Filter("author", "x", negated=True),
+        Filter("author", "Ada L", negated=True, phrase=True)]
+    assert [f.key for f in parse_query("has:code").filters] == ["has"]
 
 
 # --- which colon words are filters --------------------------------------------------------------
@@ -176,6 +186,7 @@ def test_an_unknown_lowercase_filter_is_refused_or_searched_as_words() -> None:
     assert loose.words == ["foo:bar"] and loose.warnings == ["unknown filter 'foo:' searched as words"]
     quoted = parse_query('foo:"bar baz"', strict=False)
     assert quoted.words == ["bar", "baz"] and quoted.filters == []
+    assert quoted.positive == ["bar", "baz"] and quoted.free_text == "bar baz"
     assert quoted.warnings == ["unknown filter 'foo:' searched as words"]
 
 
@@ -186,6 +197,7 @@ def test_other_colon_words_are_plain_words() -> None:
         assert parsed.words == [text] and parsed.warnings == [] and parsed.filters == [], text
     quoted = parse_query('Mamba:"Linear Time"')
     assert quoted.words == ["Mamba:", "Linear", "Time"] and quoted.warnings == []
+    assert quoted.positive == quoted.words
     assert parse_query('"re:invent"').phrases == ["re:invent"]
 
 
