@@ -40,6 +40,8 @@ def test_a_cut_ends_at_the_last_space_only_past_half_the_limit() -> None:
     assert clean_text(past_half) == ("a" * 257, True)
     at_half = "a" * 256 + " " + "b" * 300  # at 256 exactly: cut mid-word instead
     assert clean_text(at_half) == (at_half[:512], True)
+    two_spaces = "a" * 257 + " " + "c" * 100 + " " + "b" * 300  # the last space, not the first
+    assert clean_text(two_spaces) == ("a" * 257 + " " + "c" * 100, True)
 
 
 def test_raw_text_past_four_times_the_limit_is_cut_before_anything_else() -> None:
@@ -99,6 +101,9 @@ def test_a_quote_inside_a_word_is_punctuation_and_an_unbalanced_one_is_dropped()
     assert closed_late.phrases == ["b "] and closed_late.words == ["a", "c"]
     dangling = parse_query('-"open ended')  # the lone "-" excludes nothing
     assert dangling.words == ["open", "ended"] and dangling.exclude_words == []
+    assert dangling.phrases == [] and dangling.exclude_phrases == []
+    odd = parse_query('a"bc de')  # a mid-word quote: the word still ends at the space
+    assert odd.words == ['a"bc', "de"]
 
 
 def test_arxiv_ids_are_found_trimmed_deduplicated_and_negatable() -> None:
@@ -181,12 +186,14 @@ UNKNOWN = ("unknown filter 'foo:'; the filters are author:, cat:, year:, has: "
 
 def test_an_unknown_lowercase_filter_is_refused_or_searched_as_words() -> None:
     assert _refused("foo:bar") == UNKNOWN
+    with pytest.raises(QueryError):  # strict unless told otherwise
+        parse_query("foo:bar")
     assert _refused('foo:"bar baz"') == UNKNOWN
     loose = parse_query("foo:bar", strict=False)
     assert loose.words == ["foo:bar"] and loose.warnings == ["unknown filter 'foo:' searched as words"]
-    quoted = parse_query('foo:"bar baz"', strict=False)
-    assert quoted.words == ["bar", "baz"] and quoted.filters == []
-    assert quoted.positive == ["bar", "baz"] and quoted.free_text == "bar baz"
+    quoted = parse_query('foo:"bar baz" after', strict=False)
+    assert quoted.words == ["bar", "baz", "after"] and quoted.filters == []
+    assert quoted.positive == ["bar", "baz", "after"] and quoted.free_text == "bar baz after"
     assert quoted.warnings == ["unknown filter 'foo:' searched as words"]
 
 
@@ -195,9 +202,11 @@ def test_other_colon_words_are_plain_words() -> None:
     for text in ("Mamba:Linear", "BERT:", "http://x.org/a", "foo:"):
         parsed = parse_query(text)
         assert parsed.words == [text] and parsed.warnings == [] and parsed.filters == [], text
-    quoted = parse_query('Mamba:"Linear Time"')
-    assert quoted.words == ["Mamba:", "Linear", "Time"] and quoted.warnings == []
+    quoted = parse_query('Mamba:"Linear Time" more')
+    assert quoted.words == ["Mamba:", "Linear", "Time", "more"] and quoted.warnings == []
     assert quoted.positive == quoted.words
+    # a leading "-" is not part of the key's word (and not a key's X either)
+    assert parse_query('-XLNet:"fast decoding"').words == ["XLNet:", "fast", "decoding"]
     assert parse_query('"re:invent"').phrases == ["re:invent"]
 
 
