@@ -8,6 +8,7 @@ refusals cut to their columns. SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import datetime as dt
+import os
 
 import sqlalchemy as sa
 
@@ -16,9 +17,11 @@ from dailypapers.db.engine import read_transaction, write_transaction
 from dailypapers.db.schema import feature_days, ingest_runs, papers, refusals
 from dailypapers.ingest import hf_daily
 from dailypapers.ingest.records import (SOURCE_ATOM, SOURCE_HF, SOURCE_OAI, FeatureRecord,
-                                        HubUser, PaperRecord, ParsedItem, Refusal)
+                                        HubUser, LinkedRepo, LinkedRepos, PaperRecord,
+                                        ParsedItem, Refusal)
+from dailypapers.ingest.runs import this_host
 from dailypapers.ingest.service import (Counts, finish_run, record_progress, start_run,
-                                        store_items)
+                                        store_items, utcnow)
 from tests.helpers import hf_item, store
 
 PID = "2101.02199"
@@ -43,6 +46,10 @@ def _row(engine, pid: str = PID):
 def _feature_rows(engine, pid: str = PID):
     with read_transaction(engine) as conn:
         return catalog.features_of(conn, pid)
+
+
+def test_run_stamps_are_utc_and_aware() -> None:
+    assert utcnow().utcoffset() == dt.timedelta(0)
 
 
 def test_counts_add_up_field_by_field() -> None:
@@ -84,6 +91,27 @@ def test_one_paper_twice_in_a_batch_counts_each_item(engine) -> None:
     assert _row(engine, "2101.00001")["title"] == "Newer"
 
 
+def test_a_record_without_a_paper_is_refused_without_an_id(engine) -> None:
+    counts = store(engine, [ParsedItem(None), _arxiv(title="Kept")])  # type: ignore[arg-type]
+    assert (counts.inserted, counts.refused) == (1, 1)
+    assert counts.refusal_list[0].reason == "expected a paper record, got NoneType"
+    assert counts.refusal_list[0].record_id is None
+
+
+def _linked(*repos: str, models: int | None = None) -> ParsedItem:
+    return ParsedItem(PaperRecord(arxiv_id=PID, source=SOURCE_HF, title="T"),
+                      linked=LinkedRepos(arxiv_id=PID, num_models=models,
+                                         repos=[LinkedRepo("model", r) for r in repos]))
+
+
+def test_a_changed_linked_repo_updates_an_unchanged_paper(engine) -> None:
+    assert store(engine, [_linked("ada/one", models=1)]).inserted == 1
+    same = store(engine, [_linked("ada/one", models=1)])
+    assert (same.updated, same.unchanged) == (0, 1)
+    more = store(engine, [_linked("ada/one", "ada/two", models=2)])
+    assert (more.updated, more.unchanged) == (1, 0)
+
+
 def test_a_refused_record_is_named_by_its_id_cut_to_128_characters(engine) -> None:
     long_id = "9" * 200
     counts = store(engine, [_arxiv(long_id, title="Bad id"), _arxiv(title="Kept")])
@@ -112,6 +140,20 @@ def test_the_row_names_the_source_that_last_changed_it(engine) -> None:
     assert row["sources"] == "arxiv-atom,arxiv-oai,hf"
     store(engine, [_arxiv(title="Revised", version=2, source=SOURCE_OAI)])
     assert (_row(engine)["bib_source"], _row(engine)["title"]) == (SOURCE_OAI, "Revised")
+    # the same version, corrected by another arXiv source: it changed something, it is named
+    store(engine, [_arxiv(title="Revised", abstract="Fixed.", version=2, source=SOURCE_ATOM)])
+    assert (_row(engine)["bib_source"], _row(engine)["abstract"]) == (SOURCE_ATOM, "Fixed.")
+
+
+def test_a_stored_record_without_update_date_is_dated_by_its_submission(engine) -> None:
+    """A versionless record updated 2021-03-01 does not replace a stored versionless one
+    submitted 2021-05-01 (and never updated): the stored date is its submission date."""
+    store(engine, [_arxiv(title="May", submitted_at="2021-05-01",
+                          categories=["cs.CL", "cs.AI"], primary_category="cs.CL")])
+    store(engine, [_arxiv(title="March", submitted_at="2021-01-01", updated_at="2021-03-01")])
+    row = _row(engine)
+    assert row["title"] == "May"
+    assert (row["categories"], row["primary_category"]) == (["cs.CL", "cs.AI"], "cs.CL")
 
 
 def test_row_updated_at_moves_only_when_something_changed(engine) -> None:
@@ -161,6 +203,20 @@ def test_feature_days_in_one_batch_merge_and_a_missing_value_keeps_the_stored_on
     assert later.features_inserted == 0 and later.updated == 2
     same = store(engine, [_feature(8, 9)])
     assert (same.updated, same.unchanged) == (0, 1)
+
+
+def test_a_feature_day_keeps_its_publication_time_and_author_participation(engine) -> None:
+    store(engine, _hf_items())
+    (row,) = _feature_rows(engine)
+    assert (row["published_at"], row["is_author_participating"]) == \
+        ("2026-03-02T09:00:00.000Z", False)
+    items = _hf_items()
+    items[0].feature.is_author_participating = True
+    items[0].feature.published_at = "2026-03-02T09:30:00.000Z"
+    assert store(engine, items).updated == 1
+    (row,) = _feature_rows(engine)
+    assert (row["published_at"], row["is_author_participating"]) == \
+        ("2026-03-02T09:30:00.000Z", True)
 
 
 def test_a_feature_day_without_counts_starts_at_zero(engine) -> None:
@@ -215,6 +271,7 @@ def test_a_run_row_adds_batches_and_keeps_refusals_within_their_columns(engine) 
         ("import", "a file", "ok", "none really")
     assert (run["inserted"], run["updated"], run["unchanged"], run["refused"]) == (3, 4, 5, 2)
     assert run["finished_at"] is not None and run["heartbeat_at"] is not None
+    assert (run["pid"], run["host"]) == (os.getpid(), this_host())
     long, empty = stored
     assert (len(long["reason"]), len(long["record_id"]), len(long["position"]),
             len(long["file"])) == (2000, 128, 64, 1000)
