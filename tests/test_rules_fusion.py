@@ -113,15 +113,16 @@ def test_the_constructor_defaults_and_refuses_an_unknown_fusion(tmp_path) -> Non
     assert default.embedder_spec == "minilm-int8" and default._embedder is None
 
 
-def _keyword_service(engine, tmp_path: Path) -> SearchService:
-    """25 papers about zebrafish, in the keyword index; the embedder is never loaded."""
+def _keyword_service(engine, tmp_path: Path, **kwargs) -> SearchService:
+    """110 papers about zebrafish (more than the 100 candidates a list holds), in the keyword
+    index; the embedder is never loaded."""
     items = []
-    for n in range(25):
+    for n in range(110):
         items += list(hf_daily.parse_items(
             [hf_item(f"2603.{n + 10000:05d}", title=f"Zebrafish study number {n}",
                      upvotes=n)], day=dt.date(2026, 3, 2)))
     store(engine, items)
-    return SearchService(engine, tmp_path, embedder=_Named())  # type: ignore[arg-type]
+    return SearchService(engine, tmp_path, embedder=_Named(), **kwargs)  # type: ignore[arg-type]
 
 
 def test_keyword_searches_page_with_the_defaults(engine, tmp_path) -> None:
@@ -129,13 +130,13 @@ def test_keyword_searches_page_with_the_defaults(engine, tmp_path) -> None:
     a sort other than relevance is the keyword ranking alone."""
     service = _keyword_service(engine, tmp_path)
     first = service.search("zebrafish", mode="keyword")
-    assert (len(first.hits), first.total, first.mode) == (20, 25, "keyword")
+    assert (len(first.hits), first.total, first.mode) == (20, 110, "keyword")
     assert [h.keyword_rank for h in first.hits[:2]] == [1, 2]
-    page = service.search("zebrafish", mode="keyword", limit=10, offset=20)
+    page = service.search("zebrafish", mode="keyword", limit=10, offset=105)
     assert len(page.hits) == 5
-    assert [h.keyword_rank for h in page.hits] == [21, 22, 23, 24, 25]
+    assert [h.keyword_rank for h in page.hits] == [106, 107, 108, 109, 110]
     by_votes = service.search("zebrafish", sort="upvotes", limit=3)
-    assert [h.paper_id for h in by_votes.hits] == ["2603.10024", "2603.10023", "2603.10022"]
+    assert [h.paper_id for h in by_votes.hits] == ["2603.10109", "2603.10108", "2603.10107"]
     assert by_votes.mode == "keyword" and by_votes.sort == "upvotes"
     with pytest.raises(QueryError):
         service.search("foo:bar", mode="keyword")
@@ -166,3 +167,23 @@ def test_a_spent_budget_is_said_once(tmp_path) -> None:
     late = SearchResults([], 0, parse_query("x"), "hybrid", "relevance",
                          deadline=time.monotonic() - 1)
     assert late.out_of_time()
+
+
+def test_a_spent_budget_answers_with_the_keyword_ranking_alone(engine, tmp_path) -> None:
+    """With no time left after the keyword search, a hybrid search answers its page of the
+    keyword ranking (scores and ranks kept, mode keyword) and says so, without the model; the
+    ranking is fetched deep enough for the page asked for (offset + limit past 100)."""
+    service = _keyword_service(engine, tmp_path, budget_ms=0.0)
+    full = service.search("zebrafish", mode="keyword", limit=110)
+    results = service.search("zebrafish", limit=5, offset=2, sort="relevance")
+    assert (results.mode, results.sort, results.partial, results.total) == \
+        ("keyword", "relevance", True, 110)
+    assert [(h.paper_id, h.keyword_rank, h.dense_rank) for h in results.hits] == \
+        [(h.paper_id, 3 + n, None) for n, h in enumerate(full.hits[2:7])]
+    assert [h.score for h in results.hits] == [h.score for h in full.hits[2:7]]
+    assert all(h.score > 0 for h in results.hits)
+    assert results.warnings == ["partial results: the search used its 0 ms budget, so the "
+                                "ranking by meaning was skipped"]
+    assert results.budget_ms == 0.0 and results.out_of_time()
+    deep = service.search("zebrafish", limit=10, offset=100)
+    assert [h.keyword_rank for h in deep.hits] == list(range(101, 111))
