@@ -188,6 +188,13 @@ EQUIVALENT: dict[tuple[str, str], str] = {
     ("dailypapers/index/search.py",
      "if time.monotonic() >= deadline:  # the keyword ranking is what we have"):
         "not worth a test: differs only when the clock reads the deadline to the nanosecond",
+    ("dailypapers/index/search.py",
+     "hits = [SearchHit(h.paper_id, h.score or 0.0, i, ) for i, h in enumerate(kw.hits, 1)]"):
+        "SearchHit's dense_rank defaults to None",
+    ("dailypapers/index/search.py",
+     "hits = [SearchHit(h.paper_id, h.score or 1.0, i, None) for i, h in enumerate(kw.hits, 1)]"):
+        "a relevance-ranked keyword hit always has a BM25 score above 0: the fallback is "
+        "never taken",
     ("dailypapers/index/search.py", "deadline = time.monotonic() + budget / 1001.0"):
         "not worth a test: the deadline 2 ms earlier in 2 s; a test of it would be a flaky "
         "timing test",

@@ -160,6 +160,17 @@ def test_keyword_and_dense_modes_find_what_each_can(api) -> None:
     assert body["mode"] == "dense" and body["data"][0]["ranks"] == {"keyword": None, "dense": 1}
 
 
+def test_hard_constraints_let_meaning_only_reorder_the_keyword_matches(api) -> None:
+    """Fails if phrases, exclusions or ``author:`` stop being hard constraints in hybrid mode:
+    meaning alone finds the traffic paper for "automobile" (see above), but it says "trucks",
+    is not the phrase "automobile engine", and its authors include Turing while the only paper
+    with the word is Lovelace's alone."""
+    assert found(api, "automobile -trucks") == [KEYWORD_ONLY]
+    assert found(api, '"automobile engine"') == [KEYWORD_ONLY]
+    assert found(api, "automobile author:turing") == []
+    assert found(api, "automobile author:lovelace") == [KEYWORD_ONLY]
+
+
 # --- fusion, recomputed from the documented formulas ----------------------------------------
 
 
