@@ -171,6 +171,15 @@ def test_hard_constraints_let_meaning_only_reorder_the_keyword_matches(api) -> N
     assert found(api, "automobile author:lovelace") == [KEYWORD_ONLY]
 
 
+def test_an_unknown_filter_is_words_on_the_hf_api_and_a_400_on_v1(api) -> None:
+    """Fails if either search API reads unknown filters the other's way (README: the Hugging
+    Face-compatible API searches them as words, /api/v1/search refuses them)."""
+    hf = api.get("/api/papers/search", params={"q": "foo:zebrafish"})
+    assert hf.status_code == 200, hf.text
+    v1 = api.get("/api/v1/search", params={"q": "foo:zebrafish"})
+    assert v1.status_code == 400 and "unknown filter 'foo:'" in v1.json()["error"]
+
+
 # --- fusion, recomputed from the documented formulas ----------------------------------------
 
 
