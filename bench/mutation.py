@@ -118,8 +118,8 @@ TARGETS = [
             "tests/test_rules_params.py", "tests/test_search_api.py"],
            ["_bool", "_day", "_choice", "filters_from", "_run"]),
     Target("dailypapers/web/routes_pages.py",
-           ["tests/test_rules_search_params.py", "tests/test_rules_trending.py",
-            "tests/test_pages.py"],
+           ["tests/test_rules_search_params.py", "tests/test_rules_pages.py",
+            "tests/test_rules_trending.py", "tests/test_pages.py"],
            ["_sort", "_or_400", "_listing"]),
 ]
 
