@@ -160,6 +160,26 @@ def test_keyword_and_dense_modes_find_what_each_can(api) -> None:
     assert body["mode"] == "dense" and body["data"][0]["ranks"] == {"keyword": None, "dense": 1}
 
 
+def test_hard_constraints_let_meaning_only_reorder_the_keyword_matches(api) -> None:
+    """Fails if phrases, exclusions or ``author:`` stop being hard constraints in hybrid mode:
+    meaning alone finds the traffic paper for "automobile" (see above), but it says "trucks",
+    is not the phrase "automobile engine", and its authors include Turing while the only paper
+    with the word is Lovelace's alone."""
+    assert found(api, "automobile -trucks") == [KEYWORD_ONLY]
+    assert found(api, '"automobile engine"') == [KEYWORD_ONLY]
+    assert found(api, "automobile author:turing") == []
+    assert found(api, "automobile author:lovelace") == [KEYWORD_ONLY]
+
+
+def test_an_unknown_filter_is_words_on_the_hf_api_and_a_400_on_v1(api) -> None:
+    """Fails if either search API reads unknown filters the other's way (README: the Hugging
+    Face-compatible API searches them as words, /api/v1/search refuses them)."""
+    hf = api.get("/api/papers/search", params={"q": "foo:zebrafish"})
+    assert hf.status_code == 200, hf.text
+    v1 = api.get("/api/v1/search", params={"q": "foo:zebrafish"})
+    assert v1.status_code == 400 and "unknown filter 'foo:'" in v1.json()["error"]
+
+
 # --- fusion, recomputed from the documented formulas ----------------------------------------
 
 

@@ -173,11 +173,15 @@ def parse_query(raw: str | bytes | None, *, strict: bool = True) -> ParsedQuery:
                     parsed.phrases.append(body)
                     parsed.positive.append(body)
                 continue
-            key = _KEY.match(prefix).group(2).lower()  # type: ignore[union-attr]
+            typed = _KEY.match(prefix).group(2)  # type: ignore[union-attr]
+            key = typed.lower()
             if key in FILTER_KEYS:
                 parsed.filters.append(_filter(key, body, negated, phrase=True))
                 continue
-            if strict and key.islower():
+            if not typed.islower():  # Mamba:"Linear Time", a pasted title: words, as unquoted
+                _add_words(parsed, f"{prefix.lstrip('-')} {body}")
+                continue
+            if strict:
                 raise QueryError(_unknown(key))
             parsed.warnings.append(f"unknown filter '{key}:' searched as words")
             _add_words(parsed, body)

@@ -119,7 +119,6 @@ def store_items(
     ids = list(dict.fromkeys(item.paper.arxiv_id for item in items))
     existing = _fetch_by_ids(conn, papers, papers.c.id, ids)
     working: dict[str, dict[str, Any]] = {}
-    outcome: dict[str, str] = {}  # paper id -> "inserted" | "updated" | "unchanged"
     per_item: list[tuple[ParsedItem, str]] = []
     for item in items:
         pid = item.paper.arxiv_id
@@ -132,10 +131,6 @@ def store_items(
         else:
             state = "unchanged"
         working[pid] = merged
-        previous = outcome.get(pid)
-        outcome[pid] = "inserted" if "inserted" in (previous, state) else (
-            "updated" if "updated" in (previous, state) else "unchanged"
-        )
         per_item.append((item, state))
 
     inserts = [row for pid, row in working.items() if pid not in existing]

@@ -105,7 +105,7 @@ NO_CONTROL_CHARACTERS = "^[^\\x00-\\x1f\\x7f]*$"  # what text_param refuses
 YEARS = f"only years {FIRST_DAY.year} to {LAST_DAY.year}"
 DAY_PATTERN = f"^{_year_pattern()}-[0-9]{{2}}-[0-9]{{2}}$"  # with format: date, a real day
 MONTH_PATTERN = f"^{_year_pattern()}-(?:0[1-9]|1[0-2])$"
-# Week 53 exists in 71 of these 300 years: they are listed, so that the schema admits exactly
+# Week 53 exists in 53 of these 300 years: they are listed, so that the schema admits exactly
 # the weeks parse_week does.
 WEEK_PATTERN = (f"^(?:{_year_pattern()}-W(?:0[1-9]|[1-4][0-9]|5[0-2])"
                 f"|(?:{'|'.join(map(str, _long_iso_years()))})-W53)$")
