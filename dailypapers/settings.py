@@ -40,6 +40,13 @@ def _config_file() -> Path | None:
     return local if local.exists() else None
 
 
+# Settings that take one word of a fixed list, as the error message names them.
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "mail_backend": ("smtp", "file", "console"),
+    "mail_smtp_security": ("starttls", "tls", "none"),
+}
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DAILYPAPERS_", extra="ignore")
 
@@ -214,20 +221,13 @@ class Settings(BaseSettings):
                              f"redis://host:port, got {value[:100]!r}")
         return value
 
-    @field_validator("mail_backend")
+    @field_validator("mail_backend", "mail_smtp_security")
     @classmethod
-    def _mail_backend(cls, value: str) -> str:
-        if value not in ("smtp", "file", "console"):
-            raise ValueError(f"DAILYPAPERS_MAIL_BACKEND must be smtp, file or console, "
-                             f"got {value[:100]!r}")
-        return value
-
-    @field_validator("mail_smtp_security")
-    @classmethod
-    def _smtp_security(cls, value: str) -> str:
-        if value not in ("starttls", "tls", "none"):
-            raise ValueError(f"DAILYPAPERS_MAIL_SMTP_SECURITY must be starttls, tls or none, "
-                             f"got {value[:100]!r}")
+    def _one_of_the_choices(cls, value: str, info: Any) -> str:
+        choices = _CHOICES[info.field_name]
+        if value not in choices:
+            raise ValueError(f"DAILYPAPERS_{info.field_name.upper()} must be "
+                             f"{', '.join(choices[:-1])} or {choices[-1]}, got {value[:100]!r}")
         return value
 
     # Trending (dailypapers/rank/trending.py); `dailypapers db recount` applies a change.

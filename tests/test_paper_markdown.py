@@ -3,7 +3,8 @@
 import pytest
 
 from dailypapers.ingest.files import import_paths
-from dailypapers.web.paper_markdown import hub_repo_url, http_url, valid_repo_id
+from dailypapers.ingest.validate import safe_url
+from dailypapers.web.paper_markdown import hub_repo_url, valid_repo_id
 from tests.helpers import hf_item, write_json
 
 MATH_ABSTRACT = (
@@ -78,8 +79,8 @@ def test_hf_client_read_paper(live_server, math_paper):
     [("https://a.org/x", True), ("http://a.org", True), ("javascript:alert(1)", False),
      ("https:///nohost", False), ("https://a.org/x y", False), ("//a.org/x", False), ("", False)],
 )
-def test_http_url(value, expected):
-    assert (http_url(value) == value) is expected
+def test_markdown_links_follow_the_one_url_rule(value, expected):
+    assert (safe_url(value) == value) is expected
 
 
 @pytest.mark.parametrize(

@@ -22,11 +22,6 @@ _KIND_TITLE = {"model": "Models", "dataset": "Datasets", "space": "Spaces"}
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
 
 
-def http_url(value: str | None) -> str | None:
-    """``value`` when it may become a link (the one rule of ``ingest.validate.safe_url``)."""
-    return safe_url(value)
-
-
 def hub_repo_url(kind: str, repo_id: str) -> str | None:
     """``https://huggingface.co/<id>`` (models), ``/datasets/<id>``, ``/spaces/<id>``; None for
     an id that is not a Hugging Face repo id."""
@@ -77,11 +72,11 @@ def paper_markdown(
     lines.append(f"**Upvotes:** {paper['upvotes'] + (paper.get('local_upvotes') or 0)}")
     links = [_link(f"arXiv:{pid}", f"https://arxiv.org/abs/{pid}"),
              _link("PDF", f"https://arxiv.org/pdf/{pid}")]
-    github = http_url(paper.get("github_repo"))
+    github = safe_url(paper.get("github_repo"))
     if github:
         stars = f" ({paper['github_stars']} stars)" if paper.get("github_stars") else ""
         links.append(_link("Code", github) + stars)
-    project = http_url(paper.get("project_page"))
+    project = safe_url(paper.get("project_page"))
     if project:
         links.append(_link("Project page", project))
     lines.append(f"**Links:** {' · '.join(links)}")
