@@ -16,6 +16,7 @@ from dailypapers.db.engine import write_transaction
 from dailypapers.ingest import hf_daily
 from dailypapers.ingest.records import PaperRecord, ParsedItem, Refusal
 from dailypapers.ingest.service import Counts, store_items
+from dailypapers.settings import Settings
 from tests.conftest import shared
 
 # Real arXiv samples in ../shared/data (see its SOURCES.md), as parts for conftest.shared().
@@ -152,3 +153,17 @@ def kaggle_line(**fields: Any) -> bytes:
     }
     base.update(fields)
     return json.dumps({k: v for k, v in base.items() if v is not ...}).encode() + b"\n"
+
+
+def demo_database(data_dir: Path) -> tuple[Settings, Engine]:
+    """Settings and an engine on a migrated SQLite file in ``data_dir`` holding the bundled demo
+    papers: the site the browser tests visit."""
+    from dailypapers.db.engine import make_engine
+    from dailypapers.db.migrate import upgrade
+    from dailypapers.demo import load_demo
+
+    settings = Settings(data_dir=data_dir, database_url=f"sqlite:///{data_dir}/site.sqlite3")
+    engine = make_engine(settings.effective_database_url)
+    upgrade(engine)
+    load_demo(engine)
+    return settings, engine

@@ -7,11 +7,9 @@ import shutil
 
 import pytest
 
-from dailypapers.demo import load_demo
-from dailypapers.db.engine import make_engine
-from dailypapers.settings import Settings
 from dailypapers.web.app import create_app
 from tests.conftest import IN_CI, LiveServer
+from tests.helpers import demo_database
 
 pytestmark = pytest.mark.browser
 
@@ -24,13 +22,7 @@ CHROMIUM_ARGS = [
 
 @pytest.fixture(scope="module")
 def demo_site(tmp_path_factory):
-    data_dir = tmp_path_factory.mktemp("browser")
-    settings = Settings(data_dir=data_dir, database_url=f"sqlite:///{data_dir}/site.sqlite3")
-    engine = make_engine(settings.effective_database_url)
-    from dailypapers.db.migrate import upgrade
-
-    upgrade(engine)
-    load_demo(engine)
+    settings, engine = demo_database(tmp_path_factory.mktemp("browser"))
     with LiveServer(create_app(settings, engine)) as server:
         yield server
     engine.dispose()

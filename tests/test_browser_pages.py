@@ -10,13 +10,10 @@ from __future__ import annotations
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 
-from dailypapers.db.engine import make_engine
-from dailypapers.demo import load_demo
 from dailypapers.ingest.files import import_paths
-from dailypapers.settings import Settings
 from dailypapers.web.app import create_app
 from tests.conftest import LiveServer
-from tests.helpers import hf_item, write_json
+from tests.helpers import demo_database, hf_item, write_json
 from tests.test_browser import browser  # noqa: F401  (the module-scoped chromium fixture)
 
 pytestmark = pytest.mark.browser
@@ -40,12 +37,7 @@ VIEWS = [(1280, "light"), (1280, "dark"), (375, "light"), (375, "dark")]
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("browser-pages")
-    settings = Settings(data_dir=data_dir, database_url=f"sqlite:///{data_dir}/site.sqlite3")
-    engine = make_engine(settings.effective_database_url)
-    from dailypapers.db.migrate import upgrade
-
-    upgrade(engine)
-    load_demo(engine)
+    settings, engine = demo_database(data_dir)
     item = hf_item(CODE_AND_MATH, title="Bounds on $\\ell_2$ regret for agents",
                    githubRepo="https://github.com/acme/regret", githubStars=42,
                    ai_keywords=["regret bounds", "agents"], day="2026-03-31",
