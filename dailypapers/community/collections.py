@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection
 from dailypapers.db.engine import db_now
 from dailypapers.db.schema import collection_items, collections, papers, users
 
-NAME_MAX = 80  # characters; the column is String(80)
+NAME_MAX = 100  # characters; the column is String(100)
 DESCRIPTION_MAX = 500  # characters; the column is String(500)
 PAGE_SIZE = 30  # papers per page of a collection, newest first
 

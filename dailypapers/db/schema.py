@@ -295,7 +295,7 @@ collections = sa.Table(
         "user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False,
         index=True,
     ),
-    sa.Column("name", sa.String(80), nullable=False),
+    sa.Column("name", sa.String(100), nullable=False),
     sa.Column("description", sa.String(500), nullable=False, server_default=""),
     sa.Column("is_public", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),

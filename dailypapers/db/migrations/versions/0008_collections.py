@@ -19,7 +19,7 @@ def upgrade() -> None:
         "collections",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("user_id", sa.Integer(), nullable=False),
-        sa.Column("name", sa.String(length=80), nullable=False),
+        sa.Column("name", sa.String(length=100), nullable=False),
         sa.Column("description", sa.String(length=500), server_default="", nullable=False),
         sa.Column("is_public", sa.Boolean(), server_default=sa.false(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
