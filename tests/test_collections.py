@@ -402,3 +402,39 @@ def test_demo_remove_takes_the_collection_entries_on_demo_papers_and_says_how_ma
         "Removed 2 collection entries on demo papers."]
     assert _item_ids(engine, a.id) == {P2} and _item_ids(engine, b.id) == set()
     assert _rows(engine, collections) == 2
+
+
+# --- limits under concurrency, through a live server -------------------------------------------
+
+
+def test_racing_adds_and_creates_stop_exactly_at_the_limits(settings, engine) -> None:
+    """Fails if two requests can both count below the bound and both write (no lock)."""
+    import asyncio
+
+    from tests.conftest import LiveServer
+    from tests.test_votes import _all_at_once
+
+    ids = [f"2603.{50001 + n}" for n in range(20)]
+    _load(engine, {pid: (1, "08:00") for pid in ids})
+    (uid, token), = _users(engine, 1)
+    app = create_app(settings.model_copy(update={
+        **GENEROUS, "collections_max_per_user": 4, "collection_max_papers": 5}), engine)
+    with LiveServer(app) as server:
+        creates = [("POST", "/api/v1/collections", {"headers": _auth(token),
+                                                     "json": {"name": f"c{n}"}})
+                   for n in range(12)]
+        statuses = asyncio.run(_all_at_once(server.url, creates))
+        assert sorted(statuses) == [201] * 4 + [409] * 8
+        assert _rows(engine, collections) == 4
+        with engine.connect() as conn:
+            cid, other = conn.execute(sa.select(collections.c.id).order_by(collections.c.id)
+                                      .limit(2)).scalars()
+        adds = [("PUT", f"/api/v1/collections/{cid}/papers/{pid}", {"headers": _auth(token)})
+                for pid in ids]
+        statuses = asyncio.run(_all_at_once(server.url, adds))
+        assert sorted(statuses) == [200] * 5 + [409] * 15
+        assert len(_item_ids(engine, cid)) == 5
+        same = [("PUT", f"/api/v1/collections/{other}/papers/{ids[0]}",
+                 {"headers": _auth(token)})] * 10
+        assert asyncio.run(_all_at_once(server.url, same)) == [200] * 10
+        assert _item_ids(engine, other) == {ids[0]}
