@@ -19,6 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from dailypapers.community.accounts import utc
 from dailypapers.db.engine import db_now
 from dailypapers.db.schema import collection_items, collections, papers, users
 
@@ -59,6 +60,8 @@ class Limits:
 
 @dataclasses.dataclass(frozen=True)
 class Collection:
+    """Times are aware, in UTC (SQLite gives them back naive)."""
+
     id: int
     user_id: int
     owner: str  # the owner's username
@@ -141,7 +144,7 @@ def _select() -> sa.Select:
 def _from_row(row: Any) -> Collection:
     return Collection(id=row.id, user_id=row.user_id, owner=row.owner, name=row.name,
                       description=row.description, is_public=bool(row.is_public),
-                      created_at=row.created_at, updated_at=row.updated_at,
+                      created_at=utc(row.created_at), updated_at=utc(row.updated_at),
                       paper_count=int(row.paper_count))
 
 
@@ -174,7 +177,7 @@ def items(conn: Connection, collection: Collection, page: int) -> list[Item]:
         .order_by(collection_items.c.added_at.desc(), collection_items.c.id.desc())
         .limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)
     ).mappings()
-    return [Item({c.name: row[c.name] for c in papers.columns}, row["_added_at"])
+    return [Item({c.name: row[c.name] for c in papers.columns}, utc(row["_added_at"]))
             for row in rows]
 
 

@@ -290,19 +290,28 @@ _SECURED = {"security": [{"apiToken": []}]}
 CollectionId = Annotated[int, Path(ge=1, le=2**31 - 1, description="The collection's id.")]
 
 
+# What community/collections.py accepts, stated in the schema: no control characters, and a
+# name is more than spaces; a description keeps line breaks and tabs.
+NAME_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+DESCRIPTION_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
+
+
 class NewCollection(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: StrictStr = Field(min_length=1, max_length=cs.NAME_MAX,
+    name: StrictStr = Field(min_length=1, max_length=cs.NAME_MAX, pattern=NAME_PATTERN,
                             description="Shown as plain text; surrounding spaces are trimmed.")
     description: StrictStr = Field("", max_length=cs.DESCRIPTION_MAX,
+                                   pattern=DESCRIPTION_PATTERN,
                                    description="Plain text; line breaks kept.")
     public: StrictBool = Field(False, description="Anyone may read it (else only you).")
 
 
 class CollectionChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: StrictStr | None = Field(None, min_length=1, max_length=cs.NAME_MAX)
-    description: StrictStr | None = Field(None, max_length=cs.DESCRIPTION_MAX)
+    name: StrictStr | None = Field(None, min_length=1, max_length=cs.NAME_MAX,
+                                   pattern=NAME_PATTERN)
+    description: StrictStr | None = Field(None, max_length=cs.DESCRIPTION_MAX,
+                                          pattern=DESCRIPTION_PATTERN)
     public: StrictBool | None = None
 
 
@@ -383,7 +392,7 @@ def api_update(request: Request, collection_id: CollectionId, body: CollectionCh
 @router.delete("/api/v1/collections/{collection_id}", summary="Delete a collection",
                responses={200: _json({"type": "object", "required": ["deleted"], "properties": {
                    "deleted": {"type": "integer"}}}, "Deleted: its id."),
-                   **AUTH_RESPONSES, **_NOT_FOUND, **_RATE}, openapi_extra=_SECURED)
+                   **_BAD, **AUTH_RESPONSES, **_NOT_FOUND, **_RATE}, openapi_extra=_SECURED)
 def api_delete(request: Request, collection_id: CollectionId, user: RequireUser,) -> JSONResponse:
     _count_write(request, user)
     try:
@@ -412,7 +421,7 @@ def _api_membership(request: Request, user: User, collection_id: int,
 
 _MEMBERSHIP_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: _json(_MEMBERSHIP_SCHEMA, "Whether the paper is in the collection now."),
-    **AUTH_RESPONSES, **_NOT_FOUND, **_RATE}
+    **_BAD, **AUTH_RESPONSES, **_NOT_FOUND, **_RATE}
 
 
 @router.put("/api/v1/collections/{collection_id}/papers/{paper_id:path}",
