@@ -17,7 +17,7 @@ from dailypapers.community import collections as cs
 from dailypapers.db.engine import write_transaction
 from dailypapers.db.schema import collection_items, collections, feature_days, papers
 from dailypapers.web.app import create_app
-from tests.test_cli import Cli, cli, data_dir  # noqa: F401  (fixtures)
+from tests.test_cli import cli, data_dir  # noqa: F401  (fixtures: `demo remove`)
 from tests.test_votes import DAY, P1, P2, _load, _session, _users
 
 GENEROUS = {"ratelimit_collections_per_user": "10000/minute"}

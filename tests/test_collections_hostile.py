@@ -12,7 +12,7 @@ import pytest
 
 from dailypapers.web.app import create_app
 from tests.conftest import LiveServer
-from tests.test_browser import CHROMIUM_ARGS, browser  # noqa: F401  (the chromium fixture)
+from tests.test_browser import browser  # noqa: F401  (the chromium fixture)
 from tests.test_collections import GENEROUS, _auth, _session
 from tests.test_votes import DAY, P1, _load, _users
 from tests.xss_vectors import XSS_VECTORS

@@ -119,7 +119,7 @@ def install_template_globals(env: jinja2.Environment) -> None:
 def _page_number(raw: str | None) -> int:
     if raw is None or raw == "":
         return 1
-    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw[:6]) <= _MAX_PAGE:
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 6 or not 1 <= int(raw) <= _MAX_PAGE:
         raise CollectionError(f"invalid page {raw[:40]!r}: expected a number from 1 to "
                               f"{_MAX_PAGE}")
     return int(raw)
