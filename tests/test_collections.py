@@ -293,6 +293,10 @@ def test_the_owner_list_creates_renames_toggles_and_deletes(settings, engine) ->
         assert signed_out.status_code == 303 and signed_out.headers["location"].startswith("/login")
         csrf = _sign_in(client, engine, uid)
         assert client.get("/collections").status_code == 200
+        for path in ("/collections", "/collections/1/edit", "/collections/1/delete"):
+            forged = client.post(path, data={"csrf_token": "f" * 64, "name": "Forged"})
+            assert forged.status_code == 403, path
+        assert _rows(engine, collections) == 0
         made = client.post("/collections", follow_redirects=False, data={
             "csrf_token": csrf, "name": "Mine", "description": "about\r\nthings"})
         assert made.status_code == 303
@@ -438,3 +442,36 @@ def test_racing_adds_and_creates_stop_exactly_at_the_limits(settings, engine) ->
                  {"headers": _auth(token)})] * 10
         assert asyncio.run(_all_at_once(server.url, same)) == [200] * 10
         assert _item_ids(engine, other) == {ids[0]}
+
+
+def test_search_cards_carry_the_form_and_lists_read_membership_once(settings, engine) -> None:
+    from tests.helpers import search_service
+
+    _load(engine, {P1: (3, "08:00"), P2: (4, "09:00")})
+    (uid, token), = _users(engine, 1)
+    app = create_app(settings.model_copy(update=GENEROUS), engine,
+                     search=search_service(engine, settings))
+    from dailypapers.index.worker import IndexWorker
+
+    IndexWorker(app.state.search).run_once()
+    with TestClient(app) as client:
+        cid = client.post("/api/v1/collections", headers=_auth(token),
+                          json={"name": "Q"}).json()["id"]
+        client.put(f"/api/v1/collections/{cid}/papers/{P2}", headers=_auth(token))
+        _sign_in(client, engine, uid)
+        statements: list[str] = []
+
+        def seen(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
+            statements.append(statement)
+
+        sa.event.listen(engine, "before_cursor_execute", seen)
+        for path in ("/search?q=quokka", f"/papers/date/{DAY}"):
+            statements.clear()
+            doc = lxml.html.fromstring(client.get(path).text)
+            # One query for the form's choices, one for which cards are in them: not one a card.
+            assert sum("collection_items.paper_id IN" in s for s in statements) == 1, statements
+            summaries = {card.get("data-paper-id"): card.xpath(
+                "string(.//details[@class='collect']/summary)") for card in
+                doc.xpath("//article[contains(@class, 'card')]")}
+            assert summaries == {P1: "Save to collection", P2: "In 1 collection"}, path
+        sa.event.remove(engine, "before_cursor_execute", seen)

@@ -90,15 +90,15 @@ def collect_choices(ctx: Any) -> list[Collection]:
 @jinja2.pass_context
 def collect_holding(ctx: Any, paper_id: str) -> set[int]:
     """Which of the user's collections hold this paper. On a list the first call reads it for
-    every card of the page (``entries``) in one query."""
+    every card of the page (``entries``; search's ``rows``) in one query."""
     request, user = _state(ctx)
     if request is None or user is None:
         return set()
     known: dict[str, set[int]] = getattr(request.state, "collect_holding", None) or {}
     if paper_id not in known:
         ids = {paper_id}
-        for entry in ctx.get("entries") or ():
-            paper = getattr(entry, "paper", None)
+        for entry in [*(ctx.get("entries") or ()), *(ctx.get("rows") or ())]:  # lists, search
+            paper = entry.get("paper") if isinstance(entry, dict) else getattr(entry, "paper", None)
             if isinstance(paper, dict) and paper.get("id"):
                 ids.add(paper["id"])
         with read_transaction(request.app.state.engine) as conn:
