@@ -182,6 +182,18 @@ class Settings(BaseSettings):
     ratelimit_reset_per_account: str = Field(
         default="3/hour", description="Password reset mails per account"
     )
+    ratelimit_collections_per_user: str = Field(
+        default="60/minute;600/hour",
+        description="Collection changes (create, edit, delete, add or remove a paper) per account",
+    )
+
+    # Collections (dailypapers/community/collections.py).
+    collections_max_per_user: int = Field(
+        default=100, ge=1, description="Collections one account may keep"
+    )
+    collection_max_papers: int = Field(
+        default=1000, ge=1, description="Papers one collection may hold"
+    )
 
     # Mail (dailypapers/notify/mail.py).
     mail_backend: str = Field(default="file", description="smtp, file or console")
@@ -200,7 +212,7 @@ class Settings(BaseSettings):
 
     @field_validator("ratelimit_signin_per_ip", "ratelimit_signin_per_account",
                      "ratelimit_signup_per_ip", "ratelimit_reset_per_ip",
-                     "ratelimit_reset_per_account")
+                     "ratelimit_reset_per_account", "ratelimit_collections_per_user")
     @classmethod
     def _rate_limit_notation(cls, value: str, info: Any) -> str:
         from limits import parse_many

@@ -47,6 +47,10 @@ def test_api_docs_renders_and_runs_requests_from_our_origin_only(watched, demo_s
     paths = page.locator(".opblock-summary-path").all_inner_texts()
     assert sorted(p.replace("\u200b", "") for p in paths) == [
         "/api/daily_papers", "/api/papers", "/api/papers/search", "/api/papers/{paper_id}",
+        "/api/v1/collections", "/api/v1/collections",
+        "/api/v1/collections/{collection_id}", "/api/v1/collections/{collection_id}",
+        "/api/v1/collections/{collection_id}", "/api/v1/collections/{collection_id}/papers/{paper_id}",
+        "/api/v1/collections/{collection_id}/papers/{paper_id}",
         "/api/v1/me", "/api/v1/papers/{paper_id}", "/api/v1/papers/{paper_id}/vote",
         "/api/v1/papers/{paper_id}/vote", "/api/v1/search"]
 

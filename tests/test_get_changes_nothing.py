@@ -23,7 +23,8 @@ from tests.account_helpers import Browser, serve
 from tests.helpers import hf_item, write_json
 
 PAPER = "2603.00001"
-SAMPLES = {"paper_id": PAPER, "day": "2026-03-02", "week": "2026-W10", "month": "2026-03"}
+SAMPLES = {"paper_id": PAPER, "day": "2026-03-02", "week": "2026-W10", "month": "2026-03",
+           "collection_id": "1"}
 
 
 def get_routes(router: Any) -> Iterator[Route]:
@@ -56,6 +57,9 @@ def test_no_get_route_changes_a_row(settings, engine, tmp_path: Path) -> None:
         assert browser.sign_up("Walker", email="walker@example.org").status_code == 303
         created = browser.submit("/account", "/account/tokens", {"token_name": "walk"})
         api_token = lxml.html.fromstring(created.text).xpath("string(//code[@class='new-token'])")
+        # A collection (id 1) holding the paper, so its page and the API's answer are walked.
+        assert browser.submit(f"/papers/{PAPER}", f"/papers/{PAPER}/collect",
+                              {"new_name": "Walk", "action": "add"}).status_code == 303
         with write_transaction(engine) as conn:
             reset = resets.request_reset(conn, "walker")
         samples = {**SAMPLES, "token": reset.token}
@@ -63,7 +67,8 @@ def test_no_get_route_changes_a_row(settings, engine, tmp_path: Path) -> None:
         routes = list(get_routes(server.app.router))
         paths = {route.path for route in routes}
         assert {"/papers", "/account", "/signup", "/login", "/reset", "/reset/{token}",
-                "/api/v1/me", "/api/daily_papers"} <= paths
+                "/api/v1/me", "/api/daily_papers", "/collections", "/collections/{collection_id}",
+                "/api/v1/collections/{collection_id}"} <= paths
         before = snapshot(engine)
         walked = 0
         for route in routes:

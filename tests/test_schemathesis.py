@@ -94,6 +94,10 @@ def test_every_answer_is_the_one_the_openapi_description_promises(api_schema, mo
     operations = [result.ok() for result in api_schema.get_all_operations()]
     assert sorted(op.path for op in operations) == [
         "/api/daily_papers", "/api/papers", "/api/papers/search", "/api/papers/{paper_id}",
+        "/api/v1/collections", "/api/v1/collections",
+        "/api/v1/collections/{collection_id}", "/api/v1/collections/{collection_id}",
+        "/api/v1/collections/{collection_id}", "/api/v1/collections/{collection_id}/papers/{paper_id}",
+        "/api/v1/collections/{collection_id}/papers/{paper_id}",
         "/api/v1/me", "/api/v1/papers/{paper_id}", "/api/v1/papers/{paper_id}/vote",
         "/api/v1/papers/{paper_id}/vote", "/api/v1/search"]
     for operation in operations:

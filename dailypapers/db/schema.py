@@ -282,3 +282,40 @@ sent_mail = sa.Table(
     ),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
+
+# --- collections (dailypapers/community/collections.py) --------------------------------------
+
+# Named lists of papers a user keeps, public (anyone may read) or private (a 404 to others).
+# Name and description lengths are community/collections.py's NAME_MAX and DESCRIPTION_MAX.
+collections = sa.Table(
+    "collections",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False,
+        index=True,
+    ),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("description", sa.String(500), nullable=False, server_default=""),
+    sa.Column("is_public", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# One row per (collection, paper); pages list them newest first (the index with added_at).
+collection_items = sa.Table(
+    "collection_items",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "collection_id", sa.Integer, sa.ForeignKey("collections.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column(
+        "paper_id", sa.String(64), sa.ForeignKey("papers.id", ondelete="CASCADE"), nullable=False,
+        index=True,
+    ),
+    sa.Column("added_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("collection_id", "paper_id", name="uq_collection_items_collection_paper"),
+    sa.Index("ix_collection_items_collection_added", "collection_id", "added_at"),
+)
