@@ -1,6 +1,6 @@
 """collections: named lists of papers per user (public or private) and their items
 
-Revision ID: 0008
+Revision ID: 0007
 Revises: 0006
 Create Date: 2026-11-30 10:10:00
 """
@@ -8,7 +8,7 @@ Create Date: 2026-11-30 10:10:00
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008"
+revision = "0007"
 down_revision = "0006"
 branch_labels = None
 depends_on = None
