@@ -23,7 +23,8 @@ from tests.account_helpers import Browser, serve
 from tests.helpers import hf_item, write_json
 
 PAPER = "2603.00001"
-SAMPLES = {"paper_id": PAPER, "day": "2026-03-02", "week": "2026-W10", "month": "2026-03"}
+SAMPLES = {"paper_id": PAPER, "day": "2026-03-02", "week": "2026-W10", "month": "2026-03",
+           "username": "Walker"}
 
 
 def get_routes(router: Any) -> Iterator[Route]:
@@ -63,7 +64,7 @@ def test_no_get_route_changes_a_row(settings, engine, tmp_path: Path) -> None:
         routes = list(get_routes(server.app.router))
         paths = {route.path for route in routes}
         assert {"/papers", "/account", "/signup", "/login", "/reset", "/reset/{token}",
-                "/api/v1/me", "/api/daily_papers"} <= paths
+                "/api/v1/me", "/api/daily_papers", "/submit", "/users/{username}"} <= paths
         before = snapshot(engine)
         walked = 0
         for route in routes:
