@@ -399,3 +399,33 @@ def test_the_user_page_lists_newest_first_in_pages_and_404s_unknown_names(site) 
     assert site.client.get("/users/nobody-here").status_code == 404
     assert site.client.get("/users/Tuan?page=3").status_code == 404
     assert site.client.get("/users/Tuan?page=x").status_code == 400
+
+
+# --- a live server, driven like a browser without JavaScript ---------------------------------
+
+
+def test_sign_up_submit_and_see_it_on_todays_list_over_real_http(settings, engine) -> None:
+    from tests.account_helpers import Browser, serve
+
+    shared("arxiv", "api-atom")
+    with FakeUpstream(SHARED_DATA) as fake, serve(
+            settings, engine, arxiv_api_url=fake.url + ATOM_PATH, sync_min_interval_seconds=0.0,
+            **GENEROUS) as server:
+        server.app.state.clock = lambda: NOW
+        browser = Browser(server.url)
+        try:
+            assert browser.sign_up("Lyrebird").status_code == 303
+            sent = browser.submit("/submit", "/submit", {"arxiv_id": FETCHED,
+                                                         "comment": "Sung beautifully"})
+            assert (sent.status_code, sent.headers["location"]) == (303, f"/papers/date/{TODAY}")
+            day = lxml.html.fromstring(browser.get(sent.headers["location"]).text)
+            card = day.xpath("//article[@data-paper-id=$p]", p=FETCHED)
+            assert card and card[0].xpath("string(.//span[@class='submitter'])").split() == \
+                ["submitted", "by", "Lyrebird"]
+            page = lxml.html.fromstring(browser.get("/users/lyrebird").text)
+            assert page.xpath("//li[@class='submission']/@data-paper-id") == [FETCHED]
+            again = browser.submit("/submit", "/submit", {"arxiv_id": FETCHED})
+            assert again.status_code == 429  # a new account: one a day (checked first)
+        finally:
+            browser.close()
+    assert [r.query["id_list"] for r in fake.requests_to(ATOM_PATH)] == [FETCHED]

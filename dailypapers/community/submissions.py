@@ -37,7 +37,10 @@ from dailypapers.db.engine import read_transaction, write_transaction
 from dailypapers.db.schema import feature_days, papers, submissions, users
 from dailypapers.ids import InvalidArxivId, split_arxiv_id
 from dailypapers.ingest.records import ParsedItem, Refusal
-from dailypapers.ingest.service import LOCAL_SOURCE
+from dailypapers.ingest.service import (
+    LOCAL_SOURCE, Counts, finish_run, record_progress, start_run, store_items,
+)
+from dailypapers.ingest.validate import RecordLimits
 from dailypapers.rank.stored import refresh_scores
 from dailypapers.rank.trending import TrendingParams
 
@@ -259,9 +262,6 @@ def submit_paper(engine: Engine, settings: Any, user: User, raw_id: str, note: s
     """The whole submission (see the module's doc): check, fetch when needed, store, list.
 
     ``client_factory()`` gives the polite client for arXiv (only called when a fetch is due)."""
-    from dailypapers.ingest.service import finish_run, record_progress, start_run, store_items
-    from dailypapers.ingest.validate import RecordLimits
-
     rules = SubmitRules.from_settings(settings)
     trending = TrendingParams.from_settings(settings)
     paper_id = canonical_id(raw_id)
@@ -322,8 +322,6 @@ def _just_taken(paper_id: str) -> Refused:
 
 def _refused_run(engine: Engine, run_id: int, paper_id: str, reason: str) -> None:
     """The run did its work and refused the paper: ``ok``, with the refusal on record."""
-    from dailypapers.ingest.service import Counts, finish_run, record_progress
-
     counts = Counts(refused=1, refusal_list=[Refusal(reason=reason, record_id=paper_id)])
     with write_transaction(engine) as conn:
         record_progress(conn, run_id, counts)

@@ -7,7 +7,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from dailypapers.db.schema import feature_days, papers, submissions
+from dailypapers.db.schema import feature_days, papers
 from dailypapers.ingest.files import import_paths
 from dailypapers.ingest.service import Counts
 
@@ -24,13 +24,9 @@ def is_empty(conn: Connection) -> bool:
 
 
 def remove_demo(conn: Connection) -> tuple[int, int]:
-    """Delete demo rows and nothing else: a paper that any real import touched is not demo, nor
-    one a local user submitted (submitting clears its flag; the paper's own check here covers
-    rows flagged again by a later demo load)."""
+    """Delete demo rows and nothing else: a paper that any real import touched is not demo."""
     removed_features = conn.execute(
         feature_days.delete().where(feature_days.c.is_demo.is_(True))
     ).rowcount
-    submitted = sa.select(submissions.c.paper_id)
-    removed_papers = conn.execute(papers.delete().where(
-        papers.c.is_demo.is_(True), papers.c.id.not_in(submitted))).rowcount
+    removed_papers = conn.execute(papers.delete().where(papers.c.is_demo.is_(True))).rowcount
     return removed_papers, removed_features
