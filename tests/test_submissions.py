@@ -165,6 +165,8 @@ def test_the_api_submits_with_a_token_and_answers_json_errors(site) -> None:
     assert site.client.post("/api/v1/submissions", json={"id": FETCHED}).status_code == 401
     made = site.post_api(token, FETCHED, "from the API")
     assert made.status_code == 201, made.text
+    with site.engine.connect() as conn:  # the token's use is stamped with the write
+        assert conn.execute(sa.select(api_tokens.c.last_used_at)).scalar_one() is not None
     body = made.json()
     assert (body["id"], body["day"], body["submittedBy"], body["fetchedFromArxiv"]) == \
         (FETCHED, TODAY, "wombat", True)
@@ -295,6 +297,15 @@ def test_submissions_are_rate_limited_per_user(settings, engine) -> None:
         assert [site.post_api(token, "bad").status_code for _ in range(2)] == [400, 400]
         limited = site.post_api(token, "bad")
         assert limited.status_code == 429 and int(limited.headers["Retry-After"]) >= 1
+        other = site.user("glider")[3]  # another account is not limited by the first one's
+        assert site.post_api(other, "bad").status_code == 400
+
+
+def test_submissions_are_rate_limited_per_address(settings, engine) -> None:
+    for site in _site(settings, engine, ratelimit_submit_per_ip="3/minute"):
+        tokens = [site.user(name)[3] for name in ("dunnart", "antechinus")]
+        assert [site.post_api(t, "bad").status_code for t in (*tokens, tokens[0])] == [400] * 3
+        assert site.post_api(tokens[1], "bad").status_code == 429  # same address, new account
 
 
 # --- arXiv not answering ---------------------------------------------------------------------
@@ -397,6 +408,10 @@ def test_the_user_page_lists_newest_first_in_pages_and_404s_unknown_names(site) 
     second = lxml.html.fromstring(site.client.get("/users/Tuan?page=2").text)
     assert second.xpath("//li[@class='submission']/@data-paper-id") == [ids[1], ids[0]]
     assert site.client.get("/users/nobody-here").status_code == 404
+    with write_transaction(site.engine) as conn:  # a suspended account's page still shows
+        conn.execute(users.update().where(users.c.id == uid).values(suspended_at=NOW))
+    suspended = site.client.get("/users/Tuan")
+    assert suspended.status_code == 200 and "This account is suspended." in suspended.text
     assert site.client.get("/users/Tuan?page=3").status_code == 404
     assert site.client.get("/users/Tuan?page=x").status_code == 400
 
@@ -429,3 +444,33 @@ def test_sign_up_submit_and_see_it_on_todays_list_over_real_http(settings, engin
         finally:
             browser.close()
     assert [r.query["id_list"] for r in fake.requests_to(ATOM_PATH)] == [FETCHED]
+
+
+def test_two_users_submitting_the_same_new_paper_at_once_give_one_entry(settings, engine) -> None:
+    """Both fetch it; one wins, the other is told it was just taken (409), never a 500, and no
+    run is left running."""
+    import asyncio
+
+    import httpx
+
+    from tests.account_helpers import serve
+
+    shared("arxiv", "api-atom")
+    with FakeUpstream(SHARED_DATA) as fake, serve(
+            settings, engine, arxiv_api_url=fake.url + ATOM_PATH, sync_min_interval_seconds=0.0,
+            **GENEROUS) as server:
+        server.app.state.clock = lambda: NOW
+        site = Site(TestClient(server.app), fake, engine)  # only for its helpers, not requests
+        tokens = [site.user(name)[3] for name in ("kiwi", "kea", "tui", "weka")]
+
+        async def all_at_once() -> list[int]:
+            async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
+                answers = await asyncio.gather(*(
+                    http.post("/api/v1/submissions", json={"id": FETCHED},
+                              headers={"Authorization": f"Bearer {t}"}) for t in tokens))
+            return sorted(a.status_code for a in answers)
+
+        assert asyncio.run(all_at_once()) == [201, 409, 409, 409]
+    assert site.count(papers) == 1 and site.count(feature_days) == 1
+    assert site.count(submissions) == 1
+    assert site.count(ingest_runs, ingest_runs.c.status == "running") == 0

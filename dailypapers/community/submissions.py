@@ -26,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -258,10 +259,12 @@ def add_to_today(conn: Connection, user: User, paper_id: str, note: str | None,
 
 
 def submit_paper(engine: Engine, settings: Any, user: User, raw_id: str, note: str | None,
-                 now: dt.datetime, client_factory: Any) -> Accepted:
+                 now: dt.datetime, client_factory: Any,
+                 also: Callable[[Connection], None] | None = None) -> Accepted:
     """The whole submission (see the module's doc): check, fetch when needed, store, list.
 
-    ``client_factory()`` gives the polite client for arXiv (only called when a fetch is due)."""
+    ``client_factory()`` gives the polite client for arXiv (only called when a fetch is due);
+    ``also(conn)`` runs in the transaction that lists the paper (the API stamps its token)."""
     rules = SubmitRules.from_settings(settings)
     trending = TrendingParams.from_settings(settings)
     paper_id = canonical_id(raw_id)
@@ -272,6 +275,8 @@ def submit_paper(engine: Engine, settings: Any, user: User, raw_id: str, note: s
         try:
             with write_transaction(engine) as conn:
                 sid = add_to_today(conn, user, paper_id, note, now, rules, trending)
+                if also:
+                    also(conn)
         except sa.exc.IntegrityError:
             raise _just_taken(paper_id) from None
         return Accepted(paper_id, paper["title"], now.date(), sid, fetched=False)
@@ -303,6 +308,8 @@ def submit_paper(engine: Engine, settings: Any, user: User, raw_id: str, note: s
             record_progress(conn, run_id, counts)
             finish_run(conn, run_id, status="ok")
             sid = add_to_today(conn, user, paper_id, note, now, rules, trending)
+            if also:
+                also(conn)
     except Refused as exc:
         _refused_run(engine, run_id, paper_id, exc.message)
         raise

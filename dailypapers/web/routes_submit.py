@@ -13,8 +13,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
+from sqlalchemy.engine import Connection
 
 from dailypapers.community import submissions as subs
+from dailypapers.community.sessions import touch_api_token
 from dailypapers.settings import Settings
 from dailypapers.sync.http import PoliteClient
 from dailypapers.web.deps import (
@@ -53,8 +55,15 @@ def _limit(request: Request, user: User) -> None:
 
 
 def _submit(request: Request, user: User, arxiv_id: str, comment: str | None) -> subs.Accepted:
+    token = getattr(request.state, "api_token", None)  # (id, last used) when the API was used
+
+    def stamp_token(conn: Connection) -> None:
+        if token:
+            touch_api_token(conn, *token)
+
     return subs.submit_paper(request.app.state.engine, request.app.state.settings, user,
-                             arxiv_id, comment, now_of(request), lambda: arxiv_client(request))
+                             arxiv_id, comment, now_of(request), lambda: arxiv_client(request),
+                             also=stamp_token)
 
 
 # --- the page ----------------------------------------------------------------------------------
