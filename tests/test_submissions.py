@@ -474,3 +474,31 @@ def test_two_users_submitting_the_same_new_paper_at_once_give_one_entry(settings
     assert site.count(papers) == 1 and site.count(feature_days) == 1
     assert site.count(submissions) == 1
     assert site.count(ingest_runs, ingest_runs.c.status == "running") == 0
+
+
+def test_the_keyword_index_sees_a_submission_of_a_stored_paper(site, tmp_path: Path) -> None:
+    """Fails if the new feature day is stamped by the app's clock instead of the database's:
+    the index's catch-up compares the database's clock and would never look at it."""
+    from dailypapers.index import keyword_store as ks
+    from dailypapers.index.keyword import KeywordIndex
+
+    _stored_paper(site.engine, "2502.55555", NOW - dt.timedelta(days=1), title="Marsupial maps")
+    index = KeywordIndex.ensure(site.engine, ks.keyword_dir(tmp_path))
+    assert index.update(site.engine).indexed == 0
+    _uid, _cookie, _csrf, token = site.user("bettong")
+    assert site.post_api(token, "2502.55555").status_code == 201
+    assert index.update(site.engine).indexed == 1
+
+
+def test_an_account_suspended_while_arxiv_answers_lists_nothing(site) -> None:
+    uid, _cookie, _csrf, token = site.user("cuscus")
+
+    def suspend(_request: Any) -> None:
+        with write_transaction(site.engine) as conn:
+            conn.execute(users.update().where(users.c.id == uid).values(suspended_at=NOW))
+
+    site.fake.on_request(suspend)
+    answer = site.post_api(token, FETCHED)
+    assert answer.status_code == 403 and "suspended" in answer.json()["error"]
+    assert site.count(papers) == 0 and site.count(feature_days) == 0
+    assert site.count(ingest_runs, ingest_runs.c.status == "running") == 0

@@ -34,7 +34,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from dailypapers.community.users import User
-from dailypapers.db.engine import read_transaction, write_transaction
+from dailypapers.db.engine import db_now, read_transaction, write_transaction
 from dailypapers.db.schema import feature_days, papers, submissions, users
 from dailypapers.ids import InvalidArxivId, split_arxiv_id
 from dailypapers.ingest.records import ParsedItem, Refusal
@@ -229,7 +229,10 @@ def fetch_from_arxiv(client: Any, api_url: str, paper_id: str) -> ParsedItem:
 def _lock_user(conn: Connection, user_id: int) -> None:
     """Serialise one account's submissions (PostgreSQL: a row lock; SQLite has one writer), so
     two at once cannot both pass the daily allowance."""
-    conn.execute(sa.select(users.c.id).where(users.c.id == user_id).with_for_update())
+    suspended = conn.execute(sa.select(users.c.suspended_at).where(users.c.id == user_id)
+                             .with_for_update()).scalar_one()
+    if suspended is not None:  # suspended since the request signed in
+        raise Refused("This account is suspended.", status=403)
 
 
 def add_to_today(conn: Connection, user: User, paper_id: str, note: str | None,
@@ -243,11 +246,12 @@ def add_to_today(conn: Connection, user: User, paper_id: str, note: str | None,
     day = now.date()
     stamp = now.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + \
         f"{now.microsecond // 1000:03d}Z"  # Hugging Face's submittedOnDailyAt form
+    stamped = db_now(conn)  # the row clock the indexes' watermarks compare (db/engine.py)
     conn.execute(feature_days.insert().values(
         paper_id=paper_id, day=day, source=LOCAL_SOURCE, upvotes=0, num_comments=0,
         submitted_on_daily_at=stamp, submitter_name=user.username,
         submitter={"username": user.username, "fullname": user.username, "type": "user"},
-        submitter_user_id=user.id, is_demo=False, first_seen_at=now, row_updated_at=now,
+        submitter_user_id=user.id, is_demo=False, first_seen_at=stamped, row_updated_at=stamped,
     ))
     # A paper someone here chose is nobody's sample: `demo remove` must keep it.
     conn.execute(papers.update().where(papers.c.id == paper_id, papers.c.is_demo.is_(True))
