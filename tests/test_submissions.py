@@ -48,7 +48,8 @@ class Site:
 
     def user(self, name: str, *, age_days: float = 30) -> tuple[int, str, str, str]:
         """A user created ``age_days`` before the app's now: (id, session cookie, csrf, token)."""
-        created = self.client.app.state.clock() - dt.timedelta(days=age_days)  # type: ignore[attr-defined]
+        clock = self.client.app.state.clock  # type: ignore[attr-defined]
+        created = clock() - dt.timedelta(days=age_days)
         with write_transaction(self.engine) as conn:
             uid = conn.execute(users.insert().values(
                 username=name, username_key=name.lower(), password_hash="!",
@@ -139,7 +140,8 @@ def test_a_form_submission_fetches_from_arxiv_and_joins_today_with_our_submitter
         run = conn.execute(sa.select(ingest_runs)).mappings().one()
         note = conn.execute(sa.select(submissions.c.note, submissions.c.user_id)).one()
         title = conn.execute(sa.select(papers.c.title).where(papers.c.id == FETCHED)).scalar_one()
-    assert (feature["paper_id"], feature["day"], feature["source"]) == (FETCHED, NOW.date(), "local")
+    assert (feature["paper_id"], feature["day"], feature["source"]) == \
+        (FETCHED, NOW.date(), "local")
     assert (feature["submitter_name"], feature["submitter_user_id"]) == ("quokka", uid)
     assert feature["submitter"]["username"] == "quokka"
     assert (run["source"], run["status"], run["inserted"]) == ("submission", "ok", 1)
@@ -149,8 +151,8 @@ def test_a_form_submission_fetches_from_arxiv_and_joins_today_with_our_submitter
     daily = site.client.get("/api/daily_papers", params={"date": TODAY}).json()
     assert [(i["paper"]["id"], i["submittedBy"]["name"]) for i in daily] == [(FETCHED, "quokka")]
     listing = lxml.html.fromstring(site.client.get(f"/papers/date/{TODAY}").text)
-    links = listing.xpath("//article[@data-paper-id=$p]//a[contains(@class,'submitter-link')]/@href",
-                          p=FETCHED)
+    links = listing.xpath(
+        "//article[@data-paper-id=$p]//a[contains(@class,'submitter-link')]/@href", p=FETCHED)
     assert links == ["/users/quokka"]
     page = site.client.get("/users/quokka")
     assert page.status_code == 200

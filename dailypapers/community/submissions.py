@@ -72,16 +72,20 @@ class SubmitRules:
 
 class Refused(Exception):
     """A submission that cannot be taken: ``message`` says why; ``status`` is the HTTP answer;
-    ``link`` points at the paper when it is already featured; ``retry_after`` (seconds) when
+    ``featured`` names the paper when it is already featured; ``retry_after`` (seconds) when
     waiting helps."""
 
-    def __init__(self, message: str, *, status: int = 400, link: str | None = None,
+    def __init__(self, message: str, *, status: int = 400, featured: str | None = None,
                  retry_after: int | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
-        self.link = link
+        self.featured = featured
         self.retry_after = retry_after
+
+    @property
+    def link(self) -> str | None:
+        return f"/papers/{self.featured}" if self.featured else None
 
 
 class ArxivUnavailable(Exception):
@@ -155,7 +159,7 @@ def _check_not_featured(conn: Connection, paper_id: str) -> None:
     ).scalar()
     if day is not None:
         raise Refused(f"Paper {paper_id} is already featured (on {day.isoformat()}).",
-                      status=409, link=f"/papers/{paper_id}")
+                      status=409, featured=paper_id)
 
 
 def first_version_at(text: str | None) -> dt.datetime | None:
@@ -328,7 +332,7 @@ def submit_paper(engine: Engine, settings: Any, user: User, raw_id: str, note: s
 
 def _just_taken(paper_id: str) -> Refused:
     return Refused(f"Paper {paper_id} was just submitted by someone else.", status=409,
-                   link=f"/papers/{paper_id}")
+                   featured=paper_id)
 
 
 def _refused_run(engine: Engine, run_id: int, paper_id: str, reason: str) -> None:

@@ -70,9 +70,9 @@ def _submit(request: Request, user: User, arxiv_id: str, comment: str | None) ->
 
 
 def _form(request: Request, status: int = 200, *, form: dict[str, str] | None = None,
-          error: str = "", link: str | None = None) -> HTMLResponse:
+          error: str = "", featured: str | None = None) -> HTMLResponse:
     settings: Settings = request.app.state.settings
-    return render(request, "submit.html", status, form=form or {}, error=error, link=link,
+    return render(request, "submit.html", status, form=form or {}, error=error, featured=featured,
                   max_age_days=f"{settings.submit_max_age_days:g}",
                   max_note=subs.MAX_NOTE_CHARS, nav="submit")
 
@@ -91,7 +91,8 @@ def submit_form(request: Request, _csrf: CsrfDep, user: RequireUser,
     try:
         accepted = _submit(request, user, arxiv_id, comment)
     except subs.Refused as exc:
-        response = _form(request, exc.status, form=kept, error=exc.message, link=exc.link)
+        response = _form(request, exc.status, form=kept, error=exc.message,
+                         featured=exc.featured)
         if exc.retry_after:
             response.headers["Retry-After"] = str(exc.retry_after)
         return response
