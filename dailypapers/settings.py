@@ -194,6 +194,24 @@ class Settings(BaseSettings):
     collection_max_papers: int = Field(
         default=1000, ge=1, description="Papers one collection may hold"
     )
+    ratelimit_submit_per_ip: str = Field(
+        default="30/hour", description="Paper submissions (accepted or refused) per client address"
+    )
+    ratelimit_submit_per_user: str = Field(
+        default="10/minute;30/hour", description="Paper submissions (accepted or refused) per account"
+    )
+
+    # Submissions (dailypapers/community/submissions.py).
+    submit_max_age_days: float = Field(
+        default=14.0, gt=0, description="A paper can be submitted while its first arXiv version "
+        "is at most this many days old",
+    )
+    submit_per_day: int = Field(
+        default=5, ge=0, description="Papers one account may submit per (UTC) day",
+    )
+    submit_per_day_new_account: int = Field(
+        default=1, ge=0, description="Papers per day for an account younger than a week",
+    )
 
     # Mail (dailypapers/notify/mail.py).
     mail_backend: str = Field(default="file", description="smtp, file or console")
@@ -212,7 +230,8 @@ class Settings(BaseSettings):
 
     @field_validator("ratelimit_signin_per_ip", "ratelimit_signin_per_account",
                      "ratelimit_signup_per_ip", "ratelimit_reset_per_ip",
-                     "ratelimit_reset_per_account", "ratelimit_collections_per_user")
+                     "ratelimit_reset_per_account", "ratelimit_collections_per_user",
+                     "ratelimit_submit_per_ip", "ratelimit_submit_per_user")
     @classmethod
     def _rate_limit_notation(cls, value: str, info: Any) -> str:
         from limits import parse_many

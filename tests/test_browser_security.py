@@ -52,7 +52,7 @@ def test_api_docs_renders_and_runs_requests_from_our_origin_only(watched, demo_s
         "/api/v1/collections/{collection_id}", "/api/v1/collections/{collection_id}/papers/{paper_id}",
         "/api/v1/collections/{collection_id}/papers/{paper_id}",
         "/api/v1/me", "/api/v1/papers/{paper_id}", "/api/v1/papers/{paper_id}/vote",
-        "/api/v1/papers/{paper_id}/vote", "/api/v1/search"]
+        "/api/v1/papers/{paper_id}/vote", "/api/v1/search", "/api/v1/submissions"]
 
     # Try an operation: Swagger UI fetches it from the page (connect-src 'self').
     page.locator(".opblock-summary", has_text="/api/daily_papers").click()

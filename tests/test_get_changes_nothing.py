@@ -24,7 +24,7 @@ from tests.helpers import hf_item, write_json
 
 PAPER = "2603.00001"
 SAMPLES = {"paper_id": PAPER, "day": "2026-03-02", "week": "2026-W10", "month": "2026-03",
-           "collection_id": "1"}
+           "collection_id": "1", "username": "Walker"}
 
 
 def get_routes(router: Any) -> Iterator[Route]:
@@ -68,7 +68,7 @@ def test_no_get_route_changes_a_row(settings, engine, tmp_path: Path) -> None:
         paths = {route.path for route in routes}
         assert {"/papers", "/account", "/signup", "/login", "/reset", "/reset/{token}",
                 "/api/v1/me", "/api/daily_papers", "/collections", "/collections/{collection_id}",
-                "/api/v1/collections/{collection_id}"} <= paths
+                "/api/v1/collections/{collection_id}", "/submit", "/users/{username}"} <= paths
         before = snapshot(engine)
         walked = 0
         for route in routes:

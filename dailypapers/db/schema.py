@@ -76,6 +76,12 @@ feature_days = sa.Table(
     sa.Column("submitted_on_daily_at", sa.String(40)),
     sa.Column("submitter_name", sa.String(128), index=True),
     sa.Column("submitter", sa.JSON(none_as_null=True)),  # the submitting account (our keys)
+    # A local submission's account (source "local"): the name above is the one it had then, the
+    # id follows renames and suspension. NULL for Hugging Face's submitters.
+    sa.Column(
+        "submitter_user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="SET NULL"),
+        index=True,
+    ),
     sa.Column("organization", sa.JSON(none_as_null=True)),
     sa.Column("is_author_participating", sa.Boolean),
     sa.Column("is_demo", sa.Boolean, nullable=False, server_default=sa.false()),
@@ -318,4 +324,24 @@ collection_items = sa.Table(
     sa.Column("added_at", sa.DateTime(timezone=True), nullable=False),
     sa.UniqueConstraint("collection_id", "paper_id", name="uq_collection_items_collection_paper"),
     sa.Index("ix_collection_items_collection_added", "collection_id", "added_at"),
+)
+
+# Papers our users put on a day's list (community/submissions.py): who, which paper, which day,
+# and the optional comment they sent with it (``note``, plain text). The list entry itself is the
+# feature_days row (source "local") that the submission made.
+submissions = sa.Table(
+    "submissions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False,
+    ),
+    sa.Column(
+        "paper_id", sa.String(64), sa.ForeignKey("papers.id", ondelete="CASCADE"), nullable=False,
+        index=True,
+    ),
+    sa.Column("day", sa.Date, nullable=False),
+    sa.Column("note", sa.Text),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_submissions_user_day", "user_id", "day"),
 )

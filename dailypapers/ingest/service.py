@@ -61,6 +61,9 @@ FEATURE_FIELDS = (
     "upvotes", "num_comments", "published_at", "submitted_on_daily_at", "submitter_name",
     "submitter", "organization", "is_author_participating",
 )
+# A feature day one of our users submitted (community/submissions.py) keeps these.
+LOCAL_SOURCE = "local"
+_SUBMITTER_FIELDS = frozenset({"submitter_name", "submitter", "submitted_on_daily_at"})
 _ROW_CLOCK = ("first_seen_at", "row_updated_at")
 _NOT_IMPORTED = frozenset({"id", "local_upvotes", "counts_updated_at"})
 _CHUNK = 5000  # ids per IN (...) lookup (SQLite allows 32,766 variables since 3.32)
@@ -338,6 +341,10 @@ def _store_features(
             states[key] = "inserted"
             continue
         row = dict(before)
+        if before["source"] == LOCAL_SOURCE:
+            # Our user put it on this day's list first: their name stays on it (the user page
+            # and "submitted by" follow submitter_user_id); upstream's counts and the rest land.
+            incoming = {k: v for k, v in incoming.items() if k not in _SUBMITTER_FIELDS}
         _overlay(row, incoming)
         if not demo:
             row["is_demo"] = False
