@@ -475,3 +475,23 @@ def test_search_cards_carry_the_form_and_lists_read_membership_once(settings, en
                 doc.xpath("//article[contains(@class, 'card')]")}
             assert summaries == {P1: "Save to collection", P2: "In 1 collection"}, path
         sa.event.remove(engine, "before_cursor_execute", seen)
+
+
+def test_the_user_page_lists_public_collections_and_never_private_ones(settings, engine) -> None:
+    _load(engine, {P1: (3, "08:00")})
+    (uid, _t), (other, _o) = _users(engine, 2)
+    limits = cs.Limits(10, 10)
+    with write_transaction(engine) as conn:
+        shown = cs.create(conn, uid, "Wombat picks", public=True, limits=limits)
+        cs.create(conn, uid, "Secret numbat notes", public=False, limits=limits)
+        cs.add_paper(conn, uid, shown.id, P1, limits=limits)
+        cs.create(conn, other, "Someone else's", public=True, limits=limits)
+    with _client(settings, engine) as client:
+        page = client.get("/users/voter0")
+        assert page.status_code == 200, page.text
+        doc = lxml.html.fromstring(page.text)
+        links = doc.xpath("//ul[@class='user-collections']//a")
+        assert [(a.text_content(), a.get("href")) for a in links] == \
+            [("Wombat picks", f"/collections/{shown.id}")]
+        assert "Secret numbat" not in page.text and "Someone else" not in page.text
+        assert "Public collections (1)" in page.text

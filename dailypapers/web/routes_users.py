@@ -1,4 +1,5 @@
-"""A page per user, ``/users/{username}``: the papers they submitted, newest first, paged.
+"""A page per user, ``/users/{username}``: the papers they submitted, newest first, paged, and
+their public collections (private ones never show, not even as a count).
 
 Unknown names are a 404. A suspended account's page still shows (its submissions stay on the
 lists, so "submitted by" links must lead somewhere), marked as suspended."""
@@ -9,6 +10,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse
 
+from dailypapers.community.collections import public_collections_of
 from dailypapers.community.submissions import submissions_of
 from dailypapers.db.schema import users
 from dailypapers.web.deps import ConnDep, render
@@ -48,6 +50,7 @@ def user_page(request: Request, username: str, conn: ConnDep,
         raise HTTPException(404, f"No page {number}: there are {pages}")
     path = f"/users/{row.username}"
     return render(request, "user.html", person=row, submissions=shown, total=total,
+                  collections=public_collections_of(conn, row.id),
                   page=number, pages=pages,
                   page_link=lambda n: path + (f"?page={n}" if n > 1 else ""),
                   canonical=path + (f"?page={number}" if number > 1 else ""))
