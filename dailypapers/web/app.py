@@ -92,8 +92,11 @@ def create_app(
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
     from dailypapers.web import (
-        routes_account, routes_api, routes_pages, routes_search, routes_votes,
+        routes_account, routes_api, routes_comments, routes_pages, routes_search, routes_votes,
     )
+
+    # First: /api/v1/papers/{id:path} (routes_votes) would match ".../comments".
+    app.include_router(routes_comments.router)
 
     app.include_router(routes_votes.router)  # before /papers/{id:path}, which would match ".../vote"
     app.include_router(routes_search.router)  # before /api/papers/{id}, which would match "search"
