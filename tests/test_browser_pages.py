@@ -108,8 +108,13 @@ def test_page_is_self_contained_and_accessible(visitors, name, width, scheme):
     if name == "api docs":  # the operations are on the page, Swagger UI loads when asked
         paths = page.locator("article.operation code.api-path").all_inner_texts()
         assert sorted(paths) == ["/api/daily_papers", "/api/papers", "/api/papers/search",
-                                 "/api/papers/{paper_id}", "/api/v1/me",
-                                 "/api/v1/papers/{paper_id}", "/api/v1/papers/{paper_id}/vote",
+                                 "/api/papers/{paper_id}", "/api/v1/comments/{comment_id}",
+                                 "/api/v1/comments/{comment_id}",
+                                 "/api/v1/comments/{comment_id}/vote",
+                                 "/api/v1/comments/{comment_id}/vote", "/api/v1/me",
+                                 "/api/v1/papers/{paper_id}", "/api/v1/papers/{paper_id}/comments",
+                                 "/api/v1/papers/{paper_id}/comments",
+                                 "/api/v1/papers/{paper_id}/vote",
                                  "/api/v1/papers/{paper_id}/vote", "/api/v1/search"]
         assert page.locator("script[src*=swagger]").count() == 0
         _check(visitor, path)

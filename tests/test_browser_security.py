@@ -47,7 +47,10 @@ def test_api_docs_renders_and_runs_requests_from_our_origin_only(watched, demo_s
     paths = page.locator(".opblock-summary-path").all_inner_texts()
     assert sorted(p.replace("\u200b", "") for p in paths) == [
         "/api/daily_papers", "/api/papers", "/api/papers/search", "/api/papers/{paper_id}",
-        "/api/v1/me", "/api/v1/papers/{paper_id}", "/api/v1/papers/{paper_id}/vote",
+        "/api/v1/comments/{comment_id}", "/api/v1/comments/{comment_id}",
+        "/api/v1/comments/{comment_id}/vote", "/api/v1/comments/{comment_id}/vote",
+        "/api/v1/me", "/api/v1/papers/{paper_id}", "/api/v1/papers/{paper_id}/comments",
+        "/api/v1/papers/{paper_id}/comments", "/api/v1/papers/{paper_id}/vote",
         "/api/v1/papers/{paper_id}/vote", "/api/v1/search"]
 
     # Try an operation: Swagger UI fetches it from the page (connect-src 'self').

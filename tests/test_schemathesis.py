@@ -94,7 +94,10 @@ def test_every_answer_is_the_one_the_openapi_description_promises(api_schema, mo
     operations = [result.ok() for result in api_schema.get_all_operations()]
     assert sorted(op.path for op in operations) == [
         "/api/daily_papers", "/api/papers", "/api/papers/search", "/api/papers/{paper_id}",
-        "/api/v1/me", "/api/v1/papers/{paper_id}", "/api/v1/papers/{paper_id}/vote",
+        "/api/v1/comments/{comment_id}", "/api/v1/comments/{comment_id}",
+        "/api/v1/comments/{comment_id}/vote", "/api/v1/comments/{comment_id}/vote",
+        "/api/v1/me", "/api/v1/papers/{paper_id}", "/api/v1/papers/{paper_id}/comments",
+        "/api/v1/papers/{paper_id}/comments", "/api/v1/papers/{paper_id}/vote",
         "/api/v1/papers/{paper_id}/vote", "/api/v1/search"]
     for operation in operations:
         if mode is GenerationMode.NEGATIVE and "{paper_id}" in operation.path:

@@ -25,6 +25,7 @@ from dailypapers.db.engine import write_transaction
 from dailypapers.ids import InvalidArxivId, split_arxiv_id
 from dailypapers.rank.trending import TrendingParams
 from dailypapers.web.comment_markup import render_comment
+from dailypapers.web.params import query_doc
 from dailypapers.web.deps import (
     AUTH_RESPONSES, ConnDep, CsrfDep, RequireUser, WriteConnDep, client_address, rate_limit,
 )
@@ -237,13 +238,16 @@ def _find(comments: list[Comment], cid: int) -> Comment | None:
 
 
 @router.get("/api/v1/papers/{paper_id:path}/comments", summary="A paper's comments, threaded",
+            openapi_extra={"parameters": [query_doc(
+                "sort", "Order of siblings: top (the Wilson lower bound of their upvotes) or new "
+                "(newest first).", enum=list(SORTS), default="top")]},
             responses={200: _json(_THREAD_SCHEMA, "Top-level comments with `replies` nested, "
                                   "siblings ordered by `sort`."),
                        400: _error("Bad `sort`."), 404: _error("No such paper.")})
-def api_comments(paper_id: str, conn: ConnDep, sort: str | None = None) -> JSONResponse:
+def api_comments(request: Request, paper_id: str, conn: ConnDep) -> JSONResponse:
     """Public. ``sort=top`` (default: the Wilson lower bound of each comment's upvotes) or
     ``sort=new`` (newest first)."""
-    order = parse_sort(sort)
+    order = parse_sort(request.query_params.get("sort"))
     canonical = _canonical(paper_id)
     paper = catalog.get_paper(conn, canonical)
     if paper is None:
