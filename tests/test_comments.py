@@ -433,3 +433,34 @@ def test_every_xss_vector_comes_out_inert(api, engine, client) -> None:
     fragment = lxml.html.fragment_fromstring("".join(c["html"] for c in listed),
                                              create_parent="section")
     _assert_inert(fragment)
+
+
+# --- concurrency, through a live server --------------------------------------------------------
+
+
+def test_racing_comments_and_deletes_keep_the_count_exact(settings, engine) -> None:
+    """30 users comment at once, then one author deletes the same comment 20 times at once:
+    fails if racing writers lose an increment or a repeated delete counts twice."""
+    import asyncio
+
+    from tests.account_helpers import serve
+    from tests.test_votes import _all_at_once
+
+    _load(engine, {P1: (1, "08:00")})
+    people = _users(engine, 30)
+    with serve(settings, engine, ratelimit_comment_per_user="1000/minute",
+               ratelimit_comment_per_ip="1000/minute") as server:
+        calls = [("POST", f"/api/v1/papers/{P1}/comments",
+                  {"json": {"body": f"comment {n}"}, "headers": _auth(token)})
+                 for n, (_uid, token) in enumerate(people)]
+        assert asyncio.run(_all_at_once(server.url, calls)) == [201] * 30
+        assert _local(engine) == 30
+        with engine.connect() as conn:
+            first = conn.execute(sa.select(comments.c.id, comments.c.user_id)
+                                 .order_by(comments.c.id).limit(1)).one()
+        token = dict(people)[first.user_id]
+        deletes = [("DELETE", f"/api/v1/comments/{first.id}", {"headers": _auth(token)})] * 20
+        assert asyncio.run(_all_at_once(server.url, deletes)) == [200] * 20
+    assert _local(engine) == 29
+    with write_transaction(engine) as conn:
+        assert not recount(conn, PARAMS).drift

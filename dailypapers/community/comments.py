@@ -35,6 +35,7 @@ __all__ = [
     "CommentRules", "CommentRefused", "UnknownComment", "NotYours", "UnknownPaper", "Comment",
     "CommentVoteState", "SORTS", "add_comment", "edit_comment", "delete_comment",
     "set_comment_vote", "toggle_comment_vote", "visible_comments", "thread", "comment_paper",
+    "get_comment",
 ]
 
 Sort = Literal["top", "new"]
@@ -264,6 +265,27 @@ def visible_comments(paper_id: str, viewer_id: int | None = None) -> sa.Select:
             .order_by(comments.c.id))
 
 
+def _node(row: sa.Row) -> Comment:
+    created = row.created_at if row.created_at.tzinfo else \
+        row.created_at.replace(tzinfo=dt.timezone.utc)
+    return Comment(
+        id=row.id, paper_id=row.paper_id, parent_id=row.parent_id, user_id=row.user_id,
+        author=row.username, depth=row.depth, body=row.body, upvotes=row.upvotes,
+        created_at=created, edited_at=row.edited_at, deleted=row.deleted_at is not None,
+        voted=bool(row.voted),
+    )
+
+
+def get_comment(conn: Connection, paper_id: str, comment_id: int,
+                viewer_id: int | None = None) -> Comment:
+    """One visible comment (its ``replies`` left empty)."""
+    row = conn.execute(visible_comments(paper_id, viewer_id)
+                       .where(comments.c.id == comment_id)).first()
+    if row is None:
+        raise UnknownComment(comment_id)
+    return _node(row)
+
+
 def _sort_key(sort: Sort):  # type: ignore[no-untyped-def]
     if sort == "new":
         return lambda c: (-c.created_at.timestamp(), -c.id)
@@ -277,14 +299,7 @@ def thread(conn: Connection, paper_id: str, viewer_id: int | None = None,
     parent readers may not see (hidden) are left out with it."""
     nodes: dict[int, Comment] = {}
     for row in conn.execute(visible_comments(paper_id, viewer_id)):
-        created = row.created_at if row.created_at.tzinfo else \
-            row.created_at.replace(tzinfo=dt.timezone.utc)
-        nodes[row.id] = Comment(
-            id=row.id, paper_id=row.paper_id, parent_id=row.parent_id, user_id=row.user_id,
-            author=row.username, depth=row.depth, body=row.body, upvotes=row.upvotes,
-            created_at=created, edited_at=row.edited_at, deleted=row.deleted_at is not None,
-            voted=bool(row.voted),
-        )
+        nodes[row.id] = _node(row)
     roots: list[Comment] = []
     for node in nodes.values():  # ids ascending: a parent always comes before its replies
         if node.parent_id is None:

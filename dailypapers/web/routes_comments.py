@@ -1,7 +1,7 @@
 """Comments from the paper page (forms, no JavaScript needed) and from /api/v1 (a Bearer token).
 
 Thin: the rules live in community/comments.py, the Markdown in web/comment_markup.py. Each write
-is one transaction (``WriteConnDep``); a refusal raises, so it rolls back and answers 4xx
+is one transaction (``_write``); a refusal raises, so it rolls back and answers 4xx
 (``{"error": …}`` on /api/). New comments are rate limited per account and per address.
 """
 
@@ -17,8 +17,8 @@ from sqlalchemy.engine import Connection
 from dailypapers import catalog
 from dailypapers.community.comments import (
     SORTS, Comment, CommentRefused, CommentRules, NotYours, Sort, UnknownComment, UnknownPaper,
-    add_comment, comment_paper, delete_comment, edit_comment, set_comment_vote, thread,
-    toggle_comment_vote,
+    add_comment, comment_paper, delete_comment, edit_comment, get_comment, set_comment_vote,
+    thread, toggle_comment_vote,
 )
 from dailypapers.community.sessions import touch_api_token
 from dailypapers.db.engine import write_transaction
@@ -27,7 +27,7 @@ from dailypapers.rank.trending import TrendingParams
 from dailypapers.web.comment_markup import render_comment
 from dailypapers.web.params import query_doc
 from dailypapers.web.deps import (
-    AUTH_RESPONSES, ConnDep, CsrfDep, RequireUser, WriteConnDep, client_address, rate_limit,
+    AUTH_RESPONSES, ConnDep, CsrfDep, RequireUser, client_address, rate_limit,
 )
 
 router = APIRouter()
@@ -51,7 +51,9 @@ _COMMENT_SCHEMA: dict[str, Any] = {
         "createdAt": {"type": "string"},
         "editedAt": {"anyOf": [{"type": "string"}, {"type": "null"}]},
         "deleted": {"type": "boolean"},
-        "replies": {"type": "array", "items": {"type": "object"}},
+        "replies": {"type": "array", "items": {"type": "object"},
+                    "description": "Its replies, same shape (always [] in the answer to a "
+                                   "write, which concerns one comment)."},
     },
 }
 _THREAD_SCHEMA = {
@@ -158,6 +160,18 @@ def page_thread(request: Request, conn: Connection, paper_id: str, viewer_id: in
             "comments_math": math, "comment_rules": _rules(request)}
 
 
+def _write(request: Request, work):  # type: ignore[no-untyped-def]
+    """``work`` in one write transaction, opened here so that lock and work share this thread
+    (routes_votes.py says why), committed before the answer; a refusal rolls it back and
+    answers 4xx. Stamps the API token used, if any."""
+    with write_transaction(request.app.state.engine) as conn:
+        result = _refusals(lambda: work(conn))
+        found = getattr(request.state, "api_token", None)
+        if found:
+            touch_api_token(conn, *found)
+    return result
+
+
 # --- pages --------------------------------------------------------------------------------------
 
 
@@ -167,13 +181,14 @@ def _back(paper_id: str, anchor: str = "comments") -> RedirectResponse:
 
 @router.post("/papers/{paper_id:path}/comments", include_in_schema=False)
 def comment_form(request: Request, paper_id: str, _csrf: CsrfDep, user: RequireUser,
-                 conn: WriteConnDep, body: Annotated[str, Form()] = "",
+                 body: Annotated[str, Form()] = "",
                  parent: Annotated[str | None, Form()] = None) -> Response:
     canonical = _canonical(paper_id)
     parent_id = _parent(parent)
     _limit_creation(request, user.id)
-    new_id = _refusals(lambda: add_comment(conn, user.id, canonical, body, parent_id,
-                                           _rules(request), _params(request)))
+    rules, params = _rules(request), _params(request)
+    new_id = _write(request, lambda conn: add_comment(conn, user.id, canonical, body, parent_id,
+                                                      rules, params))
     return _back(canonical, f"comment-{new_id}")
 
 
@@ -185,26 +200,32 @@ def _comment_id(value: str) -> int:
 
 @router.post("/comments/{comment_id}/edit", include_in_schema=False)
 def edit_form(request: Request, comment_id: str, _csrf: CsrfDep, user: RequireUser,
-              conn: WriteConnDep, body: Annotated[str, Form()] = "") -> Response:
+              body: Annotated[str, Form()] = "") -> Response:
     cid = _comment_id(comment_id)
-    paper_id = _refusals(lambda: edit_comment(conn, user.id, cid, body, _rules(request)))
+    rules = _rules(request)
+    paper_id = _write(request, lambda conn: edit_comment(conn, user.id, cid, body, rules))
     return _back(paper_id, f"comment-{cid}")
 
 
 @router.post("/comments/{comment_id}/delete", include_in_schema=False)
-def delete_form(request: Request, comment_id: str, _csrf: CsrfDep, user: RequireUser,
-                conn: WriteConnDep) -> Response:
+def delete_form(request: Request, comment_id: str, _csrf: CsrfDep,
+                user: RequireUser) -> Response:
     cid = _comment_id(comment_id)
-    paper_id = _refusals(lambda: delete_comment(conn, user.id, cid, _params(request)))
+    params = _params(request)
+    paper_id = _write(request, lambda conn: delete_comment(conn, user.id, cid, params))
     return _back(paper_id, f"comment-{cid}")
 
 
 @router.post("/comments/{comment_id}/vote", include_in_schema=False)
-def vote_form(comment_id: str, _csrf: CsrfDep, user: RequireUser,
-              conn: WriteConnDep) -> Response:
+def vote_form(request: Request, comment_id: str, _csrf: CsrfDep,
+              user: RequireUser) -> Response:
     cid = _comment_id(comment_id)
-    _refusals(lambda: toggle_comment_vote(conn, user.id, cid))
-    return _back(_refusals(lambda: comment_paper(conn, cid)), f"comment-{cid}")
+
+    def work(conn: Connection) -> str:
+        toggle_comment_vote(conn, user.id, cid)
+        return comment_paper(conn, cid)
+
+    return _back(_write(request, work), f"comment-{cid}")
 
 
 # --- API ----------------------------------------------------------------------------------------
@@ -225,16 +246,6 @@ def comment_json(node: Comment, viewer: bool = False) -> dict[str, Any]:
     if viewer:
         out["voted"] = node.voted
     return out
-
-
-def _find(comments: list[Comment], cid: int) -> Comment | None:
-    stack = list(comments)
-    while stack:
-        node = stack.pop()
-        if node.id == cid:
-            return node
-        stack.extend(node.replies)
-    return None
 
 
 @router.get("/api/v1/papers/{paper_id:path}/comments", summary="A paper's comments, threaded",
@@ -293,37 +304,21 @@ async def api_add(request: Request, paper_id: str, user: RequireUser) -> JSONRes
                                    parent)
 
 
-def _api_write(request: Request, work):  # type: ignore[no-untyped-def]
-    """``work`` in one write transaction (refusals roll it back), stamping the API token used."""
-    with write_transaction(request.app.state.engine) as conn:
-        result = _refusals(lambda: work(conn))
-        found = getattr(request.state, "api_token", None)
-        if found:
-            touch_api_token(conn, *found)
-    return result
-
-
 def _api_add(request: Request, user_id: int, paper_id: str, body: Any,
              parent: int | None) -> JSONResponse:
     def work(conn: Connection) -> dict[str, Any]:
         cid = add_comment(conn, user_id, paper_id, body, parent, _rules(request),
                           _params(request))
-        node = _find(thread(conn, paper_id, user_id, "new"), cid)
-        assert node is not None
-        return comment_json(node, viewer=True)
+        return comment_json(get_comment(conn, paper_id, cid, user_id), viewer=True)
 
-    return JSONResponse(_api_write(request, work), status_code=201)
+    return JSONResponse(_write(request, work), status_code=201)
 
 
 def _api_one(request: Request, user_id: int, cid: int, change) -> JSONResponse:  # type: ignore[no-untyped-def]
     def work(conn: Connection) -> dict[str, Any]:
-        paper_id = change(conn)
-        node = _find(thread(conn, paper_id, user_id, "new"), cid)
-        if node is None:
-            raise UnknownComment(cid)
-        return comment_json(node, viewer=True)
+        return comment_json(get_comment(conn, change(conn), cid, user_id), viewer=True)
 
-    return JSONResponse(_api_write(request, work))
+    return JSONResponse(_write(request, work))
 
 
 @router.patch("/api/v1/comments/{comment_id}", summary="Edit your comment",
@@ -353,7 +348,7 @@ def api_delete(request: Request, comment_id: str, user: RequireUser) -> JSONResp
 
 def _api_vote(request: Request, user_id: int, comment_id: str, on: bool) -> JSONResponse:
     cid = _comment_id(comment_id)
-    state = _api_write(request, lambda conn: set_comment_vote(conn, user_id, cid, on))
+    state = _write(request, lambda conn: set_comment_vote(conn, user_id, cid, on))
     return JSONResponse({"id": state.comment_id, "voted": state.voted, "changed": state.changed,
                          "upvotes": state.upvotes})
 
