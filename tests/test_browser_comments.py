@@ -96,3 +96,45 @@ def test_xss_vectors_in_comments_fire_nothing_and_forms_work(engine, live_server
         browser.close()
     assert dialogs == [] and calls == []
     assert outside == [], outside
+
+
+@pytest.mark.parametrize("width, scheme", [(1280, "light"), (375, "dark")])
+def test_a_thread_is_accessible_and_fits_a_phone(engine, live_server, width, scheme) -> None:
+    """Signed in (every form shown), a thread four levels deep with math, code, a quote and a
+    long link, every reply and edit form open: axe-core finds nothing, nothing scrolls sideways,
+    KaTeX typesets the comment's formula."""
+    if CHROMIUM is None:
+        if IN_CI:
+            pytest.fail("chromium is not installed (CI=true: .ci/run installs it)")
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    from tests.test_browser_pages import Visitor, _check
+
+    _load(engine, {P1: (1, "08:00")})
+    (uid, _token), (other, _t) = _users(engine, 2)
+    with write_transaction(engine) as conn:
+        parent = None
+        for depth, body in enumerate([
+                "A bound: $R_T = O(\\sqrt{T})$ and **bold**, `code`, and a link "
+                "https://example.org/" + "a" * 120,
+                "> quoted\n\nreply\n\n```\nfenced code block with a long line " + "x" * 150 + "\n```",
+                "# A heading\n\n- one\n- two", "deepest"]):
+            parent = add_comment(conn, other if depth % 2 else uid, P1, body, parent,
+                                 CommentRules(), TrendingParams())
+    cookie, _csrf = _session(engine, uid)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        visitor = Visitor(browser, live_server.url, width, scheme)
+        visitor.context.add_cookies([{"name": "dp_session", "value": cookie,
+                                      "url": live_server.url}])
+        visitor.visit(f"/papers/{P1}")
+        page = visitor.page
+        page.wait_for_function("document.documentElement.dataset.math === 'ready'")
+        assert page.locator("#comments .comment-body .katex").count() == 1
+        for summary in page.locator("#comments details > summary").all():
+            summary.click()
+        assert page.locator("#comments details[open]").count() == 4 + 2  # replies + own edits
+        _check(visitor, f"/papers/{P1}")
+        visitor.context.close()
+        browser.close()
