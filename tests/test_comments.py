@@ -80,6 +80,12 @@ def test_replies_nest_under_their_parent_through_the_api(api, engine) -> None:
     wrong = _post(api, bob, "x", top["id"], paper=P2)
     assert wrong.status_code == 400 and "another paper" in wrong.json()["error"]
     assert _post(api, bob, "x", 999999).status_code == 400
+    # Ids past the 32-bit columns are no comment: 4xx, never a database error.
+    assert _post(api, bob, "x", 2**31).status_code == 400
+    assert _post(api, bob, "x", True).status_code == 400
+    assert api.patch(f"/api/v1/comments/{2**40}", json={"body": "x"},
+                     headers=_auth(bob)).status_code == 404
+    assert api.post(f"/api/v1/comments/{2**31}/vote", headers=_auth(bob)).status_code == 404
 
 
 def test_depth_cap_refuses_a_reply_below_the_last_level(settings, engine) -> None:
@@ -209,6 +215,10 @@ def test_page_forms_comment_reply_vote_edit_delete_without_javascript(client, en
                         data={"csrf_token": csrf, "body": "reply", "parent": str(cid)},
                         follow_redirects=False)
     assert reply.status_code == 303
+    for bad in ("99999999999", "2147483648", "-1", "x"):
+        assert client.post(f"/papers/{P1}/comments",
+                           data={"csrf_token": csrf, "body": "r", "parent": bad},
+                           follow_redirects=False).status_code == 400, bad
     assert client.post(f"/comments/{cid}/vote", data={"csrf_token": csrf},
                        follow_redirects=False).status_code == 303
     assert client.post(f"/comments/{cid}/edit", data={"csrf_token": csrf, "body": "Edited"},

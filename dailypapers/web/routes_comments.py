@@ -132,10 +132,19 @@ def _refusals(work):  # type: ignore[no-untyped-def]
         raise HTTPException(404, f"Paper {exc.args[0]} not found") from None
 
 
+MAX_ID = 2**31 - 1  # the columns are 32-bit: a larger number is no comment (and no 500)
+
+
+def _is_id(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.isascii() and value.isdigit() and len(value) <= 10 and 1 <= int(value) <= MAX_ID
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_ID
+
+
 def _parent(value: str | None) -> int | None:
     if value is None or value.strip() == "":
         return None
-    if not value.isascii() or not value.isdigit() or len(value) > 12:
+    if not _is_id(value):
         raise HTTPException(400, f"parent: expected a comment id, got {value[:50]!r}")
     return int(value)
 
@@ -193,7 +202,7 @@ def comment_form(request: Request, paper_id: str, _csrf: CsrfDep, user: RequireU
 
 
 def _comment_id(value: str) -> int:
-    if not value.isascii() or not value.isdigit() or len(value) > 12:
+    if not _is_id(value):
         raise HTTPException(404, f"no comment {value[:50]!r}")
     return int(value)
 
@@ -296,7 +305,7 @@ async def api_add(request: Request, paper_id: str, user: RequireUser) -> JSONRes
     null}``."""
     payload = await _json_body(request)
     parent = payload.get("parentId")
-    if parent is not None and (not isinstance(parent, int) or isinstance(parent, bool)):
+    if parent is not None and not (isinstance(parent, int) and _is_id(parent)):
         raise HTTPException(400, "parentId: expected a comment id (an integer) or null")
     canonical = _canonical(paper_id)
     _limit_creation(request, user.id)
