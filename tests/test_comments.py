@@ -474,3 +474,28 @@ def test_racing_comments_and_deletes_keep_the_count_exact(settings, engine) -> N
     assert _local(engine) == 29
     with write_transaction(engine) as conn:
         assert not recount(conn, PARAMS).drift
+
+
+def test_a_thread_is_one_query_however_many_comments(engine) -> None:
+    """Fails if building the tree asks the database per comment (authors, votes, replies)."""
+    _load(engine, {P1: (1, "08:00")})
+    people = _users(engine, 3)
+    with write_transaction(engine) as conn:
+        parent = None
+        for n in range(60):
+            uid = people[n % 3][0]
+            parent = add_comment(conn, uid, P1, f"c{n}", parent if n % 4 else None, RULES, PARAMS)
+            set_comment_vote(conn, people[(n + 1) % 3][0], parent, True)
+    statements: list[str] = []
+    listener = lambda *args: statements.append(args[2])  # noqa: E731
+    sa.event.listen(engine, "before_cursor_execute", listener)
+    try:
+        with engine.connect() as conn:
+            roots = thread(conn, P1, people[1][0])
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", listener)
+    assert [s.split()[0] for s in statements if s != "BEGIN"] == ["SELECT"]
+    assert len(roots) == 15  # every fourth comment starts a thread, three replies chained under it
+    assert [len(r.replies) for r in roots] == [1] * 15
+    # people[1] upvoted the comments n = 0, 3, 6, ...: of the roots (n = 0, 4, 8, ...) five.
+    assert [r.voted for r in roots].count(True) == 5

@@ -22,7 +22,9 @@ _CHUNK = 500
 
 def counted_comment() -> sa.ColumnElement[bool]:
     """Which comment rows papers.local_comments counts: every one not deleted. (A deleted comment
-    keeps its place in the thread as "[deleted]", but is no longer a comment anyone wrote.)"""
+    keeps its place in the thread as "[deleted]", but is no longer a comment anyone wrote.)
+    Hidden comments (``hidden_at``, moderation) still count here: hiding one that should stop
+    counting means adding it to this condition and moving the cache in the hiding transaction."""
     return comments.c.deleted_at.is_(None)
 
 
