@@ -219,10 +219,14 @@ def test_page_forms_comment_reply_vote_edit_delete_without_javascript(client, en
         assert client.post(f"/papers/{P1}/comments",
                            data={"csrf_token": csrf, "body": "r", "parent": bad},
                            follow_redirects=False).status_code == 400, bad
-    assert client.post(f"/comments/{cid}/vote", data={"csrf_token": csrf},
-                       follow_redirects=False).status_code == 303
-    assert client.post(f"/comments/{cid}/edit", data={"csrf_token": csrf, "body": "Edited"},
-                       follow_redirects=False).status_code == 303
+    voted = client.post(f"/comments/{cid}/vote", data={"csrf_token": csrf, "sort": "new"},
+                        follow_redirects=False)
+    assert voted.headers["location"] == f"/papers/{P1}?sort=new#comment-{cid}"  # order kept
+    assert 'name="sort" value="new"' in client.get(f"/papers/{P1}?sort=new").text
+    edited = client.post(f"/comments/{cid}/edit",
+                         data={"csrf_token": csrf, "body": "Edited", "sort": "//evil"},
+                         follow_redirects=False)
+    assert edited.headers["location"] == f"/papers/{P1}#comment-{cid}"  # only known orders
     doc = lxml.html.fromstring(client.get(f"/papers/{P1}").text)
     li = doc.cssselect(f"li#comment-{cid}")[0]
     assert li.cssselect(".comment-body")[0].text_content().strip() == "Edited"

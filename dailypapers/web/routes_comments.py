@@ -184,21 +184,27 @@ def _write(request: Request, work):  # type: ignore[no-untyped-def]
 # --- pages --------------------------------------------------------------------------------------
 
 
-def _back(paper_id: str, anchor: str = "comments") -> RedirectResponse:
-    return RedirectResponse(f"/papers/{paper_id}#{anchor}", status_code=303)
+def _back(paper_id: str, anchor: str, sort: str | None) -> RedirectResponse:
+    """Back to the thread at ``anchor``, in the order the form was sent from."""
+    query = f"?sort={sort}" if sort in SORTS and sort != "top" else ""
+    return RedirectResponse(f"/papers/{paper_id}{query}#{anchor}", status_code=303)
+
+
+SortField = Annotated[str | None, Form()]
 
 
 @router.post("/papers/{paper_id:path}/comments", include_in_schema=False)
 def comment_form(request: Request, paper_id: str, _csrf: CsrfDep, user: RequireUser,
                  body: Annotated[str, Form()] = "",
-                 parent: Annotated[str | None, Form()] = None) -> Response:
+                 parent: Annotated[str | None, Form()] = None,
+                 sort: SortField = None) -> Response:
     canonical = _canonical(paper_id)
     parent_id = _parent(parent)
     _limit_creation(request, user.id)
     rules, params = _rules(request), _params(request)
     new_id = _write(request, lambda conn: add_comment(conn, user.id, canonical, body, parent_id,
                                                       rules, params))
-    return _back(canonical, f"comment-{new_id}")
+    return _back(canonical, f"comment-{new_id}", sort)
 
 
 def _comment_id(value: str) -> int:
@@ -209,32 +215,32 @@ def _comment_id(value: str) -> int:
 
 @router.post("/comments/{comment_id}/edit", include_in_schema=False)
 def edit_form(request: Request, comment_id: str, _csrf: CsrfDep, user: RequireUser,
-              body: Annotated[str, Form()] = "") -> Response:
+              body: Annotated[str, Form()] = "", sort: SortField = None) -> Response:
     cid = _comment_id(comment_id)
     rules = _rules(request)
     paper_id = _write(request, lambda conn: edit_comment(conn, user.id, cid, body, rules))
-    return _back(paper_id, f"comment-{cid}")
+    return _back(paper_id, f"comment-{cid}", sort)
 
 
 @router.post("/comments/{comment_id}/delete", include_in_schema=False)
 def delete_form(request: Request, comment_id: str, _csrf: CsrfDep,
-                user: RequireUser) -> Response:
+                user: RequireUser, sort: SortField = None) -> Response:
     cid = _comment_id(comment_id)
     params = _params(request)
     paper_id = _write(request, lambda conn: delete_comment(conn, user.id, cid, params))
-    return _back(paper_id, f"comment-{cid}")
+    return _back(paper_id, f"comment-{cid}", sort)
 
 
 @router.post("/comments/{comment_id}/vote", include_in_schema=False)
 def vote_form(request: Request, comment_id: str, _csrf: CsrfDep,
-              user: RequireUser) -> Response:
+              user: RequireUser, sort: SortField = None) -> Response:
     cid = _comment_id(comment_id)
 
     def work(conn: Connection) -> str:
         toggle_comment_vote(conn, user.id, cid)
         return comment_paper(conn, cid)
 
-    return _back(_write(request, work), f"comment-{cid}")
+    return _back(_write(request, work), f"comment-{cid}", sort)
 
 
 # --- API ----------------------------------------------------------------------------------------
