@@ -25,10 +25,10 @@ from dailypapers.db.engine import write_transaction
 from dailypapers.ids import InvalidArxivId, split_arxiv_id
 from dailypapers.rank.trending import TrendingParams
 from dailypapers.web.comment_markup import render_comment
-from dailypapers.web.params import query_doc
 from dailypapers.web.deps import (
     AUTH_RESPONSES, ConnDep, CsrfDep, RequireUser, client_address, rate_limit,
 )
+from dailypapers.web.params import query_doc
 
 router = APIRouter()
 
