@@ -92,7 +92,7 @@ def create_app(
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
     from dailypapers.web import (
-        routes_account, routes_api, routes_pages, routes_search, routes_votes,
+        routes_account, routes_api, routes_media, routes_pages, routes_search, routes_votes,
     )
 
     app.include_router(routes_votes.router)  # before /papers/{id:path}, which would match ".../vote"
@@ -101,6 +101,7 @@ def create_app(
     app.include_router(routes_pages.router)
     app.include_router(routes_account.router)
     app.include_router(routes_account.api_router)
+    routes_media.install(app, templates)
     _install_docs(app)
     _install_error_handlers(app)
     _document_400_not_422(app)
