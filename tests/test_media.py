@@ -7,7 +7,6 @@ import datetime as dt
 import hashlib
 import re
 import struct
-import zlib
 from pathlib import Path
 
 import pytest
@@ -24,20 +23,9 @@ from dailypapers.settings import Settings
 from dailypapers.sync.runner import run_sync
 from dailypapers.web.app import create_app
 from tests.fake_upstream import HF_PATH, FakeUpstream
-from tests.helpers import hf_item, store as store_items, write_json
+from tests.helpers import hf_item, png, store as store_items, write_json
 
 DAY = "2026-03-02"
-
-
-def png(width: int, height: int, rgb: tuple[int, int, int] = (200, 30, 30), pad: int = 0) -> bytes:
-    """A real, decodable PNG (one colour); ``pad`` bytes of an ancillary chunk make it larger."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
-    raw = b"".join(b"\x00" + bytes(rgb) * width for _ in range(height))
-    extra = chunk(b"tEXt", b"pad\x00" + b"x" * pad) if pad else b""
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-            + extra + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
 
 
 GIF_3x2 = b"GIF89a" + struct.pack("<HH", 3, 2) + b"\x00\x00\x00" + b";"

@@ -231,12 +231,9 @@ def fetch_media(
 ) -> MediaCounts:
     """Fetch up to ``limit`` (default ``media_fetch_max``) images not fetched yet. Upstream trouble
     is recorded per URL and never raised; Stopped ends the step between two images."""
-    from dailypapers.sync.http import PoliteClient, Refused, Stopped, UpstreamError
-
     limit = settings.media_fetch_max if limit is None else limit
-    counts = MediaCounts()
     if limit <= 0:
-        return counts
+        return MediaCounts()
     folder = media_dir(settings)
     swept = sweep_temporary(folder)
     if swept:
@@ -244,6 +241,18 @@ def fetch_media(
     now = now or dt.datetime.now(dt.timezone.utc)
     with read_transaction(engine) as conn:
         urls = pending_urls(conn, limit, now=now)
+    return fetch_urls(settings, engine, urls, log=log, stop=stop, client=client)
+
+
+def fetch_urls(
+    settings: Settings, engine: Engine, urls: list[str], *, log: Log = print,
+    stop: threading.Event | None = None, client: object | None = None,
+) -> MediaCounts:
+    """Fetch ``urls`` (http(s), checked by the caller) one by one, each recorded on its own."""
+    from dailypapers.sync.http import PoliteClient, Refused, Stopped, UpstreamError
+
+    counts = MediaCounts()
+    folder = media_dir(settings)
     if not urls:
         return counts
     polite = settings.model_copy(update={
