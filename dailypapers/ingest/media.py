@@ -51,13 +51,9 @@ class NotAnImage(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class MediaFile:
-    name: str  # <sha256>.<ext>
+    name: str  # <sha256>.<ext>, served at /media/<name>
     width: int
     height: int
-
-    @property
-    def src(self) -> str:
-        return f"/media/{self.name}"
 
 
 @dataclass
