@@ -103,6 +103,11 @@ class Settings(BaseSettings):
         default=0.5, ge=0,
         description="Politeness for image hosts (CDNs): minimum seconds between two requests",
     )
+    media_allow_private_hosts: bool = Field(
+        default=False,
+        description="Fetch images from loopback and private addresses too (tests, a mirror on "
+        "the local network); off: such a URL is refused",
+    )
     import_stall_seconds: float = Field(
         default=300.0, gt=0,
         description="An import stops when its parsing process sends nothing for this long",

@@ -52,7 +52,8 @@ def site(tmp_path_factory):
         item["thumbnail"] = fake.url + "/thumb.png"
         item["paper"]["organization"]["avatar"] = fake.url + "/acme.png"
         import_paths(engine, [write_json(data_dir / "2026-03-31.json", [item])])
-        fetched = fetch_urls(settings, engine, [fake.url + "/thumb.png", fake.url + "/acme.png"],
+        loopback = settings.model_copy(update={"media_allow_private_hosts": True})
+        fetched = fetch_urls(loopback, engine, [fake.url + "/thumb.png", fake.url + "/acme.png"],
                              log=lambda _line: None)
         assert fetched.fetched == 2
     with LiveServer(create_app(settings, engine)) as server:

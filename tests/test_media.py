@@ -17,9 +17,10 @@ from dailypapers.db.engine import read_transaction
 from dailypapers.db.schema import media
 from dailypapers.ingest import hf_daily
 from dailypapers.ingest.media import (
-    MAX_SIDE, NotAnImage, check_image, fetch_media, media_dir, sniff, store,
+    MAX_SIDE, NotAnImage, check_image, fetch_media, media_dir, private_host, sniff, store,
 )
 from dailypapers.settings import Settings
+from dailypapers.sync.http import PoliteClient, Refused
 from dailypapers.sync.runner import run_sync
 from dailypapers.web.app import create_app
 from tests.fake_upstream import HF_PATH, FakeUpstream
@@ -122,7 +123,8 @@ def items(thumbs: dict[str, str], fake: FakeUpstream) -> list[dict]:
 def media_settings(settings: Settings, **extra: object) -> Settings:
     return settings.model_copy(update={
         "media_fetch_max": 50, "media_min_interval_seconds": 0.0, "media_max_bytes": 2000,
-        "media_timeout_seconds": 5.0, "sync_backoff_seconds": 0.01, **extra})
+        "media_timeout_seconds": 5.0, "sync_backoff_seconds": 0.01,
+        "media_allow_private_hosts": True, **extra})  # the fake upstream is on 127.0.0.1
 
 
 def load(engine: sa.Engine, tmp_path: Path, payload: list[dict]) -> None:
@@ -243,3 +245,31 @@ def test_the_sync_fetches_images_after_the_papers(
     assert report.ok and fake.requests_to(HF_PATH)
     assert (report.media.fetched, report.media.refused) == (1, 0)
     assert [r["status"] for r in rows(engine).values()] == ["ok"]
+
+
+def test_an_image_on_a_private_address_is_refused_unless_allowed(
+    settings: Settings, engine: sa.Engine, tmp_path: Path,
+) -> None:
+    assert private_host("http://[::1]/x") == "::1 is a non-public address (::1)"
+    assert private_host("http://169.254.169.254/latest") is not None  # cloud metadata
+    assert private_host("http://10.1.2.3/x") is not None
+    assert private_host("http://8.8.8.8/x") is None  # only looked at, never asked
+    with FakeUpstream(tmp_path, atom_files=[], oai_pages=0) as fake:
+        fake.images["/thumbs/good.png"] = ("image/png", GOOD)
+        item = hf_item("2603.00001", title="Probe", day=DAY)
+        item["thumbnail"] = fake.url + "/thumbs/good.png"
+        load(engine, tmp_path, [item])
+        strict = media_settings(settings, media_allow_private_hosts=False)
+        refused = fetch_media(strict, engine, log=lambda _l: None)
+        assert (refused.refused, fake.requests) == (1, [])  # never asked
+        (row,) = rows(engine).values()
+        assert "127.0.0.1 is a non-public address (127.0.0.1)" in row["reason"]
+
+        # Every hop is checked: a redirect cannot lead a fetch where the first URL could not.
+        fake.redirects["/thumbs/out.png"] = "/thumbs/good.png"
+        with PoliteClient(media_settings(settings)) as client:
+            with pytest.raises(Refused, match="no entry to good.png"):
+                client.get_bytes(fake.url + "/thumbs/out.png", max_bytes=10_000, total_seconds=5,
+                                 check_host=lambda u: "no entry to good.png"
+                                 if u.endswith("good.png") else None)
+        assert [r.path for r in fake.requests] == ["/thumbs/out.png"]

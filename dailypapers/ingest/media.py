@@ -18,14 +18,17 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import ipaddress
 import os
 import re
+import socket
 import struct
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -217,6 +220,25 @@ def pending_urls(conn: Connection, limit: int, *, now: dt.datetime) -> list[str]
     return out
 
 
+# --- where from -----------------------------------------------------------------------------------
+
+
+def private_host(url: str) -> str | None:
+    """Why ``url``'s host may not be asked (it is or resolves to a loopback, private, link-local
+    or otherwise reserved address: an upstream record must not make the sync probe the network
+    it runs in), or None. A name that does not resolve is left to the fetch to report."""
+    host = urlsplit(url).hostname or ""
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError, OSError):
+        return None
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0].split("%", 1)[0])
+        if not address.is_global:
+            return f"{host} is a non-public address ({address})"
+    return None
+
+
 # --- the step -------------------------------------------------------------------------------------
 
 
@@ -256,6 +278,7 @@ def fetch_urls(
         "sync_max_retries": 1,
         "sync_timeout_seconds": settings.media_timeout_seconds,
     })
+    check_host = None if settings.media_allow_private_hosts else private_host
     own = client is None
     http = client if client is not None else PoliteClient(polite, stop=stop, log=log)
     try:
@@ -263,7 +286,7 @@ def fetch_urls(
             try:
                 body, content_type = http.get_bytes(
                     url, max_bytes=settings.media_max_bytes,
-                    total_seconds=settings.media_timeout_seconds)
+                    total_seconds=settings.media_timeout_seconds, check_host=check_host)
                 ext, width, height = check_image(body, content_type)
                 name = store(folder, body, ext)
             except Stopped:

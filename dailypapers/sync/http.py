@@ -262,17 +262,21 @@ class PoliteClient:
 
     def get_bytes(
         self, url: str, *, max_bytes: int, total_seconds: float, max_redirects: int = 3,
+        check_host: Callable[[str], str | None] | None = None,
     ) -> tuple[bytes, str]:
         """The body of ``url`` and its Content-Type, read as a stream and given up past
         ``max_bytes`` or ``total_seconds`` (a slow drip stays under any read timeout).
 
         Redirects are followed by hand, at most ``max_redirects``, each target checked like a
-        link (http(s) only). Raises Refused for answers asking again would not change,
+        link (http(s) only) and by ``check_host`` (the URL → why not, or None). Raises Refused for answers asking again would not change,
         UpstreamError for the rest (after the retries), Stopped when ``stop`` is set."""
         from dailypapers.ingest.validate import check_url
 
         current = url
         for _hop in range(max_redirects + 1):
+            refusal = check_host(current) if check_host is not None else None
+            if refusal:
+                raise Refused(f"GET {safe_url(current)}: {refusal}")
             status, location, body, content_type = self._get_stream(current, max_bytes, total_seconds)
             if location is None:
                 return body, content_type
