@@ -143,5 +143,9 @@ def test_a_page_of_many_formulas_is_typeset_to_the_last(browser, tmp_path):
         assert page.locator("section.abstract .katex").count() == 1500
         assert page.locator("section.abstract span.math:not(:has(.katex))").count() == 0
         assert page.locator("section.abstract annotation").last.text_content() == "x_{1499}"
+        # KaTeX's stylesheet (linked media="print" so it does not hold up the first paint)
+        # applies to the screen: the MathML copy is clipped away, not shown beside the HTML.
+        mathml = page.locator("section.abstract .katex-mathml").first
+        assert mathml.evaluate("e => getComputedStyle(e).position") == "absolute"
     context.close()
     engine.dispose()

@@ -39,8 +39,11 @@
       pending -= 1;
       if (pending === 0) render();
     }
-    // Pages the server knows have math link the stylesheet in <head> (templates/base.html).
+    // Pages the server knows have math link the stylesheet in <head> (templates/base.html) as
+    // media="print": fetched at once, yet not blocking the first paint (the raw TeX shows until
+    // KaTeX has typeset it either way); it applies to the screen from here on.
     var link = document.querySelector('link[rel="stylesheet"][href="' + me.dataset.katexCss + '"]');
+    if (link) link.media = "all";
     if (link && link.sheet) {
       done();
     } else {
