@@ -273,3 +273,45 @@ def test_an_image_on_a_private_address_is_refused_unless_allowed(
                                  check_host=lambda u: "no entry to good.png"
                                  if u.endswith("good.png") else None)
         assert [r.path for r in fake.requests] == ["/thumbs/out.png"]
+
+
+def test_the_media_command_and_import_fetch_media(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from click.testing import CliRunner
+
+    from dailypapers.cli import main
+    from dailypapers.settings import get_settings
+
+    def cli(*args: str):  # type: ignore[no-untyped-def]
+        get_settings.cache_clear()
+        try:
+            return CliRunner().invoke(main, list(args), catch_exceptions=False)
+        finally:
+            get_settings.cache_clear()
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DAILYPAPERS_DATABASE_URL", raising=False)  # the default SQLite file
+    monkeypatch.delenv("DAILYPAPERS_CONFIG", raising=False)
+    for name, value in {"DATA_DIR": str(tmp_path / "data"), "MEDIA_ALLOW_PRIVATE_HOSTS": "true",
+                        "MEDIA_MIN_INTERVAL_SECONDS": "0", "MEDIA_FETCH_MAX": "1"}.items():
+        monkeypatch.setenv(f"DAILYPAPERS_{name}", value)
+    with FakeUpstream(tmp_path, atom_files=[], oai_pages=0) as fake:
+        fake.images["/a.png"] = ("image/png", GOOD)
+        fake.images["/b.png"] = ("image/png", MOVED)
+        fake.images["/c.svg"] = ("image/svg+xml", SVG)
+        payload = []
+        for n, path in enumerate(["/a.png", "/b.png", "/c.svg"], start=1):
+            item = hf_item(f"2603.0000{n}", title=f"Paper {n}", day=DAY)
+            item["thumbnail"] = fake.url + path
+            payload.append(item)
+        day = write_json(tmp_path / f"{DAY}.json", payload)
+        assert cli("db", "upgrade").exit_code == 0
+        imported = cli("import", "--fetch-media", str(day))  # MEDIA_FETCH_MAX=1: one image
+        assert imported.exit_code == 0, imported.output
+        assert "media: 1 fetched, 0 refused, 0 failed" in imported.output
+        rest = cli("media", "--limit", "10")  # the catch-up: the other two
+    assert rest.exit_code == 0, rest.output
+    assert "media: 1 fetched, 1 refused, 0 failed" in rest.output
+    assert "refused " + fake.url + "/c.svg" in rest.output and "image/svg+xml" in rest.output
+    assert len(list((tmp_path / "data" / "media").iterdir())) == 2
