@@ -182,6 +182,12 @@ class Settings(BaseSettings):
     ratelimit_reset_per_account: str = Field(
         default="3/hour", description="Password reset mails per account"
     )
+    ratelimit_flag_per_ip: str = Field(
+        default="30/hour", description="Flags (reports to moderators) per client address"
+    )
+    ratelimit_flag_per_user: str = Field(
+        default="10/hour;50/day", description="Flags (reports to moderators) per account"
+    )
 
     # Mail (dailypapers/notify/mail.py).
     mail_backend: str = Field(default="file", description="smtp, file or console")
@@ -200,7 +206,8 @@ class Settings(BaseSettings):
 
     @field_validator("ratelimit_signin_per_ip", "ratelimit_signin_per_account",
                      "ratelimit_signup_per_ip", "ratelimit_reset_per_ip",
-                     "ratelimit_reset_per_account")
+                     "ratelimit_reset_per_account", "ratelimit_flag_per_ip",
+                     "ratelimit_flag_per_user")
     @classmethod
     def _rate_limit_notation(cls, value: str, info: Any) -> str:
         from limits import parse_many
