@@ -69,7 +69,9 @@ def add_person(engine: sa.Engine, url: str, name: str, **roles: bool) -> Person:
 @contextmanager
 def site(settings: Settings, engine: sa.Engine, **overrides: Any) -> Iterator[LiveServer]:
     load_papers(engine)
-    app = create_app(settings.model_copy(update={**GENEROUS, **overrides}), engine,
+    generous = {**GENEROUS, "ratelimit_flag_per_ip": "1000/minute",
+                "ratelimit_flag_per_user": "1000/minute"}
+    app = create_app(settings.model_copy(update={**generous, **overrides}), engine,
                      search=search_service(engine, settings))
     IndexWorker(app.state.search).run_once()  # keyword index built, every paper embedded
     with LiveServer(app) as server:

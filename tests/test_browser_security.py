@@ -47,8 +47,12 @@ def test_api_docs_renders_and_runs_requests_from_our_origin_only(watched, demo_s
     paths = page.locator(".opblock-summary-path").all_inner_texts()
     assert sorted(p.replace("\u200b", "") for p in paths) == [
         "/api/daily_papers", "/api/papers", "/api/papers/search", "/api/papers/{paper_id}",
-        "/api/v1/me", "/api/v1/papers/{paper_id}", "/api/v1/papers/{paper_id}/vote",
-        "/api/v1/papers/{paper_id}/vote", "/api/v1/search"]
+        "/api/v1/flags", "/api/v1/me", "/api/v1/moderation/flags",
+        "/api/v1/moderation/flags/dismiss", "/api/v1/moderation/log",
+        "/api/v1/moderation/papers/{paper_id}/hide", "/api/v1/moderation/papers/{paper_id}/unhide",
+        "/api/v1/moderation/users/{username}/suspend",
+        "/api/v1/moderation/users/{username}/unsuspend", "/api/v1/papers/{paper_id}",
+        "/api/v1/papers/{paper_id}/vote", "/api/v1/papers/{paper_id}/vote", "/api/v1/search"]
 
     # Try an operation: Swagger UI fetches it from the page (connect-src 'self').
     page.locator(".opblock-summary", has_text="/api/daily_papers").click()

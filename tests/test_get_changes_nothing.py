@@ -15,9 +15,10 @@ import sqlalchemy as sa
 from fastapi.routing import _IncludedRouter
 from starlette.routing import Route
 
-from dailypapers.community import resets
+from dailypapers.community import moderation, resets
+from dailypapers.community.users import User
 from dailypapers.db.engine import write_transaction
-from dailypapers.db.schema import metadata
+from dailypapers.db.schema import metadata, users
 from dailypapers.ingest.files import import_paths
 from tests.account_helpers import Browser, serve
 from tests.helpers import hf_item, write_json
@@ -58,12 +59,21 @@ def test_no_get_route_changes_a_row(settings, engine, tmp_path: Path) -> None:
         api_token = lxml.html.fromstring(created.text).xpath("string(//code[@class='new-token'])")
         with write_transaction(engine) as conn:
             reset = resets.request_reset(conn, "walker")
+            # A moderator, so the moderation pages show their all: a flag in the queue, a
+            # log entry.
+            conn.execute(users.update().values(is_moderator=True))
+            walker = User.from_row(conn.execute(sa.select(users)).one())
+            moderation.flag(conn, walker, "paper", PAPER, "spam", "a flag to show")
+            moderation.hide_paper(conn, walker, PAPER, "hidden, then shown again")
+            moderation.unhide_paper(conn, walker, PAPER, "a log entry to show")
+            moderation.flag(conn, walker, "paper", PAPER, "spam", "an open flag")
         samples = {**SAMPLES, "token": reset.token}
 
         routes = list(get_routes(server.app.router))
         paths = {route.path for route in routes}
         assert {"/papers", "/account", "/signup", "/login", "/reset", "/reset/{token}",
-                "/api/v1/me", "/api/daily_papers"} <= paths
+                "/api/v1/me", "/api/daily_papers", "/moderation", "/moderation/queue",
+                "/api/v1/moderation/flags", "/flag"} <= paths
         before = snapshot(engine)
         walked = 0
         for route in routes:
