@@ -108,10 +108,15 @@ def test_page_is_self_contained_and_accessible(visitors, name, width, scheme):
     page = visitor.page
     if name == "api docs":  # the operations are on the page, Swagger UI loads when asked
         paths = page.locator("article.operation code.api-path").all_inner_texts()
-        assert sorted(paths) == ["/api/daily_papers", "/api/papers", "/api/papers/search",
-                                 "/api/papers/{paper_id}", "/api/v1/me",
-                                 "/api/v1/papers/{paper_id}", "/api/v1/papers/{paper_id}/vote",
-                                 "/api/v1/papers/{paper_id}/vote", "/api/v1/search"]
+        assert sorted(paths) == [
+            "/api/daily_papers", "/api/papers", "/api/papers/search", "/api/papers/{paper_id}",
+            "/api/v1/flags", "/api/v1/me", "/api/v1/moderation/flags",
+            "/api/v1/moderation/flags/dismiss", "/api/v1/moderation/log",
+            "/api/v1/moderation/papers/{paper_id}/hide",
+            "/api/v1/moderation/papers/{paper_id}/unhide",
+            "/api/v1/moderation/users/{username}/suspend",
+            "/api/v1/moderation/users/{username}/unsuspend", "/api/v1/papers/{paper_id}",
+            "/api/v1/papers/{paper_id}/vote", "/api/v1/papers/{paper_id}/vote", "/api/v1/search"]
         assert page.locator("script[src*=swagger]").count() == 0
         _check(visitor, path)
         page.locator("#open-explorer").click()
@@ -127,6 +132,8 @@ def test_page_is_self_contained_and_accessible(visitors, name, width, scheme):
         assert page.locator(".no-results").count() == 1
     elif name == "404":
         assert page.locator("h1").inner_text() == "Not found"
+    elif name == "moderation log":
+        assert page.locator("h1").inner_text() == "Moderation log"
     else:
         assert page.locator("article.card").count() >= 1
     _check(visitor, path)
