@@ -10,7 +10,6 @@ from pathlib import Path
 
 import httpx
 import lxml.html
-import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
@@ -140,7 +139,7 @@ def test_each_action_works_and_is_logged_with_its_reason(settings, engine) -> No
                        {"action": "hide", "paper_id": HIDE, "reason": "x" * 501}):
             assert mod.form("/moderation/papers", fields).status_code in (400, 404, 409), fields
         for body in ({}, {"reason": ""}, {"reason": 7}, [1], None):
-            answer = mod.api("POST", f"/api/v1/moderation/users/Tess/suspend", json=body)
+            answer = mod.api("POST", "/api/v1/moderation/users/Tess/suspend", json=body)
             assert answer.status_code == 400 and "error" in answer.json(), body
         assert mod.api("POST", "/api/v1/moderation/users/Mira/suspend",
                        json={"reason": "me"}).status_code == 409
