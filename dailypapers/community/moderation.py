@@ -249,7 +249,7 @@ class QueueItem:
 
 
 def open_queue(conn: Connection, limit: int = QUEUE_LIMIT) -> list[QueueItem]:
-    """Open flags grouped by target, the target waiting longest first."""
+    """Open flags grouped by target, the target waiting longest first (three queries)."""
     groups = conn.execute(
         sa.select(flags.c.target_type, flags.c.target_id, sa.func.count().label("n"),
                   sa.func.min(flags.c.created_at).label("first_at"))
@@ -258,23 +258,26 @@ def open_queue(conn: Connection, limit: int = QUEUE_LIMIT) -> list[QueueItem]:
         .order_by(sa.func.min(flags.c.created_at), flags.c.target_type, flags.c.target_id)
         .limit(limit)
     ).all()
-    items: list[QueueItem] = []
-    for group in groups:
-        rows = conn.execute(
-            sa.select(flags.c.reason, flags.c.detail, users.c.username)
-            .join(users, users.c.id == flags.c.user_id)
-            .where(flags.c.target_type == group.target_type,
-                   flags.c.target_id == group.target_id, flags.c.resolved_at.is_(None))
-            .order_by(flags.c.id.desc())
-        ).all()
-        reasons: dict[str, int] = {}
-        for row in rows:
-            reasons[row.reason] = reasons.get(row.reason, 0) + 1
-        label, name, state = describe_target(conn, group.target_type, group.target_id)
-        items.append(QueueItem(group.target_type, group.target_id, label, name, state, group.n,
-                               group.first_at, reasons,
-                               [(r.username, r.detail) for r in rows if r.detail]))
-    return items
+    keys = [(g.target_type, g.target_id) for g in groups]
+    if not keys:
+        return []
+    described = describe_targets(conn, keys)
+    items = {key: QueueItem(g.target_type, g.target_id, *described[key], g.n, g.first_at,
+                            {}, []) for key, g in zip(keys, groups)}
+    rows = conn.execute(
+        sa.select(flags.c.target_type, flags.c.target_id, flags.c.reason, flags.c.detail,
+                  users.c.username)
+        .join(users, users.c.id == flags.c.user_id)
+        .where(flags.c.resolved_at.is_(None),
+               sa.tuple_(flags.c.target_type, flags.c.target_id).in_(keys))
+        .order_by(flags.c.id.desc())
+    ).all()
+    for row in rows:
+        item = items[(row.target_type, row.target_id)]
+        item.reasons[row.reason] = item.reasons.get(row.reason, 0) + 1
+        if row.detail:
+            item.details.append((row.username, row.detail))
+    return list(items.values())
 
 
 def open_flag_count(conn: Connection) -> int:
@@ -282,20 +285,27 @@ def open_flag_count(conn: Connection) -> int:
                         .where(flags.c.resolved_at.is_(None))).scalar_one()
 
 
+def describe_targets(conn: Connection, keys: list[tuple[str, str]]
+                     ) -> dict[tuple[str, str], tuple[str, str, str]]:
+    """(label, name for links and forms, state) of log or queue targets: one query per kind."""
+    paper_ids = {tid for kind, tid in keys if kind == "paper"}
+    user_ids = {int(tid) for kind, tid in keys if kind == "user" and tid.isdigit()}
+    found: dict[tuple[str, str], tuple[str, str, str]] = {}
+    if paper_ids:
+        for row in conn.execute(sa.select(papers.c.id, papers.c.title, papers.c.hidden_at)
+                                .where(papers.c.id.in_(paper_ids))):
+            found[("paper", row.id)] = (row.title or row.id, row.id,
+                                        "hidden" if row.hidden_at else "")
+    if user_ids:
+        for row in conn.execute(sa.select(users.c.id, users.c.username, users.c.suspended_at)
+                                .where(users.c.id.in_(user_ids))):
+            found[("user", str(row.id))] = (row.username, row.username,
+                                            "suspended" if row.suspended_at else "")
+    return {key: found.get(key, (key[1], key[1], "gone")) for key in keys}
+
+
 def describe_target(conn: Connection, target_type: str, target_id: str) -> tuple[str, str, str]:
-    """(label, name for links and forms, state) of a log or queue target."""
-    if target_type == "paper":
-        row = conn.execute(sa.select(papers.c.title, papers.c.hidden_at)
-                           .where(papers.c.id == target_id)).first()
-        if row is None:
-            return target_id, target_id, "gone"
-        return row.title or target_id, target_id, "hidden" if row.hidden_at else ""
-    if target_type == "user" and target_id.isdigit():
-        row = conn.execute(sa.select(users.c.username, users.c.suspended_at)
-                           .where(users.c.id == int(target_id))).first()
-        if row is not None:
-            return row.username, row.username, "suspended" if row.suspended_at else ""
-    return target_id, target_id, "gone"
+    return describe_targets(conn, [(target_type, target_id)])[(target_type, target_id)]
 
 
 # --- the public log --------------------------------------------------------------------------
@@ -327,9 +337,10 @@ def log_entries(conn: Connection, offset: int = 0, limit: int = LOG_PAGE_SIZE
         .join(users, users.c.id == moderation_log.c.moderator_id)
         .order_by(moderation_log.c.id.desc()).limit(limit).offset(offset)
     ).all()
+    described = describe_targets(conn, [(row.target_type, row.target_id) for row in rows])
     out = []
     for row in rows:
-        label, name, _state = describe_target(conn, row.target_type, row.target_id)
+        label, name, _state = described[(row.target_type, row.target_id)]
         out.append(LogEntry(row.id, row.created_at, row.username, row.action, row.target_type,
                             row.target_id, label, name, row.reason))
     return out, total
