@@ -382,7 +382,8 @@ def db_upgrade() -> None:
 
 @db.command("recount")
 def db_recount() -> None:
-    """Rebuild cached counts (local upvotes, trending scores) from rows; print the drift fixed."""
+    """Rebuild cached counts (local upvotes and comments, comment upvotes, trending scores) from
+    rows; print the drift fixed."""
     from dailypapers.rank.stored import recount
     from dailypapers.rank.trending import TrendingParams
 
@@ -396,6 +397,13 @@ def db_recount() -> None:
         click.echo(f"  {pid}: local upvotes {cached} -> {actual}")
     if report.vote_drift_total > len(report.vote_drift):
         click.echo(f"  ... and {report.vote_drift_total - len(report.vote_drift)} more papers")
+    for pid, cached, actual in report.comment_drift:
+        click.echo(f"  {pid}: local comments {cached} -> {actual}")
+    if report.comment_drift_total > len(report.comment_drift):
+        click.echo(f"  ... and {report.comment_drift_total - len(report.comment_drift)} more papers")
+    if report.comment_drift_total or report.comment_votes_fixed:
+        click.echo(f"Fixed {report.comment_drift_total} local comment counts and "
+                   f"{report.comment_votes_fixed} comment upvote counts.")
     click.echo(f"Fixed {report.vote_drift_total} local upvote counts and "
                f"{report.scores_fixed} trending scores." if report.drift else "No drift.")
 
@@ -416,13 +424,16 @@ def demo_load() -> None:
 
 @demo.command("remove")
 def demo_remove() -> None:
-    """Delete the demo rows and nothing else."""
+    """Delete the demo rows and nothing else (with the collection entries on demo papers)."""
+    from dailypapers.community.collections import remove_demo_entries
     from dailypapers.demo import remove_demo
 
     engine = _engine(get_settings())
     with write_transaction(engine) as conn:
+        n_entries = remove_demo_entries(conn)
         n_papers, n_features = remove_demo(conn)
     click.echo(f"Removed {n_papers} demo papers and {n_features} demo feature days.")
+    click.echo(f"Removed {n_entries} collection entries on demo papers.")
 
 
 @main.group()

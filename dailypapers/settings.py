@@ -188,6 +188,50 @@ class Settings(BaseSettings):
     ratelimit_flag_per_user: str = Field(
         default="10/hour;50/day", description="Flags (reports to moderators) per account"
     )
+    ratelimit_collections_per_user: str = Field(
+        default="60/minute;600/hour",
+        description="Collection changes (create, edit, delete, add or remove a paper) per account",
+    )
+
+    # Collections (dailypapers/community/collections.py).
+    collections_max_per_user: int = Field(
+        default=100, ge=1, description="Collections one account may keep"
+    )
+    collection_max_papers: int = Field(
+        default=1000, ge=1, description="Papers one collection may hold"
+    )
+    ratelimit_submit_per_ip: str = Field(
+        default="30/hour", description="Paper submissions (accepted or refused) per client address"
+    )
+    ratelimit_submit_per_user: str = Field(
+        default="10/minute;30/hour", description="Paper submissions (accepted or refused) per account"
+    )
+
+    # Submissions (dailypapers/community/submissions.py).
+    submit_max_age_days: float = Field(
+        default=14.0, gt=0, description="A paper can be submitted while its first arXiv version "
+        "is at most this many days old",
+    )
+    submit_per_day: int = Field(
+        default=5, ge=0, description="Papers one account may submit per (UTC) day",
+    )
+    submit_per_day_new_account: int = Field(
+        default=1, ge=0, description="Papers per day for an account younger than a week",
+    )
+    ratelimit_comment_per_user: str = Field(
+        default="5/minute;100/day", description="New comments per account"
+    )
+    ratelimit_comment_per_ip: str = Field(
+        default="20/minute;300/day", description="New comments per client address"
+    )
+
+    # Comments (dailypapers/community/comments.py).
+    comment_max_chars: int = Field(
+        default=10_000, ge=1, le=1_000_000, description="A comment is at most this many characters"
+    )
+    comment_max_depth: int = Field(
+        default=8, ge=1, le=64, description="Levels of a thread: 1 allows no replies"
+    )
 
     # Mail (dailypapers/notify/mail.py).
     mail_backend: str = Field(default="file", description="smtp, file or console")
@@ -206,8 +250,10 @@ class Settings(BaseSettings):
 
     @field_validator("ratelimit_signin_per_ip", "ratelimit_signin_per_account",
                      "ratelimit_signup_per_ip", "ratelimit_reset_per_ip",
-                     "ratelimit_reset_per_account", "ratelimit_flag_per_ip",
-                     "ratelimit_flag_per_user")
+                     "ratelimit_reset_per_account", "ratelimit_collections_per_user",
+                     "ratelimit_submit_per_ip", "ratelimit_submit_per_user",
+                     "ratelimit_comment_per_user", "ratelimit_comment_per_ip",
+                     "ratelimit_flag_per_ip", "ratelimit_flag_per_user")
     @classmethod
     def _rate_limit_notation(cls, value: str, info: Any) -> str:
         from limits import parse_many

@@ -8,6 +8,10 @@ Routes (all on one ``http.server`` in a thread):
   recorded), else 404 with ``{"error": "Paper not found"}`` as huggingface.co answers.
 - ``GET /api/query?start=N``: the Atom files in ``atom_files``, each served at the ``start``
   where the previous ones end, an empty feed anywhere else.
+- ``GET /api/query?id_list=A,B``: one feed with the recorded entries of those ids (versions
+  ignored), taken from every Atom file in ``arxiv/api-atom`` plus ``atom_entries`` (id → entry
+  bytes, for tests); an id nobody recorded is left out, so an unknown id gives an empty feed
+  (``totalResults`` 0), as the arXiv API answers.
 - ``GET /oai?verb=ListRecords&metadataPrefix=arXiv&set=cs&from=D``: the first of ``oai_pages``
   recorded ``ListRecords`` pages; each page's real ``resumptionToken`` leads to the next one, the
   last page is served with its token emptied (in memory). Other sets: ``noRecordsMatch``.
@@ -59,6 +63,22 @@ OAI_ERROR = """<?xml version="1.0" encoding="UTF-8"?>
 
 _TOKEN = re.compile(rb"(<resumptionToken[^>]*)>([^<]*)</resumptionToken>")
 _ENTRY = re.compile(rb"<entry[\s>]")
+_ENTRY_BLOCK = re.compile(rb"<entry[\s>].*?</entry>", re.S)
+_ENTRY_ID = re.compile(rb"<id>\s*https?://arxiv\.org/abs/([^<\s]+?)(?:v\d+)?\s*</id>")
+_VERSION = re.compile(r"v\d+$")
+
+ID_FEED = b"""<?xml version="1.0" encoding="UTF-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom" xmlns:opensearch="http://a9.com/-/spec/opensearch/1.1/" \
+xmlns:arxiv="http://arxiv.org/schemas/atom">
+  <id>https://arxiv.org/api/id_list</id>
+  <title>arXiv Query: id_list</title>
+  <updated>2026-04-01T00:00:00Z</updated>
+  <opensearch:itemsPerPage>%d</opensearch:itemsPerPage>
+  <opensearch:totalResults>%d</opensearch:totalResults>
+  <opensearch:startIndex>0</opensearch:startIndex>
+%s
+</feed>
+"""
 
 
 @dataclass(frozen=True)
@@ -136,6 +156,10 @@ class FakeUpstream:
             p.name for p in atom_dir.glob("api_query_*.xml")
         )
         self.atom_pages: list[bytes] = [_read(atom_dir / n) for n in names]
+        self._atom_dir = atom_dir
+        # Entries served by ``id_list=``: the recorded ones (read on first use) and these.
+        self.atom_entries: dict[str, bytes] = {}
+        self._recorded_entries: dict[str, bytes] | None = None
         self.oai_pages = self._oai_chain(oai_pages)
         # Paper-info answers by arXiv id (``GET /api/papers/{id}``); others answer 404 like HF.
         self.paper_info: dict[str, bytes] = {}
@@ -270,6 +294,8 @@ class FakeUpstream:
 
     def _atom(self, query: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
         atom_type = {"Content-Type": "application/atom+xml; charset=utf-8"}
+        if query.get("id_list"):
+            return 200, atom_type, self._by_ids(query["id_list"].split(","))
         try:
             start = int(query.get("start", 0))
         except ValueError:
@@ -280,6 +306,19 @@ class FakeUpstream:
                 return 200, atom_type, page
             offset += len(_ENTRY.findall(page))
         return 200, atom_type, EMPTY_FEED % start
+
+    def _by_ids(self, ids: list[str]) -> bytes:
+        with self._lock:
+            if self._recorded_entries is None:
+                self._recorded_entries = {}
+                for path in sorted(self._atom_dir.glob("*.xml")):
+                    for block in _ENTRY_BLOCK.findall(_read(path)):
+                        match = _ENTRY_ID.search(block)
+                        if match:
+                            self._recorded_entries.setdefault(match.group(1).decode(), block)
+            known = {**self._recorded_entries, **self.atom_entries}
+        found = [known[i] for i in (_VERSION.sub("", raw.strip()) for raw in ids) if i in known]
+        return ID_FEED % (len(found), len(found), b"\n".join(found))
 
     def _oai(self, query: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
         xml_type = {"Content-Type": "text/xml; charset=utf-8"}

@@ -12,6 +12,7 @@ from axe_playwright_python.sync_playwright import Axe
 
 from dailypapers.ingest.files import import_paths
 from dailypapers.web.app import create_app
+from tests.api_paths import API_OPERATION_PATHS
 from tests.conftest import LiveServer
 from tests.helpers import demo_database, hf_item, write_json
 from tests.test_browser import browser  # noqa: F401  (the module-scoped chromium fixture)
@@ -31,6 +32,7 @@ PAGES = {
     "trending": "/papers/trending",
     "api docs": "/api/docs",
     "moderation log": "/moderation",
+    "user page": "/users/Reader",
 }
 VIEWS = [(1280, "light"), (1280, "dark"), (375, "light"), (375, "dark")]
 
@@ -46,9 +48,29 @@ def site(tmp_path_factory):
     item["paper"]["summary"] = ("We prove $R_T = O(\\sqrt{T \\log K})$ for agents; code and data at "
                                 "https://github.com/acme/regret. The bound $$\\sum_t r_t$$ is tight.")
     import_paths(engine, [write_json(data_dir / "2026-03-31.json", [item])])
+    _submitted_by_a_local_user(engine)
     with LiveServer(create_app(settings, engine)) as server:
         yield server
     engine.dispose()
+
+
+def _submitted_by_a_local_user(engine) -> None:
+    """A user page with one submission, which also puts a local "submitted by" on the latest day."""
+    import datetime as dt
+
+    from dailypapers.community.submissions import SubmitRules, add_to_today
+    from dailypapers.community.users import User
+    from dailypapers.db.engine import write_transaction
+    from dailypapers.db.schema import users
+    from dailypapers.rank.trending import TrendingParams
+
+    now = dt.datetime(2026, 3, 31, 12, 0, tzinfo=dt.timezone.utc)
+    with write_transaction(engine) as conn:
+        uid = conn.execute(users.insert().values(
+            username="Reader", username_key="reader", password_hash="!", created_at=now,
+            password_changed_at=now)).inserted_primary_key[0]
+        add_to_today(conn, User(uid, "Reader"), "2412.12023", "Rotations, <i>at random</i>.",
+                     now, SubmitRules(dt.timedelta(days=14), 5, 1), TrendingParams())
 
 
 AXE = Axe()  # reads the bundled axe.min.js once
@@ -108,15 +130,7 @@ def test_page_is_self_contained_and_accessible(visitors, name, width, scheme):
     page = visitor.page
     if name == "api docs":  # the operations are on the page, Swagger UI loads when asked
         paths = page.locator("article.operation code.api-path").all_inner_texts()
-        assert sorted(paths) == [
-            "/api/daily_papers", "/api/papers", "/api/papers/search", "/api/papers/{paper_id}",
-            "/api/v1/flags", "/api/v1/me", "/api/v1/moderation/flags",
-            "/api/v1/moderation/flags/dismiss", "/api/v1/moderation/log",
-            "/api/v1/moderation/papers/{paper_id}/hide",
-            "/api/v1/moderation/papers/{paper_id}/unhide",
-            "/api/v1/moderation/users/{username}/suspend",
-            "/api/v1/moderation/users/{username}/unsuspend", "/api/v1/papers/{paper_id}",
-            "/api/v1/papers/{paper_id}/vote", "/api/v1/papers/{paper_id}/vote", "/api/v1/search"]
+        assert sorted(paths) == API_OPERATION_PATHS
         assert page.locator("script[src*=swagger]").count() == 0
         _check(visitor, path)
         page.locator("#open-explorer").click()
@@ -134,6 +148,9 @@ def test_page_is_self_contained_and_accessible(visitors, name, width, scheme):
         assert page.locator("h1").inner_text() == "Not found"
     elif name == "moderation log":
         assert page.locator("h1").inner_text() == "Moderation log"
+    elif name == "user page":
+        assert page.locator("li.submission").count() == 1
+        assert page.locator("p.submission-note").inner_text() == "Rotations, <i>at random</i>."
     else:
         assert page.locator("article.card").count() >= 1
     _check(visitor, path)

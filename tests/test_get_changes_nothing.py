@@ -16,15 +16,18 @@ from fastapi.routing import _IncludedRouter
 from starlette.routing import Route
 
 from dailypapers.community import moderation, resets
+from dailypapers.community.comments import CommentRules, add_comment
 from dailypapers.community.users import User
 from dailypapers.db.engine import write_transaction
 from dailypapers.db.schema import metadata, users
+from dailypapers.rank.trending import TrendingParams
 from dailypapers.ingest.files import import_paths
 from tests.account_helpers import Browser, serve
 from tests.helpers import hf_item, write_json
 
 PAPER = "2603.00001"
-SAMPLES = {"paper_id": PAPER, "day": "2026-03-02", "week": "2026-W10", "month": "2026-03"}
+SAMPLES = {"paper_id": PAPER, "day": "2026-03-02", "week": "2026-W10", "month": "2026-03",
+           "collection_id": "1", "username": "Walker"}
 
 
 def get_routes(router: Any) -> Iterator[Route]:
@@ -57,23 +60,32 @@ def test_no_get_route_changes_a_row(settings, engine, tmp_path: Path) -> None:
         assert browser.sign_up("Walker", email="walker@example.org").status_code == 303
         created = browser.submit("/account", "/account/tokens", {"token_name": "walk"})
         api_token = lxml.html.fromstring(created.text).xpath("string(//code[@class='new-token'])")
+        # A collection (id 1) holding the paper, so its page and the API's answer are walked.
+        assert browser.submit(f"/papers/{PAPER}", f"/papers/{PAPER}/collect",
+                              {"new_name": "Walk", "action": "add"}).status_code == 303
         with write_transaction(engine) as conn:
             reset = resets.request_reset(conn, "walker")
+            # A thread on the paper, so its page and the comments API have rows to show.
+            walker = conn.execute(sa.select(users.c.id)).scalar_one()
+            top = add_comment(conn, walker, PAPER, "A *comment*", None, CommentRules(),
+                              TrendingParams())
+            add_comment(conn, walker, PAPER, "A reply", top, CommentRules(), TrendingParams())
             # A moderator, so the moderation pages show their all: a flag in the queue, a
             # log entry.
             conn.execute(users.update().values(is_moderator=True))
-            walker = User.from_row(conn.execute(sa.select(users)).one())
-            moderation.flag(conn, walker, "paper", PAPER, "spam", "a flag to show")
-            moderation.hide_paper(conn, walker, PAPER, "hidden, then shown again")
-            moderation.unhide_paper(conn, walker, PAPER, "a log entry to show")
-            moderation.flag(conn, walker, "paper", PAPER, "spam", "an open flag")
+            walker_user = User.from_row(conn.execute(sa.select(users)).one())
+            moderation.flag(conn, walker_user, "paper", PAPER, "spam", "a flag to show")
+            moderation.hide_paper(conn, walker_user, PAPER, "hidden, then shown again")
+            moderation.unhide_paper(conn, walker_user, PAPER, "a log entry to show")
+            moderation.flag(conn, walker_user, "paper", PAPER, "spam", "an open flag")
         samples = {**SAMPLES, "token": reset.token}
 
         routes = list(get_routes(server.app.router))
         paths = {route.path for route in routes}
         assert {"/papers", "/account", "/signup", "/login", "/reset", "/reset/{token}",
-                "/api/v1/me", "/api/daily_papers", "/moderation", "/moderation/queue",
-                "/api/v1/moderation/flags", "/flag"} <= paths
+                "/api/v1/me", "/api/daily_papers", "/collections", "/collections/{collection_id}",
+                "/api/v1/collections/{collection_id}", "/submit", "/users/{username}",
+                "/moderation", "/moderation/queue", "/api/v1/moderation/flags", "/flag"} <= paths
         before = snapshot(engine)
         walked = 0
         for route in routes:

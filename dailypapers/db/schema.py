@@ -45,6 +45,9 @@ papers = sa.Table(
     # Cache of COUNT(votes) for this paper, kept in each vote's transaction (`db recount`
     # rebuilds it). Shown counts are upvotes + local_upvotes.
     sa.Column("local_upvotes", sa.Integer, nullable=False, server_default="0"),
+    # Likewise COUNT of this paper's comments that count (not deleted), kept in each comment's
+    # transaction; shown numComments is num_comments + local_comments.
+    sa.Column("local_comments", sa.Integer, nullable=False, server_default="0"),
     # When a count of ours last changed: the keyword index reads it (sort=upvotes sees a vote),
     # the embedder does not (it compares row_updated_at), so a vote never looks like new text.
     sa.Column("counts_updated_at", sa.DateTime(timezone=True)),
@@ -79,6 +82,12 @@ feature_days = sa.Table(
     sa.Column("submitted_on_daily_at", sa.String(40)),
     sa.Column("submitter_name", sa.String(128), index=True),
     sa.Column("submitter", sa.JSON(none_as_null=True)),  # the submitting account (our keys)
+    # A local submission's account (source "local"): the name above is the one it had then, the
+    # id follows renames and suspension. NULL for Hugging Face's submitters.
+    sa.Column(
+        "submitter_user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="SET NULL"),
+        index=True,
+    ),
     sa.Column("organization", sa.JSON(none_as_null=True)),
     sa.Column("is_author_participating", sa.Boolean),
     sa.Column("is_demo", sa.Boolean, nullable=False, server_default=sa.false()),
@@ -284,6 +293,109 @@ sent_mail = sa.Table(
         "user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="SET NULL"), index=True,
     ),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# --- collections (dailypapers/community/collections.py) --------------------------------------
+
+# Named lists of papers a user keeps, public (anyone may read) or private (a 404 to others).
+# Name and description lengths are community/collections.py's NAME_MAX and DESCRIPTION_MAX.
+collections = sa.Table(
+    "collections",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False,
+        index=True,
+    ),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("description", sa.String(500), nullable=False, server_default=""),
+    sa.Column("is_public", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# One row per (collection, paper); pages list them newest first (the index with added_at).
+collection_items = sa.Table(
+    "collection_items",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "collection_id", sa.Integer, sa.ForeignKey("collections.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column(
+        "paper_id", sa.String(64), sa.ForeignKey("papers.id", ondelete="CASCADE"), nullable=False,
+        index=True,
+    ),
+    sa.Column("added_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("collection_id", "paper_id", name="uq_collection_items_collection_paper"),
+    sa.Index("ix_collection_items_collection_added", "collection_id", "added_at"),
+)
+
+# Papers our users put on a day's list (community/submissions.py): who, which paper, which day,
+# and the optional comment they sent with it (``note``, plain text). The list entry itself is the
+# feature_days row (source "local") that the submission made.
+submissions = sa.Table(
+    "submissions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False,
+    ),
+    sa.Column(
+        "paper_id", sa.String(64), sa.ForeignKey("papers.id", ondelete="CASCADE"), nullable=False,
+        index=True,
+    ),
+    sa.Column("day", sa.Date, nullable=False),
+    sa.Column("note", sa.Text),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_submissions_user_day", "user_id", "day"),
+)
+
+# --- comments (dailypapers/community/comments.py) ----------------------------------------------
+
+# Threaded comments on a paper. ``body`` is the Markdown as written (rendered and sanitised when
+# shown). A deleted comment keeps its row, emptied, so its replies keep their place; ``hidden_at``
+# is for moderators. ``upvotes`` caches COUNT(comment_votes); papers.local_comments counts the
+# paper's comments that are not deleted (rank/stored.counted_comment says which count).
+comments = sa.Table(
+    "comments",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "paper_id", sa.String(64), sa.ForeignKey("papers.id", ondelete="CASCADE"), nullable=False,
+        index=True,
+    ),
+    sa.Column(
+        "parent_id", sa.Integer, sa.ForeignKey("comments.id", ondelete="CASCADE"), index=True,
+    ),
+    # SET NULL: an account's removal must not take other people's replies with it.
+    sa.Column(
+        "user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="SET NULL"), index=True,
+    ),
+    sa.Column("depth", sa.Integer, nullable=False, server_default="0"),  # 0: top level
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("upvotes", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("edited_at", sa.DateTime(timezone=True)),
+    sa.Column("deleted_at", sa.DateTime(timezone=True)),
+    sa.Column("hidden_at", sa.DateTime(timezone=True)),
+)
+
+# One row per (user, comment) upvote; comments.upvotes caches their count.
+comment_votes = sa.Table(
+    "comment_votes",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False,
+    ),
+    sa.Column(
+        "comment_id", sa.Integer, sa.ForeignKey("comments.id", ondelete="CASCADE"),
+        nullable=False, index=True,
+    ),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("user_id", "comment_id", name="uq_comment_votes_user_comment"),
 )
 
 

@@ -61,8 +61,11 @@ FEATURE_FIELDS = (
     "upvotes", "num_comments", "published_at", "submitted_on_daily_at", "submitter_name",
     "submitter", "organization", "is_author_participating",
 )
+# A feature day one of our users submitted (community/submissions.py) keeps these.
+LOCAL_SOURCE = "local"
+_SUBMITTER_FIELDS = frozenset({"submitter_name", "submitter", "submitted_on_daily_at"})
 _ROW_CLOCK = ("first_seen_at", "row_updated_at")
-_NOT_IMPORTED = frozenset({"id", "local_upvotes", "counts_updated_at"})
+_NOT_IMPORTED = frozenset({"id", "local_upvotes", "local_comments", "counts_updated_at"})
 _CHUNK = 5000  # ids per IN (...) lookup (SQLite allows 32,766 variables since 3.32)
 
 
@@ -289,6 +292,7 @@ def _blank_row(arxiv_id: str, demo: bool, now: dt.datetime) -> dict[str, Any]:
     row = dict(_EMPTY_PAPER)
     row.update(
         id=arxiv_id, title="", abstract="", authors=[], categories=[], upvotes=0, local_upvotes=0,
+        local_comments=0,
         num_comments=0, bib_source="", sources="", is_demo=demo, first_seen_at=now,
         row_updated_at=now,
     )
@@ -338,6 +342,10 @@ def _store_features(
             states[key] = "inserted"
             continue
         row = dict(before)
+        if before["source"] == LOCAL_SOURCE:
+            # Our user put it on this day's list first: their name stays on it (the user page
+            # and "submitted by" follow submitter_user_id); upstream's counts and the rest land.
+            incoming = {k: v for k, v in incoming.items() if k not in _SUBMITTER_FIELDS}
         _overlay(row, incoming)
         if not demo:
             row["is_demo"] = False

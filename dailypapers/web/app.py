@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import functools
 import gc
 import hashlib
@@ -71,6 +72,9 @@ def create_app(
         finally:
             for job in jobs:
                 job.stop()
+            arxiv_client = getattr(_app.state, "arxiv_client", None)  # web/routes_submit.py
+            if arxiv_client is not None:
+                arxiv_client.close()
 
     app = FastAPI(  # /api/docs is ours (_install_docs): FastAPI's loads Swagger UI from a CDN
         title=settings.site_name, version=__version__, lifespan=lifespan, docs_url=None,
@@ -82,6 +86,8 @@ def create_app(
     app.state.search = search
     app.state.jobs = jobs
     app.state.rate_limiter = RateLimiter(settings.ratelimit_storage)
+    # "Now" for rules that depend on the date (a submission's age, today's list): tests set it.
+    app.state.clock = lambda: dt.datetime.now(dt.timezone.utc)
     app.state.mail_backend = backend_from_settings(settings)
     redact_reset_links_in_access_log()
     templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -92,17 +98,23 @@ def create_app(
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
     from dailypapers.web import (
-        routes_account, routes_api, routes_moderation, routes_pages, routes_search,
-        routes_votes,
+        routes_account, routes_api, routes_collections, routes_comments, routes_moderation,
+        routes_pages, routes_search, routes_submit, routes_users, routes_votes,
     )
 
+    routes_collections.install_template_globals(templates.env)  # the cards' collection form
+    # First: /api/v1/papers/{id:path} (routes_votes) would match ".../comments".
+    app.include_router(routes_comments.router)
     app.include_router(routes_votes.router)  # before /papers/{id:path}, which would match ".../vote"
+    app.include_router(routes_collections.router)  # before /papers/{id:path} too (".../collect")
     app.include_router(routes_search.router)  # before /api/papers/{id}, which would match "search"
     app.include_router(routes_api.router)
     app.include_router(routes_moderation.router)
     app.include_router(routes_pages.router)
     app.include_router(routes_account.router)
     app.include_router(routes_account.api_router)
+    app.include_router(routes_submit.router)
+    app.include_router(routes_users.router)
     _install_docs(app)
     _install_error_handlers(app)
     _document_400_not_422(app)
