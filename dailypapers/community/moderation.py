@@ -26,14 +26,16 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from dailypapers.community import comments as comments_service
 from dailypapers.community.sessions import end_all_sessions
 from dailypapers.community.users import User
 from dailypapers.db.engine import db_now
-from dailypapers.db.schema import flags, moderation_log, papers, users
+from dailypapers.db.schema import comments, flags, moderation_log, papers, users
+from dailypapers.rank.trending import TrendingParams
 
 MAX_REASON_CHARS = 500
 MAX_DETAIL_CHARS = 1000
-TARGET_TYPES = ("paper", "user")
+TARGET_TYPES = ("paper", "user", "comment")
 # What a flag may say, with the words the form shows.
 FLAG_REASONS = {
     "spam": "Spam or advertising",
@@ -45,6 +47,8 @@ FLAG_REASONS = {
 ACTIONS = {
     "hide_paper": "hid paper", "unhide_paper": "unhid paper",
     "suspend_user": "suspended user", "unsuspend_user": "unsuspended user",
+    "hide_comment": "hid comment", "unhide_comment": "unhid comment",
+    "lock_thread": "locked the comments of paper", "unlock_thread": "unlocked the comments of paper",
     "dismiss_flags": "dismissed the flags on",
 }
 LOG_PAGE_SIZE = 50
@@ -130,6 +134,60 @@ def unhide_paper(conn: Connection, moderator: User, paper_id: str, reason: Any) 
     _log(conn, moderator, "unhide_paper", "paper", paper_id, reason)
 
 
+# --- comments and threads ---------------------------------------------------------------------
+
+
+def _comment_id(value: Any) -> int:
+    text = str(value) if isinstance(value, (str, int)) and not isinstance(value, bool) else ""
+    if not (text.isascii() and text.isdigit() and len(text) <= 10 and 0 < int(text) < 2**31):
+        raise ModerationError(f"no comment {text[:20]!r}", 404)
+    return int(text)
+
+
+def hide_comment(conn: Connection, moderator: User, comment_id: Any, reason: Any,
+                 params: TrendingParams) -> str:
+    """The comment keeps its place as "[removed by a moderator]"; the paper's id."""
+    return _set_comment_hidden(conn, moderator, comment_id, reason, params, True)
+
+
+def unhide_comment(conn: Connection, moderator: User, comment_id: Any, reason: Any,
+                   params: TrendingParams) -> str:
+    return _set_comment_hidden(conn, moderator, comment_id, reason, params, False)
+
+
+def _set_comment_hidden(conn: Connection, moderator: User, comment_id: Any, reason: Any,
+                        params: TrendingParams, hidden: bool) -> str:
+    require_moderator(moderator)
+    reason = clean_reason(reason)
+    cid = _comment_id(comment_id)
+    try:
+        paper_id = comments_service.set_hidden(conn, cid, hidden, params)
+    except comments_service.UnknownComment:
+        raise ModerationError(f"no comment {cid}", 404) from None
+    except comments_service.CommentRefused as exc:
+        raise ModerationError(str(exc), 409) from None
+    if hidden:
+        _resolve_flags(conn, moderator, "comment", str(cid), "hidden")
+    _log(conn, moderator, "hide_comment" if hidden else "unhide_comment", "comment", str(cid),
+         reason)
+    return paper_id
+
+
+def lock_thread(conn: Connection, moderator: User, paper_id: str, reason: Any,
+                locked: bool = True) -> None:
+    """No new comments, replies or edits on the paper (``locked=False``: open it again)."""
+    require_moderator(moderator)
+    reason = clean_reason(reason)
+    try:
+        comments_service.set_thread_locked(conn, paper_id, locked)
+    except comments_service.UnknownPaper:
+        raise ModerationError(f"no paper {paper_id}", 404) from None
+    except comments_service.CommentRefused as exc:
+        raise ModerationError(str(exc), 409) from None
+    _log(conn, moderator, "lock_thread" if locked else "unlock_thread", "paper", paper_id,
+         reason)
+
+
 # --- users -----------------------------------------------------------------------------------
 
 
@@ -189,13 +247,21 @@ def target_key(conn: Connection, target_type: Any, target_id: Any) -> str:
     if target_type not in TARGET_TYPES:
         raise ModerationError(f"target_type must be one of {', '.join(TARGET_TYPES)}")
     if not isinstance(target_id, str) or not 0 < len(target_id) <= 64:
-        raise ModerationError("target_id: a paper's arXiv id or a username", 404)
+        raise ModerationError("target_id: a paper's arXiv id, a comment's id or a username", 404)
     if target_type == "paper":
         found = conn.execute(sa.select(papers.c.id).where(
             papers.c.id == target_id, papers.c.hidden_at.is_(None))).scalar()
         if found is None:
             raise ModerationError(f"no paper {target_id}", 404)
         return found
+    if target_type == "comment":
+        cid = _comment_id(target_id)
+        found = conn.execute(sa.select(comments.c.id).where(
+            comments.c.id == cid, comments.c.hidden_at.is_(None),
+            comments.c.deleted_at.is_(None))).scalar()
+        if found is None:
+            raise ModerationError(f"no comment {cid}", 404)
+        return str(found)
     return str(find_user(conn, target_id).id)
 
 
@@ -290,6 +356,8 @@ def describe_targets(conn: Connection, keys: list[tuple[str, str]]
     """(label, name for links and forms, state) of log or queue targets: one query per kind."""
     paper_ids = {tid for kind, tid in keys if kind == "paper"}
     user_ids = {int(tid) for kind, tid in keys if kind == "user" and tid.isdigit()}
+    comment_ids = {int(tid) for kind, tid in keys
+                   if kind == "comment" and tid.isdigit() and len(tid) <= 10}
     found: dict[tuple[str, str], tuple[str, str, str]] = {}
     if paper_ids:
         for row in conn.execute(sa.select(papers.c.id, papers.c.title, papers.c.hidden_at)
@@ -301,6 +369,17 @@ def describe_targets(conn: Connection, keys: list[tuple[str, str]]
                                 .where(users.c.id.in_(user_ids))):
             found[("user", str(row.id))] = (row.username, row.username,
                                             "suspended" if row.suspended_at else "")
+    if comment_ids:
+        for row in conn.execute(
+                sa.select(comments.c.id, comments.c.paper_id, comments.c.body,
+                          comments.c.hidden_at, comments.c.deleted_at, users.c.username)
+                .outerjoin(users, users.c.id == comments.c.user_id)
+                .where(comments.c.id.in_(comment_ids))):
+            excerpt = " ".join(row.body.split())[:120]
+            state = "hidden" if row.hidden_at else "deleted" if row.deleted_at else ""
+            # The label names the paper (for the link) and quotes the text for moderators.
+            found[("comment", str(row.id))] = (
+                f"{row.username or '[gone]'} on {row.paper_id}: {excerpt}", row.paper_id, state)
     return {key: found.get(key, (key[1], key[1], "gone")) for key in keys}
 
 

@@ -65,6 +65,8 @@ papers = sa.Table(
     # Set by a moderator (community/moderation.py): the paper leaves every list, search and API
     # (catalog.VISIBLE_PAPER); NULL for nearly every row, so the index stays small in use.
     sa.Column("hidden_at", sa.DateTime(timezone=True), index=True),
+    # Set by a moderator: the paper's thread takes no new comments, replies or edits.
+    sa.Column("comments_locked_at", sa.DateTime(timezone=True)),
 )
 
 feature_days = sa.Table(

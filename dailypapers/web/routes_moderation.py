@@ -19,6 +19,7 @@ from dailypapers.community.sessions import touch_api_token
 from dailypapers.community.users import User
 from dailypapers.db.engine import write_transaction
 from dailypapers.ids import InvalidArxivId, split_arxiv_id
+from dailypapers.rank.trending import TrendingParams
 from dailypapers.web.deps import (
     AUTH_RESPONSES, ConnDep, CsrfDep, RequireUser, api_error, client_address, rate_limit,
     render, safe_next,
@@ -145,7 +146,42 @@ async def user_form(request: Request, _csrf: CsrfDep, user: RequireUser) -> Resp
         "/moderation")
 
 
-def _resolve(conn: Connection, user: User, form: Any) -> None:
+def _params(request: Request) -> TrendingParams:
+    return TrendingParams.from_settings(request.app.state.settings)
+
+
+def _act_on_comment(conn: Connection, request: Request, user: User, action: str,
+                    comment_id: Any, reason: str) -> str:
+    if action not in ("hide", "unhide"):
+        raise mod.ModerationError("action must be hide or unhide")
+    hide = mod.hide_comment if action == "hide" else mod.unhide_comment
+    return hide(conn, user, comment_id, reason, _params(request))
+
+
+def _act_on_thread(conn: Connection, user: User, action: str, paper_id: Any,
+                   reason: str) -> None:
+    if action not in ("lock", "unlock"):
+        raise mod.ModerationError("action must be lock or unlock")
+    mod.lock_thread(conn, user, _paper_id(paper_id), reason, locked=action == "lock")
+
+
+@router.post("/moderation/comments", include_in_schema=False)
+async def comment_form(request: Request, _csrf: CsrfDep, user: RequireUser) -> Response:
+    """Hide or unhide a comment (``action``, ``comment_id``, ``reason``)."""
+    return await _form_action(request, user, lambda conn, form: _act_on_comment(
+        conn, request, user, _field(form, "action"), _field(form, "comment_id"),
+        _field(form, "reason")), "/moderation")
+
+
+@router.post("/moderation/threads", include_in_schema=False)
+async def thread_form(request: Request, _csrf: CsrfDep, user: RequireUser) -> Response:
+    """Lock or unlock a paper's comments (``action``, ``paper_id``, ``reason``)."""
+    return await _form_action(request, user, lambda conn, form: _act_on_thread(
+        conn, user, _field(form, "action"), _field(form, "paper_id"), _field(form, "reason")),
+        "/moderation")
+
+
+def _resolve(conn: Connection, request: Request, user: User, form: Any) -> None:
     """The queue's one form per target: dismiss its flags, or act on it (which resolves them)."""
     action, target_type = _field(form, "action"), _field(form, "target_type")
     name, reason = _field(form, "target_name"), _field(form, "reason")
@@ -155,13 +191,17 @@ def _resolve(conn: Connection, user: User, form: Any) -> None:
         _act_on_paper(conn, user, "hide", name, reason)
     elif action == "suspend" and target_type == "user":
         _act_on_user(conn, user, "suspend", name, reason)
+    elif action == "hide" and target_type == "comment":
+        _act_on_comment(conn, request, user, "hide", _field(form, "target_id"), reason)
     else:
-        raise mod.ModerationError("choose dismiss, or hide for a paper, or suspend for a user")
+        raise mod.ModerationError("choose dismiss, or hide for a paper or comment, or suspend "
+                                  "for a user")
 
 
 @router.post("/moderation/queue/resolve", include_in_schema=False)
 async def resolve_form(request: Request, _csrf: CsrfDep, user: RequireUser) -> Response:
-    return await _form_action(request, user, lambda conn, form: _resolve(conn, user, form),
+    return await _form_action(request, user,
+                              lambda conn, form: _resolve(conn, request, user, form),
                               "/moderation/queue?done=1")
 
 
@@ -290,10 +330,41 @@ async def api_unsuspend(request: Request, username: str, user: RequireUser) -> J
         conn, user, "unsuspend", username, body.get("reason")))
 
 
+@router.post("/api/v1/moderation/comments/{comment_id}/hide",
+             **_doc("Hide a comment: it keeps its place as \"[removed by a moderator]\"", _DONE,
+                    _REASON_BODY))
+async def api_hide_comment(request: Request, comment_id: str, user: RequireUser) -> JSONResponse:
+    return await _api_action(request, user, lambda conn, body: _act_on_comment(
+        conn, request, user, "hide", comment_id, body.get("reason")))
+
+
+@router.post("/api/v1/moderation/comments/{comment_id}/unhide",
+             **_doc("Show a hidden comment again", _DONE, _REASON_BODY))
+async def api_unhide_comment(request: Request, comment_id: str,
+                             user: RequireUser) -> JSONResponse:
+    return await _api_action(request, user, lambda conn, body: _act_on_comment(
+        conn, request, user, "unhide", comment_id, body.get("reason")))
+
+
+@router.post("/api/v1/moderation/papers/{paper_id:path}/lock",
+             **_doc("Lock a paper's comments: no new comments, replies or edits", _DONE,
+                    _REASON_BODY))
+async def api_lock(request: Request, paper_id: str, user: RequireUser) -> JSONResponse:
+    return await _api_action(request, user, lambda conn, body: _act_on_thread(
+        conn, user, "lock", paper_id, body.get("reason")))
+
+
+@router.post("/api/v1/moderation/papers/{paper_id:path}/unlock",
+             **_doc("Open a locked thread again", _DONE, _REASON_BODY))
+async def api_unlock(request: Request, paper_id: str, user: RequireUser) -> JSONResponse:
+    return await _api_action(request, user, lambda conn, body: _act_on_thread(
+        conn, user, "unlock", paper_id, body.get("reason")))
+
+
 _TARGET = {
     "targetType": {"type": "string", "enum": list(mod.TARGET_TYPES), "minLength": 1},
     "targetId": {"type": "string", "minLength": 1, "maxLength": 64,
-                 "description": "A paper's arXiv id, or a username."},
+                 "description": "A paper's arXiv id, a comment's id, or a username."},
 }
 
 

@@ -1,4 +1,5 @@
-"""moderation: papers.hidden_at, the append-only moderation_log, and users' flags
+"""moderation: papers.hidden_at and comments_locked_at, the append-only moderation_log, and
+users' flags
 
 Revision ID: 0010
 Revises: 0009
@@ -17,6 +18,8 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("papers") as batch:
         batch.add_column(sa.Column("hidden_at", sa.DateTime(timezone=True), nullable=True))
+        batch.add_column(sa.Column("comments_locked_at", sa.DateTime(timezone=True),
+                                   nullable=True))
     op.create_index(op.f("ix_papers_hidden_at"), "papers", ["hidden_at"], unique=False)
     op.create_table(
         "moderation_log",
@@ -70,4 +73,5 @@ def downgrade() -> None:
     op.drop_table("moderation_log")
     op.drop_index(op.f("ix_papers_hidden_at"), table_name="papers")
     with op.batch_alter_table("papers") as batch:
+        batch.drop_column("comments_locked_at")
         batch.drop_column("hidden_at")
