@@ -128,3 +128,37 @@ def test_hiding_needs_a_moderator(settings, engine, who) -> None:
         with engine.connect() as conn:
             assert catalog.hidden_paper_ids(conn) == frozenset()
         assert log_rows(engine) == []
+
+
+def test_a_hidden_paper_leaves_collections_and_user_pages(settings, engine) -> None:
+    """The surfaces other features added: a public collection (page and API, with its count)
+    and the submitter's user page."""
+    from dailypapers.community import collections
+    from dailypapers.db.engine import db_now, write_transaction
+    from dailypapers.db.schema import submissions
+
+    with site(settings, engine) as server:
+        mod = add_person(engine, server.url, "Mira", is_moderator=True)
+        reader = add_person(engine, server.url, "Rudi")
+        limits = collections.Limits(10, 10)
+        with write_transaction(engine) as conn:
+            shelf = collections.create(conn, reader.id, "Quokkas", public=True, limits=limits)
+            for pid in (HIDE, KEEP):
+                collections.add_paper(conn, reader.id, shelf.id, pid, limits=limits)
+                conn.execute(submissions.insert().values(
+                    user_id=reader.id, paper_id=pid, day=catalog.parse_day("2026-03-02"),
+                    created_at=db_now(conn)))
+
+        def seen() -> tuple[set[str], int, set[str], set[str]]:
+            api = reader.http.get(f"/api/v1/collections/{shelf.id}").json()
+            text = reader.http.get(f"/api/v1/collections/{shelf.id}").text
+            page = reader.http.get(f"/collections/{shelf.id}").text
+            user = reader.http.get("/users/Rudi").text
+            return ({p for p in (HIDE, KEEP) if p in text}, api["paperCount"],
+                    {p for p in (HIDE, KEEP) if f"/papers/{p}" in page},
+                    {p for p in (HIDE, KEEP) if f"/papers/{p}" in user})
+
+        assert seen() == ({HIDE, KEEP}, 2, {HIDE, KEEP}, {HIDE, KEEP})
+        assert mod.api("POST", f"/api/v1/moderation/papers/{HIDE}/hide",
+                       json={"reason": "spam"}).status_code == 200
+        assert seen() == ({KEEP}, 1, {KEEP}, {KEEP})
