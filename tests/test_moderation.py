@@ -228,6 +228,10 @@ def test_flags_reach_the_queue_which_resolves_them(settings, engine) -> None:
         assert again.status_code == 409 and "flagged this already" in again.text
         assert gina.api("POST", "/api/v1/flags", json={
             "targetType": "paper", "targetId": HIDE, "reason": "spam"}).status_code == 200
+        user_page = lxml.html.fromstring(gina.http.get("/users/Tess").text)
+        assert user_page.xpath("//p[@class='moderation-links']/a/@href") == [
+            "/flag?type=user&id=Tess"]
+        assert "User: " in gina.http.get("/flag?type=user&id=Tess").text
         assert gina.api("POST", "/api/v1/flags", json={
             "targetType": "user", "targetId": "tess", "reason": "abuse",
             "detail": "rude"}).status_code == 200
