@@ -162,3 +162,8 @@ def test_a_hidden_paper_leaves_collections_and_user_pages(settings, engine) -> N
         assert mod.api("POST", f"/api/v1/moderation/papers/{HIDE}/hide",
                        json={"reason": "spam"}).status_code == 200
         assert seen() == ({KEEP}, 1, {KEEP}, {KEEP})
+        # Nothing new attaches to it: a comment or a collection entry is a 404.
+        answer = reader.api("POST", f"/api/v1/papers/{HIDE}/comments", json={"body": "hi"})
+        assert answer.status_code == 404
+        answer = reader.api("PUT", f"/api/v1/collections/{shelf.id}/papers/{HIDE}")
+        assert answer.status_code == 404, answer.text

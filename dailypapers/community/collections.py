@@ -278,7 +278,8 @@ def add_paper(conn: Connection, user_id: int, collection_id: int, paper_id: str,
               limits: Limits) -> bool:
     """Put the paper in the collection; False when it was there already (nothing changed)."""
     _owned_row(conn, user_id, collection_id)  # locked: racing adds count one after the other
-    if conn.execute(sa.select(papers.c.id).where(papers.c.id == paper_id)).first() is None:
+    if conn.execute(sa.select(papers.c.id).where(papers.c.id == paper_id, VISIBLE_PAPER)
+                    ).first() is None:
         raise UnknownPaper(f"Paper {paper_id} not found")
     there = conn.execute(sa.select(collection_items.c.id).where(
         collection_items.c.collection_id == collection_id,

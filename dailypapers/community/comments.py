@@ -57,9 +57,12 @@ class ThreadLocked(CommentRefused):
 
 
 def _check_unlocked(conn: Connection, paper_id: str) -> None:
-    locked = conn.execute(sa.select(papers.c.comments_locked_at)
-                          .where(papers.c.id == paper_id)).scalar()
-    if locked is not None:
+    """Refuse a write to a locked thread; a paper a moderator hid is no paper to comment on."""
+    row = conn.execute(sa.select(papers.c.comments_locked_at, papers.c.hidden_at)
+                       .where(papers.c.id == paper_id)).first()
+    if row is None or row.hidden_at is not None:
+        raise UnknownPaper(paper_id)
+    if row.comments_locked_at is not None:
         raise ThreadLocked("this thread is locked by a moderator: no new comments, replies or "
                            "edits")
 
