@@ -160,3 +160,29 @@ def test_a_flagged_comment_is_hidden_from_the_queue(settings, engine) -> None:
         assert [r[4:] for r in flag_rows(engine)] == [("hidden", mod.id)]
         assert [r[1:] for r in log_rows(engine)] == [
             ("hide_comment", "comment", str(cid), "spam link")]
+
+
+def test_flagged_comments_come_back_inert_in_the_queue(settings, engine) -> None:
+    from tests.test_accounts_reset_limits import _inert
+    from tests.xss_vectors import XSS_VECTORS
+
+    with site(settings, engine, ratelimit_comment_per_user="1000/minute",
+              ratelimit_comment_per_ip="1000/minute") as server:
+        mod = add_person(engine, server.url, "Mira", is_moderator=True)
+        ann = add_person(engine, server.url, "Ann")
+        bob = add_person(engine, server.url, "Bob")
+        baseline = [s.get("src") for s in lxml.html.fromstring(
+            mod.http.get("/moderation").text).iter("script")]
+        for vector in XSS_VECTORS:
+            cid = _comment(ann, vector)
+            assert bob.api("POST", "/api/v1/flags", json={
+                "targetType": "comment", "targetId": str(cid), "reason": "spam"}
+            ).status_code == 200
+            _inert(bob.http.get(f"/flag?type=comment&id={cid}").text, baseline)
+        queue = mod.http.get("/moderation/queue").text
+        _inert(queue, baseline)
+        titles = [h.text_content() for h in lxml.html.fromstring(queue).xpath(
+            "//article[@class='queue-item']/h2")]
+        assert len(titles) == len(XSS_VECTORS)
+        for vector, title in zip(XSS_VECTORS, titles):
+            assert " ".join(vector.split())[:120] in title
