@@ -202,6 +202,12 @@ class Settings(BaseSettings):
     ratelimit_reset_per_account: str = Field(
         default="3/hour", description="Password reset mails per account"
     )
+    ratelimit_flag_per_ip: str = Field(
+        default="30/hour", description="Flags (reports to moderators) per client address"
+    )
+    ratelimit_flag_per_user: str = Field(
+        default="10/hour;50/day", description="Flags (reports to moderators) per account"
+    )
     ratelimit_collections_per_user: str = Field(
         default="60/minute;600/hour",
         description="Collection changes (create, edit, delete, add or remove a paper) per account",
@@ -266,7 +272,8 @@ class Settings(BaseSettings):
                      "ratelimit_signup_per_ip", "ratelimit_reset_per_ip",
                      "ratelimit_reset_per_account", "ratelimit_collections_per_user",
                      "ratelimit_submit_per_ip", "ratelimit_submit_per_user",
-                     "ratelimit_comment_per_user", "ratelimit_comment_per_ip")
+                     "ratelimit_comment_per_user", "ratelimit_comment_per_ip",
+                     "ratelimit_flag_per_ip", "ratelimit_flag_per_user")
     @classmethod
     def _rate_limit_notation(cls, value: str, info: Any) -> str:
         from limits import parse_many

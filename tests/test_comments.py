@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from dailypapers.cli import main
 from dailypapers.community.comments import (
-    CommentRefused, CommentRules, add_comment, set_comment_vote, thread, visible_comments,
+    CommentRefused, CommentRules, add_comment, set_comment_vote, thread,
 )
 from dailypapers.db.engine import db_now, write_transaction
 from dailypapers.db.schema import comments, papers
@@ -380,20 +380,22 @@ def test_a_comment_moves_the_stored_trending_score_and_the_counts_stamp(api, eng
 # --- the one query, and hidden comments ---------------------------------------------------------
 
 
-def test_hidden_comments_leave_the_thread_with_their_replies(engine) -> None:
-    """For moderation: setting hidden_at is enough to take a comment (and what hangs under it)
-    out of every reader's view."""
+def test_a_hidden_comment_keeps_its_place_without_its_text(engine) -> None:
+    """Moderation (issue 11 item 8): a hidden comment stays in the tree, emptied and without its
+    author, with its replies under it; nobody replies to it."""
     _load(engine, {P1: (1, "08:00")})
     (uid, _t), = _users(engine, 1)
     with write_transaction(engine) as conn:
-        a = add_comment(conn, uid, P1, "a", None, RULES, PARAMS)
+        a = add_comment(conn, uid, P1, "a secret", None, RULES, PARAMS)
         b = add_comment(conn, uid, P1, "b", a, RULES, PARAMS)
         c = add_comment(conn, uid, P1, "c", None, RULES, PARAMS)
         conn.execute(comments.update().where(comments.c.id == a).values(hidden_at=db_now(conn)))
     with engine.connect() as conn:
-        assert [n.id for n in thread(conn, P1)] == [c]
-        seen = {row.id for row in conn.execute(visible_comments(P1))}
-    assert seen == {b, c}  # the query hides a; the tree drops b, whose parent is gone
+        roots = thread(conn, P1, sort="new")
+    assert [n.id for n in roots] == [c, a]
+    hidden = roots[1]
+    assert (hidden.hidden, hidden.body, hidden.author) == (True, "", None)
+    assert [r.id for r in hidden.replies] == [b] and not hidden.replies[0].hidden
     with write_transaction(engine) as conn, pytest.raises(CommentRefused):
         add_comment(conn, uid, P1, "reply to hidden", a, RULES, PARAMS)
 

@@ -21,11 +21,11 @@ _CHUNK = 500
 
 
 def counted_comment() -> sa.ColumnElement[bool]:
-    """Which comment rows papers.local_comments counts: every one not deleted. (A deleted comment
-    keeps its place in the thread as "[deleted]", but is no longer a comment anyone wrote.)
-    Hidden comments (``hidden_at``, moderation) still count here: hiding one that should stop
-    counting means adding it to this condition and moving the cache in the hiding transaction."""
-    return comments.c.deleted_at.is_(None)
+    """Which comment rows papers.local_comments counts: every one neither deleted nor hidden by a
+    moderator. (Both keep their place in the thread, as "[deleted]" or "[removed by a
+    moderator]", but are no longer comments anyone reads; community/comments.set_hidden moves
+    the cache in the hiding transaction.)"""
+    return sa.and_(comments.c.deleted_at.is_(None), comments.c.hidden_at.is_(None))
 
 
 def _score_rows(conn: Connection, where: sa.ColumnElement[bool] | None) -> list[sa.Row]:
