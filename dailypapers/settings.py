@@ -54,6 +54,19 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None, description="SQLAlchemy URL; default sqlite:///<data_dir>/dailypapers.sqlite3"
     )
+    db_pool_size: int = Field(
+        default=20, ge=1, le=1000,
+        description="PostgreSQL: connections each server process keeps open",
+    )
+    db_max_overflow: int = Field(
+        default=10, ge=0, le=1000,
+        description="PostgreSQL: extra connections a process may open under load (closed after)",
+    )
+    db_ping_after_idle_seconds: float = Field(
+        default=10.0, ge=0,
+        description="PostgreSQL: a pooled connection idle this long is tested before use; "
+        "0 tests it every time",
+    )
     site_name: str = "Daily Papers"
     base_url: str = Field(
         default="http://127.0.0.1:8000",
@@ -274,6 +287,12 @@ class Settings(BaseSettings):
         if path is not None:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
         return tuple(sources)
+
+    @property
+    def engine_options(self) -> dict[str, Any]:
+        """make_engine's keyword arguments from these settings."""
+        return {"pool_size": self.db_pool_size, "max_overflow": self.db_max_overflow,
+                "ping_after_idle_seconds": self.db_ping_after_idle_seconds}
 
     @property
     def effective_database_url(self) -> str:

@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection
 from dailypapers import catalog
 from dailypapers.community.sessions import touch_api_token, user_for_api_token
 from dailypapers.community.votes import UnknownPaper, VoteState, set_vote, toggle_vote
-from dailypapers.db.engine import write_transaction
+from dailypapers.db.engine import retry_on_disconnect, write_transaction
 from dailypapers.ids import InvalidArxivId, split_arxiv_id
 from dailypapers.rank.trending import (
     EPOCH, TrendingParams, featured_at, trending_points, trending_score,
@@ -47,12 +47,18 @@ def _write(request: Request, work: Callable[[Connection], T]) -> T:
     """``work`` in one write transaction, committed before the answer (see the module's doc)."""
     engine = request.app.state.engine
     queue = _SQLITE_WRITER if engine.dialect.name == "sqlite" else contextlib.nullcontext()
-    with queue, write_transaction(engine) as conn:
-        result = work(conn)
-        found = getattr(request.state, "api_token", None)
-        if found:
-            touch_api_token(conn, *found)
-    return result
+
+    def attempt() -> T:
+        with queue, write_transaction(engine) as conn:
+            result = work(conn)
+            found = getattr(request.state, "api_token", None)
+            if found:
+                touch_api_token(conn, *found)
+        return result
+
+    # The pool no longer tests each connection before use (db/engine.py): a vote on one that
+    # died (the database restarted) is tried once more, on a fresh one.
+    return retry_on_disconnect(attempt)
 
 _VOTE_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"description": "The vote's state and the paper's counts: `voted`, `changed`, "
@@ -127,9 +133,8 @@ def _api_vote(request: Request, paper_id: str, on: bool) -> JSONResponse:
         found = user_for_api_token(conn, token) if token else None
         if found is None:
             raise _NoUser
-        user, token_id, last_used = found
-        touch_api_token(conn, token_id, last_used)
-        return set_vote(conn, user.id, canonical, on, params) if canonical else None
+        touch_api_token(conn, found.token_id, found.stale)
+        return set_vote(conn, found.user.id, canonical, on, params) if canonical else None
 
     try:
         state = _write(request, work)
