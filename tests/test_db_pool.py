@@ -48,6 +48,10 @@ def test_a_connection_that_idled_is_tested_and_replaced(pg_url: str) -> None:
     _terminate(pg_url, pid)
     _wait_gone(pg_url, pid)
     assert _backend_pid(engine) != pid  # no error: the dead one was found and replaced
+    # The test leaves no transaction open: an AUTOCOMMIT connection (CREATE DATABASE) still works.
+    with engine.execution_options(isolation_level="AUTOCOMMIT").connect() as conn:
+        assert conn.exec_driver_sql("SHOW transaction_isolation").scalar_one()
+        assert conn.connection.dbapi_connection.autocommit
     engine.dispose()
 
 

@@ -56,9 +56,7 @@ def _ping_after_idle(engine: Engine, seconds: float) -> None:
         if idle_since is None or time.monotonic() - idle_since < seconds:
             return
         try:
-            cur = dbapi_conn.cursor()
-            cur.execute("SELECT 1")
-            cur.close()
+            engine.dialect.do_ping(dbapi_conn)  # pool_pre_ping's own test (leaves no transaction)
         except Exception as exc:  # noqa: BLE001 - any failure: the pool connects afresh
             # The pool's documented answer: it discards this connection and checks out another.
             raise sa.exc.DisconnectionError(f"connection idle {seconds:.0f}+ s is dead") from exc
