@@ -94,11 +94,15 @@ class ApiTokenUser(NamedTuple):
 LAST_USED_RESOLUTION = dt.timedelta(hours=1)  # "last used" to the hour: no write per request
 
 
+def valid_api_token_shape(token: str) -> bool:
+    return token.startswith(API_TOKEN_PREFIX) and len(token) <= 128
+
+
 def user_for_api_token(conn: Connection, token: str) -> ApiTokenUser | None:
     """The user an API token belongs to, the token's id, and whether its "last used" stamp is
     due; or None. One statement: the clock is read inside it on PostgreSQL (a separate
     ``SELECT clock_timestamp()`` was a round trip on every API write)."""
-    if not token.startswith(API_TOKEN_PREFIX) or len(token) > 128:
+    if not valid_api_token_shape(token):
         return None
     now = sa.func.clock_timestamp() if conn.dialect.name == "postgresql" else db_now(conn)
     stale = sa.or_(api_tokens.c.last_used_at.is_(None),

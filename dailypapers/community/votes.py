@@ -22,9 +22,11 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from dailypapers.community import votes_pg
+from dailypapers.community.sessions import ApiTokenUser, touch_api_token, user_for_api_token
 from dailypapers.db.engine import db_now
-from dailypapers.db.schema import feature_days, papers, votes
-from dailypapers.rank.stored import refresh_scores, write_scores
+from dailypapers.db.schema import papers, votes
+from dailypapers.rank.stored import refresh_scores
 from dailypapers.rank.trending import TrendingParams
 
 
@@ -87,49 +89,6 @@ def _counts(conn: Connection, paper_id: str) -> tuple[int, int]:
     return row.upvotes, row.local_upvotes
 
 
-def _set_vote_postgresql(conn: Connection, user_id: int, paper_id: str, on: bool,
-                         params: TrendingParams) -> VoteState:
-    """set_vote in two statements (a vote's cost on PostgreSQL is its round trips): one does the
-    insert or delete, moves the cache only if a row really changed (the UPDATE reads the
-    change's RETURNING), and reads the counts and the paper's feature days; the other stores
-    their scores. The counter UPDATE waits for a racing vote's row lock and then re-reads the
-    row, so the increments stay exact as in the statement-per-step form."""
-    if on:
-        change = postgresql.insert(votes).values(
-            user_id=user_id, paper_id=paper_id, created_at=sa.func.clock_timestamp(),
-        ).on_conflict_do_nothing(index_elements=["user_id", "paper_id"])
-    else:
-        change = votes.delete().where(votes.c.user_id == user_id, votes.c.paper_id == paper_id)
-    changed = change.returning(votes.c.paper_id).cte("changed")
-    bumped = (
-        papers.update().where(papers.c.id.in_(sa.select(changed.c.paper_id)))
-        .values(local_upvotes=papers.c.local_upvotes + (1 if on else -1),
-                counts_updated_at=sa.func.clock_timestamp())
-        .returning(papers.c.id, papers.c.upvotes, papers.c.local_upvotes, papers.c.num_comments)
-        .cte("bumped")
-    )
-    # Unchanged: the counts as this statement's snapshot has them (nothing of ours to show).
-    rows = conn.execute(
-        sa.select(
-            bumped.c.id.is_not(None).label("changed"),
-            sa.func.coalesce(bumped.c.upvotes, papers.c.upvotes).label("upvotes"),
-            sa.func.coalesce(bumped.c.local_upvotes, papers.c.local_upvotes)
-            .label("local_upvotes"),
-            sa.func.coalesce(bumped.c.num_comments, papers.c.num_comments).label("num_comments"),
-            feature_days.c.id, feature_days.c.day, feature_days.c.submitted_on_daily_at,
-        )
-        .select_from(papers.outerjoin(bumped, bumped.c.id == papers.c.id)
-                     .outerjoin(feature_days, feature_days.c.paper_id == papers.c.id))
-        .where(papers.c.id == paper_id)
-    ).all()
-    if not rows:
-        raise UnknownPaper(paper_id)
-    first = rows[0]
-    if first.changed:
-        write_scores(conn, [row for row in rows if row.id is not None], params)
-    return VoteState(paper_id, on, bool(first.changed), first.upvotes, first.local_upvotes)
-
-
 # Each call is few statements (a vote's cost is mostly them): the insert or delete, then either
 # the counter UPDATE ... RETURNING plus the re-score when something changed, or one read.
 def set_vote(conn: Connection, user_id: int, paper_id: str, on: bool,
@@ -137,9 +96,12 @@ def set_vote(conn: Connection, user_id: int, paper_id: str, on: bool,
     """Make this user's vote exist (``on``) or not; repeating it changes nothing."""
     if conn.dialect.name == "postgresql":
         try:
-            return _set_vote_postgresql(conn, user_id, paper_id, on, params)
+            counts = votes_pg.set_vote(conn, user_id, paper_id, on, params)
         except sa.exc.IntegrityError:  # the foreign key: no such paper (the caller rolls back)
             raise UnknownPaper(paper_id) from None
+        if counts is None:
+            raise UnknownPaper(paper_id)
+        return VoteState(paper_id, on, *counts)
     if on:
         try:
             changed = _insert(conn, user_id, paper_id)
@@ -150,6 +112,31 @@ def set_vote(conn: Connection, user_id: int, paper_id: str, on: bool,
     counts = _bump(conn, paper_id, 1 if on else -1, params) if changed else \
         _counts(conn, paper_id)
     return VoteState(paper_id, on, changed, *counts)
+
+
+def vote_by_token(conn: Connection, token: str, paper_id: str, on: bool,
+                  params: TrendingParams) -> tuple[ApiTokenUser, VoteState] | None:
+    """set_vote for the user of an API token (stamping its "last used" when due); None when the
+    token is not valid (nothing written). On PostgreSQL the token lookup is part of the vote's
+    one statement (community/votes_pg.py)."""
+    if conn.dialect.name == "postgresql":
+        try:
+            found = votes_pg.vote_by_token(conn, token, paper_id, on, params)
+        except sa.exc.IntegrityError:
+            raise UnknownPaper(paper_id) from None
+        if found is None:
+            return None
+        voter, counts = found
+        if counts is None:
+            raise UnknownPaper(paper_id)
+        state = VoteState(paper_id, on, *counts)
+    else:
+        voter = user_for_api_token(conn, token)
+        if voter is None:
+            return None
+        state = set_vote(conn, voter.user.id, paper_id, on, params)
+    touch_api_token(conn, voter.token_id, voter.stale)
+    return voter, state
 
 
 def toggle_vote(conn: Connection, user_id: int, paper_id: str,

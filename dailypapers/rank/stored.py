@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -38,13 +39,18 @@ def _score_rows(conn: Connection, where: sa.ColumnElement[bool] | None) -> list[
     return list(conn.execute(query))
 
 
-def _rewrite(conn: Connection, rows: list[sa.Row], params: TrendingParams, *,
-             always: bool = False) -> int:
+def score_of(row: Any, params: TrendingParams) -> float:
+    """The score of a feature day from a row with its inputs (``upvotes``, ``local_upvotes``,
+    ``num_comments``, ``day``, ``submitted_on_daily_at``)."""
+    return trending_score(row.upvotes + row.local_upvotes, row.num_comments,
+                          featured_at(row.day, row.submitted_on_daily_at), params)
+
+
+def _rewrite(conn: Connection, rows: list[sa.Row], params: TrendingParams) -> int:
     changes = []
     for row in rows:
-        score = trending_score(row.upvotes + row.local_upvotes, row.num_comments,
-                               featured_at(row.day, row.submitted_on_daily_at), params)
-        if always or score != row.trending_score:
+        score = score_of(row, params)
+        if score != row.trending_score:
             changes.append({"b_id": row.id, "b_score": score})
     if changes:
         conn.execute(
@@ -53,14 +59,6 @@ def _rewrite(conn: Connection, rows: list[sa.Row], params: TrendingParams, *,
             changes,
         )
     return len(changes)
-
-
-def write_scores(conn: Connection, rows: list[sa.Row], params: TrendingParams) -> int:
-    """Store the score of each feature day in ``rows`` (``id``, ``day``,
-    ``submitted_on_daily_at``, ``upvotes``, ``local_upvotes``, ``num_comments``): for a caller
-    that has them already and holds the paper's row lock (a vote's counter UPDATE). Written
-    whatever the stored value: one read in the caller's statement may predate a racing vote."""
-    return _rewrite(conn, rows, params, always=True)
 
 
 def refresh_scores(conn: Connection, paper_ids: Iterable[str], params: TrendingParams) -> int:

@@ -23,7 +23,7 @@ from sqlalchemy.engine import Connection
 
 from dailypapers import catalog
 from dailypapers.community.sessions import touch_api_token, user_for_api_token
-from dailypapers.community.votes import UnknownPaper, VoteState, set_vote, toggle_vote
+from dailypapers.community.votes import UnknownPaper, VoteState, toggle_vote, vote_by_token
 from dailypapers.db.engine import retry_on_disconnect, write_transaction
 from dailypapers.ids import InvalidArxivId, split_arxiv_id
 from dailypapers.rank.trending import (
@@ -130,11 +130,11 @@ def _api_vote(request: Request, paper_id: str, on: bool) -> JSONResponse:
     canonical = _canonical(paper_id)
 
     def work(conn: Connection) -> VoteState | None:
-        found = user_for_api_token(conn, token) if token else None
-        if found is None:
+        found = vote_by_token(conn, token, canonical, on, params) if canonical else \
+            (user_for_api_token(conn, token), None)
+        if found is None or found[0] is None:
             raise _NoUser
-        touch_api_token(conn, found.token_id, found.stale)
-        return set_vote(conn, found.user.id, canonical, on, params) if canonical else None
+        return found[1]
 
     try:
         state = _write(request, work)
