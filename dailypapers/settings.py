@@ -195,6 +195,12 @@ class Settings(BaseSettings):
     ratelimit_reset_per_account: str = Field(
         default="3/hour", description="Password reset mails per account"
     )
+    ratelimit_vote_per_ip: str = Field(
+        default="120/minute;2000/hour", description="Votes and unvotes per client address"
+    )
+    ratelimit_vote_per_user: str = Field(
+        default="30/minute;500/hour", description="Votes and unvotes per account"
+    )
 
     # Mail (dailypapers/notify/mail.py).
     mail_backend: str = Field(default="file", description="smtp, file or console")
@@ -213,7 +219,8 @@ class Settings(BaseSettings):
 
     @field_validator("ratelimit_signin_per_ip", "ratelimit_signin_per_account",
                      "ratelimit_signup_per_ip", "ratelimit_reset_per_ip",
-                     "ratelimit_reset_per_account")
+                     "ratelimit_reset_per_account", "ratelimit_vote_per_ip",
+                     "ratelimit_vote_per_user")
     @classmethod
     def _rate_limit_notation(cls, value: str, info: Any) -> str:
         from limits import parse_many
