@@ -5,6 +5,7 @@ account and per address with a 429 and Retry-After, changing nothing."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 
 import pytest
 import sqlalchemy as sa
@@ -106,3 +107,25 @@ def test_a_bad_vote_limit_is_a_one_line_error_naming_the_setting(name: str) -> N
 
     with pytest.raises(ValueError, match=f"DAILYPAPERS_{name.upper()}"):
         Settings(**{name: "lots"})
+
+
+def test_a_vote_stamps_its_token_last_used_at_most_once_an_hour(client, engine) -> None:
+    """The stamp is decided inside the vote's statement: due after an hour, not before."""
+    from dailypapers.db.engine import db_now, write_transaction
+
+    _load(engine, {P1: (5, "08:00")})
+    (_a, due), (_b, fresh), (_c, never) = _users(engine, 3)
+    with write_transaction(engine) as conn:
+        now = db_now(conn)
+        stamps = {1: now - dt.timedelta(hours=2), 2: now - dt.timedelta(minutes=1), 3: None}
+        for token_id, stamp in stamps.items():
+            conn.execute(api_tokens.update().where(api_tokens.c.id == token_id)
+                         .values(last_used_at=stamp))
+    for token in (due, fresh, never):
+        assert _vote(client, "POST", token).status_code == 200
+    with engine.connect() as conn:
+        after = dict(conn.execute(sa.select(api_tokens.c.id, api_tokens.c.last_used_at)).all())
+    utc = dt.timezone.utc
+    seen = {k: v if v is None or v.tzinfo else v.replace(tzinfo=utc) for k, v in after.items()}
+    assert seen[1] >= now and seen[3] >= now  # stamped
+    assert seen[2] == stamps[2]  # left alone
