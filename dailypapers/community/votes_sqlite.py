@@ -4,7 +4,7 @@ Same rules as community/votes.py, which calls this on SQLite. SQLite runs one wr
 so a vote's time inside the write lock is the site's vote rate; most of it was SQLAlchemy
 building and cache-keying each statement (more than SQLite executing it). Here the statements
 are written with SQLAlchemy Core, compiled once to SQL with named parameters, and executed by
-the driver. With the lock held (BEGIN IMMEDIATE) nothing can race, so the steps are plain:
+the driver's cursor in the connection's transaction. With the lock held (BEGIN IMMEDIATE) nothing can race, so the steps are plain:
 insert (ON CONFLICT DO NOTHING) or delete, RETURNING saying whether a row changed; then move the
 counter and re-score the paper's feature days, or read the counts.
 
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import sqlite3
 from types import SimpleNamespace
 from typing import Any
 
@@ -84,41 +85,50 @@ def _stamp(conn: Connection) -> str:
     return db_now(conn).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
+def _cursor(conn: Connection) -> sqlite3.Cursor:
+    """The driver's own cursor, inside the connection's transaction: SQLAlchemy's result
+    objects cost more than these statements take to run. Rows are plain tuples."""
+    return conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+
+
 def api_token_user(conn: Connection, token: str) -> ApiTokenUser | None:
     """sessions.user_for_api_token, compiled once."""
     if not valid_api_token_shape(token):
         return None
     cutoff = (db_now(conn) - LAST_USED_RESOLUTION).strftime("%Y-%m-%d %H:%M:%S.%f")
-    row = conn.exec_driver_sql(_sql().token, {"token_hash": hash_token(token),
-                                              "cutoff": cutoff}).first()
+    row = _cursor(conn).execute(_sql().token, {"token_hash": hash_token(token),
+                                               "cutoff": cutoff}).fetchone()
     if row is None:
         return None
-    user = User(id=row.id, username=row.username, is_admin=bool(row.is_admin),
-                is_moderator=bool(row.is_moderator), via="token")
-    return ApiTokenUser(user, row.token_id, bool(row.stale))
+    user_id, username, is_admin, is_moderator, token_id, stale = row
+    user = User(id=user_id, username=username, is_admin=bool(is_admin),
+                is_moderator=bool(is_moderator), via="token")
+    return ApiTokenUser(user, token_id, bool(stale))
 
 
 def set_vote(conn: Connection, user_id: int, paper_id: str, on: bool,
              params: TrendingParams) -> tuple[bool, int, int] | None:
     """(changed, imported, local), or None for an unknown paper. Raises
     ``sa.exc.IntegrityError`` for an unknown paper when voting on (the foreign key)."""
-    sql, now = _sql(), _stamp(conn)
+    sql, now, cur = _sql(), _stamp(conn), _cursor(conn)
     key = {"user_id": user_id, "paper_id": paper_id}
-    if on:
-        changed = conn.exec_driver_sql(sql.insert, {**key, "now": now}).first() is not None
-    else:
-        changed = conn.exec_driver_sql(sql.delete, key).first() is not None
+    try:
+        if on:
+            changed = cur.execute(sql.insert, {**key, "now": now}).fetchone() is not None
+        else:
+            changed = cur.execute(sql.delete, key).fetchone() is not None
+    except sqlite3.IntegrityError as exc:  # as SQLAlchemy would have raised it
+        raise sa.exc.IntegrityError(sql.insert, key, exc) from exc
     if not changed:
-        row = conn.exec_driver_sql(sql.counts, {"paper_id": paper_id}).first()
-        return None if row is None else (False, row.upvotes, row.local_upvotes)
-    counts = conn.exec_driver_sql(sql.bump, {"paper_id": paper_id, "delta": 1 if on else -1,
-                                             "now": now}).one()
-    days = conn.exec_driver_sql(sql.days, {"paper_id": paper_id}).all()
+        row = cur.execute(sql.counts, {"paper_id": paper_id}).fetchone()
+        return None if row is None else (False, row[0], row[1])
+    upvotes, local, comments = cur.execute(sql.bump, {
+        "paper_id": paper_id, "delta": 1 if on else -1, "now": now}).fetchone()
+    days = cur.execute(sql.days, {"paper_id": paper_id}).fetchall()
     if days:
-        conn.exec_driver_sql(sql.score, [
-            {"fd_id": day.id, "score": score_of(SimpleNamespace(
-                upvotes=counts.upvotes, local_upvotes=counts.local_upvotes,
-                num_comments=counts.num_comments, day=dt.date.fromisoformat(day.day),
-                submitted_on_daily_at=day.submitted_on_daily_at), params)}
-            for day in days])
-    return True, counts.upvotes, counts.local_upvotes
+        cur.executemany(sql.score, [
+            {"fd_id": fd_id, "score": score_of(SimpleNamespace(
+                upvotes=upvotes, local_upvotes=local, num_comments=comments,
+                day=dt.date.fromisoformat(day), submitted_on_daily_at=submitted), params)}
+            for fd_id, day, submitted in days])
+    return True, upvotes, local
