@@ -170,6 +170,8 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
     context.setdefault("base_url", public_base(request))  # for canonical links
     context.setdefault("current_user", resolve_user(request))
     context.setdefault("csrf_token", _LazyCsrfToken(request))
+    if context["current_user"] is not None:
+        context.setdefault("voted", _VotedPapers(request, context))
     response = templates.TemplateResponse(request, template, context, status_code=status_code)
     _set_pending_csrf_cookie(request, response)
     if context["current_user"] is not None:  # a page with someone's name in it: no shared cache
@@ -313,6 +315,33 @@ def csrf_token_for(request: Request) -> str:
         cookie = getattr(request.state, "new_csrf_cookie", "") or secrets.token_urlsafe(24)
         request.state.new_csrf_cookie = cookie
     return _anonymous_token(request, cookie)
+
+
+class _VotedPapers:
+    """``paper_id in voted``: has the signed-in user upvoted it (the pressed vote buttons).
+    Looked up once, for the page's cards (``entries``) and ``paper``, when a template first
+    asks; pages without a vote button query nothing."""
+
+    def __init__(self, request: Request, context: dict[str, Any]) -> None:
+        self._request, self._context = request, context
+        self._ids: set[str] | None = None
+
+    def _load(self) -> set[str]:
+        from dailypapers.community.votes import voted_papers
+
+        ids = [entry.paper["id"] for entry in self._context.get("entries") or ()
+               if getattr(entry, "paper", None) is not None]
+        paper = self._context.get("paper")
+        if paper is not None:
+            ids.append(paper["id"])
+        user = self._context["current_user"]
+        with read_transaction(self._request.app.state.engine) as conn:
+            return voted_papers(conn, user.id, list(dict.fromkeys(ids)))
+
+    def __contains__(self, paper_id: object) -> bool:
+        if self._ids is None:
+            self._ids = self._load()
+        return paper_id in self._ids
 
 
 class _LazyCsrfToken:
