@@ -51,8 +51,8 @@ class Cli:
         self.engines: list[sa.Engine] = []
         real_make_engine = cli_module.make_engine
 
-        def tracking_make_engine(url: str) -> sa.Engine:
-            engine = real_make_engine(url)
+        def tracking_make_engine(url: str, **options: Any) -> sa.Engine:
+            engine = real_make_engine(url, **options)
             self.engines.append(engine)
             return engine
 
