@@ -10,11 +10,18 @@ import pytest
 import sqlalchemy as sa
 
 from dailypapers.db.engine import make_engine, retry_on_disconnect
+from dailypapers.db.schema import metadata
 from dailypapers.settings import Settings
 
 
 @pytest.fixture
-def pg_url(postgres_url: str) -> str:  # PostgreSQL only: SQLite has no pool to speak of
+def pg_url(postgres_url: str) -> str:
+    """PostgreSQL only (SQLite has no pool to speak of), emptied as conftest's db_url does."""
+    engine = make_engine(postgres_url)
+    with engine.begin() as conn:
+        tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+        conn.exec_driver_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+    engine.dispose()
     return postgres_url
 
 
@@ -106,3 +113,30 @@ def test_pool_settings_reach_the_engine(pg_url: str) -> None:
     engine.dispose()
     with pytest.raises(ValueError, match="db_pool_size"):
         Settings(db_pool_size=0)
+
+
+def test_a_vote_on_a_dead_connection_is_retried_and_counted_once(pg_url: str, tmp_path) -> None:
+    from fastapi.testclient import TestClient
+
+    from dailypapers.web.app import create_app
+    from tests.conftest import TEST_SECRET_KEY
+    from tests.test_votes import P1, _counts, _load, _no_drift, _users
+
+    settings = Settings(database_url=pg_url, data_dir=tmp_path, secret_key=TEST_SECRET_KEY)
+
+    engine = make_engine(pg_url, pool_size=1, max_overflow=0, ping_after_idle_seconds=1e9)
+    _load(engine, {P1: (4, "08:00")})
+    (_a, alice), (_b, bob) = _users(engine, 2)
+    with TestClient(create_app(settings, engine)) as client:
+        def vote(token: str) -> int:
+            return client.post(f"/api/v1/papers/{P1}/vote",
+                               headers={"Authorization": f"Bearer {token}"}).status_code
+
+        assert vote(alice) == 200
+        pid = _backend_pid(engine)  # the pool's one connection, the one the vote used
+        _terminate(pg_url, pid)
+        _wait_gone(pg_url, pid)
+        assert vote(bob) == 200  # failed on the dead connection, then ran again on a new one
+    assert _counts(engine, P1) == (4, 2, 2)
+    _no_drift(engine)
+    engine.dispose()
