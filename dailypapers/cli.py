@@ -38,7 +38,7 @@ EXIT_REFUSED = 2
 def _open_engine(settings: Settings) -> sa.Engine:
     url = settings.effective_database_url
     try:
-        return make_engine(url)
+        return make_engine(url, **settings.engine_options)
     except (sa.exc.ArgumentError, ModuleNotFoundError, OSError) as exc:
         error = engine_error(exc, url, settings.is_default_database)
         if error is None:

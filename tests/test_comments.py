@@ -18,7 +18,7 @@ from dailypapers.community.comments import (
     CommentRefused, CommentRules, add_comment, set_comment_vote, thread,
 )
 from dailypapers.db.engine import db_now, write_transaction
-from dailypapers.db.schema import comments, papers
+from dailypapers.db.schema import comments, feature_days, papers
 from dailypapers.rank.stored import recount
 from dailypapers.rank.trending import TrendingParams
 from dailypapers.rank.wilson import wilson_lower_bound
@@ -505,3 +505,26 @@ def test_a_thread_is_one_query_however_many_comments(engine) -> None:
     assert [len(r.replies) for r in roots] == [1] * 15
     # people[1] upvoted the comments n = 0, 3, 6, ...: of the roots (n = 0, 4, 8, ...) five.
     assert [r.voted for r in roots].count(True) == 5
+
+
+def test_a_vote_keeps_counting_the_papers_local_comments_in_its_score(engine) -> None:
+    """Votes score a day in statements of their own (community/votes_pg.py, votes_sqlite.py):
+    the score they write must be the one recount writes, local comments included."""
+    from dailypapers.community.votes import set_vote
+
+    _load(engine, {P1: (1, "08:00")})
+    (uid, _t), (other, _o) = _users(engine, 2)
+    with write_transaction(engine) as conn:
+        for body in ("a", "b", "c"):
+            add_comment(conn, uid, P1, body, None, RULES, PARAMS)
+    with write_transaction(engine) as conn:
+        assert set_vote(conn, other, P1, True, PARAMS) is not None
+    hours = (dt.datetime.fromisoformat(f"{DAY}T08:00:00+00:00")
+             - dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)).total_seconds() / 3600
+    expected = math.log10(1 + 1 + min(3, PARAMS.comment_cap)) + hours / PARAMS.tau_hours
+    with engine.connect() as conn:
+        stored = conn.execute(sa.select(feature_days.c.trending_score)).scalar_one()
+    assert stored == pytest.approx(expected, abs=1e-9)  # 1 imported + 1 local vote, 3 comments
+    with write_transaction(engine) as conn:
+        report = recount(conn, PARAMS)
+        assert not report.drift, report

@@ -167,3 +167,27 @@ def test_a_hidden_paper_leaves_collections_and_user_pages(settings, engine) -> N
         assert answer.status_code == 404
         answer = reader.api("PUT", f"/api/v1/collections/{shelf.id}/papers/{HIDE}")
         assert answer.status_code == 404, answer.text
+
+
+def _local_upvotes(engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        return dict(conn.execute(sa.select(papers.c.id, papers.c.local_upvotes)).all())
+
+
+def test_a_hidden_paper_takes_no_vote_either_way(settings, engine) -> None:
+    """Votes go through statements of their own (community/votes_pg.py, votes_sqlite.py): they
+    too must treat a hidden paper as unknown, or the count of a removed paper moves."""
+    with site(settings, engine) as server:
+        mod = add_person(engine, server.url, "Mira", is_moderator=True)
+        reader = add_person(engine, server.url, "Rudi")
+        assert reader.api("POST", f"/api/v1/papers/{HIDE}/vote").status_code == 200
+        assert _local_upvotes(engine) == {HIDE: 1, KEEP: 0}
+        assert mod.api("POST", f"/api/v1/moderation/papers/{HIDE}/hide",
+                       json={"reason": "spam"}).status_code == 200
+
+        for method in ("DELETE", "POST"):
+            answer = reader.api(method, f"/api/v1/papers/{HIDE}/vote")
+            assert answer.status_code == 404, (method, answer.text)
+        assert _local_upvotes(engine) == {HIDE: 1, KEEP: 0}  # neither taken back nor added
+        assert reader.api("POST", f"/api/v1/papers/{KEEP}/vote").status_code == 200
+        assert _local_upvotes(engine) == {HIDE: 1, KEEP: 1}

@@ -51,7 +51,7 @@ def create_app(
     from dailypapers.index.worker import IndexWorker
 
     settings = settings or get_settings()
-    engine = engine or make_engine(settings.effective_database_url)
+    engine = engine or make_engine(settings.effective_database_url, **settings.engine_options)
     search = search or SearchService.from_settings(engine, settings)
     jobs = list(background) if isinstance(background, (list, tuple)) else (
         [background] if background is not None else [])
