@@ -444,16 +444,17 @@ def demo_load() -> None:
 
 @demo.command("remove")
 def demo_remove() -> None:
-    """Delete the demo rows and nothing else (with the collection entries on demo papers)."""
-    from dailypapers.community.collections import remove_demo_entries
-    from dailypapers.demo import remove_demo
+    """Delete the demo rows and nothing else (with the votes, comments and collection entries
+    people added to demo papers)."""
+    from dailypapers.demo import remove_demo, remove_demo_community
 
     engine = _engine(get_settings())
     with write_transaction(engine) as conn:
-        n_entries = remove_demo_entries(conn)
+        added = remove_demo_community(conn)
         n_papers, n_features = remove_demo(conn)
     click.echo(f"Removed {n_papers} demo papers and {n_features} demo feature days.")
-    click.echo(f"Removed {n_entries} collection entries on demo papers.")
+    click.echo(f"Removed {added.votes} votes, {added.comments} comments and "
+               f"{added.collection_entries} collection entries on demo papers.")
 
 
 @main.group()

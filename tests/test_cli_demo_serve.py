@@ -57,7 +57,7 @@ def test_demo_remove_deletes_exactly_the_demo_rows(
     assert removed.exit_code == 0, removed.output
     assert removed.stdout == (
         f"Removed {inserted} demo papers and {demo_features} demo feature days.\n"
-        "Removed 0 collection entries on demo papers.\n"
+        "Removed 0 votes, 0 comments and 0 collection entries on demo papers.\n"
     )
     assert snapshot(engine) == before
     assert count(engine, papers, papers.c.is_demo.is_(True)) == 0

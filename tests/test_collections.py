@@ -15,7 +15,12 @@ from fastapi.testclient import TestClient
 
 from dailypapers.community import collections as cs
 from dailypapers.db.engine import write_transaction
-from dailypapers.db.schema import collection_items, collections, feature_days, papers
+from dailypapers.community.comments import CommentRules, add_comment, set_comment_vote
+from dailypapers.community.votes import set_vote
+from dailypapers.db.schema import (
+    collection_items, collections, comment_votes, comments, feature_days, papers, votes,
+)
+from dailypapers.rank.trending import TrendingParams
 from dailypapers.web.app import create_app
 from tests.test_cli import cli, data_dir  # noqa: F401  (fixtures: `demo remove`)
 from tests.test_votes import DAY, P1, P2, _load, _session, _users
@@ -399,13 +404,25 @@ def test_demo_remove_takes_the_collection_entries_on_demo_papers_and_says_how_ma
         for c in (a, b):
             cs.add_paper(conn, uid, c.id, P1, limits=limits)
         cs.add_paper(conn, uid, a.id, P2, limits=limits)
+    # Votes and a thread on both papers: only the demo paper's go, and are counted.
+    voters = _users(engine, 3, prefix="fan")
+    with write_transaction(engine) as conn:
+        for voter, _token in voters:
+            set_vote(conn, voter, P1, True, TrendingParams())
+        set_vote(conn, voters[0][0], P2, True, TrendingParams())
+        top = add_comment(conn, uid, P1, "on the demo", None, CommentRules(), TrendingParams())
+        add_comment(conn, voters[1][0], P1, "a reply", top, CommentRules(), TrendingParams())
+        set_comment_vote(conn, voters[2][0], top, True)
+        add_comment(conn, uid, P2, "on the real one", None, CommentRules(), TrendingParams())
     removed = cli("demo", "remove")
     assert removed.exit_code == 0, removed.output
     assert removed.stdout.splitlines() == [
         "Removed 1 demo papers and 1 demo feature days.",
-        "Removed 2 collection entries on demo papers."]
+        "Removed 3 votes, 2 comments and 2 collection entries on demo papers."]
     assert _item_ids(engine, a.id) == {P2} and _item_ids(engine, b.id) == set()
     assert _rows(engine, collections) == 2
+    assert _rows(engine, votes) == 1 and _rows(engine, comment_votes) == 0
+    assert _rows(engine, comments) == 1
 
 
 # --- limits under concurrency, through a live server -------------------------------------------
