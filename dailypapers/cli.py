@@ -377,7 +377,8 @@ def db_upgrade() -> None:
 
 @db.command("recount")
 def db_recount() -> None:
-    """Rebuild cached counts (local upvotes, trending scores) from rows; print the drift fixed."""
+    """Rebuild cached counts (local upvotes and comments, comment upvotes, trending scores) from
+    rows; print the drift fixed."""
     from dailypapers.rank.stored import recount
     from dailypapers.rank.trending import TrendingParams
 
@@ -391,6 +392,13 @@ def db_recount() -> None:
         click.echo(f"  {pid}: local upvotes {cached} -> {actual}")
     if report.vote_drift_total > len(report.vote_drift):
         click.echo(f"  ... and {report.vote_drift_total - len(report.vote_drift)} more papers")
+    for pid, cached, actual in report.comment_drift:
+        click.echo(f"  {pid}: local comments {cached} -> {actual}")
+    if report.comment_drift_total > len(report.comment_drift):
+        click.echo(f"  ... and {report.comment_drift_total - len(report.comment_drift)} more papers")
+    if report.comment_drift_total or report.comment_votes_fixed:
+        click.echo(f"Fixed {report.comment_drift_total} local comment counts and "
+                   f"{report.comment_votes_fixed} comment upvote counts.")
     click.echo(f"Fixed {report.vote_drift_total} local upvote counts and "
                f"{report.scores_fixed} trending scores." if report.drift else "No drift.")
 

@@ -212,6 +212,20 @@ class Settings(BaseSettings):
     submit_per_day_new_account: int = Field(
         default=1, ge=0, description="Papers per day for an account younger than a week",
     )
+    ratelimit_comment_per_user: str = Field(
+        default="5/minute;100/day", description="New comments per account"
+    )
+    ratelimit_comment_per_ip: str = Field(
+        default="20/minute;300/day", description="New comments per client address"
+    )
+
+    # Comments (dailypapers/community/comments.py).
+    comment_max_chars: int = Field(
+        default=10_000, ge=1, le=1_000_000, description="A comment is at most this many characters"
+    )
+    comment_max_depth: int = Field(
+        default=8, ge=1, le=64, description="Levels of a thread: 1 allows no replies"
+    )
 
     # Mail (dailypapers/notify/mail.py).
     mail_backend: str = Field(default="file", description="smtp, file or console")
@@ -231,7 +245,8 @@ class Settings(BaseSettings):
     @field_validator("ratelimit_signin_per_ip", "ratelimit_signin_per_account",
                      "ratelimit_signup_per_ip", "ratelimit_reset_per_ip",
                      "ratelimit_reset_per_account", "ratelimit_collections_per_user",
-                     "ratelimit_submit_per_ip", "ratelimit_submit_per_user")
+                     "ratelimit_submit_per_ip", "ratelimit_submit_per_user",
+                     "ratelimit_comment_per_user", "ratelimit_comment_per_ip")
     @classmethod
     def _rate_limit_notation(cls, value: str, info: Any) -> str:
         from limits import parse_many

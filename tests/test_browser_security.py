@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.api_paths import API_OPERATION_PATHS
 from tests.test_browser import browser, demo_site  # noqa: F401  (fixtures shared with that module)
 
 pytestmark = pytest.mark.browser
@@ -45,14 +46,7 @@ def test_api_docs_renders_and_runs_requests_from_our_origin_only(watched, demo_s
     page.locator("#open-explorer").click()  # Swagger UI loads on demand (web/static/js/api-docs.js)
     page.wait_for_selector(".opblock-summary-path", timeout=15_000)
     paths = page.locator(".opblock-summary-path").all_inner_texts()
-    assert sorted(p.replace("\u200b", "") for p in paths) == [
-        "/api/daily_papers", "/api/papers", "/api/papers/search", "/api/papers/{paper_id}",
-        "/api/v1/collections", "/api/v1/collections",
-        "/api/v1/collections/{collection_id}", "/api/v1/collections/{collection_id}",
-        "/api/v1/collections/{collection_id}", "/api/v1/collections/{collection_id}/papers/{paper_id}",
-        "/api/v1/collections/{collection_id}/papers/{paper_id}",
-        "/api/v1/me", "/api/v1/papers/{paper_id}", "/api/v1/papers/{paper_id}/vote",
-        "/api/v1/papers/{paper_id}/vote", "/api/v1/search", "/api/v1/submissions"]
+    assert sorted(p.replace("\u200b", "") for p in paths) == API_OPERATION_PATHS
 
     # Try an operation: Swagger UI fetches it from the page (connect-src 'self').
     page.locator(".opblock-summary", has_text="/api/daily_papers").click()

@@ -16,8 +16,10 @@ from fastapi.routing import _IncludedRouter
 from starlette.routing import Route
 
 from dailypapers.community import resets
+from dailypapers.community.comments import CommentRules, add_comment
 from dailypapers.db.engine import write_transaction
-from dailypapers.db.schema import metadata
+from dailypapers.db.schema import metadata, users
+from dailypapers.rank.trending import TrendingParams
 from dailypapers.ingest.files import import_paths
 from tests.account_helpers import Browser, serve
 from tests.helpers import hf_item, write_json
@@ -62,6 +64,11 @@ def test_no_get_route_changes_a_row(settings, engine, tmp_path: Path) -> None:
                               {"new_name": "Walk", "action": "add"}).status_code == 303
         with write_transaction(engine) as conn:
             reset = resets.request_reset(conn, "walker")
+            # A thread on the paper, so its page and the comments API have rows to show.
+            walker = conn.execute(sa.select(users.c.id)).scalar_one()
+            top = add_comment(conn, walker, PAPER, "A *comment*", None, CommentRules(),
+                              TrendingParams())
+            add_comment(conn, walker, PAPER, "A reply", top, CommentRules(), TrendingParams())
         samples = {**SAMPLES, "token": reset.token}
 
         routes = list(get_routes(server.app.router))

@@ -21,10 +21,20 @@ def alembic_config(url: str) -> Config:
 
 
 def upgrade(engine: sa.Engine, revision: str = "head") -> None:
+    """Upgrade the schema; when that reached the head, rebuild every count cache and stored
+    trending score from rows in the same transaction. Migrations never call that code themselves:
+    rank/stored.py reads today's columns, which a migration in the middle of the chain lacks."""
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as conn:
+        before = MigrationContext.configure(conn).get_current_revision()
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
+        after = MigrationContext.configure(conn).get_current_revision()
+        if after != before and after == head_revision():
+            from dailypapers.rank.stored import recount
+            from dailypapers.rank.trending import TrendingParams
+
+            recount(conn, TrendingParams())  # default constants; `db recount` applies settings
 
 
 def current_revision(engine: sa.Engine) -> str | None:

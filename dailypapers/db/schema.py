@@ -45,6 +45,9 @@ papers = sa.Table(
     # Cache of COUNT(votes) for this paper, kept in each vote's transaction (`db recount`
     # rebuilds it). Shown counts are upvotes + local_upvotes.
     sa.Column("local_upvotes", sa.Integer, nullable=False, server_default="0"),
+    # Likewise COUNT of this paper's comments that count (not deleted), kept in each comment's
+    # transaction; shown numComments is num_comments + local_comments.
+    sa.Column("local_comments", sa.Integer, nullable=False, server_default="0"),
     # When a count of ours last changed: the keyword index reads it (sort=upvotes sees a vote),
     # the embedder does not (it compares row_updated_at), so a vote never looks like new text.
     sa.Column("counts_updated_at", sa.DateTime(timezone=True)),
@@ -344,4 +347,50 @@ submissions = sa.Table(
     sa.Column("note", sa.Text),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Index("ix_submissions_user_day", "user_id", "day"),
+)
+
+# --- comments (dailypapers/community/comments.py) ----------------------------------------------
+
+# Threaded comments on a paper. ``body`` is the Markdown as written (rendered and sanitised when
+# shown). A deleted comment keeps its row, emptied, so its replies keep their place; ``hidden_at``
+# is for moderators. ``upvotes`` caches COUNT(comment_votes); papers.local_comments counts the
+# paper's comments that are not deleted (rank/stored.counted_comment says which count).
+comments = sa.Table(
+    "comments",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "paper_id", sa.String(64), sa.ForeignKey("papers.id", ondelete="CASCADE"), nullable=False,
+        index=True,
+    ),
+    sa.Column(
+        "parent_id", sa.Integer, sa.ForeignKey("comments.id", ondelete="CASCADE"), index=True,
+    ),
+    # SET NULL: an account's removal must not take other people's replies with it.
+    sa.Column(
+        "user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="SET NULL"), index=True,
+    ),
+    sa.Column("depth", sa.Integer, nullable=False, server_default="0"),  # 0: top level
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("upvotes", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("edited_at", sa.DateTime(timezone=True)),
+    sa.Column("deleted_at", sa.DateTime(timezone=True)),
+    sa.Column("hidden_at", sa.DateTime(timezone=True)),
+)
+
+# One row per (user, comment) upvote; comments.upvotes caches their count.
+comment_votes = sa.Table(
+    "comment_votes",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False,
+    ),
+    sa.Column(
+        "comment_id", sa.Integer, sa.ForeignKey("comments.id", ondelete="CASCADE"),
+        nullable=False, index=True,
+    ),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("user_id", "comment_id", name="uq_comment_votes_user_comment"),
 )

@@ -65,7 +65,7 @@ FEATURE_FIELDS = (
 LOCAL_SOURCE = "local"
 _SUBMITTER_FIELDS = frozenset({"submitter_name", "submitter", "submitted_on_daily_at"})
 _ROW_CLOCK = ("first_seen_at", "row_updated_at")
-_NOT_IMPORTED = frozenset({"id", "local_upvotes", "counts_updated_at"})
+_NOT_IMPORTED = frozenset({"id", "local_upvotes", "local_comments", "counts_updated_at"})
 _CHUNK = 5000  # ids per IN (...) lookup (SQLite allows 32,766 variables since 3.32)
 
 
@@ -292,6 +292,7 @@ def _blank_row(arxiv_id: str, demo: bool, now: dt.datetime) -> dict[str, Any]:
     row = dict(_EMPTY_PAPER)
     row.update(
         id=arxiv_id, title="", abstract="", authors=[], categories=[], upvotes=0, local_upvotes=0,
+        local_comments=0,
         num_comments=0, bib_source="", sources="", is_demo=demo, first_seen_at=now,
         row_updated_at=now,
     )

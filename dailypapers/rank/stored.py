@@ -1,7 +1,7 @@
 """Keeping stored trending scores (``feature_days.trending_score``) equal to their formula.
 
 Writers call :func:`refresh_scores` for the papers whose inputs they changed, in their own
-transaction (a vote, an import that changed upvotes or comments); `dailypapers db recount` calls
+transaction (a vote, a comment, an import that changed upvotes or comments); `dailypapers db recount` calls
 :func:`recount`, which rebuilds every cache from rows and says what it fixed.
 """
 
@@ -14,17 +14,25 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from dailypapers.db.engine import db_now
-from dailypapers.db.schema import feature_days, papers, votes
+from dailypapers.db.schema import comment_votes, comments, feature_days, papers, votes
 from dailypapers.rank.trending import TrendingParams, featured_at, trending_score
 
 _CHUNK = 500
+
+
+def counted_comment() -> sa.ColumnElement[bool]:
+    """Which comment rows papers.local_comments counts: every one not deleted. (A deleted comment
+    keeps its place in the thread as "[deleted]", but is no longer a comment anyone wrote.)
+    Hidden comments (``hidden_at``, moderation) still count here: hiding one that should stop
+    counting means adding it to this condition and moving the cache in the hiding transaction."""
+    return comments.c.deleted_at.is_(None)
 
 
 def _score_rows(conn: Connection, where: sa.ColumnElement[bool] | None) -> list[sa.Row]:
     query = (
         sa.select(feature_days.c.id, feature_days.c.day, feature_days.c.submitted_on_daily_at,
                   feature_days.c.trending_score, papers.c.upvotes, papers.c.local_upvotes,
-                  papers.c.num_comments)
+                  papers.c.num_comments, papers.c.local_comments)
         .join(papers, papers.c.id == feature_days.c.paper_id)
     )
     if where is not None:
@@ -41,7 +49,8 @@ def _score_rows(conn: Connection, where: sa.ColumnElement[bool] | None) -> list[
 def _rewrite(conn: Connection, rows: list[sa.Row], params: TrendingParams) -> int:
     changes = []
     for row in rows:
-        score = trending_score(row.upvotes + row.local_upvotes, row.num_comments,
+        score = trending_score(row.upvotes + row.local_upvotes,
+                               row.num_comments + row.local_comments,
                                featured_at(row.day, row.submitted_on_daily_at), params)
         if score != row.trending_score:
             changes.append({"b_id": row.id, "b_score": score})
@@ -73,34 +82,56 @@ class RecountReport:
     # (paper id, cached local_upvotes, COUNT(*) of its votes), first few only
     vote_drift: list[tuple[str, int, int]] = dataclasses.field(default_factory=list)
     vote_drift_total: int = 0
+    # (paper id, cached local_comments, COUNT(*) of its counted comments), first few only
+    comment_drift: list[tuple[str, int, int]] = dataclasses.field(default_factory=list)
+    comment_drift_total: int = 0
+    comment_votes_fixed: int = 0  # comments whose cached upvotes were wrong
     scores_fixed: int = 0
 
     @property
     def drift(self) -> bool:
-        return bool(self.vote_drift_total or self.scores_fixed)
+        return bool(self.vote_drift_total or self.comment_drift_total
+                    or self.comment_votes_fixed or self.scores_fixed)
+
+
+def _fix_cache(conn: Connection, table: sa.Table, column: str,
+               counted: sa.ScalarSelect, stamp: bool) -> list[sa.Row]:
+    """Set ``table.column`` to ``counted`` where they differ: [(id, cached, actual)]."""
+    cached = table.c[column]
+    drift = conn.execute(
+        sa.select(table.c.id, cached, counted.label("actual"))
+        .where(cached != counted).order_by(table.c.id)
+    ).all()
+    if drift:
+        values = {column: sa.bindparam("b_actual")}
+        if stamp:
+            values["counts_updated_at"] = db_now(conn)
+        conn.execute(table.update().where(table.c.id == sa.bindparam("b_id")).values(**values),
+                     [{"b_id": key, "b_actual": actual} for key, _cached, actual in drift])
+    return drift
 
 
 def recount(conn: Connection, params: TrendingParams, *, show: int = 20) -> RecountReport:
-    """Rebuild papers.local_upvotes from the votes table, then every stored trending score."""
+    """Rebuild papers.local_upvotes from the votes table, papers.local_comments from the
+    comments, comments.upvotes from comment_votes, then every stored trending score."""
     if conn.dialect.name == "postgresql":
-        # Votes committed while we count would be missed by the rewrite: hold them off (SHARE
-        # blocks writers of votes, not readers). SQLite's write transaction already excludes them.
-        conn.exec_driver_sql("LOCK TABLE votes IN SHARE MODE")
+        # Rows committed while we count would be missed by the rewrite: hold their writers off
+        # (SHARE blocks writers, not readers). SQLite's write transaction already excludes them.
+        conn.exec_driver_sql("LOCK TABLE votes, comments, comment_votes IN SHARE MODE")
     report = RecountReport()
     counted = (sa.select(sa.func.count()).select_from(votes)
                .where(votes.c.paper_id == papers.c.id).scalar_subquery())
-    drift = conn.execute(
-        sa.select(papers.c.id, papers.c.local_upvotes, counted.label("actual"))
-        .where(papers.c.local_upvotes != counted).order_by(papers.c.id)
-    ).all()
-    if drift:
-        conn.execute(
-            papers.update().where(papers.c.id == sa.bindparam("b_id"))
-            .values(local_upvotes=sa.bindparam("b_actual"), counts_updated_at=db_now(conn)),
-            [{"b_id": pid, "b_actual": actual} for pid, _cached, actual in drift],
-        )
+    drift = _fix_cache(conn, papers, "local_upvotes", counted, stamp=True)
     report.vote_drift = [(pid, cached, actual) for pid, cached, actual in drift[:show]]
     report.vote_drift_total = len(drift)
+    counted = (sa.select(sa.func.count()).select_from(comments)
+               .where(comments.c.paper_id == papers.c.id, counted_comment()).scalar_subquery())
+    drift = _fix_cache(conn, papers, "local_comments", counted, stamp=True)
+    report.comment_drift = [(pid, cached, actual) for pid, cached, actual in drift[:show]]
+    report.comment_drift_total = len(drift)
+    counted = (sa.select(sa.func.count()).select_from(comment_votes)
+               .where(comment_votes.c.comment_id == comments.c.id).scalar_subquery())
+    report.comment_votes_fixed = len(_fix_cache(conn, comments, "upvotes", counted, stamp=False))
     report.papers = conn.execute(sa.select(sa.func.count()).select_from(papers)).scalar_one()
     rows = _score_rows(conn, None)
     report.feature_days = len(rows)

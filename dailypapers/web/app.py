@@ -98,11 +98,13 @@ def create_app(
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
     from dailypapers.web import (
-        routes_account, routes_api, routes_collections, routes_pages, routes_search, routes_submit,
-        routes_users, routes_votes,
+        routes_account, routes_api, routes_collections, routes_comments, routes_pages, routes_search,
+        routes_submit, routes_users, routes_votes,
     )
 
     routes_collections.install_template_globals(templates.env)  # the cards' collection form
+    # First: /api/v1/papers/{id:path} (routes_votes) would match ".../comments".
+    app.include_router(routes_comments.router)
     app.include_router(routes_votes.router)  # before /papers/{id:path}, which would match ".../vote"
     app.include_router(routes_collections.router)  # before /papers/{id:path} too (".../collect")
     app.include_router(routes_search.router)  # before /api/papers/{id}, which would match "search"

@@ -16,7 +16,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from dailypapers import catalog
 from dailypapers.ids import InvalidArxivId, split_arxiv_id
 from dailypapers.ingest.linked import linked_of
-from dailypapers.web.deps import ConnDep, render
+from dailypapers.web.deps import ConnDep, render, resolve_user
+from dailypapers.web.routes_comments import page_thread, parse_sort
 from dailypapers.web.paper_markdown import linked_sections, paper_markdown
 
 router = APIRouter()
@@ -116,7 +117,9 @@ def paper_markdown_page(conn: ConnDep, paper_id: str) -> Response:
 
 
 @router.get("/papers/{paper_id:path}", response_class=HTMLResponse, include_in_schema=False)
-def paper_page(request: Request, conn: ConnDep, paper_id: str) -> HTMLResponse:
+def paper_page(request: Request, conn: ConnDep, paper_id: str,
+               sort: str | None = None) -> HTMLResponse:
+    order = parse_sort(sort)  # the comments' order: ?sort=top|new
     try:
         canonical, _version = split_arxiv_id(paper_id)
     except InvalidArxivId:
@@ -130,7 +133,13 @@ def paper_page(request: Request, conn: ConnDep, paper_id: str) -> HTMLResponse:
     return render(request, "paper.html", paper=paper, features=features,
                   similar=_similar(request, conn, canonical),
                   linked=linked_sections(linked_of(conn, canonical)),
-                  last_updated=catalog.last_updated(conn), canonical=f"/papers/{canonical}")
+                  last_updated=catalog.last_updated(conn), canonical=f"/papers/{canonical}",
+                  **page_thread(request, conn, canonical, _viewer_id(request), order))
+
+
+def _viewer_id(request: Request) -> int | None:
+    user = resolve_user(request)
+    return user.id if user is not None else None
 
 
 def _similar(request: Request, conn: ConnDep, paper_id: str, k: int = 6) -> list[dict]:  # type: ignore[type-arg]

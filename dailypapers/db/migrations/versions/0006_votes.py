@@ -41,11 +41,8 @@ def upgrade() -> None:
                                    nullable=False))
     op.create_index("ix_feature_days_day_trending", "feature_days", ["day", "trending_score"],
                     unique=False)
-    # Existing feature days get their score now (default constants; `db recount` applies others).
-    from dailypapers.rank.stored import recount
-    from dailypapers.rank.trending import TrendingParams
-
-    recount(op.get_bind(), TrendingParams())
+    # Existing feature days get their score from db/migrate.upgrade's recount at the head
+    # (rank/stored.py is today's code: it needs today's columns).
 
 
 def downgrade() -> None:
