@@ -1,5 +1,5 @@
 """The whole community flow in Debian's chromium with JavaScript switched off, on SQLite and
-PostgreSQL: sign up, sign out, sign in, upvote a card, submit a paper (arXiv is
+PostgreSQL: sign up, sign out, sign in, upvote a card, comment on it (Markdown and a link), submit a paper (arXiv is
 tests/fake_upstream.py), find it on today's list (the header's "Latest"), sign out.
 
 The app's clock is set the day after the stored papers' day and near the recorded paper's first
@@ -13,7 +13,7 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
-from dailypapers.db.schema import user_sessions, votes
+from dailypapers.db.schema import comments, user_sessions, votes
 from dailypapers.ingest.files import import_paths
 from tests.account_helpers import GENEROUS
 from tests.conftest import SHARED_DATA, LiveServer, shared
@@ -94,6 +94,26 @@ def test_sign_up_in_upvote_submit_see_it_today_and_sign_out(browser, flow_site, 
         assert other.locator(".vote-box .count").inner_text() == "9"  # only the one pressed
         assert _rows(engine, votes) == 1
 
+        # Comment on that paper in Markdown with a link: rendered, the link nofollow ugc.
+        card.locator("h3.card-title a").click()
+        page.wait_for_url(f"**/papers/{VOTED}")
+        imported_comments = int(page.locator("#comments h2 .count").inner_text())
+        page.get_by_label("Add a comment").fill(
+            "A **bold** claim, see [the code](https://example.org/kites) and `x = 1`.")
+        page.get_by_role("button", name="Comment", exact=True).click()
+        page.wait_for_url(f"**/papers/{VOTED}#comment-*")
+        body = page.locator("li.comment .comment-body")
+        assert body.count() == 1
+        assert body.inner_text().strip() == "A bold claim, see the code and x = 1."
+        assert body.locator("strong").inner_text() == "bold"
+        assert body.locator("code").inner_text() == "x = 1"
+        link = body.get_by_role("link", name="the code")
+        assert link.get_attribute("href") == "https://example.org/kites"
+        assert set((link.get_attribute("rel") or "").split()) >= {"nofollow", "ugc"}
+        assert page.locator("li.comment .comment-author").inner_text() == "Flow_Reader"
+        assert page.locator("#comments h2 .count").inner_text() == str(imported_comments + 1)
+        assert _rows(engine, comments) == 1
+
         # Submit a paper through the header's "Submit": it joins today's list.
         header.get_by_role("link", name="Submit", exact=True).click()
         page.wait_for_url("**/submit")
@@ -119,6 +139,9 @@ def test_sign_up_in_upvote_submit_see_it_today_and_sign_out(browser, flow_site, 
         assert page.locator("article.card form.vote-box").count() == 0
         assert page.locator(f"article.card[data-paper-id='{SUBMITTED}']").count() == 1
         assert _rows(engine, user_sessions) == 0
+        page.goto(f"{url}/papers/{VOTED}")
+        assert page.locator("form.comment-form").count() == 0  # signed out: no comment form
+        assert page.locator("li.comment .comment-body strong").inner_text() == "bold"
         page.goto(f"{url}/submit")
         page.wait_for_url("**/login?next=%2Fsubmit")
     finally:
