@@ -3,7 +3,8 @@ PostgreSQL): each non-API POST/PUT/PATCH/DELETE route of the app depends on ``ch
 request without the right token (none, empty, zeros, overlong, another session's, the signed-out
 token of the same browser, a wrong X-CSRF-Token header) is a 403 that changes no row. Then the
 same request with the page's own token is *not* refused and does change a row, so the 403s
-above came from the token and nothing else.
+above came from the token and nothing else. Every API write, sent with only a signed-in
+browser's cookies (all a cross-site forgery could carry), is a 401 that changes no row.
 
 New form routes are walked automatically with forged requests; give them fields in FORMS so the
 positive half covers them too."""
@@ -41,13 +42,16 @@ SAMPLES = {"paper_id": STORED, "collection_id": "1", "token_id": "1", "token": "
            "comment_id": "1", "username": "Victim"}
 
 
-def form_routes(router: Any) -> Iterator[APIRoute]:
+def state_changing_routes(router: Any) -> Iterator[APIRoute]:
     for route in router.routes:
         if isinstance(route, _IncludedRouter):
-            yield from form_routes(route.original_router)
-        elif isinstance(route, APIRoute) and STATE_CHANGING & set(route.methods) \
-                and not route.path.startswith("/api/"):
+            yield from state_changing_routes(route.original_router)
+        elif isinstance(route, APIRoute) and STATE_CHANGING & set(route.methods):
             yield route
+
+
+def form_routes(router: Any) -> Iterator[APIRoute]:
+    return (r for r in state_changing_routes(router) if not r.path.startswith("/api/"))
 
 
 def depends_on(dependant: Dependant, call: Callable[..., Any]) -> bool:
@@ -178,5 +182,21 @@ def test_every_form_route_refuses_a_missing_or_wrong_csrf_token(settings, engine
                 assert victim.signed_in_as() is None
             walked.append(path)
         assert sorted(walked) == sorted(paths)
+
+        # The API needs no CSRF token because it ignores cookies: a browser's session alone
+        # (what a forged cross-site request carries) is a 401 on every API write.
+        api_writes = [r for r in state_changing_routes(server.app.router)
+                      if r.path.startswith("/api/")]
+        assert len(api_writes) >= 4
+        attacker_session = attacker.http.cookies.get("dp_session")
+        assert attacker_session
+        before = snapshot(engine)
+        for route in api_writes:
+            url = fill(route.path, samples)
+            for method in sorted(STATE_CHANGING & set(route.methods)):
+                answer = attacker.http.request(method, url, json={"body": "x", "name": "x",
+                                                                  "id": SUBMITTED})
+                assert answer.status_code == 401, (method, url, answer.status_code)
+        assert snapshot(engine) == before
         doc = lxml.html.fromstring(attacker.get("/account").text)
         assert doc.xpath("string(//main//h1)") == "Attacker"  # nothing forged touched them
