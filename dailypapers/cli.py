@@ -198,7 +198,10 @@ def _leave_busy_threads(grace: float, code: int) -> None:
 @click.option("--batch-size", default=2000, show_default=True, type=click.IntRange(min=1))
 @click.option("--strict", is_flag=True,
               help="A file in no known format is an error (default: skipped with a warning).")
-def import_(paths: tuple[str, ...], batch_size: int, strict: bool) -> None:
+@click.option("--fetch-media", is_flag=True,
+              help="Then fetch thumbnails and avatars, as `dailypapers media` (default: the next "
+              "sync does).")
+def import_(paths: tuple[str, ...], batch_size: int, strict: bool, fetch_media: bool) -> None:
     """Import files, folders or globs (HF daily JSON, arXiv OAI-PMH/Atom/RSS, Kaggle JSON lines).
 
     Exit code 0: everything landed; 2: some records or files were refused (the rest landed);
@@ -234,6 +237,10 @@ def import_(paths: tuple[str, ...], batch_size: int, strict: bool) -> None:
     )
     for refusal in counts.refusal_list:  # one line each: a script can count and grep them
         click.echo(f"  refused {refusal.describe()}", err=True)
+    if fetch_media:
+        from dailypapers.ingest.media import fetch_media as fetch
+
+        fetch(settings, engine, log=click.echo)
     sys.exit(EXIT_REFUSED if counts.refused else 0)
 
 
@@ -254,8 +261,21 @@ def sync() -> None:
 
     settings = get_settings()
     engine = _engine(settings)
-    report = run_sync(settings, engine, log=click.echo)
+    report = run_sync(settings, engine, log=click.echo, media=True)
     sys.exit(0 if report.ok else 1)
+
+
+@main.command()
+@click.option("--limit", type=click.IntRange(min=0), default=None,
+              help="Images to fetch this run [default: DAILYPAPERS_MEDIA_FETCH_MAX].")
+def media(limit: int | None) -> None:
+    """Fetch thumbnails and organisation avatars not fetched yet into <data_dir>/media.
+
+    Exit code 0 even when some images were refused (each is listed with its reason)."""
+    from dailypapers.ingest.media import fetch_media
+
+    settings = get_settings()
+    fetch_media(settings, _engine(settings), limit=limit, log=click.echo)
 
 
 @main.command()

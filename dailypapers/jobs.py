@@ -58,7 +58,8 @@ class Scheduler(BackgroundThread):
         delay = self.first_delay
         while not self._stop.wait(delay):
             try:
-                report = run_sync(self.settings, self.engine, log=log.info, stop=self._stop)
+                report = run_sync(self.settings, self.engine, log=log.info, stop=self._stop,
+                                  media=True)
                 if not report.ok:
                     log.warning("sync finished with errors: %s", "; ".join(report.errors))
             except Exception:  # keep serving whatever happens upstream

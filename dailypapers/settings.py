@@ -88,6 +88,26 @@ class Settings(BaseSettings):
     )
     sync_timeout_seconds: float = 30.0
     user_agent: str = "dailypapers/0.1 (+self-hosted)"
+    media_fetch_max: int = Field(
+        default=200, ge=0,
+        description="Thumbnails and organisation avatars fetched into <data_dir>/media per sync "
+        "or `dailypapers media` run, newest days first; 0: none (pages then show no images)",
+    )
+    media_max_bytes: int = Field(
+        default=2_000_000, ge=1, description="A thumbnail or avatar larger than this is refused"
+    )
+    media_timeout_seconds: float = Field(
+        default=20.0, gt=0, description="Time one image may take to arrive, redirects included"
+    )
+    media_min_interval_seconds: float = Field(
+        default=0.5, ge=0,
+        description="Politeness for image hosts (CDNs): minimum seconds between two requests",
+    )
+    media_allow_private_hosts: bool = Field(
+        default=False,
+        description="Fetch images from loopback and private addresses too (tests, a mirror on "
+        "the local network); off: such a URL is refused",
+    )
     import_stall_seconds: float = Field(
         default=300.0, gt=0,
         description="An import stops when its parsing process sends nothing for this long",

@@ -114,7 +114,10 @@ def engine(db_url: str) -> Iterator[sa.Engine]:
 @pytest.fixture
 def settings(db_url: str, tmp_path: Path) -> Settings:
     # A fixed key: on PostgreSQL the server needs one (several processes share it).
-    return Settings(database_url=db_url, data_dir=tmp_path, secret_key=TEST_SECRET_KEY)
+    # media_fetch_max=0: a sync fetches no thumbnails here (recorded items name real hosts and
+    # no test leaves loopback); tests/test_media.py turns it on against the fake upstream.
+    return Settings(database_url=db_url, data_dir=tmp_path, secret_key=TEST_SECRET_KEY,
+                    media_fetch_max=0)
 
 
 # --- the app ---------------------------------------------------------------------------------

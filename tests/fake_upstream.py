@@ -15,6 +15,10 @@ Routes (all on one ``http.server`` in a thread):
 - ``GET /oai?verb=ListRecords&metadataPrefix=arXiv&set=cs&from=D``: the first of ``oai_pages``
   recorded ``ListRecords`` pages; each page's real ``resumptionToken`` leads to the next one, the
   last page is served with its token emptied (in memory). Other sets: ``noRecordsMatch``.
+- ``GET <any path in images>``: image bytes with the Content-Type they were given
+  (``fake.images["/thumbs/a.png"] = ("image/png", b"...")``), to test thumbnails and avatars;
+  ``GET <any path in redirects>``: a 302 to the Location given (``fake.redirects[...] = "..."``);
+  a path in ``unsized`` is sent without Content-Length (the body ends when the connection closes).
 
 Faults are scripted per path (optionally only for some query values, only after N requests,
 for a number of times or for good): an HTTP status with headers (503 + Retry-After, 429), a body
@@ -61,6 +65,7 @@ OAI_ERROR = """<?xml version="1.0" encoding="UTF-8"?>
 </OAI-PMH>
 """
 
+_UNSIZED = "X-Fake-Unsized"  # route() -> _send(): no Content-Length for this answer
 _TOKEN = re.compile(rb"(<resumptionToken[^>]*)>([^<]*)</resumptionToken>")
 _ENTRY = re.compile(rb"<entry[\s>]")
 _ENTRY_BLOCK = re.compile(rb"<entry[\s>].*?</entry>", re.S)
@@ -163,6 +168,10 @@ class FakeUpstream:
         self.oai_pages = self._oai_chain(oai_pages)
         # Paper-info answers by arXiv id (``GET /api/papers/{id}``); others answer 404 like HF.
         self.paper_info: dict[str, bytes] = {}
+        # Thumbnails and avatars by path: (Content-Type, body); redirects by path: Location.
+        self.images: dict[str, tuple[str, bytes]] = {}
+        self.redirects: dict[str, str] = {}
+        self.unsized: set[str] = set()
         self.requests: list[Recorded] = []
         self.hooks: list[Callable[[Recorded], None]] = []
         self._scripts: list[_Script] = []
@@ -260,6 +269,12 @@ class FakeUpstream:
             return self._atom(query)
         if path == OAI_PATH:
             return self._oai(query)
+        if path in self.images:
+            content_type, body = self.images[path]
+            unsized = {_UNSIZED: "1"} if path in self.unsized else {}
+            return 200, {"Content-Type": content_type, **unsized}, body
+        if path in self.redirects:
+            return 302, {"Location": self.redirects[path]}, b""
         if path.startswith(HF_PAPER_PATH) and path[len(HF_PAPER_PATH):] in self.paper_info:
             body = self.paper_info[path[len(HF_PAPER_PATH):]]
             return 200, {"Content-Type": "application/json; charset=utf-8"}, body
@@ -398,8 +413,15 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, status: int, headers: dict[str, str], body: bytes) -> None:
         self.send_response(status)
+        unsized = headers.pop(_UNSIZED, None) is not None
         for k, v in headers.items():
             self.send_header(k, v)
+        if unsized:
+            self.send_header("Connection", "close")
+            self.close_connection = True
+            self.end_headers()
+            self.wfile.write(body)
+            return
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)

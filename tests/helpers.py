@@ -5,6 +5,8 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import struct
+import zlib
 from collections.abc import Iterable
 from pathlib import Path
 from types import ModuleType
@@ -167,3 +169,14 @@ def demo_database(data_dir: Path) -> tuple[Settings, Engine]:
     upgrade(engine)
     load_demo(engine)
     return settings, engine
+
+
+def png(width: int, height: int, rgb: tuple[int, int, int] = (200, 30, 30), pad: int = 0) -> bytes:
+    """A real, decodable PNG (one colour); ``pad`` bytes of an ancillary chunk make it larger."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+    raw = b"".join(b"\x00" + bytes(rgb) * width for _ in range(height))
+    extra = chunk(b"tEXt", b"pad\x00" + b"x" * pad) if pad else b""
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + extra + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))

@@ -118,3 +118,34 @@ def test_search_from_the_header_box(page, demo_site):
     # A query that matches nothing explains what to try.
     page.goto(f"{demo_site.url}/search?q=zzqxv+qqwpz")
     assert page.locator(".no-results").is_visible()
+
+
+def test_a_page_of_many_formulas_is_typeset_to_the_last(browser, tmp_path):
+    """math.js typesets a few formulas a task and yields (no long task on a listing full of
+    math): every one of them is typeset in the end, in order."""
+    from dailypapers.db.engine import make_engine
+    from dailypapers.db.migrate import upgrade
+    from dailypapers.ingest.files import import_paths
+    from dailypapers.settings import Settings
+    from tests.helpers import hf_item, write_json
+
+    settings = Settings(data_dir=tmp_path, database_url=f"sqlite:///{tmp_path}/many.sqlite3")
+    engine = make_engine(settings.effective_database_url)
+    upgrade(engine)
+    item = hf_item("2603.00001", title="Many formulas", day="2026-03-02")
+    item["paper"]["summary"] = " ".join(f"$x_{{{i}}}$" for i in range(1500))
+    import_paths(engine, [write_json(tmp_path / "day.json", [item])])
+    context = browser.new_context()
+    page = context.new_page()
+    with LiveServer(create_app(settings, engine)) as server:
+        page.goto(f"{server.url}/papers/2603.00001")
+        page.locator("html[data-math=ready]").wait_for(state="attached")
+        assert page.locator("section.abstract .katex").count() == 1500
+        assert page.locator("section.abstract span.math:not(:has(.katex))").count() == 0
+        assert page.locator("section.abstract annotation").last.text_content() == "x_{1499}"
+        # KaTeX's stylesheet (linked media="print" so it does not hold up the first paint)
+        # applies to the screen: the MathML copy is clipped away, not shown beside the HTML.
+        mathml = page.locator("section.abstract .katex-mathml").first
+        assert mathml.evaluate("e => getComputedStyle(e).position") == "absolute"
+    context.close()
+    engine.dispose()

@@ -14,7 +14,9 @@ from dailypapers.ingest.files import import_paths
 from dailypapers.web.app import create_app
 from tests.api_paths import API_OPERATION_PATHS
 from tests.conftest import LiveServer
-from tests.helpers import demo_database, hf_item, write_json
+from dailypapers.ingest.media import fetch_urls
+from tests.fake_upstream import FakeUpstream
+from tests.helpers import demo_database, hf_item, png, write_json
 from tests.test_browser import browser  # noqa: F401  (the module-scoped chromium fixture)
 
 pytestmark = pytest.mark.browser
@@ -46,8 +48,17 @@ def site(tmp_path_factory):
                    organization={"name": "acme", "fullname": "Acme Research"})
     item["paper"]["summary"] = ("We prove $R_T = O(\\sqrt{T \\log K})$ for agents; code and data at "
                                 "https://github.com/acme/regret. The bound $$\\sum_t r_t$$ is tight.")
-    import_paths(engine, [write_json(data_dir / "2026-03-31.json", [item])])
-    _submitted_by_a_local_user(engine)
+    with FakeUpstream(data_dir, atom_files=[], oai_pages=0) as fake:  # images from our origin
+        fake.images["/thumb.png"] = ("image/png", png(320, 180))
+        fake.images["/acme.png"] = ("image/png", png(32, 32, (20, 90, 20)))
+        item["thumbnail"] = fake.url + "/thumb.png"
+        item["paper"]["organization"]["avatar"] = fake.url + "/acme.png"
+        import_paths(engine, [write_json(data_dir / "2026-03-31.json", [item])])
+        _submitted_by_a_local_user(engine)
+        loopback = settings.model_copy(update={"media_allow_private_hosts": True})
+        fetched = fetch_urls(loopback, engine, [fake.url + "/thumb.png", fake.url + "/acme.png"],
+                             log=lambda _line: None)
+        assert fetched.fetched == 2
     with LiveServer(create_app(settings, engine)) as server:
         yield server
     engine.dispose()
@@ -139,6 +150,12 @@ def test_page_is_self_contained_and_accessible(visitors, name, width, scheme):
         page.wait_for_function("document.documentElement.dataset.math === 'ready'")
         assert page.locator("section.abstract .katex").count() == 2
         assert page.locator("a.code-link").count() == 1
+        # The thumbnail and the organisation's avatar, loaded from /media/ (checked below: no
+        # other origin), at the size their attributes promised.
+        for selector, width in (("img.paper-thumb", 320), ("img.avatar", 32)):
+            img = page.locator(selector)
+            assert img.get_attribute("src").startswith("/media/")
+            assert img.evaluate("i => i.complete && i.naturalWidth") == width
     elif name == "search with results":
         assert page.locator("article.card").count() >= 1
     elif name == "search with none":

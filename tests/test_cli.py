@@ -95,6 +95,7 @@ def cli(data_dir: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Cli:
     """`dailypapers` on the test database (SQLite or PostgreSQL), named by DAILYPAPERS_DATABASE_URL."""
     monkeypatch.setenv("DAILYPAPERS_DATABASE_URL", db_url)
     monkeypatch.setenv("DAILYPAPERS_SECRET_KEY", TEST_SECRET_KEY)  # PostgreSQL: serve needs one
+    monkeypatch.setenv("DAILYPAPERS_MEDIA_FETCH_MAX", "0")  # no thumbnails from real hosts
     return Cli(monkeypatch)
 
 

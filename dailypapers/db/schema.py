@@ -394,3 +394,22 @@ comment_votes = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.UniqueConstraint("user_id", "comment_id", name="uq_comment_votes_user_comment"),
 )
+
+# Thumbnails and organisation avatars fetched once into <data_dir>/media/ (ingest/media.py), one
+# row per source URL: the file it became (content-addressed: sha256 + extension) or why not.
+# Keyed by the URL's sha256: a URL may be longer than PostgreSQL indexes a text value.
+media = sa.Table(
+    "media",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("url_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # ok | refused | failed (retried later)
+    sa.Column("sha256", sa.String(64)),  # ok: the file is <sha256>.<ext>
+    sa.Column("ext", sa.String(8)),
+    sa.Column("width", sa.Integer),
+    sa.Column("height", sa.Integer),
+    sa.Column("size_bytes", sa.Integer),
+    sa.Column("reason", sa.Text),  # refused | failed: why, for `dailypapers media` and logs
+    sa.Column("fetched_at", sa.DateTime(timezone=True), nullable=False),
+)

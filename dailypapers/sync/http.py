@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import httpx
 from lxml import etree
@@ -45,6 +45,10 @@ _KEEP_PARAMS = frozenset({"resumptionToken"})  # OAI paging cursor: public, and 
 
 class UpstreamError(Exception):
     """A fetch that did not succeed (after retries when the failure was retryable)."""
+
+
+class Refused(UpstreamError):
+    """A fetch that asking again would not fix (4xx, a redirect off http(s), too large)."""
 
 
 class Stopped(Exception):
@@ -254,6 +258,101 @@ class PoliteClient:
             )
             self.wait(delay)
         raise UpstreamError(f"GET {shown} failed after {attempts} attempt(s): {problem}")
+
+
+    def get_bytes(
+        self, url: str, *, max_bytes: int, total_seconds: float, max_redirects: int = 3,
+        check_host: Callable[[str], str | None] | None = None,
+    ) -> tuple[bytes, str]:
+        """The body of ``url`` and its Content-Type, read as a stream and given up past
+        ``max_bytes`` or ``total_seconds`` (a slow drip stays under any read timeout).
+
+        Redirects are followed by hand, at most ``max_redirects``, each target checked like a
+        link (http(s) only) and by ``check_host`` (the URL → why not, or None). Raises Refused for answers asking again would not change,
+        UpstreamError for the rest (after the retries), Stopped when ``stop`` is set."""
+        from dailypapers.ingest.validate import check_url
+
+        current = url
+        for _hop in range(max_redirects + 1):
+            refusal = check_host(current) if check_host is not None else None
+            if refusal:
+                raise Refused(f"GET {safe_url(current)}: {refusal}")
+            status, location, body, content_type = self._get_stream(current, max_bytes, total_seconds)
+            if location is None:
+                return body, content_type
+            target, reason = check_url(urljoin(current, location))
+            if target is None:
+                raise Refused(f"redirected to a URL that is not http(s): {reason or 'empty'}")
+            current = target
+        raise Refused(f"more than {max_redirects} redirects")
+
+    def _get_stream(
+        self, url: str, max_bytes: int, total_seconds: float
+    ) -> tuple[int, str | None, bytes, str]:
+        """(status, Location of a redirect or None, body, Content-Type), with retries."""
+        request_url = httpx.URL(url)
+        shown = safe_url(request_url)
+        host = request_url.netloc.decode("ascii", "replace")
+        attempts = self.max_retries + 1
+        problem = "no attempt made"
+        for attempt in range(attempts):
+            self._pace(host)
+            retry_after: float | None = None
+            try:
+                self.requests += 1
+                with self._client.stream("GET", request_url, follow_redirects=False) as response:
+                    status = response.status_code
+                    if status in (301, 302, 303, 307, 308):
+                        location = response.headers.get("Location")
+                        if not location:
+                            raise Refused(f"GET {shown} answered HTTP {status} without a Location")
+                        return status, location, b"", ""
+                    if status == 429 or status >= 500:
+                        problem = f"HTTP {status}"
+                        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                    elif status >= 300:
+                        raise Refused(f"GET {shown} answered HTTP {status}")
+                    else:
+                        body = _read_capped(response, max_bytes, total_seconds, shown)
+                        return status, None, body, response.headers.get("Content-Type", "")
+            except httpx.InvalidURL as exc:  # httpx builds a redirect's target before returning
+                raise Refused(f"GET {shown}: redirected to a URL that is not http(s) "
+                              f"({_first_line(exc)})") from None
+            except httpx.TimeoutException as exc:
+                problem = f"timed out ({type(exc).__name__})"
+            except httpx.TransportError as exc:
+                problem = f"connection error ({type(exc).__name__}: {_first_line(exc)})"
+            finally:
+                self._last[host] = time.monotonic()
+            if attempt == attempts - 1:
+                break
+            delay = self.backoff(attempt)
+            if retry_after is not None:
+                if retry_after > self.max_retry_after:
+                    break
+                delay = max(delay, retry_after)
+            self.wait(delay)
+        raise UpstreamError(f"GET {shown} failed after {attempts} attempt(s): {problem}")
+
+
+def _read_capped(response: httpx.Response, max_bytes: int, total_seconds: float, shown: str) -> bytes:
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise Refused(f"GET {shown}: {int(declared):,} bytes declared, more than the "
+                      f"{max_bytes:,} bytes allowed")
+    deadline = time.monotonic() + total_seconds
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in response.iter_bytes():
+        size += len(chunk)
+        if size > max_bytes:
+            raise Refused(f"GET {shown}: more than the {max_bytes:,} bytes allowed")
+        if time.monotonic() > deadline:
+            raise httpx.ReadTimeout(f"body not read within {total_seconds:g} s")
+        chunks.append(chunk)
+    if declared.isdigit() and not response.headers.get("Content-Encoding") and size != int(declared):
+        raise httpx.RemoteProtocolError(f"body truncated: {size} of {declared} bytes")
+    return b"".join(chunks)
 
 
 def _check_length(response: httpx.Response) -> None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.engine import Engine
 
 from dailypapers.db.engine import write_transaction
+from dailypapers.ingest.media import MediaCounts, fetch_media
 from dailypapers.ingest.service import Counts, finish_run, start_run
 from dailypapers.settings import Settings
 from dailypapers.sync.arxiv import sync_arxiv
@@ -41,6 +42,7 @@ class SourceReport:
 @dataclass
 class SyncReport:
     sources: dict[str, SourceReport] = field(default_factory=dict)
+    media: MediaCounts | None = None  # None: the step did not run (media=False)
 
     @property
     def ok(self) -> bool:
@@ -66,12 +68,14 @@ def run_sync(
     now: dt.datetime | None = None,
     sources: Iterable[str] | None = None,
     backoff_base: float | None = None,
+    media: bool = False,
 ) -> SyncReport:
     """Fetch what is new from each upstream (default: Hugging Face, then arXiv).
 
     ``now`` fixes "today" (UTC) for the backfill and refresh windows. ``backoff_base`` is the
     first retry delay in seconds (default ``settings.sync_backoff_seconds`` when that setting
-    exists, else 1 s).
+    exists, else 1 s). ``media`` then fetches up to ``media_fetch_max`` thumbnails and avatars
+    (ingest/media.py): its trouble is logged per image and never fails the sync.
     """
     stop = stop or threading.Event()
     now = now or dt.datetime.now(dt.timezone.utc)
@@ -93,6 +97,11 @@ def run_sync(
                 source.error = "not started: stop requested"
                 continue
             _run_source(settings, engine, client, log, today, source)
+    if media and not stop.is_set():
+        try:
+            report.media = fetch_media(settings, engine, log=log, stop=stop)
+        except Exception as exc:  # the database or the disk: say so, the papers are in
+            log(f"media: failed: {type(exc).__name__}: {exc}")
     log(
         "sync: " + "; ".join(
             f"{s.name} {s.status} ({describe_counts(s.counts)}, {s.requests} request(s))"

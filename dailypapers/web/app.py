@@ -98,8 +98,8 @@ def create_app(
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
     from dailypapers.web import (
-        routes_account, routes_api, routes_collections, routes_comments, routes_pages, routes_search,
-        routes_submit, routes_users, routes_votes,
+        routes_account, routes_api, routes_collections, routes_comments, routes_media, routes_pages,
+        routes_search, routes_submit, routes_users, routes_votes,
     )
 
     routes_collections.install_template_globals(templates.env)  # the cards' collection form
@@ -114,6 +114,7 @@ def create_app(
     app.include_router(routes_account.api_router)
     app.include_router(routes_submit.router)
     app.include_router(routes_users.router)
+    routes_media.install(app, templates)
     _install_docs(app)
     _install_error_handlers(app)
     _document_400_not_422(app)
