@@ -140,6 +140,10 @@ _FEATURE_COLS = [
     feature_days.c.trending_score.label("f_trending_score"),
     _submitter_username().label("f_submitter_username"),
 ]
+# The one condition that keeps a paper a moderator hid (community/moderation.py) out of every
+# list, search result and API answer. Days stay days: a day whose papers are all hidden is still
+# a featured day (its page is empty).
+VISIBLE_PAPER = papers.c.hidden_at.is_(None)
 # What every list shows and sorts by: Hugging Face's count plus ours.
 TOTAL_UPVOTES = papers.c.upvotes + papers.c.local_upvotes
 
@@ -163,7 +167,8 @@ def _entries(conn: Connection, query: sa.Select) -> list[Entry]:
 
 
 def _base_query() -> sa.Select:
-    return sa.select(papers, *_FEATURE_COLS).join(feature_days, feature_days.c.paper_id == papers.c.id)
+    return (sa.select(papers, *_FEATURE_COLS)
+            .join(feature_days, feature_days.c.paper_id == papers.c.id).where(VISIBLE_PAPER))
 
 
 def sort_entries(entries: list[Entry], sort: str) -> list[Entry]:
@@ -255,8 +260,13 @@ def period_has_entries(conn: Connection, period: Period) -> bool:
     ).first() is not None
 
 
-def get_paper(conn: Connection, paper_id: str) -> dict[str, Any] | None:
-    row = conn.execute(sa.select(papers).where(papers.c.id == paper_id)).mappings().first()
+def get_paper(conn: Connection, paper_id: str, *, include_hidden: bool = False
+              ) -> dict[str, Any] | None:
+    """One paper; a hidden one only with ``include_hidden`` (its page, for a moderator)."""
+    query = sa.select(papers).where(papers.c.id == paper_id)
+    if not include_hidden:
+        query = query.where(VISIBLE_PAPER)
+    row = conn.execute(query).mappings().first()
     return dict(row) if row else None
 
 
@@ -291,8 +301,15 @@ def counts(conn: Connection) -> dict[str, int]:
 def papers_by_ids(conn: Connection, ids: list[str]) -> dict[str, dict[str, Any]]:
     if not ids:
         return {}
-    rows = conn.execute(sa.select(papers).where(papers.c.id.in_(ids))).mappings()
+    rows = conn.execute(sa.select(papers).where(papers.c.id.in_(ids), VISIBLE_PAPER)).mappings()
     return {row["id"]: dict(row) for row in rows}
+
+
+def hidden_paper_ids(conn: Connection) -> frozenset[str]:
+    """Every hidden paper (a moderator's handful): search leaves them out before it ranks and
+    counts (index/keyword_query.py), so its pages and totals stay honest."""
+    return frozenset(conn.execute(
+        sa.select(papers.c.id).where(papers.c.hidden_at.is_not(None))).scalars())
 
 
 def latest_features(conn: Connection, ids: list[str]) -> dict[str, dict[str, Any]]:
@@ -321,12 +338,12 @@ def papers_newest_first(conn: Connection, after: str | None, limit: int) -> list
     follow, by archive then number. Both halves are range scans of the primary key."""
     found: list[dict[str, Any]] = []
     if after is None or after < _OLD_STYLE_FROM:
-        query = sa.select(papers).where(papers.c.id < (after or _OLD_STYLE_FROM))
+        query = sa.select(papers).where(papers.c.id < (after or _OLD_STYLE_FROM), VISIBLE_PAPER)
         found = [dict(r) for r in conn.execute(
             query.order_by(papers.c.id.desc()).limit(limit)).mappings()]
         after = None
     if len(found) < limit:
-        query = sa.select(papers).where(papers.c.id >= _OLD_STYLE_FROM)
+        query = sa.select(papers).where(papers.c.id >= _OLD_STYLE_FROM, VISIBLE_PAPER)
         if after is not None:
             query = query.where(papers.c.id < after)
         found += [dict(r) for r in conn.execute(

@@ -38,7 +38,7 @@ EXIT_REFUSED = 2
 def _open_engine(settings: Settings) -> sa.Engine:
     url = settings.effective_database_url
     try:
-        return make_engine(url)
+        return make_engine(url, **settings.engine_options)
     except (sa.exc.ArgumentError, ModuleNotFoundError, OSError) as exc:
         error = engine_error(exc, url, settings.is_default_database)
         if error is None:
@@ -295,9 +295,14 @@ def search(query: str, limit: int, mode: str, sort: str) -> None:
     settings = get_settings()
     engine = _engine(settings)
     service = SearchService.from_settings(engine, settings)
+    from dailypapers.index.keyword import SearchFilters
+
     try:
         service.catch_up()
-        results = service.search(query, limit=limit, mode=mode, sort=sort)
+        with read_transaction(engine) as conn:  # what a moderator hid stays out here too
+            hidden = catalog.hidden_paper_ids(conn)
+        results = service.search(query, limit=limit, mode=mode, sort=sort,
+                                 filters=SearchFilters(hidden_ids=hidden))
     except QueryError as exc:
         raise click.UsageError(str(exc)) from None
     for warning in results.warnings:
@@ -481,3 +486,21 @@ def user_create(name: str, admin: bool, moderator: bool, email: str) -> None:
     roles = [r for r, on in (("administrator", admin), ("moderator", moderator)) if on]
     click.echo(f"User {account.username} created (id {account.id})"
                + (f", {' and '.join(roles)}." if roles else "."))
+
+
+@user.command("moderator")
+@click.argument("name")
+@click.option("--revoke", is_flag=True, help="Take the moderator role away instead.")
+def user_moderator(name: str, revoke: bool) -> None:
+    """Make an account a moderator (hide papers, suspend users, work the flag queue), or with
+    --revoke an ordinary account again. Administrators moderate whatever this says."""
+    from dailypapers.community.moderation import ModerationError, set_moderator
+
+    engine = _engine(get_settings())
+    try:
+        with write_transaction(engine) as conn:
+            changed = set_moderator(conn, name, not revoke)
+    except ModerationError as exc:
+        raise click.ClickException(exc.message) from None
+    role = "no longer a moderator" if revoke else "a moderator"
+    click.echo(f"{name} is {role}." + ("" if changed else " (It already was so.)"))

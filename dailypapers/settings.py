@@ -54,6 +54,19 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None, description="SQLAlchemy URL; default sqlite:///<data_dir>/dailypapers.sqlite3"
     )
+    db_pool_size: int = Field(
+        default=20, ge=1, le=1000,
+        description="PostgreSQL: connections each server process keeps open",
+    )
+    db_max_overflow: int = Field(
+        default=10, ge=0, le=1000,
+        description="PostgreSQL: extra connections a process may open under load (closed after)",
+    )
+    db_ping_after_idle_seconds: float = Field(
+        default=10.0, ge=0,
+        description="PostgreSQL: a pooled connection idle this long is tested before use; "
+        "0 tests it every time",
+    )
     site_name: str = "Daily Papers"
     base_url: str = Field(
         default="http://127.0.0.1:8000",
@@ -202,6 +215,12 @@ class Settings(BaseSettings):
     ratelimit_reset_per_account: str = Field(
         default="3/hour", description="Password reset mails per account"
     )
+    ratelimit_flag_per_ip: str = Field(
+        default="30/hour", description="Flags (reports to moderators) per client address"
+    )
+    ratelimit_flag_per_user: str = Field(
+        default="10/hour;50/day", description="Flags (reports to moderators) per account"
+    )
     ratelimit_collections_per_user: str = Field(
         default="60/minute;600/hour",
         description="Collection changes (create, edit, delete, add or remove a paper) per account",
@@ -246,6 +265,12 @@ class Settings(BaseSettings):
     comment_max_depth: int = Field(
         default=8, ge=1, le=64, description="Levels of a thread: 1 allows no replies"
     )
+    ratelimit_vote_per_ip: str = Field(
+        default="120/minute;2000/hour", description="Votes and unvotes per client address"
+    )
+    ratelimit_vote_per_user: str = Field(
+        default="30/minute;500/hour", description="Votes and unvotes per account"
+    )
 
     # Mail (dailypapers/notify/mail.py).
     mail_backend: str = Field(default="file", description="smtp, file or console")
@@ -266,7 +291,9 @@ class Settings(BaseSettings):
                      "ratelimit_signup_per_ip", "ratelimit_reset_per_ip",
                      "ratelimit_reset_per_account", "ratelimit_collections_per_user",
                      "ratelimit_submit_per_ip", "ratelimit_submit_per_user",
-                     "ratelimit_comment_per_user", "ratelimit_comment_per_ip")
+                     "ratelimit_comment_per_user", "ratelimit_comment_per_ip",
+                     "ratelimit_flag_per_ip", "ratelimit_flag_per_user",
+                     "ratelimit_vote_per_ip", "ratelimit_vote_per_user")
     @classmethod
     def _rate_limit_notation(cls, value: str, info: Any) -> str:
         from limits import parse_many
@@ -340,6 +367,12 @@ class Settings(BaseSettings):
         if path is not None:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
         return tuple(sources)
+
+    @property
+    def engine_options(self) -> dict[str, Any]:
+        """make_engine's keyword arguments from these settings."""
+        return {"pool_size": self.db_pool_size, "max_overflow": self.db_max_overflow,
+                "ping_after_idle_seconds": self.db_ping_after_idle_seconds}
 
     @property
     def effective_database_url(self) -> str:

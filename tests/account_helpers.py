@@ -20,7 +20,8 @@ NEW_PASSWORD = "seven amber kites drift"
 # Rate limits high enough that a test's own sign-ups never meet them (tests of limits set theirs).
 GENEROUS = {"ratelimit_signup_per_ip": "1000/minute", "ratelimit_signin_per_ip": "1000/minute",
             "ratelimit_signin_per_account": "1000/minute", "ratelimit_reset_per_ip": "1000/minute",
-            "ratelimit_reset_per_account": "1000/minute"}
+            "ratelimit_reset_per_account": "1000/minute", "ratelimit_vote_per_ip": "1000/minute",
+            "ratelimit_vote_per_user": "1000/minute"}
 
 
 def sha256(text: str) -> str:

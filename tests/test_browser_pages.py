@@ -33,6 +33,7 @@ PAGES = {
     "404": "/papers/2401.99999",
     "trending": "/papers/trending",
     "api docs": "/api/docs",
+    "moderation log": "/moderation",
     "user page": "/users/Reader",
 }
 VIEWS = [(1280, "light"), (1280, "dark"), (375, "light"), (375, "dark")]
@@ -162,6 +163,8 @@ def test_page_is_self_contained_and_accessible(visitors, name, width, scheme):
         assert page.locator(".no-results").count() == 1
     elif name == "404":
         assert page.locator("h1").inner_text() == "Not found"
+    elif name == "moderation log":
+        assert page.locator("h1").inner_text() == "Moderation log"
     elif name == "user page":
         assert page.locator("li.submission").count() == 1
         assert page.locator("p.submission-note").inner_text() == "Rotations, <i>at random</i>."

@@ -15,10 +15,10 @@ from click.testing import CliRunner
 
 from dailypapers.cli import main
 from dailypapers.community.comments import (
-    CommentRefused, CommentRules, add_comment, set_comment_vote, thread, visible_comments,
+    CommentRefused, CommentRules, add_comment, set_comment_vote, thread,
 )
 from dailypapers.db.engine import db_now, write_transaction
-from dailypapers.db.schema import comments, papers
+from dailypapers.db.schema import comments, feature_days, papers
 from dailypapers.rank.stored import recount
 from dailypapers.rank.trending import TrendingParams
 from dailypapers.rank.wilson import wilson_lower_bound
@@ -380,20 +380,22 @@ def test_a_comment_moves_the_stored_trending_score_and_the_counts_stamp(api, eng
 # --- the one query, and hidden comments ---------------------------------------------------------
 
 
-def test_hidden_comments_leave_the_thread_with_their_replies(engine) -> None:
-    """For moderation: setting hidden_at is enough to take a comment (and what hangs under it)
-    out of every reader's view."""
+def test_a_hidden_comment_keeps_its_place_without_its_text(engine) -> None:
+    """Moderation (issue 11 item 8): a hidden comment stays in the tree, emptied and without its
+    author, with its replies under it; nobody replies to it."""
     _load(engine, {P1: (1, "08:00")})
     (uid, _t), = _users(engine, 1)
     with write_transaction(engine) as conn:
-        a = add_comment(conn, uid, P1, "a", None, RULES, PARAMS)
+        a = add_comment(conn, uid, P1, "a secret", None, RULES, PARAMS)
         b = add_comment(conn, uid, P1, "b", a, RULES, PARAMS)
         c = add_comment(conn, uid, P1, "c", None, RULES, PARAMS)
         conn.execute(comments.update().where(comments.c.id == a).values(hidden_at=db_now(conn)))
     with engine.connect() as conn:
-        assert [n.id for n in thread(conn, P1)] == [c]
-        seen = {row.id for row in conn.execute(visible_comments(P1))}
-    assert seen == {b, c}  # the query hides a; the tree drops b, whose parent is gone
+        roots = thread(conn, P1, sort="new")
+    assert [n.id for n in roots] == [c, a]
+    hidden = roots[1]
+    assert (hidden.hidden, hidden.body, hidden.author) == (True, "", None)
+    assert [r.id for r in hidden.replies] == [b] and not hidden.replies[0].hidden
     with write_transaction(engine) as conn, pytest.raises(CommentRefused):
         add_comment(conn, uid, P1, "reply to hidden", a, RULES, PARAMS)
 
@@ -503,3 +505,26 @@ def test_a_thread_is_one_query_however_many_comments(engine) -> None:
     assert [len(r.replies) for r in roots] == [1] * 15
     # people[1] upvoted the comments n = 0, 3, 6, ...: of the roots (n = 0, 4, 8, ...) five.
     assert [r.voted for r in roots].count(True) == 5
+
+
+def test_a_vote_keeps_counting_the_papers_local_comments_in_its_score(engine) -> None:
+    """Votes score a day in statements of their own (community/votes_pg.py, votes_sqlite.py):
+    the score they write must be the one recount writes, local comments included."""
+    from dailypapers.community.votes import set_vote
+
+    _load(engine, {P1: (1, "08:00")})
+    (uid, _t), (other, _o) = _users(engine, 2)
+    with write_transaction(engine) as conn:
+        for body in ("a", "b", "c"):
+            add_comment(conn, uid, P1, body, None, RULES, PARAMS)
+    with write_transaction(engine) as conn:
+        assert set_vote(conn, other, P1, True, PARAMS) is not None
+    hours = (dt.datetime.fromisoformat(f"{DAY}T08:00:00+00:00")
+             - dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)).total_seconds() / 3600
+    expected = math.log10(1 + 1 + min(3, PARAMS.comment_cap)) + hours / PARAMS.tau_hours
+    with engine.connect() as conn:
+        stored = conn.execute(sa.select(feature_days.c.trending_score)).scalar_one()
+    assert stored == pytest.approx(expected, abs=1e-9)  # 1 imported + 1 local vote, 3 comments
+    with write_transaction(engine) as conn:
+        report = recount(conn, PARAMS)
+        assert not report.drift, report

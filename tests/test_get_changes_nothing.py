@@ -15,8 +15,9 @@ import sqlalchemy as sa
 from fastapi.routing import _IncludedRouter
 from starlette.routing import Route
 
-from dailypapers.community import resets
+from dailypapers.community import moderation, resets
 from dailypapers.community.comments import CommentRules, add_comment
+from dailypapers.community.users import User
 from dailypapers.db.engine import write_transaction
 from dailypapers.db.schema import metadata, users
 from dailypapers.rank.trending import TrendingParams
@@ -70,13 +71,22 @@ def test_no_get_route_changes_a_row(settings, engine, tmp_path: Path) -> None:
             top = add_comment(conn, walker, PAPER, "A *comment*", None, CommentRules(),
                               TrendingParams())
             add_comment(conn, walker, PAPER, "A reply", top, CommentRules(), TrendingParams())
+            # A moderator, so the moderation pages show their all: a flag in the queue, a
+            # log entry.
+            conn.execute(users.update().values(is_moderator=True))
+            walker_user = User.from_row(conn.execute(sa.select(users)).one())
+            moderation.flag(conn, walker_user, "paper", PAPER, "spam", "a flag to show")
+            moderation.hide_paper(conn, walker_user, PAPER, "hidden, then shown again")
+            moderation.unhide_paper(conn, walker_user, PAPER, "a log entry to show")
+            moderation.flag(conn, walker_user, "paper", PAPER, "spam", "an open flag")
         samples = {**SAMPLES, "token": reset.token}
 
         routes = list(get_routes(server.app.router))
         paths = {route.path for route in routes}
         assert {"/papers", "/account", "/signup", "/login", "/reset", "/reset/{token}",
                 "/api/v1/me", "/api/daily_papers", "/collections", "/collections/{collection_id}",
-                "/api/v1/collections/{collection_id}", "/submit", "/users/{username}"} <= paths
+                "/api/v1/collections/{collection_id}", "/submit", "/users/{username}",
+                "/moderation", "/moderation/queue", "/api/v1/moderation/flags", "/flag"} <= paths
         before = snapshot(engine)
         walked = 0
         statuses: dict[str, int] = {}

@@ -36,6 +36,13 @@ DAY = "2026-03-02"
 P1, P2 = "2603.50001", "2603.50002"
 
 
+@pytest.fixture
+def settings(settings):  # type: ignore[no-untyped-def]
+    """conftest's, with vote limits no test here meets (200 voters share one address)."""
+    return settings.model_copy(update={"ratelimit_vote_per_ip": "100000/minute",
+                                       "ratelimit_vote_per_user": "100000/minute"})
+
+
 def _load(engine, spec: dict[str, tuple[int, str]], day: str = DAY) -> None:
     """Papers of one day: id -> (Hugging Face upvotes, time featured); no comments."""
     items = []

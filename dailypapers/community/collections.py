@@ -19,6 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from dailypapers.catalog import VISIBLE_PAPER
 from dailypapers.community.accounts import utc
 from dailypapers.db.engine import db_now
 from dailypapers.db.schema import collection_items, collections, papers, users
@@ -131,8 +132,11 @@ def parse_id(value: Any) -> int | None:
 
 
 def _count_items() -> Any:
+    # Papers a moderator hid are neither listed nor counted (catalog.VISIBLE_PAPER).
     return (sa.select(sa.func.count()).select_from(collection_items)
-            .where(collection_items.c.collection_id == collections.c.id).scalar_subquery())
+            .join(papers, papers.c.id == collection_items.c.paper_id)
+            .where(collection_items.c.collection_id == collections.c.id, VISIBLE_PAPER)
+            .scalar_subquery())
 
 
 def _select() -> sa.Select:
@@ -173,7 +177,7 @@ def items(conn: Connection, collection: Collection, page: int) -> list[Item]:
     rows = conn.execute(
         sa.select(papers, collection_items.c.added_at.label("_added_at"))
         .join(collection_items, collection_items.c.paper_id == papers.c.id)
-        .where(collection_items.c.collection_id == collection.id)
+        .where(collection_items.c.collection_id == collection.id, VISIBLE_PAPER)
         .order_by(collection_items.c.added_at.desc(), collection_items.c.id.desc())
         .limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)
     ).mappings()
@@ -274,7 +278,8 @@ def add_paper(conn: Connection, user_id: int, collection_id: int, paper_id: str,
               limits: Limits) -> bool:
     """Put the paper in the collection; False when it was there already (nothing changed)."""
     _owned_row(conn, user_id, collection_id)  # locked: racing adds count one after the other
-    if conn.execute(sa.select(papers.c.id).where(papers.c.id == paper_id)).first() is None:
+    if conn.execute(sa.select(papers.c.id).where(papers.c.id == paper_id, VISIBLE_PAPER)
+                    ).first() is None:
         raise UnknownPaper(f"Paper {paper_id} not found")
     there = conn.execute(sa.select(collection_items.c.id).where(
         collection_items.c.collection_id == collection_id,

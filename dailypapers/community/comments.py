@@ -7,8 +7,10 @@ transaction as the row, like votes do (community/votes.py: an increment, never a
 racing writers on PostgreSQL stay exact), with the counts stamp for the keyword index and the
 paper's stored trending scores re-computed (comments count there, capped).
 
-What readers see comes from one query (:func:`visible_comments`): a comment with ``hidden_at``
-set (moderation) is left out there, and its replies with it. The thread is built in Python from
+What readers see comes from one query (:func:`visible_comments`): a comment a moderator hid
+(``hidden_at``, community/moderation.py) keeps its place as "[removed by a moderator]", its text
+never sent, its replies still shown; nobody replies to it, edits it or votes on it. A thread a
+moderator locked (``papers.comments_locked_at``) takes no new comments, replies or edits. The thread is built in Python from
 that one result, so a page costs one query and time linear in its comments.
 
 Functions take a connection and never commit.
@@ -35,7 +37,7 @@ __all__ = [
     "CommentRules", "CommentRefused", "UnknownComment", "NotYours", "UnknownPaper", "Comment",
     "CommentVoteState", "SORTS", "add_comment", "edit_comment", "delete_comment",
     "set_comment_vote", "toggle_comment_vote", "visible_comments", "thread", "comment_paper",
-    "get_comment",
+    "get_comment", "ThreadLocked", "set_hidden", "set_thread_locked",
 ]
 
 Sort = Literal["top", "new"]
@@ -48,6 +50,21 @@ class CommentRefused(ValueError):
 
 class UnknownComment(LookupError):
     """No such comment (or not one readers may see)."""
+
+
+class ThreadLocked(CommentRefused):
+    """A moderator locked the paper's thread: no new comments, replies or edits."""
+
+
+def _check_unlocked(conn: Connection, paper_id: str) -> None:
+    """Refuse a write to a locked thread; a paper a moderator hid is no paper to comment on."""
+    row = conn.execute(sa.select(papers.c.comments_locked_at, papers.c.hidden_at)
+                       .where(papers.c.id == paper_id)).first()
+    if row is None or row.hidden_at is not None:
+        raise UnknownPaper(paper_id)
+    if row.comments_locked_at is not None:
+        raise ThreadLocked("this thread is locked by a moderator: no new comments, replies or "
+                           "edits")
 
 
 class NotYours(PermissionError):
@@ -80,6 +97,7 @@ class Comment:
     edited_at: dt.datetime | None
     deleted: bool
     voted: bool  # by the viewer
+    hidden: bool = False  # by a moderator: shown as "[removed by a moderator]", body ""
     replies: list[Comment] = dataclasses.field(default_factory=list)
 
     @property
@@ -151,6 +169,7 @@ def add_comment(conn: Connection, user_id: int, paper_id: str, body: Any,
         if depth >= rules.max_depth:
             raise CommentRefused(f"parent: threads go {rules.max_depth} levels deep at most; "
                                  f"reply higher up")
+    _check_unlocked(conn, paper_id)
     _count(conn, paper_id, 1, params)  # first: it locks the paper row and checks that it exists
     return conn.execute(
         comments.insert().values(paper_id=paper_id, parent_id=parent_id, user_id=user_id,
@@ -171,6 +190,7 @@ def edit_comment(conn: Connection, user_id: int, comment_id: int, body: Any,
     """Replace the author's text; the paper's id."""
     text = _body(body, rules)
     row = _own(conn, user_id, comment_id)
+    _check_unlocked(conn, row.paper_id)
     changed = conn.execute(
         comments.update()
         .where(comments.c.id == comment_id, comments.c.user_id == user_id,
@@ -195,6 +215,40 @@ def delete_comment(conn: Connection, user_id: int, comment_id: int,
     if changed:  # only the call that really deleted it moves the count
         _count(conn, row.paper_id, -1, params)
     return row.paper_id
+
+
+def set_hidden(conn: Connection, comment_id: int, hidden: bool,
+               params: TrendingParams) -> str:
+    """Hide a comment (a moderator's act: it keeps its place, its text is no longer shown) or
+    show it again; the paper's id. The paper's count follows (``counted_comment``). Raises
+    UnknownComment when there is none, CommentRefused when it is so already."""
+    row = conn.execute(sa.select(comments.c.paper_id, comments.c.deleted_at, comments.c.hidden_at)
+                       .where(comments.c.id == comment_id)).first()
+    if row is None:
+        raise UnknownComment(comment_id)
+    if (row.hidden_at is not None) == hidden:
+        raise CommentRefused(f"comment {comment_id} is {'hidden' if hidden else 'shown'} already")
+    changed = conn.execute(
+        comments.update().where(comments.c.id == comment_id,
+                                comments.c.hidden_at.is_(None) if hidden
+                                else comments.c.hidden_at.is_not(None))
+        .values(hidden_at=db_now(conn) if hidden else None)).rowcount
+    if changed and row.deleted_at is None:  # a deleted comment is not counted either way
+        _count(conn, row.paper_id, -1 if hidden else 1, params)
+    return row.paper_id
+
+
+def set_thread_locked(conn: Connection, paper_id: str, locked: bool) -> None:
+    """Lock a paper's thread (no new comments, replies or edits) or open it again."""
+    row = conn.execute(sa.select(papers.c.comments_locked_at)
+                       .where(papers.c.id == paper_id)).first()
+    if row is None:
+        raise UnknownPaper(paper_id)
+    if (row.comments_locked_at is not None) == locked:
+        raise CommentRefused(f"the thread of {paper_id} is {'locked' if locked else 'open'} "
+                             "already")
+    conn.execute(papers.update().where(papers.c.id == paper_id)
+                 .values(comments_locked_at=db_now(conn) if locked else None))
 
 
 def comment_paper(conn: Connection, comment_id: int) -> str:
@@ -251,8 +305,8 @@ def toggle_comment_vote(conn: Connection, user_id: int, comment_id: int) -> Comm
 
 
 def visible_comments(paper_id: str, viewer_id: int | None = None) -> sa.Select:
-    """The one query behind every thread: the paper's comments readers may see (not hidden),
-    each with its author's name and whether ``viewer_id`` upvoted it."""
+    """The one query behind every thread: the paper's comments (a hidden one too, which keeps its
+    place), each with its author's name and whether ``viewer_id`` upvoted it."""
     source = comments.outerjoin(users, users.c.id == comments.c.user_id)
     voted: sa.ColumnElement[Any] = sa.false()
     if viewer_id is not None:
@@ -261,18 +315,20 @@ def visible_comments(paper_id: str, viewer_id: int | None = None) -> sa.Select:
         voted = comment_votes.c.id.is_not(None)
     query = sa.select(comments, users.c.username, voted.label("voted"))
     return (query.select_from(source)
-            .where(comments.c.paper_id == paper_id, comments.c.hidden_at.is_(None))
+            .where(comments.c.paper_id == paper_id)
             .order_by(comments.c.id))
 
 
 def _node(row: sa.Row) -> Comment:
     created = row.created_at if row.created_at.tzinfo else \
         row.created_at.replace(tzinfo=dt.timezone.utc)
+    hidden = row.hidden_at is not None
     return Comment(
         id=row.id, paper_id=row.paper_id, parent_id=row.parent_id, user_id=row.user_id,
-        author=row.username, depth=row.depth, body=row.body, upvotes=row.upvotes,
+        author=None if hidden else row.username, depth=row.depth,
+        body="" if hidden else row.body, upvotes=row.upvotes,
         created_at=created, edited_at=row.edited_at, deleted=row.deleted_at is not None,
-        voted=bool(row.voted),
+        voted=bool(row.voted), hidden=hidden,
     )
 
 
@@ -295,8 +351,8 @@ def _sort_key(sort: Sort):  # type: ignore[no-untyped-def]
 
 def thread(conn: Connection, paper_id: str, viewer_id: int | None = None,
            sort: Sort = "top") -> list[Comment]:
-    """The paper's top-level comments, replies nested, siblings in ``sort`` order. Replies whose
-    parent readers may not see (hidden) are left out with it."""
+    """The paper's top-level comments, replies nested, siblings in ``sort`` order (a hidden
+    comment keeps its place, emptied, with its replies)."""
     nodes: dict[int, Comment] = {}
     for row in conn.execute(visible_comments(paper_id, viewer_id)):
         nodes[row.id] = _node(row)

@@ -14,10 +14,11 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import threading
 import time
 
 from limits import RateLimitItem, parse_many
-from limits.storage import storage_from_string
+from limits.storage import MemoryStorage, Storage, storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
 log = logging.getLogger(__name__)
@@ -28,10 +29,28 @@ def _items(rules: str) -> tuple[RateLimitItem, ...]:
     return tuple(parse_many(rules))
 
 
+class _MemoryStorage(MemoryStorage):
+    """``memory://`` sweeping expired entries once a second, not every 10 ms. The library's
+    sweep walks every key: with 20,000 accounts voting it took a seventh of the server's CPU
+    (bench/vote_throughput.py: 358 votes/s without the per-account limit, 223 with it). Limits
+    are decided by the entries' timestamps; the sweep only frees memory."""
+
+    SWEEP_SECONDS = 1.0
+
+    def _MemoryStorage__schedule_expiry(self) -> None:  # overrides the private scheduler
+        if not self.timer.is_alive():
+            self.timer = threading.Timer(self.SWEEP_SECONDS,
+                                         self._MemoryStorage__expire_events)  # type: ignore[attr-defined]
+            self.timer.daemon = True
+            self.timer.start()
+
+
 class RateLimiter:
     def __init__(self, storage_url: str, key_prefix: str = "dailypapers") -> None:
-        options = {} if storage_url.startswith("memory://") else {"key_prefix": key_prefix}
-        self.storage = storage_from_string(storage_url, **options)
+        if storage_url.startswith("memory://"):
+            self.storage: Storage = _MemoryStorage(storage_url)
+        else:
+            self.storage = storage_from_string(storage_url, key_prefix=key_prefix)
         self.strategy = MovingWindowRateLimiter(self.storage)
         self.prefix = key_prefix
 

@@ -85,30 +85,41 @@ def end_all_sessions(conn: Connection, user_id: int) -> int:
     return conn.execute(user_sessions.delete().where(user_sessions.c.user_id == user_id)).rowcount
 
 
-def user_for_api_token(
-    conn: Connection, token: str
-) -> tuple[User, int, dt.datetime | None] | None:
-    """The user an API token belongs to, the token's id and when it was last used; or None."""
-    if not token.startswith(API_TOKEN_PREFIX) or len(token) > 128:
-        return None
-    row = conn.execute(
-        sa.select(*_active_user_columns(), api_tokens.c.id.label("token_id"),
-                  api_tokens.c.last_used_at)
-        .join(users, users.c.id == api_tokens.c.user_id)
-        .where(api_tokens.c.token_hash == hash_token(token), users.c.suspended_at.is_(None))
-    ).first()
-    if row is None:
-        return None
-    return User.from_row(row, "token"), row.token_id, row.last_used_at
+class ApiTokenUser(NamedTuple):
+    user: User
+    token_id: int
+    stale: bool  # last_used_at is older than LAST_USED_RESOLUTION: touch_api_token writes it
 
 
 LAST_USED_RESOLUTION = dt.timedelta(hours=1)  # "last used" to the hour: no write per request
 
 
-def touch_api_token(conn: Connection, token_id: int, last_used_at: dt.datetime | None) -> None:
-    now = db_now(conn)
-    if last_used_at is not None and last_used_at.tzinfo is None:
-        last_used_at = last_used_at.replace(tzinfo=dt.timezone.utc)  # SQLite returns naive UTC
-    if last_used_at is None or now - last_used_at >= LAST_USED_RESOLUTION:
+def valid_api_token_shape(token: str) -> bool:
+    return token.startswith(API_TOKEN_PREFIX) and len(token) <= 128
+
+
+def user_for_api_token(conn: Connection, token: str) -> ApiTokenUser | None:
+    """The user an API token belongs to, the token's id, and whether its "last used" stamp is
+    due; or None. One statement: the clock is read inside it on PostgreSQL (a separate
+    ``SELECT clock_timestamp()`` was a round trip on every API write)."""
+    if not valid_api_token_shape(token):
+        return None
+    now = sa.func.clock_timestamp() if conn.dialect.name == "postgresql" else db_now(conn)
+    stale = sa.or_(api_tokens.c.last_used_at.is_(None),
+                   api_tokens.c.last_used_at <= now - LAST_USED_RESOLUTION)
+    row = conn.execute(
+        sa.select(*_active_user_columns(), api_tokens.c.id.label("token_id"),
+                  stale.label("stale"))
+        .join(users, users.c.id == api_tokens.c.user_id)
+        .where(api_tokens.c.token_hash == hash_token(token), users.c.suspended_at.is_(None))
+    ).first()
+    if row is None:
+        return None
+    return ApiTokenUser(User.from_row(row, "token"), row.token_id, bool(row.stale))
+
+
+def touch_api_token(conn: Connection, token_id: int, stale: bool) -> None:
+    """Stamp the token's ``last_used_at`` when :func:`user_for_api_token` found it due."""
+    if stale:
         conn.execute(api_tokens.update().where(api_tokens.c.id == token_id)
-                     .values(last_used_at=now))
+                     .values(last_used_at=db_now(conn)))

@@ -33,6 +33,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from dailypapers.catalog import VISIBLE_PAPER
 from dailypapers.community.users import User
 from dailypapers.db.engine import db_now, read_transaction, write_transaction
 from dailypapers.db.schema import feature_days, papers, submissions, users
@@ -350,13 +351,15 @@ def submissions_of(conn: Connection, user_id: int, *, limit: int, offset: int
                    ) -> tuple[int, list[dict[str, Any]]]:
     """(how many in all, one page newest first): each with ``paper_id``, ``title``, ``day``,
     ``note``, ``created_at``."""
+    # Papers a moderator hid are neither listed nor counted (catalog.VISIBLE_PAPER).
     total = conn.execute(sa.select(sa.func.count()).select_from(submissions)
-                         .where(submissions.c.user_id == user_id)).scalar_one()
+                         .join(papers, papers.c.id == submissions.c.paper_id)
+                         .where(submissions.c.user_id == user_id, VISIBLE_PAPER)).scalar_one()
     rows = conn.execute(
         sa.select(submissions.c.id, submissions.c.paper_id, submissions.c.day,
                   submissions.c.note, submissions.c.created_at, papers.c.title)
         .join(papers, papers.c.id == submissions.c.paper_id)
-        .where(submissions.c.user_id == user_id)
+        .where(submissions.c.user_id == user_id, VISIBLE_PAPER)
         .order_by(submissions.c.created_at.desc(), submissions.c.id.desc())
         .limit(limit).offset(offset)
     ).mappings()

@@ -4,14 +4,30 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+T = TypeVar("T")
 
-def make_engine(url: str) -> Engine:
+# PostgreSQL connections are replaced after this long, before a server's or a firewall's idle
+# timeout ends them under us.
+POOL_RECYCLE_SECONDS = 1800
+
+
+def make_engine(url: str, *, pool_size: int = 20, max_overflow: int = 10,
+                ping_after_idle_seconds: float = 10.0) -> Engine:
+    """An engine for ``url``. On PostgreSQL: ``pool_size`` kept connections plus up to
+    ``max_overflow`` more under load (DAILYPAPERS_DB_POOL_SIZE / _MAX_OVERFLOW), and a
+    connection idle longer than ``ping_after_idle_seconds`` is tested before use (0: every time,
+    as SQLAlchemy's ``pool_pre_ping``). Not on every checkout: that ``SELECT 1`` was one of a
+    vote's nine round trips, and a connection in steady use is known to be alive. One that died
+    within the window fails its request once and the pool is renewed (the vote routes retry it:
+    :func:`retry_on_disconnect`)."""
     if url.startswith("sqlite"):
         path = sa.engine.make_url(url).database
         if path and path != ":memory:":
@@ -21,7 +37,41 @@ def make_engine(url: str) -> Engine:
         return engine
     if url.startswith("postgresql://") or url.startswith("postgres://"):
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    engine = sa.create_engine(url, pool_pre_ping=ping_after_idle_seconds <= 0,
+                              pool_size=pool_size, max_overflow=max_overflow,
+                              pool_recycle=POOL_RECYCLE_SECONDS)
+    if ping_after_idle_seconds > 0:
+        _ping_after_idle(engine, ping_after_idle_seconds)
+    return engine
+
+
+def _ping_after_idle(engine: Engine, seconds: float) -> None:
+    @sa.event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_conn, record) -> None:  # type: ignore[no-untyped-def]
+        record.info["idle_since"] = time.monotonic()
+
+    @sa.event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_conn, record, _proxy) -> None:  # type: ignore[no-untyped-def]
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < seconds:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_conn)  # pool_pre_ping's own test (leaves no transaction)
+        except Exception as exc:  # noqa: BLE001 - any failure: the pool connects afresh
+            # The pool's documented answer: it discards this connection and checks out another.
+            raise sa.exc.DisconnectionError(f"connection idle {seconds:.0f}+ s is dead") from exc
+
+
+def retry_on_disconnect(work: Callable[[], T]) -> T:
+    """``work()``, run a second time when its connection turned out dead (the database
+    restarted): the pool has renewed itself by then, and the first try's transaction never
+    committed. Only for work that is whole in itself (it opens its own transaction)."""
+    try:
+        return work()
+    except sa.exc.DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+    return work()
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -62,6 +62,11 @@ papers = sa.Table(
     sa.Column("is_demo", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("first_seen_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("row_updated_at", sa.DateTime(timezone=True), nullable=False),
+    # Set by a moderator (community/moderation.py): the paper leaves every list, search and API
+    # (catalog.VISIBLE_PAPER); NULL for nearly every row, so the index stays small in use.
+    sa.Column("hidden_at", sa.DateTime(timezone=True), index=True),
+    # Set by a moderator: the paper's thread takes no new comments, replies or edits.
+    sa.Column("comments_locked_at", sa.DateTime(timezone=True)),
 )
 
 feature_days = sa.Table(
@@ -412,4 +417,46 @@ media = sa.Table(
     sa.Column("size_bytes", sa.Integer),
     sa.Column("reason", sa.Text),  # refused | failed: why, for `dailypapers media` and logs
     sa.Column("fetched_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# --- moderation (dailypapers/community/moderation.py) -----------------------------------------
+
+# Append-only: one row per moderator action, shown on the public /moderation page. The code has
+# no function that updates or deletes a row (tests/test_moderation.py checks every route).
+# ``target_id`` is text: a paper's arXiv id, a user's or comment's numeric id.
+moderation_log = sa.Table(
+    "moderation_log",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("moderator_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False, index=True),
+    sa.Column("action", sa.String(32), nullable=False),  # hide_paper, suspend_user, ...
+    sa.Column("target_type", sa.String(16), nullable=False),  # paper | user | comment
+    sa.Column("target_id", sa.String(64), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_moderation_log_target", "target_type", "target_id"),
+)
+
+# A user's report that something needs a moderator's look. Open while ``resolved_at`` is NULL;
+# one open flag per (user, target), kept by a partial unique index on both databases.
+flags = sa.Table(
+    "flags",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False,
+        index=True,
+    ),
+    sa.Column("target_type", sa.String(16), nullable=False),
+    sa.Column("target_id", sa.String(64), nullable=False),
+    sa.Column("reason", sa.String(32), nullable=False),  # one of moderation.FLAG_REASONS
+    sa.Column("detail", sa.Text, nullable=False, server_default=""),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("resolved_at", sa.DateTime(timezone=True)),
+    sa.Column("resolved_by", sa.Integer, sa.ForeignKey("users.id", ondelete="SET NULL")),
+    sa.Column("resolution", sa.String(32)),  # dismissed | hidden | suspended
+    sa.Index("ix_flags_target", "target_type", "target_id"),
+    sa.Index("uq_flags_open", "user_id", "target_type", "target_id", unique=True,
+             sqlite_where=sa.text("resolved_at IS NULL"),
+             postgresql_where=sa.text("resolved_at IS NULL")),
 )

@@ -184,7 +184,7 @@ class KeywordIndex:
             if q is None:
                 return set()
             clauses.append((occur, q))
-        clauses.extend(exclusions(parsed))
+        clauses.extend(exclusions(parsed, filters))
         searcher = self._searcher()
         result = searcher.search(tantivy.Query.boolean_query(clauses), len(wanted), count=False)
         return {searcher.doc(a)[F_ID][0] for _, a in result.hits}

@@ -81,6 +81,8 @@ class SearchFilters:
     category: str | None = None  # "cs.CL", or an archive "cs"
     has_code: bool | None = None  # True: with a GitHub repo; False: without
     featured_only: bool = False  # featured on at least one day
+    # Papers a moderator hid (catalog.hidden_paper_ids): left out before ranking and counting.
+    hidden_ids: frozenset[str] = frozenset()
 
 
 def _phrase(fld: str, analyzer: tantivy.TextAnalyzer, text: str) -> tantivy.Query | None:
@@ -212,7 +214,7 @@ def build_query(parsed: ParsedQuery, filters: SearchFilters | None, *, require_a
         else:  # filters below are Must too: without this, words would become optional
             clauses.append((Must, _Q.boolean_query([(Should, q) for q in should])))
     positive = bool(clauses)
-    clauses.extend(exclusions(parsed))
+    clauses.extend(exclusions(parsed, filters))
     restricting = False
     for occur, query in filter_clauses(parsed, filters):
         if query is None:
@@ -229,10 +231,13 @@ def build_query(parsed: ParsedQuery, filters: SearchFilters | None, *, require_a
     return Built(_Q.boolean_query(clauses), scored)
 
 
-def exclusions(parsed: ParsedQuery) -> list[tuple[tantivy.Occur, tantivy.Query]]:
+def exclusions(parsed: ParsedQuery, filters: SearchFilters | None = None
+               ) -> list[tuple[tantivy.Occur, tantivy.Query]]:
     found = [_anywhere(text) for text in parsed.exclude_words + parsed.exclude_phrases]
     if parsed.exclude_ids:
         found.append(_Q.term_set_query(SCHEMA, F_ID, parsed.exclude_ids))
+    if filters is not None and filters.hidden_ids:
+        found.append(_Q.term_set_query(SCHEMA, F_ID, sorted(filters.hidden_ids)))
     return [(MustNot, q) for q in found if q is not None]
 
 

@@ -224,8 +224,11 @@ class SearchService:
             scored = [(pid, float(v @ query)) for pid in allowed
                       if (v := vectors.vector_of(pid)) is not None]
             return sorted(scored, key=lambda p: -p[1])[:want]
-        if (filters is None or filters == SearchFilters()) and not parsed.filters:
-            candidates = vectors.search(query, want)  # an empty filter form filters nothing
+        hidden = set(filters.hidden_ids) if filters is not None else set()
+        if (filters is None or filters == SearchFilters(hidden_ids=filters.hidden_ids)) \
+                and not parsed.filters:
+            # An empty filter form filters nothing; hidden papers are skipped by the scan.
+            candidates = vectors.search(query, want, exclude=hidden)
         else:
             # Filters: look further down the list and keep what passes them.
             candidates = vectors.search(query, want * 10)

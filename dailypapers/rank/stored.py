@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -21,11 +22,11 @@ _CHUNK = 500
 
 
 def counted_comment() -> sa.ColumnElement[bool]:
-    """Which comment rows papers.local_comments counts: every one not deleted. (A deleted comment
-    keeps its place in the thread as "[deleted]", but is no longer a comment anyone wrote.)
-    Hidden comments (``hidden_at``, moderation) still count here: hiding one that should stop
-    counting means adding it to this condition and moving the cache in the hiding transaction."""
-    return comments.c.deleted_at.is_(None)
+    """Which comment rows papers.local_comments counts: every one neither deleted nor hidden by a
+    moderator. (Both keep their place in the thread, as "[deleted]" or "[removed by a
+    moderator]", but are no longer comments anyone reads; community/comments.set_hidden moves
+    the cache in the hiding transaction.)"""
+    return sa.and_(comments.c.deleted_at.is_(None), comments.c.hidden_at.is_(None))
 
 
 def _score_rows(conn: Connection, where: sa.ColumnElement[bool] | None) -> list[sa.Row]:
@@ -46,12 +47,17 @@ def _score_rows(conn: Connection, where: sa.ColumnElement[bool] | None) -> list[
     return list(conn.execute(query))
 
 
+def score_of(row: Any, params: TrendingParams) -> float:
+    """The score of a feature day from a row with its inputs (``upvotes``, ``local_upvotes``,
+    ``num_comments``, ``local_comments``, ``day``, ``submitted_on_daily_at``)."""
+    return trending_score(row.upvotes + row.local_upvotes, row.num_comments + row.local_comments,
+                          featured_at(row.day, row.submitted_on_daily_at), params)
+
+
 def _rewrite(conn: Connection, rows: list[sa.Row], params: TrendingParams) -> int:
     changes = []
     for row in rows:
-        score = trending_score(row.upvotes + row.local_upvotes,
-                               row.num_comments + row.local_comments,
-                               featured_at(row.day, row.submitted_on_daily_at), params)
+        score = score_of(row, params)
         if score != row.trending_score:
             changes.append({"b_id": row.id, "b_score": score})
     if changes:

@@ -51,7 +51,7 @@ def create_app(
     from dailypapers.index.worker import IndexWorker
 
     settings = settings or get_settings()
-    engine = engine or make_engine(settings.effective_database_url)
+    engine = engine or make_engine(settings.effective_database_url, **settings.engine_options)
     search = search or SearchService.from_settings(engine, settings)
     jobs = list(background) if isinstance(background, (list, tuple)) else (
         [background] if background is not None else [])
@@ -98,8 +98,8 @@ def create_app(
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
     from dailypapers.web import (
-        routes_account, routes_api, routes_collections, routes_comments, routes_media, routes_pages,
-        routes_search, routes_submit, routes_users, routes_votes,
+        routes_account, routes_api, routes_collections, routes_comments, routes_media,
+        routes_moderation, routes_pages, routes_search, routes_submit, routes_users, routes_votes,
     )
 
     routes_collections.install_template_globals(templates.env)  # the cards' collection form
@@ -109,6 +109,7 @@ def create_app(
     app.include_router(routes_collections.router)  # before /papers/{id:path} too (".../collect")
     app.include_router(routes_search.router)  # before /api/papers/{id}, which would match "search"
     app.include_router(routes_api.router)
+    app.include_router(routes_moderation.router)
     app.include_router(routes_pages.router)
     app.include_router(routes_account.router)
     app.include_router(routes_account.api_router)

@@ -20,10 +20,14 @@ Route modules import from here, never from ``web/app.py`` (which imports the rou
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import hmac
 import secrets
-from collections.abc import Iterator
+import threading
+import weakref
+from collections.abc import AsyncIterator, Iterator
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -31,7 +35,7 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.templating import Jinja2Templates
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 from dailypapers.community.secret_key import load_secret_key
 from dailypapers.community.sessions import SessionUser, user_for_api_token, user_for_session
@@ -46,7 +50,7 @@ __all__ = [
     "get_write_connection", "current_user", "require_user", "check_csrf", "csrf_token_for",
     "set_session_cookie", "clear_session_cookie", "session_cookie_name", "session_token",
     "secret_key", "RateLimited", "rate_limit", "client_address", "safe_next", "AUTH_RESPONSES",
-    "single_valued_api_parameters",
+    "single_valued_api_parameters", "write_gate",
 ]
 
 CSRF_FIELD = "csrf_token"
@@ -63,10 +67,53 @@ def get_connection(request: Request) -> Iterator[Connection]:
         yield conn
 
 
-def get_write_connection(request: Request) -> Iterator[Connection]:
-    with write_transaction(request.app.state.engine) as conn:
-        yield conn
-        _touch_api_token(request, conn)
+# Writers wait for their turn here, on the event loop, before they take a thread. The route and
+# its dependency run in different threadpool threads; when each waiting writer held a thread
+# (blocked in BEGIN IMMEDIATE on SQLite, in the pool's checkout on PostgreSQL), 40 of them (the
+# threadpool's size) left none for the writer holding the lock, which waited in turn: 64
+# concurrent writes stalled for SQLite's 30 s busy timeout, then failed. SQLite: one writer at
+# a time (the database's own rule); PostgreSQL: as many as the pool has connections.
+_gates_lock = threading.Lock()
+
+
+def _write_capacity(engine: Engine) -> int:
+    if engine.dialect.name == "sqlite":
+        return 1
+    pool = engine.pool
+    size, overflow = getattr(pool, "size", lambda: 0)(), getattr(pool, "_max_overflow", -1)
+    return size + overflow if size > 0 and overflow >= 0 else 0  # 0: no bound known
+
+
+def write_gate(request: Request) -> contextlib.AbstractAsyncContextManager[Any]:
+    """Hold it (``async with``) around the thread that runs a write transaction."""
+    engine: Engine = request.app.state.engine
+    capacity = _write_capacity(engine)
+    if not capacity:
+        return contextlib.nullcontext()
+    loop = asyncio.get_running_loop()  # asyncio primitives belong to one loop; tests run several
+    with _gates_lock:
+        gates = getattr(request.app.state, "write_gates", None)
+        if gates is None:
+            gates = request.app.state.write_gates = weakref.WeakKeyDictionary()
+        gate = gates.get(loop)
+        if gate is None:
+            gate = gates[loop] = asyncio.Semaphore(capacity)
+    return gate
+
+
+async def get_write_connection(request: Request) -> AsyncIterator[Connection]:
+    async with write_gate(request):
+        transaction = write_transaction(request.app.state.engine)
+        conn = await run_in_threadpool(transaction.__enter__)
+        try:
+            yield conn
+            await run_in_threadpool(_touch_api_token, request, conn)
+        except BaseException as exc:
+            if not await run_in_threadpool(transaction.__exit__, type(exc), exc,
+                                           exc.__traceback__):
+                raise
+        else:
+            await run_in_threadpool(transaction.__exit__, None, None, None)
 
 
 ConnDep = Annotated[Connection, Depends(get_connection)]
@@ -123,6 +170,8 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
     context.setdefault("base_url", public_base(request))  # for canonical links
     context.setdefault("current_user", resolve_user(request))
     context.setdefault("csrf_token", _LazyCsrfToken(request))
+    if context["current_user"] is not None:
+        context.setdefault("voted", _VotedPapers(request, context))
     response = templates.TemplateResponse(request, template, context, status_code=status_code)
     _set_pending_csrf_cookie(request, response)
     if context["current_user"] is not None:  # a page with someone's name in it: no shared cache
@@ -266,6 +315,33 @@ def csrf_token_for(request: Request) -> str:
         cookie = getattr(request.state, "new_csrf_cookie", "") or secrets.token_urlsafe(24)
         request.state.new_csrf_cookie = cookie
     return _anonymous_token(request, cookie)
+
+
+class _VotedPapers:
+    """``paper_id in voted``: has the signed-in user upvoted it (the pressed vote buttons).
+    Looked up once, for the page's cards (``entries``) and ``paper``, when a template first
+    asks; pages without a vote button query nothing."""
+
+    def __init__(self, request: Request, context: dict[str, Any]) -> None:
+        self._request, self._context = request, context
+        self._ids: set[str] | None = None
+
+    def _load(self) -> set[str]:
+        from dailypapers.community.votes import voted_papers
+
+        ids = [entry.paper["id"] for entry in self._context.get("entries") or ()
+               if getattr(entry, "paper", None) is not None]
+        paper = self._context.get("paper")
+        if paper is not None:
+            ids.append(paper["id"])
+        user = self._context["current_user"]
+        with read_transaction(self._request.app.state.engine) as conn:
+            return voted_papers(conn, user.id, list(dict.fromkeys(ids)))
+
+    def __contains__(self, paper_id: object) -> bool:
+        if self._ids is None:
+            self._ids = self._load()
+        return paper_id in self._ids
 
 
 class _LazyCsrfToken:

@@ -51,6 +51,8 @@ _COMMENT_SCHEMA: dict[str, Any] = {
         "createdAt": {"type": "string"},
         "editedAt": {"anyOf": [{"type": "string"}, {"type": "null"}]},
         "deleted": {"type": "boolean"},
+        "hidden": {"type": "boolean", "description": "Removed by a moderator: it keeps its "
+                   "place, with no author, body or html."},
         "replies": {"type": "array", "items": {"type": "object"},
                     "description": "Its replies, same shape (always [] in the answer to a "
                                    "write, which concerns one comment)."},
@@ -251,11 +253,12 @@ def comment_json(node: Comment, viewer: bool = False) -> dict[str, Any]:
         "id": node.id, "paperId": node.paper_id, "parentId": node.parent_id,
         "author": None if node.deleted else node.author,
         "body": "" if node.deleted else node.body,
-        "html": "" if node.deleted else str(render_comment(node.body)),
+        "html": "" if node.deleted or node.hidden else str(render_comment(node.body)),
         "upvotes": node.upvotes, "score": node.score,
         "createdAt": node.created_at.isoformat(),
         "editedAt": node.edited_at.isoformat() if node.edited_at else None,
         "deleted": node.deleted,
+        "hidden": node.hidden,
         "replies": [comment_json(r, viewer) for r in node.replies],
     }
     if viewer:

@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from dailypapers import catalog
 from dailypapers.ids import InvalidArxivId, split_arxiv_id
 from dailypapers.ingest.linked import linked_of
+from dailypapers.community.moderation import is_moderator
 from dailypapers.web.deps import ConnDep, render, resolve_user
 from dailypapers.web.routes_comments import page_thread, parse_sort
 from dailypapers.web.paper_markdown import linked_sections, paper_markdown
@@ -100,16 +101,14 @@ def by_month(request: Request, conn: ConnDep, month: str, sort: str | None = Non
 
 
 @router.get("/papers/{paper_id:path}.md", include_in_schema=False)
-def paper_markdown_page(conn: ConnDep, paper_id: str) -> Response:
+def paper_markdown_page(request: Request, conn: ConnDep, paper_id: str) -> Response:
     """The paper as Markdown (``HfApi.read_paper``). Declared before the HTML page, whose
     ``{paper_id:path}`` would otherwise take ``2401.12345.md`` and answer 404."""
     try:
         canonical, _version = split_arxiv_id(paper_id)
     except InvalidArxivId:
         raise HTTPException(404, f"{paper_id!r} is not an arXiv identifier") from None
-    paper = catalog.get_paper(conn, canonical)
-    if paper is None:
-        raise HTTPException(404, f"No paper {canonical} here yet")
+    paper = _paper_or_404(request, conn, canonical)
     text = paper_markdown(paper, catalog.features_of(conn, canonical), linked_of(conn, canonical))
     # nosniff: upstream text must never be taken for HTML by a browser opening the file.
     return Response(text, media_type="text/markdown; charset=utf-8",
@@ -126,9 +125,7 @@ def paper_page(request: Request, conn: ConnDep, paper_id: str,
         raise HTTPException(404, f"{paper_id!r} is not an arXiv identifier") from None
     if canonical != paper_id:
         return RedirectResponse(f"/papers/{canonical}", status_code=308)  # type: ignore[return-value]
-    paper = catalog.get_paper(conn, canonical)
-    if paper is None:
-        raise HTTPException(404, f"No paper {canonical} here yet")
+    paper = _paper_or_404(request, conn, canonical)
     features = catalog.features_of(conn, canonical)
     return render(request, "paper.html", paper=paper, features=features,
                   similar=_similar(request, conn, canonical),
@@ -140,6 +137,16 @@ def paper_page(request: Request, conn: ConnDep, paper_id: str,
 def _viewer_id(request: Request) -> int | None:
     user = resolve_user(request)
     return user.id if user is not None else None
+
+
+def _paper_or_404(request: Request, conn: ConnDep, paper_id: str) -> dict:  # type: ignore[type-arg]
+    """The paper; a hidden one is a 404 like a missing one, except to a moderator (whose page
+    says it is hidden and offers to unhide it)."""
+    paper = catalog.get_paper(conn, paper_id, include_hidden=True)
+    if paper is None or (paper["hidden_at"] is not None
+                         and not is_moderator(resolve_user(request))):
+        raise HTTPException(404, f"No paper {paper_id} here yet")
+    return paper
 
 
 def _similar(request: Request, conn: ConnDep, paper_id: str, k: int = 6) -> list[dict]:  # type: ignore[type-arg]

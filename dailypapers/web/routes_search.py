@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from typing import Any
 from urllib.parse import urlencode
@@ -128,10 +129,13 @@ def filters_from(params: Any) -> SearchFilters:
                          featured_only=bool(_bool(params, "featured")))
 
 
-def _run(request: Request, q: str, *, limit: int, offset: int, strict: bool) -> SearchResults:
+def _run(request: Request, conn: ConnDep, q: str, *, limit: int, offset: int,
+         strict: bool) -> SearchResults:
     params = request.query_params
+    # Hidden papers are left out inside the search, so totals and pages count only what shows.
+    filters = dataclasses.replace(filters_from(params), hidden_ids=catalog.hidden_paper_ids(conn))
     return _service(request).search(
-        q, limit=limit, offset=offset, filters=filters_from(params),
+        q, limit=limit, offset=offset, filters=filters,
         sort=_choice(params, "sort", SORTS, "relevance"),
         mode=_choice(params, "mode", MODES, "hybrid"), strict=strict,
     )
@@ -159,8 +163,8 @@ def hf_search(request: Request, conn: ConnDep) -> JSONResponse:
     params = request.query_params
     try:
         limit = int_param(params, "limit", HF_DEFAULT_LIMIT, 1, HF_MAX_LIMIT)
-        results = _run(request, (params.get("q") or "")[:HF_MAX_QUERY], limit=limit, offset=0,
-                       strict=False)
+        results = _run(request, conn, (params.get("q") or "")[:HF_MAX_QUERY], limit=limit,
+                       offset=0, strict=False)
     except (QueryError, BadParam) as exc:
         return api_error(400, str(exc))
     return JSONResponse([item_json(paper, feature) for _, paper, feature in _rows(conn, results)])
@@ -173,7 +177,8 @@ def v1_search(request: Request, conn: ConnDep) -> JSONResponse:
     try:
         limit = int_param(params, "limit", PAGE_SIZE, 1, V1_MAX_LIMIT)
         offset = int_param(params, "offset", 0, 0, V1_MAX_OFFSET)
-        results = _run(request, params.get("q") or "", limit=limit, offset=offset, strict=True)
+        results = _run(request, conn, params.get("q") or "", limit=limit, offset=offset,
+                       strict=True)
     except (QueryError, BadParam) as exc:
         return api_error(400, str(exc))
     data = []
@@ -204,7 +209,8 @@ def search_page(request: Request, conn: ConnDep) -> HTMLResponse:
     try:
         page = int_param(params, "page", 1, 1, 500)
         if q.strip() or any(params.get(k) for k in ("category", "date_from", "date_to", "has_code")):
-            results = _run(request, q, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE, strict=False)
+            results = _run(request, conn, q, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE,
+                           strict=False)
             rows = []
             for hit, paper, feature in _rows(conn, results):
                 marked = _highlight(results, paper)

@@ -3,16 +3,12 @@ paper with both of its counts at /api/v1/papers/{id}, and the page "How trending
 
 Thin: the rules live in community/votes.py and rank/.
 
-Writes open their transaction inside the route (``_write``), not through ``WriteConnDep``: on
-SQLite that dependency takes the write lock (BEGIN IMMEDIATE) in one threadpool thread and runs
-the route in another, so 40 concurrent votes (the threadpool's size) each holding a thread while
-waiting for the lock left none for the route holding it: measured, 200 votes at once stalled
-until SQLite's 30 s busy timeout. Here lock and work share one thread."""
+Writes wait for ``deps.write_gate`` on the event loop, then run in one threadpool thread (lock
+and work in the same thread: ``_write``); the API vote checks its token inside the vote's own
+transaction."""
 
 from __future__ import annotations
 
-import contextlib
-import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -23,43 +19,66 @@ from sqlalchemy.engine import Connection
 
 from dailypapers import catalog
 from dailypapers.community.sessions import touch_api_token, user_for_api_token
-from dailypapers.community.votes import UnknownPaper, VoteState, set_vote, toggle_vote
-from dailypapers.db.engine import write_transaction
+from dailypapers.community.votes import UnknownPaper, VoteState, toggle_vote, vote_by_token
+from dailypapers.db.engine import retry_on_disconnect, write_transaction
 from dailypapers.ids import InvalidArxivId, split_arxiv_id
 from dailypapers.rank.trending import (
     EPOCH, TrendingParams, featured_at, trending_points, trending_score,
 )
 from dailypapers.web.deps import (
-    ConnDep, CsrfDep, RequireUser, api_error, render,
+    ConnDep, CsrfDep, RequireUser, api_error, client_address, rate_limit, render, write_gate,
 )
 
 router = APIRouter()
 T = TypeVar("T")
 
 
-# SQLite has one writer at a time; waiting writers poll with growing sleeps (up to 100 ms), so
-# 32 clients voting left most of them asleep while the lock was free (p99 ~1 s). Within this
-# process they queue on a lock instead, woken the moment it is free.
-_SQLITE_WRITER = threading.Lock()
-
-
 def _write(request: Request, work: Callable[[Connection], T]) -> T:
-    """``work`` in one write transaction, committed before the answer (see the module's doc)."""
+    """``work`` in one write transaction, committed before the answer; the caller holds
+    ``write_gate``. SQLite's waiting writers used to poll with growing sleeps (up to 100 ms): 32
+    clients voting left most of them asleep while the lock was free (p99 ~1 s); the gate wakes
+    the next one the moment the lock is free."""
     engine = request.app.state.engine
-    queue = _SQLITE_WRITER if engine.dialect.name == "sqlite" else contextlib.nullcontext()
-    with queue, write_transaction(engine) as conn:
-        result = work(conn)
-        found = getattr(request.state, "api_token", None)
-        if found:
-            touch_api_token(conn, *found)
-    return result
+
+    def attempt() -> T:
+        with write_transaction(engine) as conn:
+            result = work(conn)
+            found = getattr(request.state, "api_token", None)
+            if found:
+                touch_api_token(conn, *found)
+        return result
+
+    # The pool no longer tests each connection before use (db/engine.py): a vote on one that
+    # died (the database restarted) is tried once more, on a fresh one.
+    return retry_on_disconnect(attempt)
+
+
+async def _in_turn(request: Request, function: Callable[..., T], *args: Any) -> T:
+    async with write_gate(request):
+        return await run_in_threadpool(function, *args)
+
 
 _VOTE_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"description": "The vote's state and the paper's counts: `voted`, `changed`, "
                          "`upvotes` (total), `upvotesHuggingFace`, `upvotesLocal`."},
     401: {"description": "No valid API token (`Authorization: Bearer <token>`)."},
     404: {"description": "No such paper."},
+    429: {"description": "Too many votes from this address or account "
+                         "(DAILYPAPERS_RATELIMIT_VOTE_*); nothing changed.",
+          "headers": {"Retry-After": {"description": "Seconds to wait",
+                                      "schema": {"type": "integer"}}}},
 }
+
+
+def _limit_address(request: Request) -> None:
+    """Count a vote against the client address's limit (raises RateLimited: a 429)."""
+    rate_limit(request, request.app.state.settings.ratelimit_vote_per_ip, "vote",
+               client_address(request))
+
+
+def _limit_user(request: Request, user_id: int) -> None:
+    rate_limit(request, request.app.state.settings.ratelimit_vote_per_user, "vote-user",
+               str(user_id))
 
 
 def _params(request: Request) -> TrendingParams:
@@ -91,10 +110,15 @@ async def vote_form(request: Request, paper_id: str, _csrf: CsrfDep,
                       message=f"Paper {paper_id!r} not found: not an arXiv identifier")
     form = await request.form()
     back = _safe_next(form.get("next"), f"/papers/{canonical}")
+    params = _params(request)
+
+    def limited_toggle() -> VoteState:
+        _limit_address(request)
+        _limit_user(request, user.id)
+        return _write(request, lambda conn: toggle_vote(conn, user.id, canonical, params))
+
     try:
-        params = _params(request)
-        await run_in_threadpool(
-            _write, request, lambda conn: toggle_vote(conn, user.id, canonical, params))
+        await _in_turn(request, limited_toggle)
     except UnknownPaper:
         return render(request, "error.html", 404, title="Not found",
                       message=f"Paper {canonical} not found")
@@ -124,14 +148,17 @@ def _api_vote(request: Request, paper_id: str, on: bool) -> JSONResponse:
     canonical = _canonical(paper_id)
 
     def work(conn: Connection) -> VoteState | None:
-        found = user_for_api_token(conn, token) if token else None
-        if found is None:
+        found = vote_by_token(conn, token, canonical, on, params) if canonical else \
+            (user_for_api_token(conn, token), None)
+        if found is None or found[0] is None:
             raise _NoUser
-        user, token_id, last_used = found
-        touch_api_token(conn, token_id, last_used)
-        return set_vote(conn, user.id, canonical, on, params) if canonical else None
+        # The user is known only now (on PostgreSQL the vote is written by then): past the
+        # limit, RateLimited rolls the vote back.
+        _limit_user(request, found[0].user.id)
+        return found[1]
 
     try:
+        _limit_address(request)
         state = _write(request, work)
     except _NoUser:
         return api_error(401, "sign in required: send Authorization: Bearer <API token> "
@@ -147,13 +174,13 @@ def _api_vote(request: Request, paper_id: str, on: bool) -> JSONResponse:
 async def api_vote(request: Request, paper_id: str) -> JSONResponse:
     """Upvote a paper (idempotent: voting twice keeps one vote). Needs
     ``Authorization: Bearer <personal API token>``."""
-    return await run_in_threadpool(_api_vote, request, paper_id, True)
+    return await _in_turn(request, _api_vote, request, paper_id, True)
 
 
 @router.delete("/api/v1/papers/{paper_id:path}/vote", responses=_VOTE_RESPONSES)
 async def api_unvote(request: Request, paper_id: str) -> JSONResponse:
     """Take an upvote back (idempotent). Needs ``Authorization: Bearer <personal API token>``."""
-    return await run_in_threadpool(_api_vote, request, paper_id, False)
+    return await _in_turn(request, _api_vote, request, paper_id, False)
 
 
 @router.get("/api/v1/papers/{paper_id:path}", responses={

@@ -1,0 +1,52 @@
+"""Your own vote in Debian's chromium with JavaScript switched off: the card's button is a form
+that presses (aria-pressed, a filled button) and un-presses, on the list and on the paper's page."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.test_browser import browser, demo_site  # noqa: F401  (fixtures shared with that module)
+
+pytestmark = pytest.mark.browser
+
+
+def test_the_vote_button_stays_pressed_for_your_vote(browser, demo_site):  # noqa: F811
+    context = browser.new_context(java_script_enabled=False, viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    try:
+        page.goto(f"{demo_site.url}/signup")
+        page.get_by_label("Username").fill("Pressed_Voter")
+        page.get_by_label("Password", exact=True).fill("plain forms all the way")
+        page.get_by_role("button", name="Sign up").click()
+        page.wait_for_url("**/papers")
+
+        card = page.locator("article.card").first
+        paper_id = card.get_attribute("data-paper-id")
+        card = page.locator(f'article.card[data-paper-id="{paper_id}"]')
+        button = card.locator("button.vote-button")
+        count = int(button.locator(".count").inner_text())
+        assert button.get_attribute("aria-pressed") == "false"
+        plain = button.evaluate("b => getComputedStyle(b).backgroundColor")
+
+        button.click()
+        page.wait_for_url("**/papers")
+        button = page.locator(f'article.card[data-paper-id="{paper_id}"] button.vote-button')
+        assert button.get_attribute("aria-pressed") == "true"
+        assert int(button.locator(".count").inner_text()) == count + 1
+        assert button.evaluate("b => getComputedStyle(b).backgroundColor") != plain  # visible
+
+        page.goto(f"{demo_site.url}/papers/{paper_id}")
+        toggle = page.locator("form.vote-form button")
+        assert toggle.get_attribute("aria-pressed") == "true"
+        assert toggle.inner_text() == "Upvoted: take back"
+        toggle.click()
+        page.wait_for_url(f"**/papers/{paper_id}")
+        toggle = page.locator("form.vote-form button")
+        assert (toggle.get_attribute("aria-pressed"), toggle.inner_text()) == ("false", "Upvote")
+
+        page.goto(f"{demo_site.url}/papers")
+        button = page.locator(f'article.card[data-paper-id="{paper_id}"] button.vote-button')
+        assert button.get_attribute("aria-pressed") == "false"
+        assert int(button.locator(".count").inner_text()) == count
+    finally:
+        context.close()
