@@ -24,7 +24,7 @@ from fastapi.routing import APIRoute, _IncludedRouter
 
 from dailypapers.community import resets
 from dailypapers.db.engine import write_transaction
-from dailypapers.db.schema import api_tokens, collections
+from dailypapers.db.schema import api_tokens, collections, comments, users
 from dailypapers.ingest.files import import_paths
 from dailypapers.web.deps import check_csrf
 from tests.account_helpers import NEW_PASSWORD, PASSWORD, Browser, csrf, serve
@@ -39,7 +39,7 @@ DAY = "2026-03-02"
 NOW = dt.datetime(2025, 2, 20, 9, 30, tzinfo=dt.timezone.utc)
 STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
 SAMPLES = {"paper_id": STORED, "collection_id": "1", "token_id": "1", "token": "x",
-           "comment_id": "1", "username": "Victim"}
+           "comment_id": "2", "username": "Victim"}
 
 
 def state_changing_routes(router: Any) -> Iterator[APIRoute]:
@@ -77,6 +77,19 @@ FORMS: dict[str, tuple[str, dict[str, str]]] = {
     "/comments/{comment_id}/edit": ("signed_in", {"body": "Edited"}),
     "/comments/{comment_id}/vote": ("signed_in", {}),
     "/comments/{comment_id}/delete": ("signed_in", {}),
+    # The victim is a moderator, so these act; comment 1 is the attacker's.
+    "/flag": ("signed_in", {"target_type": "paper", "target_id": STORED, "reason": "spam",
+                            "detail": "walked"}),
+    "/moderation/queue/resolve": ("signed_in", {"action": "dismiss", "target_type": "paper",
+                                                "target_id": STORED, "reason": "fine"}),
+    "/moderation/comments": ("signed_in", {"action": "hide", "comment_id": "1",
+                                           "reason": "rude"}),
+    "/moderation/threads": ("signed_in", {"action": "lock", "paper_id": STORED,
+                                          "reason": "heated"}),
+    "/moderation/users": ("signed_in", {"action": "suspend", "username": "Bystander",
+                                        "reason": "spam"}),
+    "/moderation/papers": ("signed_in", {"action": "hide", "paper_id": STORED,
+                                         "reason": "spam"}),
     "/collections/{collection_id}/delete": ("signed_in", {}),
     "/account/password": ("signed_in", {"current_password": PASSWORD,
                                         "new_password": NEW_PASSWORD}),
@@ -112,6 +125,12 @@ def test_every_form_route_refuses_a_missing_or_wrong_csrf_token(settings, engine
         assert victim.sign_up("Victim", email="victim@example.org").status_code == 303
         attacker = Browser(server.url)
         assert attacker.sign_up("Attacker").status_code == 303
+        assert Browser(server.url).sign_up("Bystander").status_code == 303
+        with write_transaction(engine) as conn:
+            conn.execute(users.update().where(users.c.username == "Victim")
+                         .values(is_moderator=True))
+        assert attacker.submit(f"/papers/{STORED}", f"/papers/{STORED}/comments",
+                               {"body": "comment 1"}).status_code == 303
         other_stranger = Browser(server.url)
         foreign_anonymous = csrf(other_stranger.get("/login").text, "/login")
 
@@ -122,6 +141,7 @@ def test_every_form_route_refuses_a_missing_or_wrong_csrf_token(settings, engine
         with engine.connect() as conn:
             assert conn.execute(sa.select(api_tokens.c.id)).scalars().all() == [1]
             assert conn.execute(sa.select(collections.c.id)).scalars().all() == [1]
+            assert conn.execute(sa.select(comments.c.id)).scalars().all() == [1]
         with write_transaction(engine) as conn:
             reset = resets.request_reset(conn, "victim")
         samples = {**SAMPLES, "token": reset.token}
