@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from dailypapers.db.schema import feature_days, ingest_runs, papers
+from dailypapers.db.schema import feature_days, ingest_runs, papers, users
 from dailypapers.rank.trending import featured_at
 
 SORTS = ("trending", "upvotes", "newest")
@@ -119,6 +119,13 @@ class Entry:
         return featured_at(self.feature["day"], self.feature["submitted_on_daily_at"])
 
 
+def _submitter_username() -> sa.ScalarSelect[Any]:
+    """A local submitter's name now, by ``submitter_user_id`` (NULL for Hugging Face's, or once
+    the account is gone): user-page links follow the account, not the name stored that day."""
+    return (sa.select(users.c.username).where(users.c.id == feature_days.c.submitter_user_id)
+            .scalar_subquery())
+
+
 _FEATURE_COLS = [
     feature_days.c.day.label("f_day"),
     feature_days.c.upvotes.label("f_upvotes"),
@@ -131,6 +138,7 @@ _FEATURE_COLS = [
     feature_days.c.is_author_participating.label("f_is_author_participating"),
     feature_days.c.source.label("f_source"),
     feature_days.c.trending_score.label("f_trending_score"),
+    _submitter_username().label("f_submitter_username"),
 ]
 # The one condition that keeps a paper a moderator hid (community/moderation.py) out of every
 # list, search result and API answer. Days stay days: a day whose papers are all hidden is still
@@ -264,7 +272,8 @@ def get_paper(conn: Connection, paper_id: str, *, include_hidden: bool = False
 
 def features_of(conn: Connection, paper_id: str) -> list[dict[str, Any]]:
     rows = conn.execute(
-        sa.select(feature_days).where(feature_days.c.paper_id == paper_id)
+        sa.select(feature_days, _submitter_username().label("submitter_username"))
+        .where(feature_days.c.paper_id == paper_id)
         .order_by(feature_days.c.day.desc())
     ).mappings()
     return [dict(r) for r in rows]

@@ -136,6 +136,7 @@ def test_no_get_changes_anything(browser, engine) -> None:
 
 def test_a_password_change_ends_every_other_session(server, browser, engine) -> None:
     browser.sign_up("linus")
+    own_cookie = browser.cookie("dp_session")
     laptop = another(server)
     assert laptop.sign_in("linus").status_code == 303
     laptop_cookie = laptop.cookie("dp_session")
@@ -153,9 +154,11 @@ def test_a_password_change_ends_every_other_session(server, browser, engine) -> 
     assert changed.status_code == 303 and changed.headers["location"] == "/account?changed=password"
     assert browser.signed_in_as() == "linus"  # this browser got a new session
     assert laptop.signed_in_as() is None
-    replay = another(server)
-    replay.http.cookies.set("dp_session", laptop_cookie)
-    assert replay.signed_in_as() is None
+    for old in (laptop_cookie, own_cookie):  # the changing browser's old cookie dies too
+        replay = another(server)
+        replay.http.cookies.set("dp_session", old)
+        assert replay.signed_in_as() is None
+    assert browser.cookie("dp_session") != own_cookie
     assert count(engine, user_sessions) == 1
 
     assert laptop.sign_in("linus", PASSWORD).status_code == 400

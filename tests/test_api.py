@@ -343,6 +343,28 @@ def test_openapi_error_schema_and_the_paper_route(client):
     assert client.get("/api/docs").status_code == 200
 
 
+def test_api_docs_say_which_operations_need_a_token(client):
+    """The intro counts open and token operations from the OpenAPI document; every write
+    (POST, PUT, PATCH, DELETE) is marked as needing a token, and no read that needs none is."""
+    import lxml.html
+
+    paths = client.get("/api/openapi.json").json()["paths"]
+    ops = [(m.upper(), p, "401" in op["responses"]) for p, ms in paths.items()
+           for m, op in ms.items()]
+    with_token = sum(1 for *_, t in ops if t)
+    assert with_token >= 3 and with_token < len(ops)
+    assert all(t for m, _p, t in ops if m in ("POST", "PUT", "PATCH", "DELETE"))
+    doc = lxml.html.fromstring(client.get("/api/docs").text)
+    intro = " ".join(doc.xpath("string(//p[@class='api-intro'])").split())
+    assert "read-only" not in intro
+    assert f"{len(ops) - with_token} operations need no key; the other {with_token} act" in intro
+    assert "Authorization: Bearer <token>" in intro
+    marked = {(a.xpath("string(.//span[@class='method'])"), a.xpath("string(.//code)"))
+              for a in doc.xpath("//article[@class='operation']")
+              if a.xpath(".//span[@class='needs-token']")}
+    assert marked == {(m, p) for m, p, t in ops if t}
+
+
 # --- HEAD ---------------------------------------------------------------------------------------
 
 

@@ -89,6 +89,7 @@ def test_no_get_route_changes_a_row(settings, engine, tmp_path: Path) -> None:
                 "/moderation", "/moderation/queue", "/api/v1/moderation/flags", "/flag"} <= paths
         before = snapshot(engine)
         walked = 0
+        statuses: dict[str, int] = {}
         for route in routes:
             url = fill(route.path, samples)
             if route.path.startswith("/api/"):
@@ -98,8 +99,13 @@ def test_no_get_route_changes_a_row(settings, engine, tmp_path: Path) -> None:
             for method in ("GET", "HEAD"):
                 answer = browser.http.request(method, url, headers=headers)
                 assert answer.status_code < 500, (method, url, answer.status_code)
+                statuses[route.path] = answer.status_code
                 walked += 1
         assert walked == 2 * len(routes)
+        # Pages only a signed-in user sees answered as such (not a redirect to /login).
+        for path in ("/account", "/submit", "/collections", "/api/v1/me",
+                     "/api/v1/collections/{collection_id}"):
+            assert statuses[path] == 200, (path, statuses[path])
         assert browser.get("/api/v1/me", headers={
             "Authorization": f"Bearer {api_token}"}).json()["username"] == "Walker"
         assert snapshot(engine) == before

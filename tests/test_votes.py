@@ -92,6 +92,21 @@ def _no_drift(engine) -> None:
     assert not report.drift, report
 
 
+def _db_recount_says_no_drift(db_url, tmp_path, monkeypatch) -> None:
+    """`dailypapers db recount`, the command an operator runs, on the test's database."""
+    from dailypapers.settings import get_settings
+
+    monkeypatch.setenv("DAILYPAPERS_DATABASE_URL", db_url)
+    monkeypatch.setenv("DAILYPAPERS_DATA_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(main, ["db", "recount"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert "No drift." in result.output, result.output
+
+
 async def _all_at_once(url: str, calls: list[tuple[str, str, dict]]) -> list[int]:  # type: ignore[type-arg]
     limits = httpx.Limits(max_connections=len(calls))
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=120) as client:
@@ -102,7 +117,8 @@ async def _all_at_once(url: str, calls: list[tuple[str, str, dict]]) -> list[int
 # --- concurrency, through a live server --------------------------------------------------------
 
 
-def test_200_users_upvoting_one_paper_at_once_give_exactly_200(engine, live_server) -> None:
+def test_200_users_upvoting_one_paper_at_once_give_exactly_200(
+        engine, live_server, db_url, tmp_path, monkeypatch) -> None:
     """Fails if racing votes lose updates of the cache (a read-modify-write, or a COUNT(*) under
     READ COMMITTED, leaves it short) or if the unique constraint lets a vote in twice."""
     _load(engine, {P1: (12, "08:00")})
@@ -114,10 +130,11 @@ def test_200_users_upvoting_one_paper_at_once_give_exactly_200(engine, live_serv
     assert _counts(engine, P1) == (12, 200, 200)
     body = httpx.get(f"{live_server.url}/api/v1/papers/{P1}").json()
     assert (body["upvotes"], body["upvotesHuggingFace"], body["upvotesLocal"]) == (212, 12, 200)
-    _no_drift(engine)
+    _db_recount_says_no_drift(db_url, tmp_path, monkeypatch)
 
 
-def test_one_user_voting_50_times_at_once_gives_1(engine, live_server) -> None:
+def test_one_user_voting_50_times_at_once_gives_1(
+        engine, live_server, db_url, tmp_path, monkeypatch) -> None:
     """Fails if a repeated POST adds a second vote or moves the cache twice."""
     _load(engine, {P1: (3, "08:00")})
     (_uid, token), = _users(engine, 1)
@@ -125,7 +142,7 @@ def test_one_user_voting_50_times_at_once_gives_1(engine, live_server) -> None:
               {"headers": {"Authorization": f"Bearer {token}"}})] * 50
     assert asyncio.run(_all_at_once(live_server.url, calls)) == [200] * 50
     assert _counts(engine, P1) == (3, 1, 1)
-    _no_drift(engine)
+    _db_recount_says_no_drift(db_url, tmp_path, monkeypatch)
 
 
 def test_50_concurrent_toggles_from_the_page_keep_the_cache_equal_to_the_rows(

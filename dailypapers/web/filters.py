@@ -166,6 +166,8 @@ def api_operations(app: Any) -> list[dict[str, Any]]:
                 } for p in op.get("parameters", [])],
                 "responses": [(code, r.get("description", ""))
                               for code, r in op.get("responses", {}).items()],
+                # Routes that act for an account document their 401 (web/deps.AUTH_RESPONSES).
+                "needs_token": "401" in op.get("responses", {}),
             })
     return out
 
