@@ -28,7 +28,8 @@ import secrets
 import threading
 import weakref
 from collections.abc import AsyncIterator, Iterator
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 from urllib.parse import urlencode
 
 from fastapi import Depends, HTTPException, Request
@@ -49,7 +50,7 @@ __all__ = [
     "render", "api_error", "is_api", "public_base", "public_url", "get_connection",
     "get_write_connection", "current_user", "require_user", "check_csrf", "csrf_token_for",
     "set_session_cookie", "clear_session_cookie", "session_cookie_name", "session_token",
-    "secret_key", "RateLimited", "rate_limit", "client_address", "safe_next", "AUTH_RESPONSES",
+    "secret_key", "RateLimited", "rate_limit", "client_address", "safe_next", "write_in_request", "AUTH_RESPONSES",
     "single_valued_api_parameters", "write_gate",
 ]
 
@@ -61,6 +62,8 @@ _UNRESOLVED = object()
 
 # --- connections -----------------------------------------------------------------------------
 
+
+T = TypeVar("T")
 
 def get_connection(request: Request) -> Iterator[Connection]:
     with read_transaction(request.app.state.engine) as conn:
@@ -288,6 +291,18 @@ def _touch_api_token(request: Request, conn: Connection) -> None:
         from dailypapers.community.sessions import touch_api_token
 
         touch_api_token(conn, *found)
+
+
+def write_in_request(request: Request, work: Callable[[Connection], T]) -> T:
+    """``work`` in one write transaction opened here, so that lock and work share the caller's
+    thread (routes_votes.py says why), with the API token used, if any, stamped in it;
+    committed before the answer. An exception from ``work`` rolls it all back."""
+    from dailypapers.db.engine import write_transaction
+
+    with write_transaction(request.app.state.engine) as conn:
+        result = work(conn)
+        _touch_api_token(request, conn)
+    return result
 
 
 # --- CSRF ------------------------------------------------------------------------------------

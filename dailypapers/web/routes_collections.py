@@ -19,11 +19,11 @@ from sqlalchemy.engine import Connection
 
 from dailypapers.community import collections as cs
 from dailypapers.community.collections import Collection, CollectionError, Limits
-from dailypapers.community.sessions import touch_api_token
-from dailypapers.db.engine import read_transaction, write_transaction
+from dailypapers.db.engine import read_transaction
 from dailypapers.ids import InvalidArxivId, split_arxiv_id
 from dailypapers.web.deps import (
-    AUTH_RESPONSES, ApiError, ConnDep, CsrfDep, CurrentUser, RequireUser, User, api_error, rate_limit, render, safe_next,
+    AUTH_RESPONSES, ApiError, ConnDep, CsrfDep, CurrentUser, RequireUser, User, api_error,
+    rate_limit, render, safe_next, write_in_request,
 )
 from dailypapers.web.params import BadParam, int_doc, int_param
 
@@ -45,12 +45,7 @@ def _count_write(request: Request, user: User) -> None:
 def _write(request: Request, work: Callable[[Connection], T]) -> T:
     """``work`` in one write transaction; a CollectionError rolls it back (the inline form may
     have made a collection before the paper turned out unknown) and reaches the caller."""
-    with write_transaction(request.app.state.engine) as conn:
-        result = work(conn)
-        found = getattr(request.state, "api_token", None)
-        if found:
-            touch_api_token(conn, *found)
-    return result
+    return write_in_request(request, work)
 
 
 def _canonical(paper_id: str) -> str | None:

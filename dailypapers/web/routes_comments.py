@@ -20,13 +20,11 @@ from dailypapers.community.comments import (
     add_comment, comment_paper, delete_comment, edit_comment, get_comment, set_comment_vote,
     thread, toggle_comment_vote,
 )
-from dailypapers.community.sessions import touch_api_token
-from dailypapers.db.engine import write_transaction
 from dailypapers.ids import InvalidArxivId, split_arxiv_id
 from dailypapers.rank.trending import TrendingParams
 from dailypapers.web.comment_markup import render_comment
 from dailypapers.web.deps import (
-    AUTH_RESPONSES, ConnDep, CsrfDep, RequireUser, client_address, rate_limit,
+    AUTH_RESPONSES, ConnDep, CsrfDep, RequireUser, client_address, rate_limit, write_in_request,
 )
 from dailypapers.web.params import query_doc
 
@@ -175,12 +173,7 @@ def _write(request: Request, work):  # type: ignore[no-untyped-def]
     """``work`` in one write transaction, opened here so that lock and work share this thread
     (routes_votes.py says why), committed before the answer; a refusal rolls it back and
     answers 4xx. Stamps the API token used, if any."""
-    with write_transaction(request.app.state.engine) as conn:
-        result = _refusals(lambda: work(conn))
-        found = getattr(request.state, "api_token", None)
-        if found:
-            touch_api_token(conn, *found)
-    return result
+    return write_in_request(request, lambda conn: _refusals(lambda: work(conn)))
 
 
 # --- pages --------------------------------------------------------------------------------------

@@ -15,14 +15,12 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from sqlalchemy.engine import Connection
 
 from dailypapers.community import moderation as mod
-from dailypapers.community.sessions import touch_api_token
 from dailypapers.community.users import User
-from dailypapers.db.engine import write_transaction
 from dailypapers.ids import InvalidArxivId, split_arxiv_id
 from dailypapers.rank.trending import TrendingParams
 from dailypapers.web.deps import (
     AUTH_RESPONSES, ConnDep, CsrfDep, RequireUser, api_error, client_address, rate_limit,
-    render, safe_next,
+    render, safe_next, write_in_request,
 )
 from dailypapers.web.params import ApiError, BadParam, api_doc, int_doc, int_param
 
@@ -33,12 +31,7 @@ MAX_LOG_PAGE = 100_000
 
 def _write(request: Request, work: Callable[[Connection], T]) -> T:
     """``work`` and its log row in one write transaction, committed before the answer."""
-    with write_transaction(request.app.state.engine) as conn:
-        result = work(conn)
-        found = getattr(request.state, "api_token", None)
-        if found:
-            touch_api_token(conn, *found)
-    return result
+    return write_in_request(request, work)
 
 
 def _paper_id(value: Any) -> str:

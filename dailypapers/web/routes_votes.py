@@ -26,7 +26,8 @@ from dailypapers.rank.trending import (
     EPOCH, TrendingParams, featured_at, trending_points, trending_score,
 )
 from dailypapers.web.deps import (
-    ConnDep, CsrfDep, RequireUser, api_error, client_address, rate_limit, render, write_gate,
+    ConnDep, CsrfDep, RequireUser, api_error, client_address, rate_limit, render, safe_next,
+    write_gate,
 )
 
 router = APIRouter()
@@ -93,11 +94,8 @@ def _canonical(paper_id: str) -> str | None:
 
 
 def _safe_next(value: Any, fallback: str) -> str:
-    """Only a path of this site (never //host or a scheme): no open redirect."""
-    if isinstance(value, str) and value.startswith("/") and not value.startswith("//") \
-            and "\\" not in value and len(value) <= 2000 and value.isprintable():
-        return value
-    return fallback
+    """Only a path of this site (deps.safe_next: never //host, /\\host or a scheme)."""
+    return safe_next(value if isinstance(value, str) and value.isprintable() else None, fallback)
 
 
 @router.post("/papers/{paper_id:path}/vote", include_in_schema=False)
