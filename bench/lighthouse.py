@@ -92,8 +92,14 @@ def audit(url: str, preset: str) -> dict[str, int]:
             f"--only-categories={','.join(CATEGORIES)}",
             "--chrome-flags=--headless=new --no-sandbox --disable-gpu",
         ] + (["--preset=desktop"] if preset == "desktop" else [])  # mobile is Lighthouse's default
-        subprocess.run(command, check=True, env={**os.environ, "CHROME_PATH": CHROMIUM},
-                       stdout=subprocess.DEVNULL)
+        for attempt in range(3):  # Lighthouse itself fails now and then (NO_NAVSTART traces)
+            done = subprocess.run(command, env={**os.environ, "CHROME_PATH": CHROMIUM},
+                                  stdout=subprocess.DEVNULL)
+            if done.returncode == 0:
+                break
+            print(f"    lighthouse exited {done.returncode} on {url}: trying again", flush=True)
+        else:
+            raise SystemExit(f"lighthouse failed three times on {url}")
         report = json.loads(Path(out.name).read_text())
     scores = {c: round(100 * (report["categories"][c]["score"] or 0)) for c in CATEGORIES}
     for category in CATEGORIES:  # say why a score is not 100
