@@ -92,12 +92,14 @@ def create_app(
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
     from dailypapers.web import (
-        routes_account, routes_api, routes_pages, routes_search, routes_votes,
+        routes_account, routes_api, routes_feeds, routes_pages, routes_search, routes_votes,
     )
 
     app.include_router(routes_votes.router)  # before /papers/{id:path}, which would match ".../vote"
     app.include_router(routes_search.router)  # before /api/papers/{id}, which would match "search"
     app.include_router(routes_api.router)
+    app.include_router(routes_feeds.router)
+    app.include_router(routes_feeds.search_router)
     app.include_router(routes_pages.router)
     app.include_router(routes_account.router)
     app.include_router(routes_account.api_router)
