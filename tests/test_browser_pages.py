@@ -30,6 +30,7 @@ PAGES = {
     "404": "/papers/2401.99999",
     "trending": "/papers/trending",
     "api docs": "/api/docs",
+    "feeds": "/feeds",
 }
 VIEWS = [(1280, "light"), (1280, "dark"), (375, "light"), (375, "dark")]
 

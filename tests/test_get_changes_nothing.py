@@ -23,7 +23,8 @@ from tests.account_helpers import Browser, serve
 from tests.helpers import hf_item, write_json
 
 PAPER = "2603.00001"
-SAMPLES = {"paper_id": PAPER, "day": "2026-03-02", "week": "2026-W10", "month": "2026-03"}
+SAMPLES = {"paper_id": PAPER, "day": "2026-03-02", "week": "2026-W10", "month": "2026-03",
+           "category": "cs.CL"}
 
 
 def get_routes(router: Any) -> Iterator[Route]:

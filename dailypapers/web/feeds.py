@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from feedgen.feed import FeedGenerator
+from lxml import etree
 
 from dailypapers.ingest.validate import safe_url
 from dailypapers.rank.trending import featured_at
@@ -147,8 +148,9 @@ def render_feed(fmt: str, *, base: str, title: str, subtitle: str, self_path: st
     fg.title(xml_text(title))
     fg.subtitle(xml_text(subtitle))  # RSS's required <description>
     fg.author({"name": xml_text(site_name)})
-    fg.link(href=page_url, rel="alternate", type="text/html")
+    # This order: feedgen makes RSS's <link> of the last link it was given.
     fg.link(href=self_url, rel="self", type=MEDIA_TYPES[fmt].split(";")[0])
+    fg.link(href=page_url, rel="alternate", type="text/html")
     fg.language("en")
     fg.generator("dailypapers")
     fg.updated(updated)
@@ -161,22 +163,38 @@ def render_feed(fmt: str, *, base: str, title: str, subtitle: str, self_path: st
         entry.guid(url, permalink=True)
         entry.title(item.title)
         entry.link(href=url, rel="alternate", type="text/html")
-        if item.code:
-            entry.link(href=item.code, rel="related", title="Code")
         for name in item.authors:
             entry.author({"name": name})
         if fmt == "rss":
             # RSS readers take a description for HTML: escape it, so it shows as the text it is.
             entry.description(html.escape(summary, quote=False) or item.title)
-            for name in item.authors:
-                entry.dc.dc_creator(name)
+            if item.authors:  # one creator, as arXiv's RSS has it: readers show only one
+                entry.dc.dc_creator(", ".join(item.authors))
         else:
             entry.summary(summary or item.title)
         for category in item.categories:
             entry.category(term=category)
         entry.published(item.when)
         entry.updated(item.when)
-    return fg.rss_str(pretty=False) if fmt == "rss" else fg.atom_str(pretty=False)
+    if fmt == "rss":
+        return fg.rss_str(pretty=False)
+    return _add_code_links(fg.atom_str(pretty=False), items)
+
+
+_ATOM = "{http://www.w3.org/2005/Atom}"
+
+
+def _add_code_links(document: bytes, items: list[FeedItem]) -> bytes:
+    """Each Atom entry's code link, ``<link rel="related" title="Code">``. feedgen 1.0.0 writes
+    an entry's links without their ``rel`` (its loop variable shadows the link's data), so a
+    second link would read as the entry's page: we add it to the document instead."""
+    if not any(item.code for item in items):
+        return document
+    root = etree.fromstring(document)
+    for entry, item in zip(root.iter(f"{_ATOM}entry"), items, strict=True):
+        if item.code:
+            etree.SubElement(entry, f"{_ATOM}link", href=item.code, rel="related", title="Code")
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
 
 # --- autodiscovery: the <link rel="alternate"> a page announces -----------------------------
