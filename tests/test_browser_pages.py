@@ -127,6 +127,8 @@ def test_page_is_self_contained_and_accessible(visitors, name, width, scheme):
         assert page.locator(".no-results").count() == 1
     elif name == "404":
         assert page.locator("h1").inner_text() == "Not found"
+    elif name == "feeds":
+        assert page.locator("table.feeds a[href$='.atom']").count() >= 6
     else:
         assert page.locator("article.card").count() >= 1
     _check(visitor, path)
