@@ -17,11 +17,13 @@ import lxml.etree
 import lxml.html
 import pytest
 import sqlalchemy as sa
+from fastapi import Request
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
 from dailypapers.db.engine import write_transaction
 from dailypapers.db.schema import feature_days, papers
 from dailypapers.settings import Settings
+from dailypapers.web.deps import ConnDep
 from tests.conftest import TEST_SECRET_KEY
 from tests.helpers import search_service
 
@@ -192,6 +194,41 @@ def test_items_carry_stable_absolute_guids_dates_authors_and_text(site, fmt):  #
     assert not [lk for lk in by_id[B].links if lk.rel == "related"]
     assert "javascript" not in site.get(f"/feeds/day/2026-03-03.{fmt}").text
     assert first.feed.link == f"{BASE}/papers/date/2026-03-03"
+
+
+def published(parsed: feedparser.FeedParserDict) -> dict[str, dt.datetime]:
+    return {e.id.rsplit("/", 1)[1]: dt.datetime(*e.published_parsed[:6]) for e in parsed.entries}
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_search_and_category_items_are_dated_by_feature_else_arxiv(site, fmt):  # type: ignore[no-untyped-def]
+    assert published(read(site, f"/feeds/category/cs.LG.{fmt}")) == {
+        W: dt.datetime(2026, 3, 1), Y: dt.datetime(2026, 2, 10, 17), X: dt.datetime(2026, 1, 5)}
+    found = published(read(site, f"/feeds/search.{fmt}?q=paper"))
+    # A was featured twice: its latest feature's time.
+    assert found[A] == dt.datetime(2026, 3, 3, 10) and found[D] == dt.datetime(2026, 3, 2)
+
+
+def test_any_list_of_papers_is_a_feed_in_its_own_order(site, engine):  # type: ignore[no-untyped-def]
+    """The hook a collection's feed uses: its papers, its order, its dates."""
+    from dailypapers.catalog import papers_by_ids
+    from dailypapers.web.routes_feeds import papers_feed
+
+    added = dt.datetime(2026, 3, 9, 7, 30, tzinfo=dt.timezone.utc)
+
+    def listed(request: Request, conn: ConnDep):  # type: ignore[no-untyped-def]
+        rows = papers_by_ids(conn, [C, X, A])
+        return papers_feed(request, conn, [rows[C], rows[X], rows[A]], title="My list",
+                           page_path="/lists/1", dated={C: added})
+
+    for fmt in FORMATS:
+        site.app.add_api_route(f"/feeds/list.{fmt}", listed, methods=["GET"])
+    for fmt in FORMATS:
+        parsed = read(site, f"/feeds/list.{fmt}")
+        assert ids(parsed) == [C, X, A] and parsed.feed.title == "Daily Papers: My list"
+        assert published(parsed) == {C: dt.datetime(2026, 3, 9, 7, 30),
+                                     X: dt.datetime(2026, 1, 5), A: dt.datetime(2026, 3, 3, 10)}
+        assert parsed.feed.link == f"{BASE}/lists/1"
 
 
 def test_a_feed_of_more_than_100_papers_keeps_the_best_100(site, engine):  # type: ignore[no-untyped-def]

@@ -41,22 +41,26 @@ search_router = APIRouter(route_class=LimitedRoute)
 
 CACHE_CONTROL = "public, max-age=600"  # readers poll; ten minutes late is fine for a daily list
 MAX_CATEGORY = 32  # papers.primary_category's width
+_CATEGORY = re.compile(r"[a-z][a-z-]*(?:\.[A-Za-z][A-Za-z-]*)?")  # cs, cs.CL, q-bio.NC
+MAX_SHOWN = 200  # a query echoed into a feed's title
 
 
 # --- building and answering ------------------------------------------------------------------
 
 
 def _items_of_entries(entries: list[catalog.Entry]) -> list[feeds.FeedItem]:
-    return feeds.dedupe([feeds.item_for(e.paper, e.featured_at)
-                         for e in entries[:feeds.MAX_ITEMS * 2]])  # dedupe may drop a few
+    return feeds.dedupe([feeds.item_for(e.paper, e.featured_at) for e in entries])
 
 
-def _items_of_papers(conn: Connection, papers: list[dict[str, Any]]) -> list[feeds.FeedItem]:
-    """Items for papers in a given order, dated by their latest feature (else arXiv's date)."""
+def _items_of_papers(conn: Connection, papers: list[dict[str, Any]],
+                     dated: dict[str, dt.datetime] | None = None) -> list[feeds.FeedItem]:
+    """Items for papers in a given order, dated by ``dated[id]`` when given, else by their
+    latest feature, else by arXiv's date."""
     papers = papers[:feeds.MAX_ITEMS]
     featured = catalog.latest_features(conn, [p["id"] for p in papers])
-    return feeds.dedupe([feeds.item_for(p, feeds.paper_time(p, featured.get(p["id"])))
-                         for p in papers])
+    return feeds.dedupe([
+        feeds.item_for(p, (dated or {}).get(p["id"]) or feeds.paper_time(p, featured.get(p["id"])))
+        for p in papers])
 
 
 def _fmt(request: Request) -> str:
@@ -72,7 +76,7 @@ def feed_answer(request: Request, conn: Connection, *, title: str, subtitle: str
     fmt = _fmt(request)
     site = request.app.state.settings.site_name
     self_path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    updated = feeds.last_modified(items, catalog.last_updated(conn))
+    updated = feeds.last_modified(items, None if items else catalog.last_updated(conn))
     body = feeds.render_feed(fmt, base=public_base(request), title=f"{site}: {title}",
                              subtitle=subtitle, self_path=self_path, page_path=page_path,
                              items=items, updated=updated, site_name=site)
@@ -85,10 +89,13 @@ def feed_answer(request: Request, conn: Connection, *, title: str, subtitle: str
 
 
 def papers_feed(request: Request, conn: Connection, papers: list[dict[str, Any]], *,
-                title: str, page_path: str, subtitle: str = "") -> Response:
-    """A feed of these ``papers`` rows in this order (a collection's, say)."""
+                title: str, page_path: str, subtitle: str = "",
+                dated: dict[str, dt.datetime] | None = None) -> Response:
+    """A feed of these ``papers`` rows in this order (a collection's, say: register
+    ``/feeds/collection/{id}.atom`` and ``.rss`` on ``router``, answer an unknown or private
+    collection with ``api_error(404, …)``, and pass ``dated`` = when each paper was added)."""
     return feed_answer(request, conn, title=title, subtitle=subtitle or title,
-                       page_path=page_path, items=_items_of_papers(conn, papers))
+                       page_path=page_path, items=_items_of_papers(conn, papers, dated))
 
 
 def _not_modified(request: Request, etag: str, updated: dt.datetime) -> bool:
@@ -203,8 +210,7 @@ def category_feed(request: Request, conn: ConnDep, category: str) -> Response:
 
 
 def _valid_category(text: str) -> bool:
-    return len(text) <= MAX_CATEGORY and re.fullmatch(
-        r"[a-z][a-z-]*(?:\.[A-Za-z][A-Za-z-]*)?", text) is not None
+    return len(text) <= MAX_CATEGORY and _CATEGORY.fullmatch(text) is not None
 
 
 @search_router.get("/feeds/search.atom", include_in_schema=False)
@@ -216,7 +222,8 @@ def search_feed(request: Request, conn: ConnDep) -> Response:
     except QueryError as exc:
         return _bad(exc)
     query = {k: params.get(k) for k in feeds.SEARCH_PARAMS if params.get(k)}
-    shown = params.get("q") or ", ".join(f"{k}={v}" for k, v in query.items()) or "everything"
+    shown = (params.get("q") or ", ".join(f"{k}={v}" for k, v in query.items())
+             or "everything")[:MAX_SHOWN]
     return papers_feed(request, conn, papers, title=f"Search: {shown}",
                        subtitle=f"Newest papers matching {shown!r}.",
                        page_path="/search?" + urlencode({**query, "sort": "newest"}))
