@@ -12,10 +12,11 @@ so the same list gives the same bytes and the same ETag.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import html
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
 
 from feedgen.feed import FeedGenerator
@@ -35,6 +36,7 @@ MEDIA_TYPES = {"atom": "application/atom+xml; charset=utf-8",
 SEARCH_PARAMS = ("q", "category", "date_from", "date_to", "has_code", "featured")
 MAX_ITEMS = 100  # a feed reader polls: the newest or best 100 are plenty, and bound the cost
 MAX_AUTHORS = 10  # a 3,000-author physics paper would otherwise make each poll megabytes
+T = TypeVar("T")
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 # XML 1.0 forbids C0 controls except tab, LF, CR; lone surrogates; U+FFFE and U+FFFF.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -61,8 +63,16 @@ def xml_text(value: Any) -> str:
 def display_text(value: Any) -> str:
     """Plain text as the pages show it: TeX outside math converted (``69.4\\%`` → 69.4%), math
     kept as ``$…$`` (no KaTeX in a feed reader)."""
+    text = xml_text(value)
+    if not any(c in text for c in "$\\{"):  # nothing TeX could change
+        return text
+    return _converted(text)
+
+
+@functools.lru_cache(maxsize=2048)  # the day, week, latest and trending feeds share papers
+def _converted(text: str) -> str:
     parts = []
-    for kind, content in split_math(xml_text(value)):
+    for kind, content in split_math(text):
         if kind != "text":
             kind, content = unstrip_math(content)
         if kind == "text":
@@ -113,16 +123,18 @@ def item_for(paper: dict[str, Any], when: dt.datetime) -> FeedItem:
         changed=max(changed, as_utc(when) or EPOCH))
 
 
-def dedupe(items: list[FeedItem]) -> list[FeedItem]:
-    """One item per paper (a week lists a paper featured twice twice; a GUID must be unique),
-    first place kept, then capped at :data:`MAX_ITEMS`."""
+def first_of_each(keyed: list[tuple[str, T]]) -> list[T]:
+    """One value per paper id, the first (a week lists a paper featured on two days twice; a
+    GUID must be unique), at most :data:`MAX_ITEMS`: chosen before items are built."""
     seen: set[str] = set()
     out = []
-    for item in items:
-        if item.paper_id not in seen:
-            seen.add(item.paper_id)
-            out.append(item)
-    return out[:MAX_ITEMS]
+    for key, value in keyed:
+        if key not in seen:
+            seen.add(key)
+            out.append(value)
+            if len(out) == MAX_ITEMS:
+                break
+    return out
 
 
 def last_modified(items: list[FeedItem], fallback: dt.datetime | None) -> dt.datetime:

@@ -49,18 +49,18 @@ MAX_SHOWN = 200  # a query echoed into a feed's title
 
 
 def _items_of_entries(entries: list[catalog.Entry]) -> list[feeds.FeedItem]:
-    return feeds.dedupe([feeds.item_for(e.paper, e.featured_at) for e in entries])
+    first = feeds.first_of_each([(e.paper["id"], e) for e in entries])
+    return [feeds.item_for(e.paper, e.featured_at) for e in first]
 
 
 def _items_of_papers(conn: Connection, papers: list[dict[str, Any]],
                      dated: dict[str, dt.datetime] | None = None) -> list[feeds.FeedItem]:
     """Items for papers in a given order, dated by ``dated[id]`` when given, else by their
     latest feature, else by arXiv's date."""
-    papers = papers[:feeds.MAX_ITEMS]
+    papers = feeds.first_of_each([(p["id"], p) for p in papers])
     featured = catalog.latest_features(conn, [p["id"] for p in papers])
-    return feeds.dedupe([
-        feeds.item_for(p, (dated or {}).get(p["id"]) or feeds.paper_time(p, featured.get(p["id"])))
-        for p in papers])
+    return [feeds.item_for(p, (dated or {}).get(p["id"])
+                           or feeds.paper_time(p, featured.get(p["id"]))) for p in papers]
 
 
 def _fmt(request: Request) -> str:
