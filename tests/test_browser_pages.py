@@ -32,6 +32,7 @@ PAGES = {
     "trending": "/papers/trending",
     "api docs": "/api/docs",
     "user page": "/users/Reader",
+    "feeds": "/feeds",
 }
 VIEWS = [(1280, "light"), (1280, "dark"), (375, "light"), (375, "dark")]
 
@@ -148,6 +149,8 @@ def test_page_is_self_contained_and_accessible(visitors, name, width, scheme):
     elif name == "user page":
         assert page.locator("li.submission").count() == 1
         assert page.locator("p.submission-note").inner_text() == "Rotations, <i>at random</i>."
+    elif name == "feeds":
+        assert page.locator("table.feeds a[href$='.atom']").count() >= 6
     else:
         assert page.locator("article.card").count() >= 1
     _check(visitor, path)

@@ -26,7 +26,7 @@ from tests.helpers import hf_item, write_json
 
 PAPER = "2603.00001"
 SAMPLES = {"paper_id": PAPER, "day": "2026-03-02", "week": "2026-W10", "month": "2026-03",
-           "collection_id": "1", "username": "Walker"}
+           "collection_id": "1", "username": "Walker", "category": "cs.CL"}
 
 
 def get_routes(router: Any) -> Iterator[Route]:

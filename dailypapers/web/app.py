@@ -98,8 +98,8 @@ def create_app(
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
     from dailypapers.web import (
-        routes_account, routes_api, routes_collections, routes_comments, routes_pages, routes_search,
-        routes_submit, routes_users, routes_votes,
+        routes_account, routes_api, routes_collections, routes_comments, routes_feeds, routes_pages,
+        routes_search, routes_submit, routes_users, routes_votes,
     )
 
     routes_collections.install_template_globals(templates.env)  # the cards' collection form
@@ -109,6 +109,8 @@ def create_app(
     app.include_router(routes_collections.router)  # before /papers/{id:path} too (".../collect")
     app.include_router(routes_search.router)  # before /api/papers/{id}, which would match "search"
     app.include_router(routes_api.router)
+    app.include_router(routes_feeds.router)
+    app.include_router(routes_feeds.search_router)
     app.include_router(routes_pages.router)
     app.include_router(routes_account.router)
     app.include_router(routes_account.api_router)
