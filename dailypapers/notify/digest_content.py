@@ -201,14 +201,8 @@ def _candidates(conn: Connection, period: Period, featured: list[str]) -> dict[s
         .where(sa.or_(papers.c.id.in_(in_period), _submitted_in(period)))
     )
     shown = set(featured)
-    out = {}
-    for pid, categories, stamp in rows:
-        day = submitted_day(stamp)
-        in_range = day is not None and period.start <= day < period.end
-        if pid in shown or in_range:
-            out[pid] = _Candidate(pid, list(categories or []), day if in_range else None,
-                                  pid in shown)
-    return out
+    return {pid: _Candidate(pid, list(categories or []), submitted_day(stamp), pid in shown)
+            for pid, categories, stamp in rows}
 
 
 def _category_matches(value: str, categories: list[str]) -> bool:
