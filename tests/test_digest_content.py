@@ -83,10 +83,16 @@ def catalogue(engine, tmp_path: Path):
     assert not refused
     store(engine, ARXIV)
     store(engine, parsed)
+    # 2603.00001 featured again on Friday, with a worse score: listed once, at its better one.
+    again, _ = parse_hf_file(write_json(tmp_path / "friday.json", [
+        hf_item("2603.00001", title=TITLES["2603.00001"], upvotes=50, day="2026-03-06")]))
+    store(engine, again)
     with write_transaction(engine) as conn:
         for pid, (_day, _up, score) in FEATURED.items():
             conn.execute(feature_days.update().where(feature_days.c.paper_id == pid)
                          .values(trending_score=score))
+        conn.execute(feature_days.update().where(feature_days.c.day == dt.date(2026, 3, 6))
+                     .values(trending_score=0.5))
     return engine
 
 
@@ -185,6 +191,14 @@ def test_each_distinct_topic_is_evaluated_once_however_many_subscribers(catalogu
     assert len(statements) == few  # categories cost no query each: one candidate scan a period
     for spec in specs:  # every reader's digest is built from the shared results, no I/O
         assert not is_empty(build_digest(spec, results, set(), base_url=BASE))
+
+
+def test_evaluate_topics_directly_without_a_search_service(catalogue):
+    warnings: list[str] = []
+    with read_transaction(catalogue) as conn:
+        found = evaluate_topics(conn, WEEK, {CL, LORA}, None, warnings=warnings)
+    assert found[CL][:2] == ["2603.00003", "2603.00001"] and found[LORA] == []
+    assert warnings == ["your search 'lora merging': no search service, skipped"]
 
 
 def test_topics_validate_with_the_search_syntax():

@@ -174,7 +174,8 @@ def _days(period: Period) -> list[dt.date]:
 
 
 def _submitted_in(period: Period) -> sa.ColumnElement[bool]:
-    """``submitted_at`` in the period, for both stamp shapes (confirmed by :func:`submitted_day`)."""
+    """``submitted_at`` in the period, for both stamp shapes (ISO by range, RFC 2822 by day).
+    No index serves it: one scan of ``papers`` per period, never per subscriber."""
     iso = sa.and_(papers.c.submitted_at >= period.start.isoformat(),
                   papers.c.submitted_at < period.end.isoformat())
     rfc = [papers.c.submitted_at.like(f"%, {d:%d} {_RFC_MONTHS[d.month - 1]} {d.year} %")
@@ -212,10 +213,11 @@ def _category_matches(value: str, categories: list[str]) -> bool:
 
 
 def evaluate_topics(conn: Connection, period: Period, topics: set[Topic], search: Searcher | None,
-                    *, featured: list[str] | None = None) -> tuple[dict[Topic, list[str]], list[str]]:
-    """Each distinct topic's papers in the period, best first (rank = position + 1), and any
-    warnings (a search cut short by its time budget). ``featured``: the period's trending list
-    if the caller has it (:func:`trending_in` otherwise).
+                    *, featured: list[str] | None = None,
+                    warnings: list[str] | None = None) -> dict[Topic, list[str]]:
+    """Each distinct topic's papers in the period, best first (rank = position + 1).
+    ``featured``: the period's trending list if the caller has it (:func:`trending_in`
+    otherwise); ``warnings`` receives what was cut short (a search past its time budget).
 
     Categories: featured papers by stored trending score, then papers only submitted in the
     period, newest first. Searches: through ``search`` (the API's service, keyword ranking,
@@ -229,7 +231,7 @@ def evaluate_topics(conn: Connection, period: Period, topics: set[Topic], search
         key=lambda c: (0, trend_rank[c.paper_id], "") if c.featured
         else (1, -(c.submitted.toordinal() if c.submitted else 0), c.paper_id))
     results: dict[Topic, list[str]] = {}
-    warnings: list[str] = []
+    warnings = [] if warnings is None else warnings
     for topic in sorted(topics, key=lambda t: (t.kind, t.value)):
         if topic.kind == "category":
             results[topic] = [c.paper_id for c in by_category_order
@@ -245,7 +247,7 @@ def evaluate_topics(conn: Connection, period: Period, topics: set[Topic], search
         if getattr(found, "partial", False):
             warnings.append(f"{topic.reason}: {'; '.join(found.warnings)}")
         results[topic] = [h.paper_id for h in found.hits if h.paper_id in candidates]
-    return results, warnings
+    return results
 
 
 @dataclass
@@ -263,7 +265,8 @@ def evaluate_period(conn: Connection, period: Period, topics: Iterable[Topic],
                     search: Searcher | None) -> PeriodResults:
     """The trending list and each distinct topic's matches, once for every subscriber."""
     featured = trending_in(conn, period)
-    found, warnings = evaluate_topics(conn, period, set(topics), search, featured=featured)
+    warnings: list[str] = []
+    found = evaluate_topics(conn, period, set(topics), search, featured=featured, warnings=warnings)
     ids = list(dict.fromkeys(featured + [pid for hits in found.values() for pid in hits]))
     rows: dict[str, dict[str, Any]] = {}
     for start in range(0, len(ids), 500):
