@@ -293,6 +293,8 @@ def test_item_fields():
     item = dc.digest_item(row, "#1 trending", BASE + "/")
     assert item.title == "Bold idea with $x^2$"
     assert item.authors == "A One, B Two, C Three et al."
+    assert dc.author_line([{"name": "Eve\r\nBcc: x"}, {"name": "Hid", "hidden": True}]) == \
+        "Eve Bcc: x"
     assert item.abstract == "First sentence says a lot. Second sentence adds more."
     assert item.upvotes == 9
     assert item.code_url == "https://github.com/a/b"
@@ -355,6 +357,9 @@ def test_render_refuses_empty_digests_and_links_outside_the_site():
     with pytest.raises(ValueError, match="unsubscribe_url"):
         render_digest([item], period=WEEK, base_url=BASE, unsubscribe_url="https://evil.example/u",
                       manage_url=BASE + "/m", site_name="x")
+    hostile = DigestItem(**{**item.__dict__, "code_url": "javascript:alert(1)"})
+    with pytest.raises(ValueError, match="code_url"):
+        render([hostile])
     with pytest.raises(ValueError, match="manage_url"):
         render_digest([item], period=WEEK, base_url=BASE, unsubscribe_url=BASE + "/u",
                       manage_url="/m", site_name="x")
@@ -386,3 +391,29 @@ def test_message_is_multipart_alternative_and_refuses_header_injection():
     with pytest.raises(HeaderInjection):
         build_email(sender="a@b.example", to="c@d.example", subject="s", text=text, html=html,
                     headers={"X-A\r\nBcc": "v"})
+
+
+def test_a_real_day_renders_in_trending_order(engine, tmp_path: Path):
+    """A real Hugging Face day (shared data): TeX in real titles and abstracts, real links."""
+    from dailypapers.ingest.files import import_paths
+    from tests.conftest import shared
+
+    import_paths(engine, [shared("hf-daily", "2026-03-31.json")])
+    period = dc.period_for("daily", dt.date(2026, 3, 31))
+    results = period_results(engine, period, set(), None)
+    with read_transaction(engine) as conn:
+        expected = [e.paper["id"] for e in catalog.entries_in(conn, period.start, period.end)]
+    assert len(expected) > 12 and results.trending == expected
+    items = build_digest(DigestSpec(trending=True, max_items=12), results, set(), base_url=BASE)
+    assert [i.paper_id for i in items] == expected[:12]
+    assert [i.reason for i in items] == [f"#{n} trending" for n in range(1, 13)]
+    for item in items:
+        assert item.title and len(item.abstract) <= dc.ABSTRACT_CHARS + 2
+        assert "\\textbf" not in item.title + item.abstract and "\\emph" not in item.abstract
+    _subject, text, html = render(items)
+    parsed = _Links()
+    parsed.feed(html)
+    hrefs = [v for _t, n, v in parsed.attrs if n == "href"]
+    code = {i.code_url for i in items if i.code_url}
+    assert all(h.startswith(BASE + "/") or h in code for h in hrefs)
+    assert len([h for h in hrefs if "/papers/" in h]) == 12

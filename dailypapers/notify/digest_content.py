@@ -360,7 +360,8 @@ def short_abstract(text: str | None) -> str:
 
 
 def author_line(authors: list[dict[str, Any]] | None) -> str:
-    names = [a.get("name", "") for a in authors or [] if not a.get("hidden") and a.get("name")]
+    names = [" ".join(str(a["name"]).split()) for a in authors or []
+             if not a.get("hidden") and a.get("name")]
     if len(names) <= AUTHORS_SHOWN:
         return ", ".join(names)
     return ", ".join(names[:AUTHORS_SHOWN]) + " et al."

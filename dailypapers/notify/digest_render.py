@@ -14,6 +14,7 @@ from email.message import EmailMessage
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from dailypapers.catalog import Period
+from dailypapers.ingest.validate import safe_url
 from dailypapers.notify.digest_content import DigestItem
 
 _ENV = Environment(
@@ -57,6 +58,8 @@ def render_digest(items: list[DigestItem], *, period: Period, base_url: str, uns
     _check_absolute("manage_url", manage_url, base_url)
     for item in items:
         _check_absolute("paper_url", item.paper_url, base_url)
+        if item.code_url is not None and safe_url(item.code_url) != item.code_url:
+            raise ValueError(f"code_url must be an http(s) URL, got {item.code_url[:100]!r}")
     count = len(items)
     when = period_title(period)
     subject = f"{site_name}: {count} paper{'s' if count != 1 else ''} for {when}"
