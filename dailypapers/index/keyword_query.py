@@ -81,6 +81,8 @@ class SearchFilters:
     category: str | None = None  # "cs.CL", or an archive "cs"
     has_code: bool | None = None  # True: with a GitHub repo; False: without
     featured_only: bool = False  # featured on at least one day
+    # Only these papers (a digest's search within one period's papers); None: any paper.
+    paper_ids: frozenset[str] | None = None
 
 
 def _phrase(fld: str, analyzer: tantivy.TextAnalyzer, text: str) -> tantivy.Query | None:
@@ -283,4 +285,6 @@ def _search_filters(filters: SearchFilters | None) -> list[tantivy.Query]:
         out.append(_Q.term_query(SCHEMA, F_HAS_CODE, bool(filters.has_code)))
     if filters.featured_only:
         out.append(_Q.term_query(SCHEMA, F_FEATURED, True))
+    if filters.paper_ids is not None:
+        out.append(tantivy.Query.term_set_query(SCHEMA, F_ID, sorted(filters.paper_ids)))
     return out
