@@ -153,12 +153,21 @@ class Settings(BaseSettings):
         description="Signs CSRF tokens and links; default (SQLite only): made once into "
         "<data_dir>/secret_key. Required on PostgreSQL",
     )
+    secret_key_previous: SecretStr = Field(
+        default=SecretStr(""),
+        description="Earlier secret keys, comma-separated, that still verify signed links (mails "
+        "sent before a key rotation); new links are signed with DAILYPAPERS_SECRET_KEY",
+    )
     session_days: float = Field(
         default=30.0, gt=0, description="A sign-in lasts this many days (then sign in again)"
     )
 
     password_reset_minutes: float = Field(
         default=60.0, gt=0, description="A password reset link works this long (and once)"
+    )
+
+    subscribe_confirm_hours: float = Field(
+        default=72.0, gt=0, description="A digest subscription's confirmation link works this long"
     )
 
     # Rate limits (dailypapers/community/ratelimit.py): `limits` notation, several joined by ";".
@@ -226,6 +235,13 @@ class Settings(BaseSettings):
     comment_max_depth: int = Field(
         default=8, ge=1, le=64, description="Levels of a thread: 1 allows no replies"
     )
+    ratelimit_subscribe_per_ip: str = Field(
+        default="20/hour;100/day", description="Digest subscription requests per client address"
+    )
+    ratelimit_subscribe_per_address: str = Field(
+        default="3/hour;6/day",
+        description="Subscription confirmation mails per e-mail address (past it: no mail)",
+    )
 
     # Mail (dailypapers/notify/mail.py).
     mail_backend: str = Field(default="file", description="smtp, file or console")
@@ -246,7 +262,8 @@ class Settings(BaseSettings):
                      "ratelimit_signup_per_ip", "ratelimit_reset_per_ip",
                      "ratelimit_reset_per_account", "ratelimit_collections_per_user",
                      "ratelimit_submit_per_ip", "ratelimit_submit_per_user",
-                     "ratelimit_comment_per_user", "ratelimit_comment_per_ip")
+                     "ratelimit_comment_per_user", "ratelimit_comment_per_ip",
+                     "ratelimit_subscribe_per_ip", "ratelimit_subscribe_per_address")
     @classmethod
     def _rate_limit_notation(cls, value: str, info: Any) -> str:
         from limits import parse_many
@@ -256,6 +273,14 @@ class Settings(BaseSettings):
         except ValueError:
             raise ValueError(f"DAILYPAPERS_{info.field_name.upper()} must be limits such as "
                              f"'5/minute;30/hour', got {value[:100]!r}") from None
+        return value
+
+    @field_validator("secret_key_previous")
+    @classmethod
+    def _previous_keys(cls, value: SecretStr) -> SecretStr:
+        if any(0 < len(k.strip()) < 32 for k in value.get_secret_value().split(",")):
+            raise ValueError("DAILYPAPERS_SECRET_KEY_PREVIOUS: every key must be at least 32 "
+                             "characters (comma-separated)")
         return value
 
     @field_validator("ratelimit_storage")

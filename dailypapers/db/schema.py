@@ -394,3 +394,41 @@ comment_votes = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.UniqueConstraint("user_id", "comment_id", name="uq_comment_votes_user_comment"),
 )
+
+# Digest subscriptions (dailypapers/notify/subscriptions.py): one row per normalised address, so
+# subscribing again updates it. Who gets mail is one condition on ``state``
+# (``subscriptions.deliverable()``): unconfirmed (double opt-in pending), confirmed,
+# unsubscribed, suppressed (bounces, complaints: only the bounce handling lifts it).
+subscriptions = sa.Table(
+    "subscriptions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("email", sa.String(320), nullable=False),  # as validated: the mail goes here
+    sa.Column("email_key", sa.String(320), nullable=False, unique=True),  # all lowercase
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="SET NULL"), index=True),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("frequency", sa.String(8), nullable=False),  # daily | weekly
+    sa.Column("trending", sa.Boolean, nullable=False),  # the period's trending papers overall
+    sa.Column("max_items", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("confirmed_at", sa.DateTime(timezone=True)),
+    sa.Column("state_changed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_subscriptions_state_frequency", "state", "frequency"),
+)
+
+# A subscription's topics, one row each: the digest builder evaluates each distinct (kind,
+# value) of deliverable subscriptions once per period (the index), then hands the result to
+# every subscription holding it. ``value``: a canonical arXiv category (cs.CL) or a saved
+# search's cleaned text in the site's query syntax.
+subscription_topics = sa.Table(
+    "subscription_topics",
+    metadata,
+    sa.Column(
+        "subscription_id", sa.Integer, sa.ForeignKey("subscriptions.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("kind", sa.String(8), primary_key=True),  # category | search
+    sa.Column("value", sa.String(512), primary_key=True),
+    sa.Index("ix_subscription_topics_kind_value", "kind", "value"),
+)
