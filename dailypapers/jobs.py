@@ -1,17 +1,29 @@
-"""Background work in the embedded mode: one thread that runs the live sync on a schedule.
+"""Background work in the embedded mode: one thread that runs a list of named jobs on schedules.
 
-A sync that fails (an upstream down, a bad answer) is logged and retried at the next tick; the
-site keeps serving what it has.
+The jobs (:func:`scheduled_jobs`): the live sync every DAILYPAPERS_SYNC_INTERVAL_MINUTES (off with
+``serve --no-sync``), the daily digest at DAILYPAPERS_DIGEST_TIME in DAILYPAPERS_DIGEST_TIMEZONE,
+the weekly one on DAILYPAPERS_DIGEST_WEEKDAY at that time. A job is a plain function of
+(settings, engine) that is safe to run twice — a digest already built is not built again, a mail
+already sent is not sent again — so the thread runs every job once shortly after start (catching
+up on a slot missed while the server was down) and worker processes may later run the same list.
+
+A job that fails (an upstream down, a relay refusing) is logged and runs again at its next time;
+the site keeps serving what it has.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
+import zoneinfo
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from dailypapers.settings import Settings
+from dailypapers.settings import WEEKDAYS, Settings
 
 log = logging.getLogger("dailypapers.jobs")
 
@@ -42,26 +54,114 @@ class BackgroundThread:
         raise NotImplementedError
 
 
-class Scheduler(BackgroundThread):
-    thread_name = "dailypapers-sync"
+# --- the jobs -------------------------------------------------------------------------------
 
-    def __init__(self, settings: Settings, engine: Engine, *, first_delay: float = 5.0):
+RunJob = Callable[[Settings, Engine, threading.Event], Any]
+NextTime = Callable[[Settings, dt.datetime], dt.datetime]  # the run after one at this time
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    run: RunJob
+    next_time: NextTime
+
+
+def run_sync_job(settings: Settings, engine: Engine, stop: threading.Event) -> None:
+    from dailypapers.sync.runner import run_sync
+
+    report = run_sync(settings, engine, log=log.info, stop=stop)
+    if not report.ok:
+        log.warning("sync finished with errors: %s", "; ".join(report.errors))
+
+
+def _digest_job(kind: str) -> RunJob:
+    def run(settings: Settings, engine: Engine, stop: threading.Event) -> None:
+        from dailypapers.notify.delivery import local_now, send_digest
+
+        # The slot whose time has come: before today's DIGEST_TIME, yesterday's. A daily digest
+        # covers the last feature day before the slot's date, a weekly one the ISO week before
+        # it; so running early (catch-up at start) never sends a period before its time.
+        now = local_now(settings)
+        slot = now.date() if now.time() >= _digest_clock(settings) else \
+            now.date() - dt.timedelta(days=1)
+        if kind == "weekly":
+            weekday = WEEKDAYS.index(settings.digest_weekday)
+            slot -= dt.timedelta(days=(slot.weekday() - weekday) % 7)
+        report = send_digest(settings, engine, kind, None, today=slot, stop=stop,
+                             log_line=log.info)
+        log.info("%s digest: %s sent, %s to retry, %s failed%s", kind, report.sent,
+                 report.retried, report.failed, f"; {report.paused}" if report.paused else "")
+    return run
+
+
+def _digest_clock(settings: Settings) -> dt.time:
+    return dt.time.fromisoformat(settings.digest_time)
+
+
+def after_interval(settings: Settings, last: dt.datetime) -> dt.datetime:
+    return last + dt.timedelta(minutes=settings.sync_interval_minutes)
+
+
+def next_daily(settings: Settings, last: dt.datetime, *, weekday: int | None = None) -> dt.datetime:
+    """The first DIGEST_TIME (on ``weekday``, 0 = Monday, if given) in DIGEST_TIMEZONE after
+    ``last``."""
+    zone = zoneinfo.ZoneInfo(settings.digest_timezone)
+    local = last.astimezone(zone)
+    day = local.date()
+    while True:
+        at = dt.datetime.combine(day, _digest_clock(settings), tzinfo=zone)
+        if at > local and (weekday is None or day.weekday() == weekday):
+            return at.astimezone(dt.timezone.utc)
+        day += dt.timedelta(days=1)
+
+
+def next_weekly(settings: Settings, last: dt.datetime) -> dt.datetime:
+    return next_daily(settings, last, weekday=WEEKDAYS.index(settings.digest_weekday))
+
+
+def scheduled_jobs(sync: bool = True) -> list[Job]:
+    """What ``serve`` runs in the background."""
+    jobs = [Job("sync", run_sync_job, after_interval)] if sync else []
+    return jobs + [Job("digest-daily", _digest_job("daily"), next_daily),
+                   Job("digest-weekly", _digest_job("weekly"), next_weekly)]
+
+
+class Scheduler(BackgroundThread):
+    """Runs its jobs one at a time, each when its time comes; every job once ``first_delay``
+    seconds after start."""
+
+    thread_name = "dailypapers-jobs"
+
+    def __init__(self, settings: Settings, engine: Engine, *, jobs: list[Job] | None = None,
+                 first_delay: float = 5.0):
         super().__init__()
         self.settings = settings
         self.engine = engine
+        self.jobs = list(scheduled_jobs() if jobs is None else jobs)
         self.first_delay = first_delay
-        self.runs = 0
+        self.counts: dict[str, int] = {job.name: 0 for job in self.jobs}
+
+    @property
+    def job_names(self) -> list[str]:
+        return [job.name for job in self.jobs]
+
+    @property
+    def runs(self) -> int:
+        """How many times the sync has run (what callers waiting on fresh data want)."""
+        return self.counts.get("sync", 0)
 
     def _loop(self) -> None:
-        from dailypapers.sync.runner import run_sync
-
-        delay = self.first_delay
-        while not self._stop.wait(delay):
+        start = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=self.first_delay)
+        due = {job.name: start for job in self.jobs}
+        while self.jobs:
+            job = min(self.jobs, key=lambda j: due[j.name])
+            wait = (due[job.name] - dt.datetime.now(dt.timezone.utc)).total_seconds()
+            if self._stop.wait(max(0.0, wait)):
+                return
             try:
-                report = run_sync(self.settings, self.engine, log=log.info, stop=self._stop)
-                if not report.ok:
-                    log.warning("sync finished with errors: %s", "; ".join(report.errors))
-            except Exception:  # keep serving whatever happens upstream
-                log.exception("sync failed")
-            self.runs += 1
-            delay = self.settings.sync_interval_minutes * 60
+                job.run(self.settings, self.engine, self._stop)
+            except Exception:  # keep serving whatever happens upstream or at the relay
+                log.exception("job %s failed", job.name)
+            self.counts[job.name] += 1
+            due[job.name] = job.next_time(self.settings, dt.datetime.now(dt.timezone.utc))

@@ -432,3 +432,54 @@ subscription_topics = sa.Table(
     sa.Column("value", sa.String(512), primary_key=True),
     sa.Index("ix_subscription_topics_kind_value", "kind", "value"),
 )
+
+# --- digest delivery (dailypapers/notify/outbox.py, notify/delivery.py) ------------------------
+
+# One digest per (kind, period): made once, in the transaction that makes its outbox rows, so
+# a period's mail is either wholly planned or not at all. ``period``: 2026-03-02 or 2026-W10.
+digests = sa.Table(
+    "digests",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(8), nullable=False),  # daily | weekly
+    sa.Column("period", sa.String(16), nullable=False),
+    sa.Column("built_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),  # built (rows made) | done (none left)
+    sa.UniqueConstraint("kind", "period", name="uq_digests_kind_period"),
+)
+
+# One row per (digest, subscription): the mail's content (``contents``: paper ids and why, chosen
+# when the digest was built, so a resend renders the same mail) and its delivery state:
+# pending → sending (claimed under ``lease_until``) → sent | failed; skipped: empty, or the
+# subscription stopped before its turn. A pending row waits until ``lease_until`` (backoff).
+# ``message_id`` is fixed here: a mail sent twice after a crash carries the same one.
+digest_outbox = sa.Table(
+    "digest_outbox",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("digest_id", sa.Integer, sa.ForeignKey("digests.id", ondelete="CASCADE"),
+              nullable=False),
+    sa.Column("subscription_id", sa.Integer,
+              sa.ForeignKey("subscriptions.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("last_error", sa.Text),
+    sa.Column("message_id", sa.String(255), nullable=False),
+    sa.Column("lease_until", sa.DateTime(timezone=True)),
+    sa.Column("contents", sa.JSON, nullable=False),  # [[paper id, reason], ...]
+    sa.Column("sent_at", sa.DateTime(timezone=True)),
+    sa.UniqueConstraint("digest_id", "subscription_id", name="uq_digest_outbox_digest_subscription"),
+    sa.Index("ix_digest_outbox_state_lease", "state", "lease_until"),
+    sa.Index("ix_digest_outbox_subscription_id", "subscription_id"),
+)
+
+# The senders' shared brake: after DAILYPAPERS_DIGEST_PAUSE_AFTER consecutive failures no sender
+# claims rows until ``paused_until`` (one row, ``name`` = "smtp").
+delivery_pauses = sa.Table(
+    "delivery_pauses",
+    metadata,
+    sa.Column("name", sa.String(16), primary_key=True),
+    sa.Column("paused_until", sa.DateTime(timezone=True)),
+    sa.Column("reason", sa.Text),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
