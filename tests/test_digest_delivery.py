@@ -251,3 +251,30 @@ def test_throttle_spaces_mails_at_the_rate():
         delivery.time.sleep = real_sleep
     assert now[0] == pytest.approx(1.0)  # five mails at 4/s: the fifth at t = 1 s
     assert sleeps == pytest.approx([0.25] * 4)
+
+
+def test_a_reader_who_leaves_between_build_and_send_gets_nothing(
+        engine, tmp_path, server, mail_settings):
+    _, inbox = server
+    feature(engine, tmp_path, "2026-03-02", MONDAY)
+    subscribe(engine, "stays@example.org")
+    leaves = subscribe(engine, "leaves@example.org")
+    bounced = subscribe(engine, "bounced@example.org")
+    with write_transaction(engine) as conn:
+        outbox.build(conn, "daily", outbox.target_period(conn, "daily", DAY, LATER),
+                     base_url=BASE, sender_domain="papers.example.org", search=None)
+    from dailypapers.notify import subscriptions as subs
+
+    with write_transaction(engine) as conn:
+        assert subs.unsubscribe(conn, leaves) == "unsubscribed"
+        conn.execute(subs.subscriptions.update().where(subs.subscriptions.c.id == bounced)
+                     .values(state="suppressed"))
+
+    report = deliver(mail_settings, engine, KEY)
+
+    assert report.sent == 1 and [m["To"] for m in inbox.messages] == ["stays@example.org"]
+    states = {r["email"]: r["state"] for r in outbox_rows(engine)}
+    assert states == {"stays@example.org": "sent", "leaves@example.org": "skipped",
+                      "bounced@example.org": "skipped"}
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(digests.c.state)).scalar() == "done"

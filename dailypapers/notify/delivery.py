@@ -132,27 +132,37 @@ def _aware(stamp: dt.datetime | None) -> dt.datetime | None:
 # --- claiming and recording -----------------------------------------------------------------
 
 
-def _claim(conn: Connection, settings: Settings) -> list[Any]:
+def _claim(conn: Connection, settings: Settings, size: int = BATCH) -> list[Any]:
+    """Up to ``size`` rows now this sender's (``sending`` under a fresh lease). Only the rows
+    looked at are touched, so a claim costs the same at the first row of 100,000 and the last."""
     now = db_now(conn)
     open_row = sa.and_(digest_outbox.c.state.in_(("pending", "sending")),
                        sa.or_(digest_outbox.c.lease_until.is_(None),
                               digest_outbox.c.lease_until <= now))
-    # Readers who left (unsubscribed, suppressed) before their turn get nothing.
-    gone = sa.select(subscriptions.c.id).where(sa.not_(deliverable()))
-    conn.execute(digest_outbox.update()
-                 .where(open_row, digest_outbox.c.subscription_id.in_(gone))
-                 .values(state="skipped", lease_until=None, last_error="not deliverable any more"))
-    # A row whose every attempt ended in a dead sender or a 4xx: give up on it.
-    conn.execute(digest_outbox.update()
-                 .where(open_row, digest_outbox.c.attempts >= settings.digest_max_attempts)
-                 .values(state="failed", lease_until=None))
-    query = (sa.select(digest_outbox.c.id).where(open_row).order_by(digest_outbox.c.id)
-             .limit(BATCH))
+    query = (sa.select(digest_outbox.c.id, digest_outbox.c.attempts,
+                       deliverable().label("deliverable"))
+             .join(subscriptions, subscriptions.c.id == digest_outbox.c.subscription_id)
+             .where(open_row).order_by(digest_outbox.c.id).limit(size))
     if conn.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    ids = list(conn.execute(query).scalars())
-    if not ids:
-        return []
+        query = query.with_for_update(skip_locked=True, of=digest_outbox)
+    ids: list[int] = []
+    while not ids:
+        found = conn.execute(query).all()
+        if not found:
+            return []
+        # Readers who left (unsubscribed, suppressed) before their turn get nothing; a row
+        # whose every attempt ended in a dead sender or a 4xx is given up.
+        gone = [r.id for r in found if not r.deliverable]
+        spent = [r.id for r in found
+                 if r.deliverable and r.attempts >= settings.digest_max_attempts]
+        ids = [r.id for r in found
+               if r.deliverable and r.attempts < settings.digest_max_attempts]
+        if gone:
+            conn.execute(digest_outbox.update().where(digest_outbox.c.id.in_(gone)).values(
+                state="skipped", lease_until=None, last_error="not deliverable any more"))
+        if spent:
+            conn.execute(digest_outbox.update().where(digest_outbox.c.id.in_(spent)).values(
+                state="failed", lease_until=None))
     conn.execute(digest_outbox.update().where(digest_outbox.c.id.in_(ids)).values(
         state="sending", attempts=digest_outbox.c.attempts + 1,
         lease_until=now + dt.timedelta(seconds=settings.digest_lease_seconds)))
@@ -163,6 +173,16 @@ def _claim(conn: Connection, settings: Settings) -> list[Any]:
         .join(digests, digests.c.id == digest_outbox.c.digest_id)
         .join(subscriptions, subscriptions.c.id == digest_outbox.c.subscription_id)
         .where(digest_outbox.c.id.in_(ids)).order_by(digest_outbox.c.id)).all()
+
+
+def _finish_digests(engine: Engine) -> None:
+    """A digest with no row left to send is ``done``."""
+    with write_transaction(engine) as conn:
+        still_open = sa.select(digest_outbox.c.id).where(
+            digest_outbox.c.digest_id == digests.c.id,
+            digest_outbox.c.state.in_(("pending", "sending")))
+        conn.execute(digests.update().where(digests.c.state == "built",
+                                            ~sa.exists(still_open)).values(state="done"))
 
 
 def _record(engine: Engine, row_id: int, **values: Any) -> None:
@@ -217,9 +237,9 @@ class Renderer:
         self.settings, self.key = settings, key
         self.base_url = settings.base_url.rstrip("/")
 
-    def message(self, conn: Connection, row: Any) -> Any | None:
-        """The mail for an outbox row; None when none of its papers exists any more."""
-        found = catalog.papers_by_ids(conn, [pid for pid, _ in row.contents])
+    def message(self, found: dict[str, dict[str, Any]], row: Any) -> Any | None:
+        """The mail for an outbox row (``found``: the papers of its batch); None when none of
+        its papers exists any more."""
         items = [digest_item(found[pid], reason, self.base_url)
                  for pid, reason in row.contents if pid in found]
         if not items:
@@ -254,6 +274,9 @@ def deliver(settings: Settings, engine: Engine, key: bytes, *,
     renderer = Renderer(settings, key)
     throttle = Throttle(settings.digest_rate_per_second)
     failures_in_row = 0
+    # Rows per claim: no more than half a lease's worth at the throttle's rate.
+    rate = settings.digest_rate_per_second
+    batch = max(1, min(BATCH, int(rate * settings.digest_lease_seconds / 2))) if rate else BATCH
     try:
         while not (stop and stop.is_set()):
             with read_transaction(engine) as conn:
@@ -262,19 +285,26 @@ def deliver(settings: Settings, engine: Engine, key: bytes, *,
                 report.paused = f"paused until {pause[0]:%Y-%m-%d %H:%M:%S} UTC: {pause[1]}"
                 return report
             with write_transaction(engine) as conn:
-                rows = _claim(conn, settings)
+                rows = _claim(conn, settings, batch)
+            claimed_at = time.monotonic()
             if not rows:
                 left = _next_wait(engine) if wait else None
                 if left is None:
+                    _finish_digests(engine)
                     return report
                 (stop.wait if stop else time.sleep)(min(max(left, 0.05), 60.0))
                 continue
+            with read_transaction(engine) as conn:
+                found = catalog.papers_by_ids(
+                    conn, list({pid for row in rows for pid, _ in row.contents}))
             for n, row in enumerate(rows):
-                if stop and stop.is_set():
+                # Stopping, or half the lease gone (a slow relay): the rest goes back, so no
+                # other sender takes a row this one is still about to send.
+                if (stop and stop.is_set()) or \
+                        time.monotonic() - claimed_at > settings.digest_lease_seconds / 2:
                     _release(engine, [r.id for r in rows[n:]])
-                    return report
-                with read_transaction(engine) as conn:
-                    message = renderer.message(conn, row)
+                    break
+                message = renderer.message(found, row)
                 if message is None:
                     _record(engine, row.id, state="skipped", lease_until=None,
                             last_error="its papers are gone")
