@@ -278,3 +278,27 @@ def test_a_reader_who_leaves_between_build_and_send_gets_nothing(
                       "bounced@example.org": "skipped"}
     with engine.connect() as conn:
         assert conn.execute(sa.select(digests.c.state)).scalar() == "done"
+
+
+def test_senders_running_side_by_side_send_each_mail_once(engine, tmp_path, server, mail_settings):
+    """Claims exclude each other: SKIP LOCKED on PostgreSQL, the write lock on SQLite."""
+    import threading
+
+    _, inbox = server
+    feature(engine, tmp_path, "2026-03-02", MONDAY)
+    readers = [f"r{n:03d}@example.org" for n in range(120)]
+    subscribe_many(engine, readers)
+    with write_transaction(engine) as conn:
+        outbox.build(conn, "daily", outbox.target_period(conn, "daily", DAY, LATER),
+                     base_url=BASE, sender_domain="papers.example.org", search=None)
+    reports = []
+    senders = [threading.Thread(target=lambda: reports.append(
+        deliver(mail_settings, engine, KEY))) for _ in range(3)]
+    for sender in senders:
+        sender.start()
+    for sender in senders:
+        sender.join(60)
+
+    assert sorted(m["To"] for m in inbox.messages) == readers
+    assert sum(r.sent for r in reports) == 120 and len(reports) == 3
+    assert {r["state"] for r in outbox_rows(engine)} == {"sent"}

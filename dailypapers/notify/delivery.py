@@ -53,6 +53,7 @@ from dailypapers.settings import Settings
 log = logging.getLogger(__name__)
 
 BATCH = 20  # rows per claim: one short transaction per BATCH mails, besides one per result
+POLL_SECONDS = 1.0  # how often a sender with nothing to claim looks again while rows are held
 
 
 @dataclass
@@ -292,7 +293,9 @@ def deliver(settings: Settings, engine: Engine, key: bytes, *,
                 if left is None:
                     _finish_digests(engine)
                     return report
-                (stop.wait if stop else time.sleep)(min(max(left, 0.05), 60.0))
+                # Held by another sender's lease (it may be alive and sending) or a backoff:
+                # look again shortly rather than sleep through the whole lease.
+                (stop.wait if stop else time.sleep)(min(max(left, 0.05), POLL_SECONDS))
                 continue
             with read_transaction(engine) as conn:
                 found = catalog.papers_by_ids(
