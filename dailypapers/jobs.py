@@ -5,7 +5,10 @@ The jobs (:func:`scheduled_jobs`): the live sync every DAILYPAPERS_SYNC_INTERVAL
 the weekly one on DAILYPAPERS_DIGEST_WEEKDAY at that time. A job is a plain function of
 (settings, engine) that is safe to run twice — a digest already built is not built again, a mail
 already sent is not sent again — so the thread runs every job once shortly after start (catching
-up on a slot missed while the server was down) and worker processes may later run the same list.
+up on a slot missed while the server was down) and worker processes may later run the same list:
+each later slot of a clock job (the digests) is claimed in ``job_slots`` (UNIQUE (job, slot)),
+so one process of several runs it. The sync is not claimed (its times depend on when each run
+ended; its runs are recorded in ``ingest_runs``).
 
 A job that fails (an upstream down, a relay refusing) is logged and runs again at its next time;
 the site keeps serving what it has.
@@ -65,6 +68,24 @@ class Job:
     name: str
     run: RunJob
     next_time: NextTime
+    # Claim each scheduled time in ``job_slots`` first: of several processes running this list,
+    # one runs the slot. For jobs on a clock (the digests), whose times every process agrees on.
+    claims_slots: bool = False
+
+
+def claim_slot(engine: Engine, job: str, slot: dt.datetime) -> bool:
+    """True for the first process to claim ``(job, slot)``."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    from dailypapers.db.engine import db_now, write_transaction
+    from dailypapers.db.schema import job_slots
+
+    with write_transaction(engine) as conn:
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        claimed = conn.execute(dialect.insert(job_slots).values(
+            job=job, slot=slot.astimezone(dt.timezone.utc).isoformat(timespec="milliseconds"),
+            claimed_at=db_now(conn)).on_conflict_do_nothing().returning(job_slots.c.job))
+        return claimed.first() is not None
 
 
 def run_sync_job(settings: Settings, engine: Engine, stop: threading.Event) -> None:
@@ -123,13 +144,15 @@ def next_weekly(settings: Settings, last: dt.datetime) -> dt.datetime:
 def scheduled_jobs(sync: bool = True) -> list[Job]:
     """What ``serve`` runs in the background."""
     jobs = [Job("sync", run_sync_job, after_interval)] if sync else []
-    return jobs + [Job("digest-daily", _digest_job("daily"), next_daily),
-                   Job("digest-weekly", _digest_job("weekly"), next_weekly)]
+    return jobs + [Job("digest-daily", _digest_job("daily"), next_daily, claims_slots=True),
+                   Job("digest-weekly", _digest_job("weekly"), next_weekly, claims_slots=True)]
 
 
 class Scheduler(BackgroundThread):
     """Runs its jobs one at a time, each when its time comes; every job once ``first_delay``
-    seconds after start."""
+    seconds after start, unclaimed (a catch-up: it finishes what a process that died left, and
+    running twice is safe); later runs of a slot-claiming job only if this process claimed the
+    slot."""
 
     thread_name = "dailypapers-jobs"
 
@@ -141,6 +164,7 @@ class Scheduler(BackgroundThread):
         self.jobs = list(scheduled_jobs() if jobs is None else jobs)
         self.first_delay = first_delay
         self.counts: dict[str, int] = {job.name: 0 for job in self.jobs}
+        self.skipped: dict[str, int] = {job.name: 0 for job in self.jobs}  # slots taken elsewhere
 
     @property
     def job_names(self) -> list[str]:
@@ -154,14 +178,24 @@ class Scheduler(BackgroundThread):
     def _loop(self) -> None:
         start = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=self.first_delay)
         due = {job.name: start for job in self.jobs}
+        catch_up = {job.name for job in self.jobs}
         while self.jobs:
             job = min(self.jobs, key=lambda j: due[j.name])
             wait = (due[job.name] - dt.datetime.now(dt.timezone.utc)).total_seconds()
             if self._stop.wait(max(0.0, wait)):
                 return
             try:
-                job.run(self.settings, self.engine, self._stop)
+                if job.name in catch_up or not job.claims_slots \
+                        or claim_slot(self.engine, job.name, due[job.name]):
+                    job.run(self.settings, self.engine, self._stop)
+                    self.counts[job.name] += 1
+                else:
+                    self.skipped[job.name] += 1
             except Exception:  # keep serving whatever happens upstream or at the relay
                 log.exception("job %s failed", job.name)
-            self.counts[job.name] += 1
-            due[job.name] = job.next_time(self.settings, dt.datetime.now(dt.timezone.utc))
+                self.counts[job.name] += 1
+            catch_up.discard(job.name)
+            # A clock job's next slot follows from its last one, so every process computes the
+            # same slots; an interval job's next run follows from the end of this one.
+            last = due[job.name] if job.claims_slots else dt.datetime.now(dt.timezone.utc)
+            due[job.name] = job.next_time(self.settings, last)

@@ -131,3 +131,43 @@ def test_digest_send_command_reports_a_pause_and_status_shows_the_outbox(
     assert status.exit_code == 0, status.output
     assert "Digest outbox: 3 pending, 0 sending, 0 sent, 0 failed, 0 skipped" in status.output
     assert "senders paused until" in status.output
+
+
+def test_a_clock_slot_runs_in_one_of_several_processes(settings, engine):
+    """Two schedulers with the same clock job (as two workers would): after the unclaimed
+    catch-up run at start, each slot runs once between them, claimed in job_slots."""
+    import sqlalchemy as sa
+
+    from dailypapers.db.schema import job_slots
+
+    runs: list[str] = []
+    lock = threading.Lock()
+
+    def make(name):
+        def run(s, e, stop):
+            with lock:
+                runs.append(name)
+        return run
+
+    def every_tenth_of_a_second(s, last):
+        # Aligned like a clock: the next multiple of 0.1 s after ``last``.
+        tenths = int(last.timestamp() * 10) + 1
+        return dt.datetime.fromtimestamp(tenths / 10, tz=UTC)
+
+    schedulers = [Scheduler(settings, engine, first_delay=0, jobs=[
+        Job("tick", make(name), every_tenth_of_a_second, claims_slots=True)]) for name in "ab"]
+    for scheduler in schedulers:
+        scheduler.start()
+    deadline = dt.datetime.now(UTC) + dt.timedelta(seconds=10)
+    with engine.connect() as conn:
+        while conn.execute(sa.select(sa.func.count()).select_from(job_slots)).scalar() < 8:
+            assert dt.datetime.now(UTC) < deadline
+            conn.rollback()
+            threading.Event().wait(0.05)
+    for scheduler in schedulers:
+        scheduler.stop()
+    with engine.connect() as conn:
+        slots = conn.execute(sa.select(sa.func.count()).select_from(job_slots)).scalar()
+    claimed_runs = sum(s.counts["tick"] for s in schedulers) - 2  # minus the two catch-ups
+    assert claimed_runs == slots >= 8  # each slot ran once, in one of the two
+    assert sum(s.skipped["tick"] for s in schedulers) >= slots - 2  # the other one skipped it

@@ -483,3 +483,13 @@ delivery_pauses = sa.Table(
     sa.Column("reason", sa.Text),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
+
+# Scheduled job slots (dailypapers/jobs.py): the first process to insert (job, slot) runs that
+# slot's job; others running the same job list skip it.
+job_slots = sa.Table(
+    "job_slots",
+    metadata,
+    sa.Column("job", sa.String(32), primary_key=True),
+    sa.Column("slot", sa.String(40), primary_key=True),  # the scheduled time, UTC ISO
+    sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=False),
+)

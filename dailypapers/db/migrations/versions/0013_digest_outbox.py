@@ -1,5 +1,5 @@
 """digest_outbox: a digest per (kind, period), an outbox row per (digest, subscription) with
-its delivery state, and the senders' pause
+its delivery state, the senders' pause, and scheduled job slots
 
 Revision ID: 0013
 Revises: 0012
@@ -58,9 +58,17 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("name", name=op.f("pk_delivery_pauses")),
     )
+    op.create_table(
+        "job_slots",
+        sa.Column("job", sa.String(length=32), nullable=False),
+        sa.Column("slot", sa.String(length=40), nullable=False),
+        sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("job", "slot", name=op.f("pk_job_slots")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("job_slots")
     op.drop_table("delivery_pauses")
     op.drop_index("ix_digest_outbox_subscription_id", table_name="digest_outbox")
     op.drop_index("ix_digest_outbox_state_lease", table_name="digest_outbox")
