@@ -302,8 +302,7 @@ class Settings(BaseSettings):
     @classmethod
     def _previous_keys(cls, value: SecretStr) -> SecretStr:
         if any(0 < len(k.strip()) < 32 for k in value.get_secret_value().split(",")):
-            raise ValueError("DAILYPAPERS_SECRET_KEY_PREVIOUS: every key must be at least 32 "
-                             "characters (comma-separated)")
+            raise ValueError("every key must be at least 32 characters (comma-separated)")
         return value
 
     @field_validator("ratelimit_storage")

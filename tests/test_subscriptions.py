@@ -277,8 +277,15 @@ def test_only_confirmed_subscriptions_are_deliverable(engine) -> None:
                         subs.Preferences(frequency="weekly", searches=("lora merging",)))
     _subscribe(engine, "pending@example.org", "unconfirmed")
     _subscribe(engine, "left@example.org", "unsubscribed")
-    _subscribe(engine, "bounced@example.org", "suppressed",
-               subs.Preferences(searches=("diffusion",)))
+    bounced = _subscribe(engine, "bounced@example.org", "suppressed",
+                         subs.Preferences(searches=("diffusion",)))
+    with write_transaction(engine) as conn:  # only the bounce handling lifts a suppression
+        assert subs.unsubscribe(conn, bounced) == "suppressed"
+        assert subs.confirm(conn, bounced) == "suppressed"
+        again = subs.request_subscription(conn, "Bounced@example.org", "bounced@example.org",
+                                          subs.Preferences(frequency="weekly"), None)
+        assert (again.subscription_id, again.mail) == (bounced, "none")
+        assert subs.get(conn, bounced).preferences.frequency == "daily"  # nothing changed
     _subscribe(engine, "again@example.org", "confirmed",
                subs.Preferences(searches=("lora merging",)))
     with engine.connect() as conn:

@@ -108,7 +108,7 @@ def canonical_category(raw: str) -> str:
 
 def canonical_search(raw: str) -> str:
     """A saved search, checked as /api/v1/search checks ``q`` (strict: an unknown ``foo:`` is
-    refused); stored as the parser's cleaned text with runs of spaces made one, so one search
+    refused); stored as the parser's cleaned text (spaces already collapsed), so one search
     typed twice is one topic."""
     try:
         parsed = parse_query(raw, strict=True)
@@ -119,7 +119,7 @@ def canonical_search(raw: str) -> str:
                                 "searches")
     if parsed.is_empty:
         raise SubscriptionError(f"{raw.strip()[:60]!r} searches for nothing", "searches")
-    return " ".join(parsed.text.split())
+    return parsed.text
 
 
 def parse_preferences(frequency: str, trending: bool, max_items: str, categories: str,
