@@ -302,3 +302,21 @@ def test_senders_running_side_by_side_send_each_mail_once(engine, tmp_path, serv
     assert sorted(m["To"] for m in inbox.messages) == readers
     assert sum(r.sent for r in reports) == 120 and len(reports) == 3
     assert {r["state"] for r in outbox_rows(engine)} == {"sent"}
+
+
+def test_a_line_break_in_an_address_injects_no_header_and_fails_only_that_row(
+        engine, tmp_path, server, mail_settings):
+    _, inbox = server
+    feature(engine, tmp_path, "2026-03-02", MONDAY)
+    subscribe(engine, "ann@example.org")
+    # Not possible through the form (email-validator): a row written some other way.
+    subscribe(engine, "evil@example.org\r\nBcc: victim@example.org")
+
+    report = send_digest(mail_settings, engine, "daily", DAY, today=LATER)
+
+    assert (report.sent, report.failed) == (1, 1)
+    assert [m["To"] for m in inbox.messages] == ["ann@example.org"]
+    assert all(m["Bcc"] is None for m in inbox.messages)
+    rows = {r["email"]: r for r in outbox_rows(engine)}
+    evil = rows["evil@example.org\r\nBcc: victim@example.org"]
+    assert evil["state"] == "failed" and "HeaderInjection" in evil["last_error"]

@@ -307,7 +307,13 @@ def deliver(settings: Settings, engine: Engine, key: bytes, *,
                         time.monotonic() - claimed_at > settings.digest_lease_seconds / 2:
                     _release(engine, [r.id for r in rows[n:]])
                     break
-                message = renderer.message(found, row)
+                try:
+                    message = renderer.message(found, row)
+                except ValueError as exc:  # a header that would inject one: never sendable
+                    _record(engine, row.id, state="failed", lease_until=None,
+                            last_error=classify(exc)[1])
+                    report.failed += 1
+                    continue
                 if message is None:
                     _record(engine, row.id, state="skipped", lease_until=None,
                             last_error="its papers are gone")
