@@ -235,22 +235,19 @@ def test_throttle_spaces_mails_at_the_rate():
     now = [0.0]
     sleeps: list[float] = []
 
-    class Clock:
-        def __call__(self) -> float:
-            return now[0]
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        now[0] += seconds
 
-    throttle = Throttle(4.0, clock=Clock())
-    import dailypapers.notify.delivery as delivery
-
-    real_sleep = delivery.time.sleep
-    delivery.time.sleep = lambda s: (sleeps.append(s), now.__setitem__(0, now[0] + s))
-    try:
-        for _ in range(5):
-            throttle.wait()
-    finally:
-        delivery.time.sleep = real_sleep
+    throttle = Throttle(4.0, clock=lambda: now[0], sleep=sleep)
+    for _ in range(5):
+        throttle.wait()
     assert now[0] == pytest.approx(1.0)  # five mails at 4/s: the fifth at t = 1 s
     assert sleeps == pytest.approx([0.25] * 4)
+    now[0] += 10.0  # idle for a while: no burst of saved-up mails after it
+    throttle.wait()
+    throttle.wait()
+    assert sleeps == pytest.approx([0.25] * 5) and now[0] == pytest.approx(11.25)
 
 
 def test_a_reader_who_leaves_between_build_and_send_gets_nothing(

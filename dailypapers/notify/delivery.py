@@ -69,9 +69,10 @@ class Report:
 class Throttle:
     """At most ``rate`` mails per second from this process (0: no limit)."""
 
-    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], Any] = time.sleep) -> None:
         self.interval = 1.0 / rate if rate > 0 else 0.0
-        self.clock = clock
+        self.clock, self.sleep = clock, sleep
         self.next_at = clock()
 
     def wait(self, stop: threading.Event | None = None) -> None:
@@ -79,8 +80,8 @@ class Throttle:
             return
         delay = self.next_at - self.clock()
         if delay > 0:
-            (stop.wait(delay) if stop else time.sleep(delay))
-        self.next_at = max(self.next_at, self.clock() - self.interval) + self.interval
+            (stop.wait(delay) if stop else self.sleep(delay))
+        self.next_at = max(self.next_at, self.clock()) + self.interval
 
 
 class _Session:
