@@ -230,6 +230,24 @@ def test_senders_pause_after_consecutive_failures_and_status_says_so(
     again = deliver(cfg, engine, KEY)  # another sender: the pause holds it too
     assert again.paused and again.sent == 0 and len(inbox.answers) == 3
 
+    # The pause over, the relay still refusing: paused again (the one pause row updated).
+    from dailypapers.db.schema import delivery_pauses
+
+    with write_transaction(engine) as conn:
+        conn.execute(delivery_pauses.update().values(
+            paused_until=dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)))
+    inbox.refuse_all = "421 4.7.0 still too many"
+    third = deliver(cfg, engine, KEY)
+    assert third.paused and "still too many" in third.paused and len(inbox.answers) == 6
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(delivery_pauses)).scalar() == 1
+    inbox.refuse_all = None
+    with write_transaction(engine) as conn:
+        conn.execute(delivery_pauses.update().values(
+            paused_until=dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)))
+    last = deliver(cfg, engine, KEY)
+    assert last.sent == 6 and not last.paused
+
 
 def test_throttle_spaces_mails_at_the_rate():
     now = [0.0]

@@ -35,6 +35,7 @@ from email.utils import format_datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from dailypapers import catalog
@@ -213,9 +214,10 @@ def _pause(engine: Engine, seconds: float, reason: str) -> None:
         now = db_now(conn)
         values = {"paused_until": now + dt.timedelta(seconds=seconds), "reason": reason,
                   "updated_at": now}
-        if conn.execute(delivery_pauses.update().where(delivery_pauses.c.name == "smtp")
-                        .values(**values)).rowcount == 0:
-            conn.execute(delivery_pauses.insert().values(name="smtp", **values))
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        # Two senders pausing at once: one row, the later reason.
+        conn.execute(dialect.insert(delivery_pauses).values(name="smtp", **values)
+                     .on_conflict_do_update(index_elements=["name"], set_=values))
 
 
 def _next_wait(engine: Engine) -> float | None:
