@@ -131,7 +131,7 @@ def serve(host: str, port: int, demo: bool | None, no_sync: bool) -> None:
     import uvicorn
 
     from dailypapers.demo import is_empty, load_demo
-    from dailypapers.jobs import Scheduler
+    from dailypapers.jobs import Scheduler, scheduled_jobs
     from dailypapers.web.app import create_app
 
     from dailypapers.community.secret_key import SecretKeyError, load_secret_key
@@ -151,7 +151,8 @@ def serve(host: str, port: int, demo: bool | None, no_sync: bool) -> None:
         click.echo("Loading the bundled demo papers …")
         counts = load_demo(engine)
         click.echo(f"Demo: {counts.inserted} papers inserted, {counts.unchanged} unchanged.")
-    background = None if no_sync else Scheduler(settings, engine)
+    # One thread for every scheduled job: the sync (unless --no-sync) and the digests.
+    background = Scheduler(settings, engine, jobs=scheduled_jobs(sync=not no_sync))
     app = create_app(settings, engine, background=background, index_worker=True)
     bound_port = sock.getsockname()[1]
     shown_host = f"[{host}]" if ":" in host else host
@@ -265,6 +266,35 @@ def sync() -> None:
     sys.exit(0 if report.ok else 1)
 
 
+@main.group()
+def digest() -> None:
+    """Digest mails."""
+
+
+@digest.command("send")
+@click.option("--period", "kind", type=click.Choice(["daily", "weekly"]), required=True)
+@click.option("--date", "day", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="The feature day (daily) or a day of the ISO week (weekly); default: the "
+              "latest complete one.")
+def digest_send(kind: str, day: Any) -> None:
+    """Build the period's digest if missing and deliver every pending digest mail; running it
+    again sends nothing new."""
+    from dailypapers.community.secret_key import SecretKeyError
+    from dailypapers.notify.delivery import send_digest
+
+    settings = get_settings()
+    engine = _engine(settings)
+    try:
+        report = send_digest(settings, engine, kind, day.date() if day else None,
+                             log_line=click.echo)
+    except SecretKeyError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Digest mails: {report.sent} sent, {report.retried} to retry, "
+               f"{report.failed} failed, {report.skipped} skipped.")
+    if report.paused:
+        raise click.ClickException(f"senders paused: {report.paused}")
+
+
 @main.command()
 @click.option("--limit", type=click.IntRange(min=0), default=None,
               help="Images to fetch this run [default: DAILYPAPERS_MEDIA_FETCH_MAX].")
@@ -370,6 +400,7 @@ def reindex(embed: bool) -> None:
 def status() -> None:
     """Show the database, its contents, the last sync per source, recent refusals and how far
     the search indexes have caught up."""
+    from dailypapers.notify.outbox import status_lines
     from dailypapers.status import gather_status, search_status
 
     settings = get_settings()
@@ -377,6 +408,7 @@ def status() -> None:
     with read_transaction(engine) as conn:
         revision = current_revision(engine)
         report = (gather_status(conn) + search_status(conn, settings.data_dir, settings.embedder)
+                  + (status_lines(conn) if sa.inspect(conn).has_table("digest_outbox") else [])
                   if revision else None)
     click.echo(f"Database: {_safe_url(settings)}")
     click.echo(f"Schema:   {revision or 'not created'} (latest {head_revision()})")

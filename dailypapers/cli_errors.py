@@ -85,7 +85,9 @@ def settings_error(exc: Any) -> ConfigError:
         field = ".".join(str(p) for p in error.get("loc", ()) if isinstance(p, str))
         name = f"DAILYPAPERS_{field.upper()}" if field else "settings"
         value = error.get("input")
-        got = f" (got {str(value)[:60]!r})" if isinstance(value, (str, int, float)) else ""
+        secret = any(word in field for word in ("secret", "password"))  # never echoed
+        got = f" (got {str(value)[:60]!r})" if isinstance(value, (str, int, float)) \
+            and not secret else ""
         msg = error.get("msg", "invalid").removeprefix("Value error, ")
         parts.append(f"{name}: {msg}{got}")
     return ConfigError("; ".join(parts) + "; correct the environment variable or config file")

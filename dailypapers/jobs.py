@@ -1,17 +1,32 @@
-"""Background work in the embedded mode: one thread that runs the live sync on a schedule.
+"""Background work in the embedded mode: one thread that runs a list of named jobs on schedules.
 
-A sync that fails (an upstream down, a bad answer) is logged and retried at the next tick; the
-site keeps serving what it has.
+The jobs (:func:`scheduled_jobs`): the live sync every DAILYPAPERS_SYNC_INTERVAL_MINUTES (off with
+``serve --no-sync``), the daily digest at DAILYPAPERS_DIGEST_TIME in DAILYPAPERS_DIGEST_TIMEZONE,
+the weekly one on DAILYPAPERS_DIGEST_WEEKDAY at that time. A job is a plain function of
+(settings, engine) that is safe to run twice — a digest already built is not built again, a mail
+already sent is not sent again — so the thread runs every job once shortly after start (catching
+up on a slot missed while the server was down) and worker processes may later run the same list:
+each later slot of a clock job (the digests) is claimed in ``job_slots`` (UNIQUE (job, slot)),
+so one process of several runs it. The sync is not claimed (its times depend on when each run
+ended; its runs are recorded in ``ingest_runs``).
+
+A job that fails (an upstream down, a relay refusing) is logged and runs again at its next time;
+the site keeps serving what it has.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
+import zoneinfo
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from dailypapers.settings import Settings
+from dailypapers.settings import WEEKDAYS, Settings
 
 log = logging.getLogger("dailypapers.jobs")
 
@@ -42,27 +57,145 @@ class BackgroundThread:
         raise NotImplementedError
 
 
-class Scheduler(BackgroundThread):
-    thread_name = "dailypapers-sync"
+# --- the jobs -------------------------------------------------------------------------------
 
-    def __init__(self, settings: Settings, engine: Engine, *, first_delay: float = 5.0):
+RunJob = Callable[[Settings, Engine, threading.Event], Any]
+NextTime = Callable[[Settings, dt.datetime], dt.datetime]  # the run after one at this time
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    run: RunJob
+    next_time: NextTime
+    # Claim each scheduled time in ``job_slots`` first: of several processes running this list,
+    # one runs the slot. For jobs on a clock (the digests), whose times every process agrees on.
+    claims_slots: bool = False
+
+
+def claim_slot(engine: Engine, job: str, slot: dt.datetime) -> bool:
+    """True for the first process to claim ``(job, slot)``."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    from dailypapers.db.engine import db_now, write_transaction
+    from dailypapers.db.schema import job_slots
+
+    with write_transaction(engine) as conn:
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        claimed = conn.execute(dialect.insert(job_slots).values(
+            job=job, slot=slot.astimezone(dt.timezone.utc).isoformat(timespec="milliseconds"),
+            claimed_at=db_now(conn)).on_conflict_do_nothing().returning(job_slots.c.job))
+        return claimed.first() is not None
+
+
+def run_sync_job(settings: Settings, engine: Engine, stop: threading.Event) -> None:
+    from dailypapers.sync.runner import run_sync
+
+    report = run_sync(settings, engine, log=log.info, stop=stop, media=True)  # + thumbnails
+    if not report.ok:
+        log.warning("sync finished with errors: %s", "; ".join(report.errors))
+
+
+def _digest_job(kind: str) -> RunJob:
+    def run(settings: Settings, engine: Engine, stop: threading.Event) -> None:
+        from dailypapers.notify.delivery import local_now, send_digest
+
+        # The slot whose time has come: before today's DIGEST_TIME, yesterday's. A daily digest
+        # covers the last feature day before the slot's date, a weekly one the ISO week before
+        # it; so running early (catch-up at start) never sends a period before its time.
+        now = local_now(settings)
+        slot = now.date() if now.time() >= _digest_clock(settings) else \
+            now.date() - dt.timedelta(days=1)
+        if kind == "weekly":
+            weekday = WEEKDAYS.index(settings.digest_weekday)
+            slot -= dt.timedelta(days=(slot.weekday() - weekday) % 7)
+        report = send_digest(settings, engine, kind, None, today=slot, stop=stop,
+                             log_line=log.info)
+        log.info("%s digest: %s sent, %s to retry, %s failed%s", kind, report.sent,
+                 report.retried, report.failed, f"; {report.paused}" if report.paused else "")
+    return run
+
+
+def _digest_clock(settings: Settings) -> dt.time:
+    return dt.time.fromisoformat(settings.digest_time)
+
+
+def after_interval(settings: Settings, last: dt.datetime) -> dt.datetime:
+    return last + dt.timedelta(minutes=settings.sync_interval_minutes)
+
+
+def next_daily(settings: Settings, last: dt.datetime, *, weekday: int | None = None) -> dt.datetime:
+    """The first DIGEST_TIME (on ``weekday``, 0 = Monday, if given) in DIGEST_TIMEZONE after
+    ``last``."""
+    zone = zoneinfo.ZoneInfo(settings.digest_timezone)
+    local = last.astimezone(zone)
+    day = local.date()
+    while True:
+        at = dt.datetime.combine(day, _digest_clock(settings), tzinfo=zone)
+        if at > local and (weekday is None or day.weekday() == weekday):
+            return at.astimezone(dt.timezone.utc)
+        day += dt.timedelta(days=1)
+
+
+def next_weekly(settings: Settings, last: dt.datetime) -> dt.datetime:
+    return next_daily(settings, last, weekday=WEEKDAYS.index(settings.digest_weekday))
+
+
+def scheduled_jobs(sync: bool = True) -> list[Job]:
+    """What ``serve`` runs in the background."""
+    jobs = [Job("sync", run_sync_job, after_interval)] if sync else []
+    return jobs + [Job("digest-daily", _digest_job("daily"), next_daily, claims_slots=True),
+                   Job("digest-weekly", _digest_job("weekly"), next_weekly, claims_slots=True)]
+
+
+class Scheduler(BackgroundThread):
+    """Runs its jobs one at a time, each when its time comes; every job once ``first_delay``
+    seconds after start, unclaimed (a catch-up: it finishes what a process that died left, and
+    running twice is safe); later runs of a slot-claiming job only if this process claimed the
+    slot."""
+
+    thread_name = "dailypapers-jobs"
+
+    def __init__(self, settings: Settings, engine: Engine, *, jobs: list[Job] | None = None,
+                 first_delay: float = 5.0):
         super().__init__()
         self.settings = settings
         self.engine = engine
+        self.jobs = list(scheduled_jobs() if jobs is None else jobs)
         self.first_delay = first_delay
-        self.runs = 0
+        self.counts: dict[str, int] = {job.name: 0 for job in self.jobs}
+        self.skipped: dict[str, int] = {job.name: 0 for job in self.jobs}  # slots taken elsewhere
+
+    @property
+    def job_names(self) -> list[str]:
+        return [job.name for job in self.jobs]
+
+    @property
+    def runs(self) -> int:
+        """How many times the sync has run (what callers waiting on fresh data want)."""
+        return self.counts.get("sync", 0)
 
     def _loop(self) -> None:
-        from dailypapers.sync.runner import run_sync
-
-        delay = self.first_delay
-        while not self._stop.wait(delay):
+        start = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=self.first_delay)
+        due = {job.name: start for job in self.jobs}
+        catch_up = {job.name for job in self.jobs}
+        while self.jobs:
+            job = min(self.jobs, key=lambda j: due[j.name])
+            wait = (due[job.name] - dt.datetime.now(dt.timezone.utc)).total_seconds()
+            if self._stop.wait(max(0.0, wait)):
+                return
             try:
-                report = run_sync(self.settings, self.engine, log=log.info, stop=self._stop,
-                                  media=True)
-                if not report.ok:
-                    log.warning("sync finished with errors: %s", "; ".join(report.errors))
-            except Exception:  # keep serving whatever happens upstream
-                log.exception("sync failed")
-            self.runs += 1
-            delay = self.settings.sync_interval_minutes * 60
+                if job.name in catch_up or not job.claims_slots \
+                        or claim_slot(self.engine, job.name, due[job.name]):
+                    job.run(self.settings, self.engine, self._stop)
+                    self.counts[job.name] += 1
+                else:
+                    self.skipped[job.name] += 1
+            except Exception:  # keep serving whatever happens upstream or at the relay
+                log.exception("job %s failed", job.name)
+                self.counts[job.name] += 1
+            catch_up.discard(job.name)
+            # A clock job's next slot follows from its last one, so every process computes the
+            # same slots; an interval job's next run follows from the end of this one.
+            last = due[job.name] if job.claims_slots else dt.datetime.now(dt.timezone.utc)
+            due[job.name] = job.next_time(self.settings, last)

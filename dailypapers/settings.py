@@ -6,7 +6,9 @@ present. Environment variables win over the file.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+import zoneinfo
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ from pydantic_settings import (
 )
 
 
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 DEFAULT_CATEGORIES = ["cs.LG", "cs.CL", "cs.CV", "cs.AI", "stat.ML"]
 ANN_MIN_VECTORS = 100_000  # why this many: dailypapers/index/ann.py
 # Record size limits (what each does past the limit: dailypapers/ingest/validate.py). Real arXiv
@@ -186,12 +189,21 @@ class Settings(BaseSettings):
         description="Signs CSRF tokens and links; default (SQLite only): made once into "
         "<data_dir>/secret_key. Required on PostgreSQL",
     )
+    secret_key_previous: SecretStr = Field(
+        default=SecretStr(""),
+        description="Earlier secret keys, comma-separated, that still verify signed links (mails "
+        "sent before a key rotation); new links are signed with DAILYPAPERS_SECRET_KEY",
+    )
     session_days: float = Field(
         default=30.0, gt=0, description="A sign-in lasts this many days (then sign in again)"
     )
 
     password_reset_minutes: float = Field(
         default=60.0, gt=0, description="A password reset link works this long (and once)"
+    )
+
+    subscribe_confirm_hours: float = Field(
+        default=72.0, gt=0, description="A digest subscription's confirmation link works this long"
     )
 
     # Rate limits (dailypapers/community/ratelimit.py): `limits` notation, several joined by ";".
@@ -271,6 +283,13 @@ class Settings(BaseSettings):
     ratelimit_vote_per_user: str = Field(
         default="30/minute;500/hour", description="Votes and unvotes per account"
     )
+    ratelimit_subscribe_per_ip: str = Field(
+        default="20/hour;100/day", description="Digest subscription requests per client address"
+    )
+    ratelimit_subscribe_per_address: str = Field(
+        default="3/hour;6/day",
+        description="Subscription confirmation mails per e-mail address (past it: no mail)",
+    )
 
     # Mail (dailypapers/notify/mail.py).
     mail_backend: str = Field(default="file", description="smtp, file or console")
@@ -287,13 +306,34 @@ class Settings(BaseSettings):
     mail_smtp_password: SecretStr = SecretStr("")
     mail_smtp_timeout_seconds: float = Field(default=30.0, gt=0)
 
+    # Digest delivery and schedule (dailypapers/notify/delivery.py, dailypapers/jobs.py).
+    digest_time: str = Field(default="07:00", description="Local time (HH:MM) the daily digest "
+                             "of the previous feature day goes out")
+    digest_timezone: str = Field(default="UTC", description="Time zone of DAILYPAPERS_DIGEST_TIME "
+                                 "(an IANA name such as Europe/Paris)")
+    digest_weekday: str = Field(default="monday", description="Day the weekly digest of the "
+                                "ISO week before goes out, at DAILYPAPERS_DIGEST_TIME")
+    digest_rate_per_second: float = Field(default=20.0, ge=0, description="Digest mails per "
+                                          "second and sending process; 0: no limit")
+    digest_lease_seconds: float = Field(default=300.0, gt=0, description="A sender's claim on a "
+                                        "digest mail; one left by a dead sender is retried after it")
+    digest_max_attempts: int = Field(default=5, ge=1, description="Attempts per digest mail "
+                                     "(temporary 4xx answers, dead senders) before it is failed")
+    digest_retry_seconds: float = Field(default=60.0, ge=0, description="Wait before retrying a "
+                                        "4xx answer, doubled at each attempt")
+    digest_pause_after: int = Field(default=10, ge=1, description="Consecutive failed digest "
+                                    "mails that pause every sender")
+    digest_pause_seconds: float = Field(default=600.0, ge=0, description="How long that pause "
+                                        "lasts")
+
     @field_validator("ratelimit_signin_per_ip", "ratelimit_signin_per_account",
                      "ratelimit_signup_per_ip", "ratelimit_reset_per_ip",
                      "ratelimit_reset_per_account", "ratelimit_collections_per_user",
                      "ratelimit_submit_per_ip", "ratelimit_submit_per_user",
                      "ratelimit_comment_per_user", "ratelimit_comment_per_ip",
                      "ratelimit_flag_per_ip", "ratelimit_flag_per_user",
-                     "ratelimit_vote_per_ip", "ratelimit_vote_per_user")
+                     "ratelimit_vote_per_ip", "ratelimit_vote_per_user",
+                     "ratelimit_subscribe_per_ip", "ratelimit_subscribe_per_address")
     @classmethod
     def _rate_limit_notation(cls, value: str, info: Any) -> str:
         from limits import parse_many
@@ -303,6 +343,13 @@ class Settings(BaseSettings):
         except ValueError:
             raise ValueError(f"DAILYPAPERS_{info.field_name.upper()} must be limits such as "
                              f"'5/minute;30/hour', got {value[:100]!r}") from None
+        return value
+
+    @field_validator("secret_key_previous")
+    @classmethod
+    def _previous_keys(cls, value: SecretStr) -> SecretStr:
+        if any(0 < len(k.strip()) < 32 for k in value.get_secret_value().split(",")):
+            raise ValueError("every key must be at least 32 characters (comma-separated)")
         return value
 
     @field_validator("ratelimit_storage")
@@ -331,6 +378,34 @@ class Settings(BaseSettings):
     trending_comment_cap: int = Field(
         default=10, ge=0, description="Trending: comments count as points up to this many",
     )
+
+    @field_validator("digest_time")
+    @classmethod
+    def _clock_time(cls, value: str) -> str:
+        try:
+            dt.time.fromisoformat(value.strip())
+        except ValueError:
+            raise ValueError(f"DAILYPAPERS_DIGEST_TIME must be HH:MM, got {value[:40]!r}") from None
+        return value.strip()
+
+    @field_validator("digest_timezone")
+    @classmethod
+    def _time_zone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value.strip())
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"DAILYPAPERS_DIGEST_TIMEZONE must be an IANA time zone such as "
+                             f"Europe/Paris, got {value[:60]!r}") from None
+        return value.strip()
+
+    @field_validator("digest_weekday")
+    @classmethod
+    def _weekday(cls, value: str) -> str:
+        day = value.strip().lower()
+        if day not in WEEKDAYS:
+            raise ValueError(f"DAILYPAPERS_DIGEST_WEEKDAY must be one of {', '.join(WEEKDAYS)}, "
+                             f"got {value[:40]!r}")
+        return day
 
     @field_validator("base_url")
     @classmethod

@@ -3,10 +3,8 @@ storages, and XSS vectors as usernames; on SQLite and PostgreSQL through a live 
 
 from __future__ import annotations
 
-import email
 import os
 import re
-import threading
 import time
 import uuid
 
@@ -14,7 +12,6 @@ import lxml.html
 import pytest
 import redis
 import sqlalchemy as sa
-from aiosmtpd.controller import Controller
 
 from dailypapers.community.accounts import create_user
 from dailypapers.community.ratelimit import RateLimiter
@@ -22,38 +19,10 @@ from dailypapers.db.engine import write_transaction
 from dailypapers.db.schema import password_resets, sent_mail, users
 from tests.account_helpers import NEW_PASSWORD, PASSWORD, Browser, count, csrf, serve
 from tests.conftest import IN_CI, free_port
+from tests.mail_helpers import smtp  # noqa: F401  (the fixture)
 from tests.xss_vectors import XSS_VECTORS
 
 REDIS_URL = os.environ.get("DAILYPAPERS_TEST_REDIS_URL", "redis://127.0.0.1:6379")
-
-
-class Inbox:
-    """What an SMTP server on loopback received."""
-
-    def __init__(self) -> None:
-        self.messages: list[email.message.Message] = []
-        self.arrived = threading.Condition()
-
-    async def handle_DATA(self, server, session, envelope):
-        with self.arrived:
-            self.messages.append(email.message_from_bytes(envelope.content))
-            self.arrived.notify_all()
-        return "250 Message accepted for delivery"
-
-    def wait_for(self, n: int, seconds: float = 20) -> list[email.message.Message]:
-        with self.arrived:
-            self.arrived.wait_for(lambda: len(self.messages) >= n, timeout=seconds)
-        return list(self.messages)
-
-
-@pytest.fixture
-def smtp():
-    inbox = Inbox()
-    # aiosmtpd's Controller cannot report a port it was given as 0: pick a free one first.
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield controller, inbox
-    controller.stop()
 
 
 def add_user(engine: sa.Engine, name: str, mail: str = "") -> None:

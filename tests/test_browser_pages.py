@@ -35,6 +35,8 @@ PAGES = {
     "api docs": "/api/docs",
     "moderation log": "/moderation",
     "user page": "/users/Reader",
+    "feeds": "/feeds",
+    "subscribe": "/subscribe?email=reader%40example.org",
 }
 VIEWS = [(1280, "light"), (1280, "dark"), (375, "light"), (375, "dark")]
 
@@ -168,6 +170,11 @@ def test_page_is_self_contained_and_accessible(visitors, name, width, scheme):
     elif name == "user page":
         assert page.locator("li.submission").count() == 1
         assert page.locator("p.submission-note").inner_text() == "Rotations, <i>at random</i>."
+    elif name == "feeds":
+        assert page.locator("table.feeds a[href$='.atom']").count() >= 6
+    elif name == "subscribe":  # the footer's address arrives in the full form
+        assert page.locator("form.subscribe-form input[name=email]").input_value() == \
+            "reader@example.org"
     else:
         assert page.locator("article.card").count() >= 1
     _check(visitor, path)

@@ -91,11 +91,12 @@ class Served:
 
     @property
     def schedulers(self) -> list[Scheduler]:
-        """The sync schedulers handed to create_app (``background`` is one job or a list)."""
+        """The schedulers handed to create_app that run the sync (``background`` is one job
+        or a list; with --no-sync the scheduler runs only the digests)."""
         (built,) = self.apps
         jobs = built.get("background")
         jobs = [] if jobs is None else jobs if isinstance(jobs, (list, tuple)) else [jobs]
-        return [job for job in jobs if isinstance(job, Scheduler)]
+        return [job for job in jobs if isinstance(job, Scheduler) and "sync" in job.job_names]
 
 
 @pytest.fixture

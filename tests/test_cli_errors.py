@@ -171,3 +171,12 @@ def test_usage_errors_exit_64_not_2(tmp_path: Path, args: list[str]) -> None:
     result = dailypapers(tmp_path, *args)
     assert result.returncode == 64, (result.stdout, result.stderr)
     assert "Usage:" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_short_previous_secret_key_is_named_and_never_echoed(tmp_path: Path) -> None:
+    secret = "hunter2-but-too-short"
+    result = dailypapers(tmp_path, "status", DAILYPAPERS_SECRET_KEY_PREVIOUS=f"{'k' * 40},{secret}",
+                         DAILYPAPERS_MAIL_SMTP_PASSWORD="x", DAILYPAPERS_MAIL_SMTP_PORT="0")
+    line = one_error_line(result, "DAILYPAPERS_SECRET_KEY_PREVIOUS", "at least 32 characters",
+                          "DAILYPAPERS_MAIL_SMTP_PORT", "(got '0')")
+    assert secret not in line and "k" * 40 not in line

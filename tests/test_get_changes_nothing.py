@@ -20,15 +20,23 @@ from dailypapers.community.comments import CommentRules, add_comment
 from dailypapers.community.users import User
 from dailypapers.db.engine import write_transaction
 from dailypapers.db.schema import metadata, users
-from dailypapers.rank.trending import TrendingParams
 from dailypapers.ingest.files import import_paths
+from dailypapers.notify import subscriptions, tokens
+from dailypapers.rank.trending import TrendingParams
 from tests.account_helpers import Browser, serve
+from tests.conftest import TEST_SECRET_KEY
 from tests.helpers import hf_item, write_json
 
 PAPER = "2603.00001"
 SAMPLES = {"paper_id": PAPER, "day": "2026-03-02", "week": "2026-W10", "month": "2026-03",
-           "collection_id": "1", "username": "Walker",
+           "collection_id": "1", "username": "Walker", "category": "cs.CL",
            "name": "0" * 64 + ".png"}  # /media/{name}: an image no sync fetched (404)
+
+
+def link(purpose: str, subscription_id: int) -> str:
+    path = {"confirm": "/subscribe/confirm/", "unsubscribe": "/unsubscribe/",
+            "manage": "/subscription/"}[purpose]
+    return path + tokens.make_token(TEST_SECRET_KEY.encode(), purpose, subscription_id)
 
 
 def get_routes(router: Any) -> Iterator[Route]:
@@ -79,14 +87,22 @@ def test_no_get_route_changes_a_row(settings, engine, tmp_path: Path) -> None:
             moderation.hide_paper(conn, walker_user, PAPER, "hidden, then shown again")
             moderation.unhide_paper(conn, walker_user, PAPER, "a log entry to show")
             moderation.flag(conn, walker_user, "paper", PAPER, "spam", "an open flag")
+            email, key = subscriptions.normalise_address("walker@example.org")
+            pending = subscriptions.request_subscription(conn, email, key,
+                                                         subscriptions.Preferences(), None)
         samples = {**SAMPLES, "token": reset.token}
+        # Subscription links take signed tokens of their own: walked again with good ones.
+        signed = [link(purpose, pending.subscription_id)
+                  for purpose in ("confirm", "unsubscribe", "manage")]
 
         routes = list(get_routes(server.app.router))
         paths = {route.path for route in routes}
         assert {"/papers", "/account", "/signup", "/login", "/reset", "/reset/{token}",
                 "/api/v1/me", "/api/daily_papers", "/collections", "/collections/{collection_id}",
                 "/api/v1/collections/{collection_id}", "/submit", "/users/{username}",
-                "/moderation", "/moderation/queue", "/api/v1/moderation/flags", "/flag"} <= paths
+                "/moderation", "/moderation/queue", "/api/v1/moderation/flags", "/flag",
+                "/subscribe", "/subscribe/confirm/{token}", "/unsubscribe/{token}",
+                "/subscription/{token}"} <= paths
         before = snapshot(engine)
         walked = 0
         statuses: dict[str, int] = {}
@@ -106,6 +122,9 @@ def test_no_get_route_changes_a_row(settings, engine, tmp_path: Path) -> None:
         for path in ("/account", "/submit", "/collections", "/api/v1/me",
                      "/api/v1/collections/{collection_id}"):
             assert statuses[path] == 200, (path, statuses[path])
+        for url in signed:
+            for method in ("GET", "HEAD"):
+                assert browser.http.request(method, url).status_code == 200, (method, url)
         assert browser.get("/api/v1/me", headers={
             "Authorization": f"Bearer {api_token}"}).json()["username"] == "Walker"
         assert snapshot(engine) == before

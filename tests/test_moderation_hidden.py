@@ -24,6 +24,8 @@ LISTS = [
     "/api/v1/search?q=quokka&mode=keyword", "/api/v1/search?q=quokka+locomotion&mode=dense",
     "/api/v1/search?q=quokka+locomotion", "/api/v1/search?q=-zebra",
     "/api/v1/search?q=quokka&sort=newest",
+    "/feeds/day/2026-03-02.atom", "/feeds/week/2026-W10.rss", "/feeds/trending.atom",
+    "/feeds/search.atom?q=quokka",
 ]
 # A paper's own addresses: 200 while visible, 404 while hidden (to all but moderators).
 OWN = [f"/papers/{HIDE}", f"/papers/{HIDE}.md", f"/api/papers/{HIDE}", f"/api/v1/papers/{HIDE}"]
@@ -32,7 +34,7 @@ OWN = [f"/papers/{HIDE}", f"/papers/{HIDE}.md", f"/api/papers/{HIDE}", f"/api/v1
 def _shown(http, path: str) -> set[str]:
     answer = http.get(path)
     assert answer.status_code == 200, (path, answer.status_code, answer.text[:300])
-    if path.startswith("/api/"):
+    if path.startswith(("/api/", "/feeds/")):
         return {pid for pid in (HIDE, KEEP) if pid in answer.text}
     doc = lxml.html.fromstring(answer.text)
     return {pid for pid in (HIDE, KEEP) if doc.xpath(f"//a[contains(@href, '/papers/{pid}')]")}

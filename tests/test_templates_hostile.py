@@ -246,7 +246,10 @@ def test_the_json_api_never_hands_out_a_hostile_url(site, hostile_rows):  # type
 
 # Values our own code builds (routes), never an upstream string.
 SITE_BUILT = {"prev_link", "next_link", "canonical", "version", "openapi_url",
-              "base_url }}{{ canonical", "unfiltered_link"}
+              "base_url }}{{ canonical", "unfiltered_link",
+              "feed.href",  # web/feeds.links: /feeds/… paths, a search's query urlencoded
+              # web/routes_subscribe.link: a path and a signed token of ours
+              "manage_url", "sub.manage_url", "unsubscribe_path"}
 # Functions and maps of links the routes build from our own paths (sort, page, view tabs).
 # Filters that always answer a /search?q=… path, the value percent-encoded (web/filters.py).
 SITE_SEARCHES = ("author_search", "phrase_search", "search_url")

@@ -55,3 +55,17 @@ def _key_file(path: Path) -> bytes:
         raise SecretKeyError(f"{path} holds no usable key: delete it (a new one is made) or set "
                              f"DAILYPAPERS_SECRET_KEY")
     return key.encode()
+
+
+def load_previous_keys(settings: Settings) -> tuple[bytes, ...]:
+    """DAILYPAPERS_SECRET_KEY_PREVIOUS: keys that verify signed links but sign nothing new."""
+    keys = []
+    for part in settings.secret_key_previous.get_secret_value().split(","):
+        key = part.strip()
+        if not key:
+            continue
+        if len(key) < MIN_KEY_CHARS:
+            raise SecretKeyError(f"DAILYPAPERS_SECRET_KEY_PREVIOUS: every key must be at least "
+                                 f"{MIN_KEY_CHARS} characters (comma-separated)")
+        keys.append(key.encode())
+    return tuple(keys)

@@ -460,3 +460,102 @@ flags = sa.Table(
              sqlite_where=sa.text("resolved_at IS NULL"),
              postgresql_where=sa.text("resolved_at IS NULL")),
 )
+
+# Digest subscriptions (dailypapers/notify/subscriptions.py): one row per normalised address, so
+# subscribing again updates it. Who gets mail is one condition on ``state``
+# (``subscriptions.deliverable()``): unconfirmed (double opt-in pending), confirmed,
+# unsubscribed, suppressed (bounces, complaints: only the bounce handling lifts it).
+subscriptions = sa.Table(
+    "subscriptions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("email", sa.String(320), nullable=False),  # as validated: the mail goes here
+    sa.Column("email_key", sa.String(320), nullable=False, unique=True),  # all lowercase
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="SET NULL"), index=True),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("frequency", sa.String(8), nullable=False),  # daily | weekly
+    sa.Column("trending", sa.Boolean, nullable=False),  # the period's trending papers overall
+    sa.Column("max_items", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("confirmed_at", sa.DateTime(timezone=True)),
+    sa.Column("state_changed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_subscriptions_state_frequency", "state", "frequency"),
+)
+
+# A subscription's topics, one row each: the digest builder evaluates each distinct (kind,
+# value) of deliverable subscriptions once per period (the index), then hands the result to
+# every subscription holding it. ``value``: a canonical arXiv category (cs.CL) or a saved
+# search's cleaned text in the site's query syntax.
+subscription_topics = sa.Table(
+    "subscription_topics",
+    metadata,
+    sa.Column(
+        "subscription_id", sa.Integer, sa.ForeignKey("subscriptions.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("kind", sa.String(8), primary_key=True),  # category | search
+    sa.Column("value", sa.String(512), primary_key=True),
+    sa.Index("ix_subscription_topics_kind_value", "kind", "value"),
+)
+
+# --- digest delivery (dailypapers/notify/outbox.py, notify/delivery.py) ------------------------
+
+# One digest per (kind, period): made once, in the transaction that makes its outbox rows, so
+# a period's mail is either wholly planned or not at all. ``period``: 2026-03-02 or 2026-W10.
+digests = sa.Table(
+    "digests",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(8), nullable=False),  # daily | weekly
+    sa.Column("period", sa.String(16), nullable=False),
+    sa.Column("built_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),  # built (rows made) | done (none left)
+    sa.UniqueConstraint("kind", "period", name="uq_digests_kind_period"),
+)
+
+# One row per (digest, subscription): the mail's content (``contents``: paper ids and why, chosen
+# when the digest was built, so a resend renders the same mail) and its delivery state:
+# pending → sending (claimed under ``lease_until``) → sent | failed; skipped: empty, or the
+# subscription stopped before its turn. A pending row waits until ``lease_until`` (backoff).
+# ``message_id`` is fixed here: a mail sent twice after a crash carries the same one.
+digest_outbox = sa.Table(
+    "digest_outbox",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("digest_id", sa.Integer, sa.ForeignKey("digests.id", ondelete="CASCADE"),
+              nullable=False),
+    sa.Column("subscription_id", sa.Integer,
+              sa.ForeignKey("subscriptions.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("last_error", sa.Text),
+    sa.Column("message_id", sa.String(255), nullable=False),
+    sa.Column("lease_until", sa.DateTime(timezone=True)),
+    sa.Column("contents", sa.JSON, nullable=False),  # [[paper id, reason], ...]
+    sa.Column("sent_at", sa.DateTime(timezone=True)),
+    sa.UniqueConstraint("digest_id", "subscription_id", name="uq_digest_outbox_digest_subscription"),
+    sa.Index("ix_digest_outbox_state_lease", "state", "lease_until"),
+    sa.Index("ix_digest_outbox_subscription_id", "subscription_id"),
+)
+
+# The senders' shared brake: after DAILYPAPERS_DIGEST_PAUSE_AFTER consecutive failures no sender
+# claims rows until ``paused_until`` (one row, ``name`` = "smtp").
+delivery_pauses = sa.Table(
+    "delivery_pauses",
+    metadata,
+    sa.Column("name", sa.String(16), primary_key=True),
+    sa.Column("paused_until", sa.DateTime(timezone=True)),
+    sa.Column("reason", sa.Text),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# Scheduled job slots (dailypapers/jobs.py): the first process to insert (job, slot) runs that
+# slot's job; others running the same job list skip it.
+job_slots = sa.Table(
+    "job_slots",
+    metadata,
+    sa.Column("job", sa.String(32), primary_key=True),
+    sa.Column("slot", sa.String(40), primary_key=True),  # the scheduled time, UTC ISO
+    sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=False),
+)

@@ -83,6 +83,8 @@ class SearchFilters:
     featured_only: bool = False  # featured on at least one day
     # Papers a moderator hid (catalog.hidden_paper_ids): left out before ranking and counting.
     hidden_ids: frozenset[str] = frozenset()
+    # Only these papers (a digest's search within one period's papers); None: any paper.
+    paper_ids: frozenset[str] | None = None
 
 
 def _phrase(fld: str, analyzer: tantivy.TextAnalyzer, text: str) -> tantivy.Query | None:
@@ -288,4 +290,6 @@ def _search_filters(filters: SearchFilters | None) -> list[tantivy.Query]:
         out.append(_Q.term_query(SCHEMA, F_HAS_CODE, bool(filters.has_code)))
     if filters.featured_only:
         out.append(_Q.term_query(SCHEMA, F_FEATURED, True))
+    if filters.paper_ids is not None:
+        out.append(tantivy.Query.term_set_query(SCHEMA, F_ID, sorted(filters.paper_ids)))
     return out

@@ -72,18 +72,27 @@ class SmtpBackend:
         self.host, self.port, self.security = host, port, security
         self.username, self.password, self.timeout = username, password, timeout
 
-    def send(self, message: EmailMessage) -> None:
+    def connect(self) -> smtplib.SMTP:
+        """A connection ready to send (TLS and login done): the digest sender keeps one open
+        for many mails; close it with ``quit()`` or a ``with`` block."""
         context = ssl.create_default_context()
         if self.security == "tls":
             smtp: smtplib.SMTP = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout,
                                                   context=context)
         else:
             smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
-        with smtp:
+        try:
             if self.security == "starttls":
                 smtp.starttls(context=context)
             if self.username:
                 smtp.login(self.username, self.password or "")
+        except BaseException:
+            smtp.close()
+            raise
+        return smtp
+
+    def send(self, message: EmailMessage) -> None:
+        with self.connect() as smtp:
             smtp.send_message(message)
 
 

@@ -98,8 +98,9 @@ def create_app(
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
     from dailypapers.web import (
-        routes_account, routes_api, routes_collections, routes_comments, routes_media,
-        routes_moderation, routes_pages, routes_search, routes_submit, routes_users, routes_votes,
+        routes_account, routes_api, routes_collections, routes_comments, routes_feeds, routes_media,
+        routes_moderation, routes_pages, routes_search, routes_submit, routes_subscribe,
+        routes_users, routes_votes,
     )
 
     routes_collections.install_template_globals(templates.env)  # the cards' collection form
@@ -110,12 +111,15 @@ def create_app(
     app.include_router(routes_search.router)  # before /api/papers/{id}, which would match "search"
     app.include_router(routes_api.router)
     app.include_router(routes_moderation.router)
+    app.include_router(routes_feeds.router)
+    app.include_router(routes_feeds.search_router)
     app.include_router(routes_pages.router)
     app.include_router(routes_account.router)
     app.include_router(routes_account.api_router)
     app.include_router(routes_submit.router)
     app.include_router(routes_users.router)
     routes_media.install(app, templates)
+    app.include_router(routes_subscribe.router)
     _install_docs(app)
     _install_error_handlers(app)
     _document_400_not_422(app)
@@ -240,17 +244,19 @@ def _install_error_handlers(app: FastAPI) -> None:
 
 
 class _RedactResetTokens(logging.Filter):
-    """Access log lines show ``/reset/…`` instead of the token: the link is a credential."""
+    """Access log lines show ``/reset/…`` (and the subscription links' ``/unsubscribe/…``…)
+    instead of the token: the link is a credential."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple) and any(
-                isinstance(arg, str) and "/reset/" in arg for arg in record.args):
-            record.args = tuple(_RESET_TOKEN.sub("/reset/…", arg) if isinstance(arg, str) else arg
+                isinstance(arg, str) and _RESET_TOKEN.search(arg) for arg in record.args):
+            record.args = tuple(_RESET_TOKEN.sub(r"\1…", arg) if isinstance(arg, str) else arg
                                 for arg in record.args)
         return True
 
 
-_RESET_TOKEN = re.compile(r"/reset/[^/?#\s\"]+")
+_RESET_TOKEN = re.compile(
+    r"(/reset/|/subscribe/confirm/|/unsubscribe/|/subscription/)[^/?#\s\"]+")
 
 
 def redact_reset_links_in_access_log() -> None:

@@ -21,6 +21,7 @@ from dailypapers.community.sessions import end_session, start_session
 from dailypapers.db.engine import read_transaction, write_transaction
 from dailypapers.notify.mail import Mail, deliver
 from dailypapers.settings import Settings
+from dailypapers.web import routes_subscribe
 from dailypapers.web.deps import (
     AUTH_RESPONSES, ConnDep, CsrfDep, CurrentUser, RequireUser, User, WriteConnDep,
     client_address, clear_session_cookie, public_url, rate_limit, render, safe_next,
@@ -142,8 +143,13 @@ def _account_page(request: Request, conn: Any, user: User, status: int = 200,
     row = accounts.user_by_id(conn, user.id)
     context.setdefault("errors", {})
     context.setdefault("notice", "")
+    subscribing = routes_subscribe.form_context(
+        request, routes_subscribe.empty_form(email=row.email or ""))
     response = render(request, "account.html", status, user=user, email=row.email or "",
-                      tokens=accounts.list_api_tokens(conn, user), **context)
+                      tokens=accounts.list_api_tokens(conn, user),
+                      subscriptions=routes_subscribe.account_subscriptions(request, conn, user),
+                      subscribe_form=subscribing["form"], subscribe_errors={},
+                      max_items_limit=subscribing["max_items_limit"], **context)
     response.headers.update(NO_STORE)
     return response
 

@@ -17,6 +17,7 @@ from dailypapers import catalog
 from dailypapers.ids import InvalidArxivId, split_arxiv_id
 from dailypapers.ingest.linked import linked_of
 from dailypapers.community.moderation import is_moderator
+from dailypapers.web import feeds
 from dailypapers.web.deps import ConnDep, render, resolve_user
 from dailypapers.web.routes_comments import page_thread, parse_sort
 from dailypapers.web.paper_markdown import linked_sections, paper_markdown
@@ -50,6 +51,7 @@ def latest(request: Request, conn: ConnDep, sort: str | None = None,
         return render(request, "listing.html", period=None, entries=[], sort=_sort(sort),
                       sort_labels=SORT_LABELS, prev_link=None, next_link=None, pages=1,
                       last_updated=catalog.last_updated(conn), canonical="/papers",
+                      feeds=feeds.links("/feeds/latest.atom", "Latest day's papers"),
                       description="Daily papers, with no papers imported yet.")
     return _listing(request, conn, catalog.day_period(day), sort, None, submitter, latest=day)
 
@@ -68,7 +70,7 @@ def trending(request: Request, conn: ConnDep, page: str | None = None) -> HTMLRe
         entries=shown, total=len(entries), first_rank=(number - 1) * PAGE_SIZE + 1,
         sort="trending", sort_labels=SORT_LABELS, prev_link=None, next_link=None,
         page=number, pages=pages, page_link=page_link, last_updated=catalog.last_updated(conn),
-        canonical=page_link(number), description=(
+        canonical=page_link(number), feeds=feeds.trending_links(), description=(
             f"Trending papers of the last {catalog.TRENDING_DAYS} featured days, by upvotes "
             "and freshness."),
     )
@@ -220,6 +222,10 @@ def _listing(request: Request, conn: ConnDep, period: catalog.Period, sort: str 
     week_label = catalog.week_period(period.start).label
     month_label = catalog.month_period(period.start).label
     today = dt.datetime.now(dt.timezone.utc).date()
+    if period.kind == "day":  # that day's list first, /papers's rolling feed after it
+        announced = feeds.day_links(period.start, latest=latest is not None)
+    else:  # a month has no feed of its own
+        announced = feeds.week_links(period.label) if period.kind == "week" else []
     return render(
         request, "listing.html", period=period, entries=shown, total=len(entries), sort=sort,
         first_rank=(number - 1) * PAGE_SIZE + 1, submitter=submitter,
@@ -234,7 +240,7 @@ def _listing(request: Request, conn: ConnDep, period: catalog.Period, sort: str 
         nav="latest" if latest else None,
         last_updated=catalog.last_updated(conn),
         canonical="/papers" if latest else path + _query("trending", None, number),
-        description=_describe(period, len(entries)),
+        description=_describe(period, len(entries)), feeds=announced,
     )
 
 

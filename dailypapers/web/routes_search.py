@@ -12,8 +12,9 @@ from fastapi.responses import HTMLResponse, JSONResponse
 
 from dailypapers import catalog
 from dailypapers.index.keyword import SearchFilters
-from dailypapers.index.query import ParsedQuery, QueryError
+from dailypapers.index.query import ParsedQuery, QueryError, parse_query
 from dailypapers.index.search import MODES, SearchResults, SearchService
+from dailypapers.web import feeds
 from dailypapers.web.api_schemas import ok_response
 from dailypapers.web.deps import ConnDep, api_error, public_url, render
 from dailypapers.web.hf_shapes import item_json
@@ -200,12 +201,23 @@ def v1_search(request: Request, conn: ConnDep) -> JSONResponse:
                          "mode": results.mode, "warnings": results.warnings})
 
 
+def _feedable(q: str) -> bool:
+    """Whether the search feed takes this query: it reads it strictly, as /api/v1/search does
+    (the page searches an unknown ``foo:`` as words)."""
+    try:
+        parse_query(q, strict=True)
+    except QueryError:
+        return False
+    return True
+
+
 @router.get("/search", response_class=HTMLResponse, include_in_schema=False)
 def search_page(request: Request, conn: ConnDep) -> HTMLResponse:
     params = request.query_params
     q = params.get("q") or ""
     context: dict[str, Any] = {"q": q, "params": params, "results": None, "error": None,
-                               "rows": [], "last_updated": catalog.last_updated(conn)}
+                               "rows": [], "last_updated": catalog.last_updated(conn),
+                               "feeds": feeds.search_links(params) if _feedable(q) else []}
     try:
         page = int_param(params, "page", 1, 1, 500)
         if q.strip() or any(params.get(k) for k in ("category", "date_from", "date_to", "has_code")):
@@ -219,7 +231,7 @@ def search_page(request: Request, conn: ConnDep) -> HTMLResponse:
             context.update(results=results, rows=rows, page=page,
                            pages=max(1, -(-min(results.total, 10_000) // PAGE_SIZE)))
     except (QueryError, BadParam) as exc:
-        context["error"] = str(exc)
+        context.update(error=str(exc), feeds=[])  # no feed of a search that is refused
         return render(request, "search.html", 400, **context)
 
     def page_url(n: int) -> str:
