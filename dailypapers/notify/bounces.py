@@ -39,7 +39,7 @@ from dailypapers.db.schema import digest_outbox, mail_events, subscriptions
 SOFT_LIMIT = 2  # soft bounces within SOFT_WINDOW that stop the mail
 SOFT_WINDOW = dt.timedelta(days=7)
 MAX_REPORT_BYTES = 10 * 1024 * 1024  # a report quoting a whole digest is far smaller
-_STATUS = re.compile(r"([245])\.\d{1,3}\.\d{1,3}")
+_STATUS = re.compile(r"([245])\.\d{1,3}\.\d{1,3}(?![\d.])")
 _FEEDBACK_TYPE = re.compile(r"[a-z][a-z0-9-]{0,31}")
 _MESSAGE_ID = re.compile(r"<[^<>\s]{1,250}>")
 
@@ -207,8 +207,10 @@ def apply_report(conn: Connection, report: Report, now: dt.datetime | None = Non
                          f"{report.message_id or 'none'}; {_one_line(named, 120)})")
     sid, address = found
     now = now or db_now(conn)
-    state = conn.execute(sa.select(subscriptions.c.state)
-                         .where(subscriptions.c.id == sid)).scalar()
+    # Locked (PostgreSQL; SQLite's one writer already serialises): two soft bounces applied
+    # at once must see each other, or neither would suppress.
+    state = conn.execute(sa.select(subscriptions.c.state).where(subscriptions.c.id == sid)
+                         .with_for_update()).scalar()
     conn.execute(mail_events.insert().values(
         subscription_id=sid, kind=report.kind, status=report.status,
         message_id=report.message_id, received_at=now))
