@@ -2,7 +2,8 @@
 
 Exit codes: 0 done; 1 an error (a configuration or environment error is one line naming the
 setting, see dailypapers/cli_errors.py); 2 `import` stored what it could but refused some records
-or files, or `mail bounce` could not read or match its message; 64 (EX_USAGE) the command line itself is wrong.
+or files, or `mail bounce` could not read or match its message; 64 (EX_USAGE) the command line
+itself is wrong.
 """
 
 from __future__ import annotations

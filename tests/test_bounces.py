@@ -22,7 +22,11 @@ from dailypapers import catalog
 from dailypapers.db.engine import read_transaction, write_transaction
 from dailypapers.db.schema import digest_outbox, mail_events, subscriptions
 from dailypapers.notify import bounces, outbox
-from tests.digest_helpers import BASE, feature, subscribe
+from aiosmtpd.controller import Controller
+
+from dailypapers.notify.delivery import deliver
+from tests.conftest import TEST_SECRET_KEY, free_port
+from tests.digest_helpers import BASE, ScriptedInbox, feature, outbox_rows, smtp_settings, subscribe
 from tests.moderation_helpers import add_person, site
 from tests.test_cli import cli, data_dir  # noqa: F401  (fixtures)
 
@@ -43,7 +47,8 @@ def _original(to: str, message_id: str | None) -> Message:
 
 
 def dsn(recipient: str, status: str, *, message_id: str | None = None, action: str = "failed",
-        headers_only: bool = False, original_to: str | None = None) -> bytes:
+        headers_only: bool = False, original_to: str | None = None,
+        returned: Message | None = None) -> bytes:
     """A delivery status notification for one recipient, with the returned message (whole, or
     its headers only as text/rfc822-headers)."""
     report = MIMEMultipart("report", **{"report-type": "delivery-status"})
@@ -62,7 +67,7 @@ def dsn(recipient: str, status: str, *, message_id: str | None = None, action: s
     per_recipient["Diagnostic-Code"] = f"smtp; 550 {status} <{recipient}>: no such user"
     status_part.set_payload([per_message, per_recipient])
     report.attach(status_part)
-    original = _original(original_to or recipient, message_id)
+    original = returned or _original(original_to or recipient, message_id)
     if headers_only:
         text = "".join(f"{k}: {v}\n" for k, v in original.items())
         report.attach(MIMEText(text, "rfc822-headers"))
@@ -146,6 +151,36 @@ def test_hard_bounce_found_by_outbox_message_id(cli, engine, tmp_path) -> None: 
     assert len(_events(engine)) == 2
 
 
+def test_a_delivered_digest_bounced_back_stops_the_next_one(cli, settings, engine,  # noqa: F811
+                                                            tmp_path) -> None:
+    """The round trip: a digest really sent over SMTP comes back as a DSN quoting it whole; the
+    bounce finds the subscriber by its Message-ID, and the next day's digest leaves it out."""
+    ann = subscribe(engine, "ann@example.org")
+    subscribe(engine, "bob@example.org")
+    inbox = ScriptedInbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        ids = _outbox_message_ids(engine, tmp_path)
+        report = deliver(smtp_settings(settings, controller.port), engine,
+                         TEST_SECRET_KEY.encode())
+        assert report.sent == 2
+        (returned,) = [m for m in inbox.messages if m["To"] == "ann@example.org"]
+        assert returned["Message-ID"] == ids[ann]
+        result = _bounce(cli, dsn("ann@mx.example.org", "5.1.1", returned=returned))
+        assert result.stdout == "suppressed ann@example.org (hard bounce 5.1.1)\n"
+        feature(engine, tmp_path, "2026-03-31", {"2603.10002": 4.0})
+        with write_transaction(engine) as conn:
+            outbox.build(conn, "daily", catalog.day_period(dt.date(2026, 3, 31)),
+                         base_url=BASE, sender_domain="papers.example.org", search=None)
+    finally:
+        controller.stop()
+    rows = [(r["email"], r["state"]) for r in outbox_rows(engine)]
+    assert rows.count(("ann@example.org", "sent")) == 1
+    assert [e for e, _s in rows].count("ann@example.org") == 1  # none in the second digest
+    assert [e for e, _s in rows].count("bob@example.org") == 2
+
+
 def test_hard_bounce_found_by_recipient_address(cli, engine) -> None:  # noqa: F811
     subscribe(engine, "carl@example.org")
     subscribe(engine, "dora@example.org")
@@ -189,7 +224,8 @@ def test_one_soft_bounce_is_only_recorded(cli, engine) -> None:  # noqa: F811
     assert _events(engine) == [("gus@example.org", "soft", "4.2.2", None)]
 
 
-def test_complaint_suppresses_by_message_id_and_by_recipient(cli, engine, tmp_path) -> None:  # noqa: F811
+def test_complaint_suppresses_by_message_id_and_by_recipient(  # noqa: F811
+        cli, engine, tmp_path) -> None:
     hal = subscribe(engine, "hal@example.org")
     subscribe(engine, "ida@example.org")
     subscribe(engine, "jon@example.org")
