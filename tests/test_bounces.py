@@ -281,6 +281,10 @@ def test_administrators_see_stopped_addresses_inert(settings, engine) -> None:
         admin = add_person(engine, server.url, "Ada", is_admin=True)
         reader = add_person(engine, server.url, "Rex")
         moderator = add_person(engine, server.url, "Moe", is_moderator=True)
+        log = lxml.html.fromstring(admin.http.get("/moderation").text)
+        assert log.cssselect('a[href="/admin/mail"]')  # administrators find the page
+        assert not lxml.html.fromstring(moderator.http.get("/moderation").text).cssselect(
+            'a[href="/admin/mail"]')
         page = admin.http.get("/admin/mail")
         assert page.status_code == 200
         doc = lxml.html.fromstring(page.text)
