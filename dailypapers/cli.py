@@ -2,7 +2,8 @@
 
 Exit codes: 0 done; 1 an error (a configuration or environment error is one line naming the
 setting, see dailypapers/cli_errors.py); 2 `import` stored what it could but refused some records
-or files; 64 (EX_USAGE) the command line itself is wrong.
+or files, or `mail bounce` could not read or match its message; 64 (EX_USAGE) the command line
+itself is wrong.
 """
 
 from __future__ import annotations
@@ -295,6 +296,31 @@ def digest_send(kind: str, day: Any) -> None:
         raise click.ClickException(f"senders paused: {report.paused}")
 
 
+@main.group()
+def mail() -> None:
+    """Mail returned to us."""
+
+
+@mail.command("bounce")
+def mail_bounce() -> None:
+    """Read one bounce (RFC 3464 delivery status notification) or complaint (RFC 5965 ARF
+    report) on standard input and apply it: a hard bounce or a complaint stops mail to the
+    address, so do two soft bounces within 7 days. Exit 0 when applied; 2 with the reason on one
+    line when the message cannot be read or matches no subscription (nothing is changed)."""
+    from dailypapers.notify.bounces import MAX_REPORT_BYTES, Unreadable, apply_report, parse_report
+
+    data = sys.stdin.buffer.read(MAX_REPORT_BYTES + 1)
+    engine = _engine(get_settings())
+    try:
+        report = parse_report(data)
+        with write_transaction(engine) as conn:
+            line = apply_report(conn, report)
+    except Unreadable as exc:
+        click.echo(f"mail bounce: {exc}", err=True)
+        sys.exit(EXIT_REFUSED)
+    click.echo(line)
+
+
 @main.command()
 @click.option("--limit", type=click.IntRange(min=0), default=None,
               help="Images to fetch this run [default: DAILYPAPERS_MEDIA_FETCH_MAX].")
@@ -400,6 +426,7 @@ def reindex(embed: bool) -> None:
 def status() -> None:
     """Show the database, its contents, the last sync per source, recent refusals and how far
     the search indexes have caught up."""
+    from dailypapers.notify import bounces
     from dailypapers.notify.outbox import status_lines
     from dailypapers.status import gather_status, search_status
 
@@ -409,6 +436,8 @@ def status() -> None:
         revision = current_revision(engine)
         report = (gather_status(conn) + search_status(conn, settings.data_dir, settings.embedder)
                   + (status_lines(conn) if sa.inspect(conn).has_table("digest_outbox") else [])
+                  + (bounces.status_lines(conn) if sa.inspect(conn).has_table("mail_events")
+                     else [])
                   if revision else None)
     click.echo(f"Database: {_safe_url(settings)}")
     click.echo(f"Schema:   {revision or 'not created'} (latest {head_revision()})")

@@ -56,10 +56,10 @@ class Cli:
 
         monkeypatch.setattr(cli_module, "make_engine", tracking_make_engine)
 
-    def __call__(self, *args: str) -> Result:
+    def __call__(self, *args: str, input: bytes | str | None = None) -> Result:
         get_settings.cache_clear()
         try:
-            return CliRunner().invoke(main, list(args), catch_exceptions=False)
+            return CliRunner().invoke(main, list(args), input=input, catch_exceptions=False)
         finally:
             get_settings.cache_clear()
             while self.engines:

@@ -480,6 +480,8 @@ subscriptions = sa.Table(
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("confirmed_at", sa.DateTime(timezone=True)),
     sa.Column("state_changed_at", sa.DateTime(timezone=True), nullable=False),
+    # Why mail stopped ("hard bounce 5.1.1", "complaint abuse"), set with state "suppressed".
+    sa.Column("suppressed_reason", sa.String(200)),
     sa.Index("ix_subscriptions_state_frequency", "state", "frequency"),
 )
 
@@ -537,6 +539,22 @@ digest_outbox = sa.Table(
     sa.UniqueConstraint("digest_id", "subscription_id", name="uq_digest_outbox_digest_subscription"),
     sa.Index("ix_digest_outbox_state_lease", "state", "lease_until"),
     sa.Index("ix_digest_outbox_subscription_id", "subscription_id"),
+    sa.Index("ix_digest_outbox_message_id", "message_id"),  # a bounce names the Message-ID
+)
+
+# Every bounce and complaint `dailypapers mail bounce` applied, one row each: what stopped an
+# address, and the soft-bounce rule (two within 7 days) as one query.
+mail_events = sa.Table(
+    "mail_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("subscription_id", sa.Integer,
+              sa.ForeignKey("subscriptions.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),  # hard | soft | complaint
+    sa.Column("status", sa.String(32)),  # enhanced status code (5.1.1) or feedback type (abuse)
+    sa.Column("message_id", sa.String(255)),  # the returned message's, when it had one
+    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_mail_events_subscription_received", "subscription_id", "received_at"),
 )
 
 # The senders' shared brake: after DAILYPAPERS_DIGEST_PAUSE_AFTER consecutive failures no sender

@@ -14,6 +14,9 @@ Thin: the rules live in ``notify/subscriptions.py``, the signed links in ``notif
 - ``/subscription/{token}``: the preferences page; its form's CSRF token is an HMAC of the link's
   token and this browser's CSRF value, so a form is good for this link in this browser only.
 
+- ``/admin/mail``: administrators only (403 for anyone else): the addresses bounces and
+  complaints stopped (``dailypapers mail bounce``), with the reason and time.
+
 A forged, mangled or expired token is a 410 page, never a 500.
 """
 
@@ -28,14 +31,15 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from dailypapers.community.secret_key import load_previous_keys
 from dailypapers.db.engine import write_transaction
+from dailypapers.notify import bounces
 from dailypapers.notify import subscriptions as subs
 from dailypapers.notify import tokens
 from dailypapers.notify.mail import Mail, deliver
 from dailypapers.notify.subscriptions import Preferences, Subscription, SubscriptionError
 from dailypapers.settings import Settings
 from dailypapers.web.deps import (
-    ConnDep, CsrfDep, CurrentUser, User, WriteConnDep, client_address, csrf_token_for,
-    public_url, rate_limit, render, secret_key,
+    ConnDep, CsrfDep, CurrentUser, RequireUser, User, WriteConnDep, client_address,
+    csrf_token_for, public_url, rate_limit, render, secret_key,
 )
 
 router = APIRouter(include_in_schema=False)
@@ -314,3 +318,13 @@ def account_subscriptions(request: Request, conn: Any, user: User) -> list[dict[
     """The account's subscriptions with their preferences links, for /account (no-store)."""
     return [{"email": s.email, "state": STATE_TEXT[s.state], "frequency": s.preferences.frequency,
              "manage_url": link(request, "manage", s.id)} for s in subs.for_user(conn, user.id)]
+
+
+@router.get("/admin/mail", response_class=HTMLResponse, include_in_schema=False)
+def admin_mail(request: Request, conn: ConnDep, user: RequireUser) -> HTMLResponse:
+    """The addresses mail stopped going to, and why."""
+    if not user.is_admin:
+        return render(request, "error.html", 403, title="Forbidden",
+                      message="This page is for administrators.")
+    return render(request, "admin_mail.html", rows=bounces.suppressed(conn),
+                  total=bounces.suppressed_count(conn))
