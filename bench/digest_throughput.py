@@ -287,6 +287,7 @@ def main() -> None:
         print(f"delivery: {sent:,} mails in {seconds:.1f} s = {rate:,.0f} msg/s "
               f"({rate / base_rate:.0%} of the baseline); sink got {count:,} messages, "
               f"{len(set(ids)):,} distinct Message-IDs; outbox {states}")
+        # Senders are forked from the bench process: their RSS counts pages shared with it.
         print(f"peak RSS: bench process {max_rss_mb():.0f} MB, senders up to "
               f"{max(r[5] for r in results):.0f} MB each")
         exact = (count == built.pending == sent == len(set(ids)) == len(expected)
