@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from dailypapers.community import collections as cs
 from dailypapers.db.engine import write_transaction
-from dailypapers.db.schema import collection_items, collections
+from dailypapers.db.schema import collection_items, collections, papers
 from tests.test_feeds import A, B, BASE, C, FORMATS, X, data, ids, published, read, site  # noqa: F401
 from tests.test_votes import _session, _users
 
@@ -59,6 +59,13 @@ def test_a_public_collection_is_a_feed_newest_addition_first(site, shelves, fmt)
     assert parsed.feed.title == "Daily Papers: Graph <reading> (a collection by curator0)"
     assert parsed.feed.link == f"{BASE}/collections/{public}"
     assert ids(read(site, f"/feeds/collection/{public}.{fmt}")) == [C, X, A]  # stable
+
+
+def test_a_paper_a_moderator_hid_leaves_the_feed(site, engine, shelves):  # type: ignore[no-untyped-def]
+    _owner, public, _private = shelves
+    with write_transaction(engine) as conn:
+        conn.execute(papers.update().where(papers.c.id == X).values(hidden_at=CHANGED))
+    assert ids(read(site, f"/feeds/collection/{public}.rss")) == [C, A]
 
 
 def test_private_unknown_and_malformed_collections_are_404(site, engine, shelves):  # type: ignore[no-untyped-def]
