@@ -302,22 +302,54 @@ def mail() -> None:
 
 
 @mail.command("bounce")
-def mail_bounce() -> None:
+@click.option("--recipient", default=None, metavar="ADDRESS",
+              help="The address the report was delivered to (the mail system's envelope "
+                   "recipient, e.g. Postfix pipe's ${recipient}): a VERP address is looked for "
+                   "here first, then in X-Original-To, Delivered-To and To.")
+def mail_bounce(recipient: str | None) -> None:
     """Read one bounce (RFC 3464 delivery status notification) or complaint (RFC 5965 ARF
     report) on standard input and apply it: a hard bounce or a complaint stops mail to the
-    address, so do two soft bounces within 7 days. Exit 0 when applied; 2 with the reason on one
-    line when the message cannot be read or matches no subscription (nothing is changed)."""
+    address, so do two soft bounces within 7 days; a delay warning is only recorded. Exit 0
+    when applied; 2 with the reason on one line when the message cannot be read or matches no
+    subscription (nothing is changed)."""
+    from dailypapers.community.secret_key import SecretKeyError, load_previous_keys, \
+        load_secret_key
     from dailypapers.notify.bounces import MAX_REPORT_BYTES, Unreadable, apply_report, parse_report
 
     data = sys.stdin.buffer.read(MAX_REPORT_BYTES + 1)
-    engine = _engine(get_settings())
+    settings = get_settings()
+    engine = _engine(settings)
+    keys: tuple[bytes, ...] = ()
+    if settings.mail_bounce_address:  # VERP tokens to check
+        try:
+            keys = (load_secret_key(settings),) + load_previous_keys(settings)
+        except SecretKeyError as exc:
+            raise click.ClickException(str(exc)) from None
     try:
-        report = parse_report(data)
+        report = parse_report(data, recipient)
         with write_transaction(engine) as conn:
-            line = apply_report(conn, report)
+            line = apply_report(conn, report, bounce_address=settings.mail_bounce_address,
+                                keys=keys)
     except Unreadable as exc:
         click.echo(f"mail bounce: {exc}", err=True)
         sys.exit(EXIT_REFUSED)
+    click.echo(line)
+
+
+@mail.command("unsuppress")
+@click.argument("address")
+def mail_unsuppress(address: str) -> None:
+    """Send to ADDRESS again after a bounce or complaint stopped it: its subscription goes back
+    to confirmed, and the soft bounces before count no more. Exit 1 when no subscription has
+    the address."""
+    from dailypapers.notify.bounces import NotSuppressed, lift
+
+    engine = _engine(get_settings())
+    try:
+        with write_transaction(engine) as conn:
+            line = lift(conn, address, "command")
+    except NotSuppressed as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(line)
 
 

@@ -296,6 +296,11 @@ class Settings(BaseSettings):
     mail_from: str = Field(
         default="Daily Papers <dailypapers@localhost>", description="Sender of every mail"
     )
+    mail_bounce_address: str = Field(
+        default="", description="Digest mails' envelope sender, made per mail as "
+        "local+<signed token>@domain (VERP) so bounces name their subscriber; empty: "
+        "DAILYPAPERS_MAIL_FROM",
+    )
     mail_file_dir: str = Field(
         default="", description="file backend: where mails are written; empty: <data_dir>/mail"
     )
@@ -360,6 +365,19 @@ class Settings(BaseSettings):
             raise ValueError(f"DAILYPAPERS_RATELIMIT_STORAGE must be memory:// or "
                              f"redis://host:port, got {value[:100]!r}")
         return value
+
+    @field_validator("mail_bounce_address")
+    @classmethod
+    def _bounce_address(cls, value: str) -> str:
+        from dailypapers.notify.verp import split_address
+
+        if value.strip():
+            try:
+                split_address(value)
+            except ValueError as exc:
+                raise ValueError(f"DAILYPAPERS_MAIL_BOUNCE_ADDRESS: {exc}, got "
+                                 f"{value[:100]!r}") from None
+        return value.strip()
 
     @field_validator("mail_backend", "mail_smtp_security")
     @classmethod

@@ -48,18 +48,23 @@ def _original(to: str, message_id: str | None) -> Message:
 
 def dsn(recipient: str, status: str, *, message_id: str | None = None, action: str = "failed",
         headers_only: bool = False, original_to: str | None = None,
-        returned: Message | None = None) -> bytes:
+        returned: Message | None = None, arrival: str | None = None,
+        headers: dict[str, str] | None = None) -> bytes:
     """A delivery status notification for one recipient, with the returned message (whole, or
-    its headers only as text/rfc822-headers)."""
+    its headers only as text/rfc822-headers); ``arrival``: its Arrival-Date, ``headers``: the
+    report's own (To, Date, X-Original-To, …)."""
     report = MIMEMultipart("report", **{"report-type": "delivery-status"})
     report["From"] = "Mail Delivery System <MAILER-DAEMON@mx.example.net>"
-    report["To"] = "digest@papers.example.org"
+    for name, value in {"To": "digest@papers.example.org", **(headers or {})}.items():
+        report[name] = value
     report["Subject"] = "Undelivered Mail Returned to Sender"
     report.attach(MIMEText("This is the mail system. Your message could not be delivered."))
     status_part = Message()
     status_part["Content-Type"] = "message/delivery-status"
     per_message = Message()
     per_message["Reporting-MTA"] = "dns; mx.example.net"
+    if arrival:
+        per_message["Arrival-Date"] = arrival
     per_recipient = Message()
     per_recipient["Final-Recipient"] = f"rfc822; {recipient}"
     per_recipient["Action"] = action
@@ -240,7 +245,7 @@ def test_complaint_suppresses_by_message_id_and_by_recipient(  # noqa: F811
                                                ("ida@example.org", "complaint", "abuse")]
     status = cli("status")
     assert "Suppressed addresses: 2 (bounces and complaints recorded: 0 hard, 0 soft, " \
-           "2 complaints)" in status.stdout
+           "2 complaints; 0 delay warnings, 0 suppressions lifted)" in status.stdout
 
 
 def test_what_it_cannot_read_exits_2_and_changes_nothing(cli, engine) -> None:  # noqa: F811
@@ -255,7 +260,7 @@ def test_what_it_cannot_read_exits_2_and_changes_nothing(cli, engine) -> None:  
         b"\x00\xff garbage \r\n\r\n not a mail": "not a multipart/report",
         plain.as_bytes(): "not a multipart/report but text/plain",
         mdn.as_bytes(): "neither delivery-status nor feedback-report",
-        dsn("kim@example.org", "4.2.2", action="delayed"): "no failed recipient",
+        dsn("kim@example.org", "2.0.0", action="delivered"): "no failed or delayed recipient",
         dsn("kim@example.org", "five.one.one"): "unreadable Status",
         dsn("nobody@example.org", "5.1.1", message_id="<nope@x>"): "no subscription matches",
         arf("kim@example.org", feedback_type="ab\u00fcse!"): "Feedback-Type",

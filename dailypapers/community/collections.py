@@ -174,12 +174,18 @@ def public_collections_of(conn: Connection, user_id: int) -> list[Collection]:
 
 def items(conn: Connection, collection: Collection, page: int) -> list[Item]:
     """One page of the collection's papers, the most recently added first."""
+    return newest_items(conn, collection, PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+
+
+def newest_items(conn: Connection, collection: Collection, limit: int,
+                 offset: int = 0) -> list[Item]:
+    """The ``limit`` papers added last (after ``offset``), the most recent first (its feed)."""
     rows = conn.execute(
         sa.select(papers, collection_items.c.added_at.label("_added_at"))
         .join(collection_items, collection_items.c.paper_id == papers.c.id)
         .where(collection_items.c.collection_id == collection.id, VISIBLE_PAPER)
         .order_by(collection_items.c.added_at.desc(), collection_items.c.id.desc())
-        .limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)
+        .limit(limit).offset(offset)
     ).mappings()
     return [Item({c.name: row[c.name] for c in papers.columns}, utc(row["_added_at"]))
             for row in rows]

@@ -550,10 +550,16 @@ mail_events = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("subscription_id", sa.Integer,
               sa.ForeignKey("subscriptions.id", ondelete="CASCADE"), nullable=False),
-    sa.Column("kind", sa.String(16), nullable=False),  # hard | soft | complaint
-    sa.Column("status", sa.String(32)),  # enhanced status code (5.1.1) or feedback type (abuse)
+    # hard | soft | complaint | delayed (a warning, never a bounce) | lifted (a suppression
+    # lifted by an administrator: soft bounces before it no longer count)
+    sa.Column("kind", sa.String(16), nullable=False),
+    # enhanced status code (5.1.1), feedback type (abuse), or who lifted ("admin:ada")
+    sa.Column("status", sa.String(32)),
     sa.Column("message_id", sa.String(255)),  # the returned message's, when it had one
-    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),  # when we read it
+    # When it happened, by the report's own Arrival-Date or Date (never after received_at):
+    # the soft-bounce window judges by this, so a mailbox piped days late still counts right.
+    sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
     sa.Index("ix_mail_events_subscription_received", "subscription_id", "received_at"),
 )
 

@@ -43,7 +43,7 @@ from dailypapers.db.engine import db_now, read_transaction, write_transaction
 from dailypapers.db.schema import (
     delivery_pauses, digest_outbox, digests, subscription_topics, subscriptions,
 )
-from dailypapers.notify import outbox, tokens
+from dailypapers.notify import outbox, tokens, verp
 from dailypapers.notify.digest_content import digest_item
 from dailypapers.notify.digest_render import build_email, render_digest
 from dailypapers.notify.list_headers import list_headers
@@ -92,14 +92,14 @@ class _Session:
         self.backend = backend
         self.smtp: smtplib.SMTP | None = None
 
-    def send(self, message: Any) -> None:
+    def send(self, message: Any, envelope_from: str | None = None) -> None:
         if not isinstance(self.backend, SmtpBackend):
-            self.backend.send(message)
+            self.backend.send(message, envelope_from)
             return
         if self.smtp is None:
             self.smtp = self.backend.connect()
         try:
-            self.smtp.send_message(message)
+            self.smtp.send_message(message, from_addr=envelope_from)
         except BaseException:
             self.close()
             raise
@@ -324,7 +324,8 @@ def deliver(settings: Settings, engine: Engine, key: bytes, *,
                     continue
                 throttle.wait(stop)
                 try:
-                    session.send(message)
+                    session.send(message, verp.envelope_sender(
+                        settings.mail_bounce_address, key, row.id))
                 except Exception as exc:  # every relay failure: classified and recorded
                     permanent, reason = classify(exc)
                     failures_in_row += 1

@@ -56,9 +56,12 @@ class Mail:
 
 
 class MailBackend(Protocol):
+    """``envelope_from``: the envelope sender (SMTP MAIL FROM, where bounces go); None takes
+    the From header's address."""
+
     name: str
 
-    def send(self, message: EmailMessage) -> None: ...
+    def send(self, message: EmailMessage, envelope_from: str | None = None) -> None: ...
 
 
 class SmtpBackend:
@@ -91,9 +94,9 @@ class SmtpBackend:
             raise
         return smtp
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: EmailMessage, envelope_from: str | None = None) -> None:
         with self.connect() as smtp:
-            smtp.send_message(message)
+            smtp.send_message(message, from_addr=envelope_from)
 
 
 class FileBackend:
@@ -102,12 +105,14 @@ class FileBackend:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: EmailMessage, envelope_from: str | None = None) -> None:
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
         name = f"{stamp}-{os.getpid()}-{time.monotonic_ns()}.eml"
         fd = os.open(self.directory / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as handle:
+            if envelope_from:  # as a final delivery agent records it
+                handle.write(f"Return-Path: <{envelope_from}>\n".encode())
             handle.write(message.as_bytes())
 
 
@@ -117,9 +122,10 @@ class ConsoleBackend:
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: EmailMessage, envelope_from: str | None = None) -> None:
         stream = self.stream or sys.stderr
-        stream.write(f"--- mail ---\n{message.as_string()}\n--- end of mail ---\n")
+        returned = f"Return-Path: <{envelope_from}>\n" if envelope_from else ""
+        stream.write(f"--- mail ---\n{returned}{message.as_string()}\n--- end of mail ---\n")
         stream.flush()
 
 

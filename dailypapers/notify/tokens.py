@@ -10,12 +10,17 @@ Keys: new tokens are signed with DAILYPAPERS_SECRET_KEY; a token verifies under 
 DAILYPAPERS_SECRET_KEY_PREVIOUS, so links in mails already sent survive a key rotation.
 Confirmation tokens expire (DAILYPAPERS_SUBSCRIBE_CONFIRM_HOURS); unsubscribe and manage tokens
 do not (RFC 8058: a one-click link in an old mail must still work).
+
+Bounce tokens (:func:`make_bounce_token`) name a digest outbox row in the envelope sender of its
+mail (VERP, notify/verp.py): ``<row id in base 36>-<signature in base 32>``, lowercase only,
+since mail systems may change the case of an address's local part.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import hmac
 import time
 from collections.abc import Sequence
@@ -74,3 +79,31 @@ def read_token(keys: Sequence[bytes], purpose: str, token: str, *,
         if not -300 <= age <= max_age_seconds:  # five minutes of clock skew between servers
             return None
     return claims
+
+
+# --- bounce tokens (VERP) --------------------------------------------------------------------
+
+_BOUNCE_TOKEN = re.compile(r"([0-9a-z]{1,13})-([a-z2-7]{26})")
+
+
+def _bounce_signature(key: bytes, id_text: str) -> str:
+    message = f"dailypapers:bounce:{id_text}".encode()
+    digest = hmac.new(key, message, hashlib.sha256).digest()[:SIGNATURE_BYTES]
+    return base64.b32encode(digest).rstrip(b"=").decode().lower()
+
+
+def make_bounce_token(key: bytes, outbox_id: int) -> str:
+    id_text = _b36(outbox_id)
+    return f"{id_text}-{_bounce_signature(key, id_text)}"
+
+
+def read_bounce_token(keys: Sequence[bytes], token: str) -> int | None:
+    """The outbox row id a bounce token names, or None (forged, mangled or not one). Case is
+    ignored: some relays fold the local part to upper or lower case."""
+    match = _BOUNCE_TOKEN.fullmatch(token.lower()) if len(token) <= 40 else None
+    if match is None:
+        return None
+    id_text, signature = match.groups()
+    if not any(hmac.compare_digest(signature, _bounce_signature(key, id_text)) for key in keys):
+        return None
+    return int(id_text, 36)

@@ -243,3 +243,7 @@ def search_links(params: Any) -> list[dict[str, str]]:
         return []
     title = f"Search: {query['q']}" if query.get("q") else "Search results"
     return links(f"/feeds/search.atom?{urlencode(query)}", title)
+
+
+def collection_links(collection_id: int, name: str) -> list[dict[str, str]]:
+    return links(f"/feeds/collection/{collection_id}.atom", f"Collection: {name}")

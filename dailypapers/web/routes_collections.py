@@ -25,6 +25,7 @@ from dailypapers.web.deps import (
     AUTH_RESPONSES, ApiError, ConnDep, CsrfDep, CurrentUser, RequireUser, User, api_error,
     rate_limit, render, safe_next, write_in_request,
 )
+from dailypapers.web import feeds
 from dailypapers.web.params import BadParam, int_doc, int_param
 
 router = APIRouter()
@@ -141,7 +142,10 @@ def collection_page(request: Request, conn: ConnDep, user: CurrentUser, collecti
                   items=cs.items(conn, collection, current), page=current, pages=pages,
                   page_link=lambda n: base + (f"?page={n}" if n > 1 else ""),
                   is_owner=user is not None and user.id == collection.user_id,
-                  canonical=base if collection.is_public else None)
+                  canonical=base if collection.is_public else None,
+                  # A private collection has no feed: a reader could not fetch it.
+                  feeds=feeds.collection_links(collection.id, collection.name)
+                  if collection.is_public else [])
 
 
 @router.get("/collections", response_class=HTMLResponse, include_in_schema=False)

@@ -2,7 +2,8 @@
 pages announce.
 
 Each feed comes as ``.atom`` and ``.rss``: a day's list and the latest day's, a week's top,
-trending (the list of /papers/trending), an arXiv category, and any search. Day, week and
+trending (the list of /papers/trending), an arXiv category, any search, and a public
+collection. Day, week and
 trending items keep their page's order (the stored trending score); category and search items are
 newest first. At most ``feeds.MAX_ITEMS`` items. A bad date, week, category or query is a 400
 ``{"error": …}`` as the API answers; a day or week without papers is an empty, valid feed (it
@@ -11,7 +12,9 @@ may still fill: a reader subscribed to today's feed before the sync sees the pap
 Conditional GET: the ETag is a hash of the document, Last-Modified the newest change among its
 items; a matching If-None-Match (or, without one, an If-Modified-Since not older) is a 304.
 
-A feed of any other list of papers (a collection) is one call to :func:`papers_feed`.
+A feed of any other list of papers is one call to :func:`papers_feed`. A collection's feed holds
+its papers most recently added first, dated when each was added; an unknown or private
+collection is a 404 (a feed reader has no session: even its owner's private one stays shut).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.engine import Connection
 
 from dailypapers import catalog
+from dailypapers.community import collections as cs
 from dailypapers.index.keyword import SearchFilters
 from dailypapers.index.query import QueryError
 from dailypapers.web import feeds
@@ -72,13 +76,17 @@ def _fmt(request: Request) -> str:
 
 
 def feed_answer(request: Request, conn: Connection, *, title: str, subtitle: str,
-                page_path: str, items: list[feeds.FeedItem]) -> Response:
+                page_path: str, items: list[feeds.FeedItem],
+                changed_at: dt.datetime | None = None) -> Response:
     """The feed document in the format the path names, or a 304 when the reader already has
-    it."""
+    it. ``changed_at``: a change the items do not show (a paper taken out of a list, a new
+    title), so Last-Modified moves with it."""
     fmt = _fmt(request)
     site = request.app.state.settings.site_name
     self_path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     updated = feeds.last_modified(items, None if items else catalog.last_updated(conn))
+    if changed_at is not None:
+        updated = max(updated, feeds.as_utc(changed_at).replace(microsecond=0))  # type: ignore[union-attr]
     body = feeds.render_feed(fmt, base=public_base(request), title=f"{site}: {title}",
                              subtitle=subtitle, self_path=self_path, page_path=page_path,
                              items=items, updated=updated, site_name=site)
@@ -92,12 +100,13 @@ def feed_answer(request: Request, conn: Connection, *, title: str, subtitle: str
 
 def papers_feed(request: Request, conn: Connection, papers: list[dict[str, Any]], *,
                 title: str, page_path: str, subtitle: str = "",
-                dated: dict[str, dt.datetime] | None = None) -> Response:
-    """A feed of these ``papers`` rows in this order (a collection's, say: register
-    ``/feeds/collection/{id}.atom`` and ``.rss`` on ``router``, answer an unknown or private
-    collection with ``api_error(404, …)``, and pass ``dated`` = when each paper was added)."""
+                dated: dict[str, dt.datetime] | None = None,
+                changed_at: dt.datetime | None = None) -> Response:
+    """A feed of these ``papers`` rows in this order, each dated by ``dated[id]`` when given
+    (a collection's: when each paper was added)."""
     return feed_answer(request, conn, title=title, subtitle=subtitle or title,
-                       page_path=page_path, items=_items_of_papers(conn, papers, dated))
+                       page_path=page_path, items=_items_of_papers(conn, papers, dated),
+                       changed_at=changed_at)
 
 
 def _not_modified(request: Request, etag: str, updated: dt.datetime) -> bool:
@@ -233,3 +242,23 @@ def search_feed(request: Request, conn: ConnDep) -> Response:
                        page_path="/search?" + urlencode({**query, "sort": "newest"}))
 
 
+
+
+@router.get("/feeds/collection/{collection_id}.atom", include_in_schema=False)
+@router.get("/feeds/collection/{collection_id}.rss", include_in_schema=False)
+def collection_feed(request: Request, conn: ConnDep, collection_id: str) -> Response:
+    number = cs.parse_id(collection_id)
+    try:
+        if number is None:
+            raise cs.NotFound(f"Collection {collection_id[:40]!r} not found")
+        collection = cs.get_visible(conn, number, None)  # public ones only, whoever asks
+    except cs.NotFound as exc:
+        return api_error(404, str(exc))
+    held = cs.newest_items(conn, collection, feeds.MAX_ITEMS)
+    return papers_feed(request, conn, [i.paper for i in held],
+                       title=f"{collection.name} (a collection by {collection.owner})",
+                       subtitle=collection.description or
+                       f"Papers {collection.owner} collected, the most recently added first.",
+                       page_path=f"/collections/{collection.id}",
+                       dated={i.paper["id"]: i.added_at for i in held},
+                       changed_at=collection.updated_at)

@@ -15,7 +15,8 @@ Thin: the rules live in ``notify/subscriptions.py``, the signed links in ``notif
   token and this browser's CSRF value, so a form is good for this link in this browser only.
 
 - ``/admin/mail``: administrators only (403 for anyone else): the addresses bounces and
-  complaints stopped (``dailypapers mail bounce``), with the reason and time.
+  complaints stopped (``dailypapers mail bounce``), with the reason and time, each with a button
+  (POST ``/admin/mail/unsuppress``, CSRF) that sends to it again (``mail unsuppress``).
 
 A forged, mangled or expired token is a 410 page, never a 500.
 """
@@ -320,11 +321,32 @@ def account_subscriptions(request: Request, conn: Any, user: User) -> list[dict[
              "manage_url": link(request, "manage", s.id)} for s in subs.for_user(conn, user.id)]
 
 
+def _admin_page(request: Request, conn: Any, status: int = 200, notice: str = "") -> HTMLResponse:
+    return render(request, "admin_mail.html", status, rows=bounces.suppressed(conn),
+                  total=bounces.suppressed_count(conn), notice=notice)
+
+
+def _not_admin(request: Request) -> HTMLResponse:
+    return render(request, "error.html", 403, title="Forbidden",
+                  message="This page is for administrators.")
+
+
 @router.get("/admin/mail", response_class=HTMLResponse, include_in_schema=False)
 def admin_mail(request: Request, conn: ConnDep, user: RequireUser) -> HTMLResponse:
     """The addresses mail stopped going to, and why."""
     if not user.is_admin:
-        return render(request, "error.html", 403, title="Forbidden",
-                      message="This page is for administrators.")
-    return render(request, "admin_mail.html", rows=bounces.suppressed(conn),
-                  total=bounces.suppressed_count(conn))
+        return _not_admin(request)
+    return _admin_page(request, conn)
+
+
+@router.post("/admin/mail/unsuppress", response_class=HTMLResponse, include_in_schema=False)
+def admin_unsuppress(request: Request, _csrf: CsrfDep, user: RequireUser, conn: WriteConnDep,
+                     address: Annotated[str, Form(max_length=400)] = "") -> HTMLResponse:
+    """Send to a stopped address again (what `dailypapers mail unsuppress` does)."""
+    if not user.is_admin:
+        return _not_admin(request)
+    try:
+        line = bounces.lift(conn, address, f"admin:{user.username}")
+    except bounces.NotSuppressed as exc:
+        return _admin_page(request, conn, 404, str(exc))
+    return _admin_page(request, conn, notice=line)
