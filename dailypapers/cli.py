@@ -127,12 +127,18 @@ def main(ctx: click.Context, verbose: bool) -> None:
 @click.option("--demo/--no-demo", default=None,
               help="Load the bundled sample papers (default: only into an empty default SQLite database).")
 @click.option("--no-sync", is_flag=True, help="Do not fetch from upstreams in the background.")
-def serve(host: str, port: int, demo: bool | None, no_sync: bool) -> None:
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Web processes on the one port; background jobs run in the supervising "
+              "process, once (see README, Production).")
+def serve(host: str, port: int, demo: bool | None, no_sync: bool, workers: int) -> None:
     """Serve the site and the API (and keep data current unless --no-sync)."""
     import uvicorn
 
     from dailypapers.demo import is_empty, load_demo
-    from dailypapers.jobs import Scheduler, scheduled_jobs
+    from dailypapers.serving import (
+        SHUTDOWN_GRACE_SECONDS, check_connection_budget, runs_jobs_here, serve_workers,
+        supervisor_threads,
+    )
     from dailypapers.web.app import create_app
 
     from dailypapers.community.secret_key import SecretKeyError, load_secret_key
@@ -143,6 +149,8 @@ def serve(host: str, port: int, demo: bool | None, no_sync: bool) -> None:
         load_secret_key(settings)
     except SecretKeyError as exc:
         raise click.ClickException(str(exc)) from None
+    # Every web process has a pool; with --workers the supervisor keeps one too.
+    check_connection_budget(engine, settings, workers + 1 if workers > 1 else workers)
     # Bound (and listening) before anything says "Serving": a port in use, out of range or an
     # unknown host is one line here, not a traceback after the announcement.
     sock = bind_socket(host, port)
@@ -152,12 +160,22 @@ def serve(host: str, port: int, demo: bool | None, no_sync: bool) -> None:
         click.echo("Loading the bundled demo papers …")
         counts = load_demo(engine)
         click.echo(f"Demo: {counts.inserted} papers inserted, {counts.unchanged} unchanged.")
-    # One thread for every scheduled job: the sync (unless --no-sync) and the digests.
-    background = Scheduler(settings, engine, jobs=scheduled_jobs(sync=not no_sync))
-    app = create_app(settings, engine, background=background, index_worker=True)
     bound_port = sock.getsockname()[1]
     shown_host = f"[{host}]" if ":" in host else host
-    click.echo(f"Serving {_safe_url(settings)} on http://{shown_host}:{bound_port}/papers")
+    processes = f" with {workers} web processes" if workers > 1 else ""
+    click.echo(f"Serving {_safe_url(settings)} on http://{shown_host}:{bound_port}/papers"
+               f"{processes}")
+    if workers > 1:
+        serve_workers(sock, host=host, workers=workers,
+                      threads=supervisor_threads(settings, engine, sync=not no_sync))
+        return
+    # One process: one thread for every scheduled job (the sync unless --no-sync, the digests)
+    # and the index thread, which embeds too unless DAILYPAPERS_EMBED_IN_BACKGROUND=false.
+    from dailypapers.jobs import Scheduler, scheduled_jobs
+
+    background = Scheduler(settings, engine, jobs=scheduled_jobs(sync=not no_sync)) \
+        if runs_jobs_here(settings) else None
+    app = create_app(settings, engine, background=background, index_worker=True)
     interrupted = False
     try:
         # Requests still running SHUTDOWN_GRACE_SECONDS after SIGTERM/SIGINT are cancelled, so
@@ -170,9 +188,6 @@ def serve(host: str, port: int, demo: bool | None, no_sync: bool) -> None:
     _leave_busy_threads(SHUTDOWN_GRACE_SECONDS, 130 if interrupted else 0)
     if interrupted:
         sys.exit(130)
-
-
-SHUTDOWN_GRACE_SECONDS = 3
 
 
 def _leave_busy_threads(grace: float, code: int) -> None:
