@@ -5,13 +5,16 @@ processes on PostgreSQL (and SQLite where it applies):
 - `serve --workers 2` runs the sync once (not once per web process) and embeds in the supervisor;
 - two web processes serving while papers are imported both find each new paper by keyword within
   seconds, and the shared keyword folder holds each paper once;
-- `serve` refuses pools that could exceed PostgreSQL's max_connections, in one line.
+- `serve` refuses pools that could exceed PostgreSQL's max_connections, in one line;
+- SIGTERM lets a request in flight finish.
 """
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -231,3 +234,41 @@ def test_serve_refuses_pools_past_max_connections_in_one_line(
     check_connection_budget(sqlite, Settings(db_pool_size=1000, db_max_overflow=1000), 64)
     sqlite.dispose()
     engine.dispose()
+
+
+# --- SIGTERM ----------------------------------------------------------------------------------
+
+
+def test_sigterm_lets_a_request_in_flight_finish(pg_url: str, tmp_path: Path) -> None:
+    """A request held up in the database (a table lock taken here) when the supervisor gets
+    SIGTERM still gets its 200 once the lock goes, then every process exits."""
+    engine = make_engine(pg_url)
+    write_json(tmp_path / "day.json", [hf_item("2603.00001", title="Held up", day="2026-03-02")])
+    import_paths(engine, [tmp_path / "day.json"], parse_ahead=False)
+    env = serve_env(pg_url, tmp_path / "data", embed_in_background="false")
+    answers: list[httpx.Response] = []
+    with ServeProcess(env, "--workers", "2", "--no-sync", log=tmp_path / "serve.log") as server:
+        with engine.connect() as locker, engine.connect() as watcher:
+            locker.exec_driver_sql("LOCK TABLE papers IN ACCESS EXCLUSIVE MODE")
+            reader = threading.Thread(target=lambda: answers.append(
+                httpx.get(server.url + "/api/daily_papers?date=2026-03-02", timeout=30)))
+            reader.start()
+            deadline = time.monotonic() + 20
+            # (pg_stat_activity is a snapshot per transaction: a new one each look)
+            while not watcher.exec_driver_sql(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND query ILIKE '%%papers%%'").scalar_one():
+                watcher.rollback()
+                assert time.monotonic() < deadline, "the request never reached the database"
+                time.sleep(0.05)
+            time.sleep(0.5)  # (should that waiter have been a job of the supervisor's)
+            server.process.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
+            time.sleep(1)
+            locker.rollback()  # the lock goes: the request goes on
+        reader.join(30)
+        code = server.process.wait(30)  # type: ignore[union-attr]
+    engine.dispose()
+    (answer,) = answers
+    assert answer.status_code == 200
+    assert [item["paper"]["id"] for item in answer.json()] == ["2603.00001"]
+    assert code == 0
