@@ -20,7 +20,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-import sqlalchemy as sa
 
 from dailypapers.db.engine import make_engine
 from dailypapers.db.migrate import upgrade

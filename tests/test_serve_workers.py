@@ -26,7 +26,7 @@ import sqlalchemy as sa
 
 from dailypapers.db.engine import make_engine, read_transaction
 from dailypapers.db.migrate import current_revision, head_revision
-from dailypapers.db.schema import ingest_runs, metadata, paper_embeddings, papers
+from dailypapers.db.schema import ingest_runs, metadata, paper_embeddings
 from dailypapers.index.keyword import KeywordIndex
 from dailypapers.index.keyword_store import keyword_dir
 from dailypapers.ingest.files import import_paths
@@ -34,21 +34,11 @@ from dailypapers.serving import check_connection_budget
 from dailypapers.settings import Settings
 from tests.conftest import PG_ADMIN_URL, REPO
 from tests.fake_upstream import ATOM_PATH, FakeUpstream
-from tests.helpers import hf_item, write_json
+from tests.helpers import hf_item, paper_ids, write_json
 from tests.serve_helpers import ServeProcess, serve_env
 from tests.test_cli import Cli, data_dir  # noqa: F401 - fixture
+from tests.test_db_pool import pg_url  # noqa: F401 - fixture: PostgreSQL only, emptied
 from tests.test_serve import upstream_dir  # noqa: F401 - fixture
-
-
-@pytest.fixture
-def pg_url(postgres_url: str) -> str:
-    """The session's PostgreSQL database, emptied (as conftest's db_url does)."""
-    engine = make_engine(postgres_url)
-    with engine.begin() as conn:
-        tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
-        conn.exec_driver_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
-    engine.dispose()
-    return postgres_url
 
 
 def count(engine: sa.Engine, query: sa.Select) -> int:  # type: ignore[type-arg]
@@ -144,7 +134,7 @@ def test_serve_workers_syncs_once_and_embeds_in_the_supervisor(
             sources = count(engine, sa.select(sa.func.count(ingest_runs.c.source.distinct()))
                             .where(ingest_runs.c.source.like("sync:%")))
             asked = fake.hf_dates()
-            landed = {r for r in _ids(engine)}
+            landed = paper_ids(engine)
             answered = httpx.get(server.url + "/api/daily_papers?limit=100").json()
     engine.dispose()
 
@@ -154,11 +144,6 @@ def test_serve_workers_syncs_once_and_embeds_in_the_supervisor(
     assert set(days) <= set(asked)
     assert len(asked) == len(set(asked)), asked  # each day asked for once: one process synced
     assert "Serving" in server.output() and "with 2 web processes" in server.output()
-
-
-def _ids(engine: sa.Engine) -> set[str]:
-    with read_transaction(engine) as conn:
-        return set(conn.execute(sa.select(papers.c.id)).scalars())
 
 
 # --- the shared keyword index ------------------------------------------------------------------
@@ -192,7 +177,7 @@ def test_two_web_processes_both_find_each_imported_paper_by_keyword(
         for server in servers:
             found = {word: _keyword_hits(server, word) for word in WORDS}
             assert all(len(hits) == 1 for hits in found.values()), found
-            assert sorted(hits[0] for hits in found.values()) == sorted(_ids(engine))
+            assert sorted(hits[0] for hits in found.values()) == sorted(paper_ids(engine))
     engine.dispose()
     # ... and the one folder both updated holds each paper once.
     index = KeywordIndex.open(keyword_dir(data))
