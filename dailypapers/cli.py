@@ -166,6 +166,10 @@ def serve(host: str, port: int, demo: bool | None, no_sync: bool, workers: int) 
     click.echo(f"Serving {_safe_url(settings)} on http://{shown_host}:{bound_port}/papers"
                f"{processes}")
     if workers > 1:
+        if settings.ratelimit_storage.startswith("memory://"):
+            click.echo(f"warning: DAILYPAPERS_RATELIMIT_STORAGE is memory://, so each of the "
+                       f"{workers} web processes counts rate limits alone; set redis://host:port "
+                       "to share them", err=True)
         serve_workers(sock, host=host, workers=workers,
                       threads=supervisor_threads(settings, engine, sync=not no_sync))
         return

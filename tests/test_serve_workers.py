@@ -144,6 +144,8 @@ def test_serve_workers_syncs_once_and_embeds_in_the_supervisor(
     assert set(days) <= set(asked)
     assert len(asked) == len(set(asked)), asked  # each day asked for once: one process synced
     assert "Serving" in server.output() and "with 2 web processes" in server.output()
+    # Rate limits counted in memory would be counted per process: said at start.
+    assert "DAILYPAPERS_RATELIMIT_STORAGE is memory://" in server.output()
 
 
 # --- the shared keyword index ------------------------------------------------------------------

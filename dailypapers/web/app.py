@@ -20,7 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
-import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -103,8 +103,8 @@ def create_app(
 
     from dailypapers.web import (
         routes_account, routes_api, routes_collections, routes_comments, routes_feeds,
-        routes_health, routes_media, routes_moderation, routes_pages, routes_search, routes_submit, routes_subscribe,
-        routes_users, routes_votes,
+        routes_health, routes_media, routes_moderation, routes_pages, routes_search,
+        routes_submit, routes_subscribe, routes_users, routes_votes,
     )
 
     routes_collections.install_template_globals(templates.env)  # the cards' collection form
@@ -127,6 +127,7 @@ def create_app(
     app.include_router(routes_health.router)
     _install_docs(app)
     _install_error_handlers(app)
+    _install_database_unavailable(app)
     _document_400_not_422(app)
     app.add_middleware(HeadAsGet)
     _wrap_outermost(app, lambda inner: SecurityHeaders(inner, settings.allowed_hosts))
@@ -248,29 +249,31 @@ def _install_error_handlers(app: FastAPI) -> None:
         return render(request, "error.html", exc.status_code, title=title, message=message)
 
 
-    # The database cannot be reached (down, restarting, connect timeout, pool exhausted): a 503
-    # the client may retry, not a 500 with a traceback. SQLite's "database is locked" (a writer
-    # held the file past the 30 s busy timeout) lands here too, and is as temporary.
-    async def _database_unavailable(request: Request, exc: Exception):  # type: ignore[no-untyped-def]
+DATABASE_RETRY_AFTER_SECONDS = 5
+_UNAVAILABLE = "The database cannot be reached just now; try again in a few seconds."
+log = logging.getLogger("dailypapers.web")
+
+
+def _install_database_unavailable(app: FastAPI) -> None:
+    """The database cannot be reached (down, restarting, past the connect timeout, the pool
+    exhausted): a 503 the client may retry, not a 500 with a traceback. SQLite's "database is
+    locked" (a writer held the file past the 30 s busy timeout) lands here too, as temporary."""
+
+    async def unavailable(request: Request, exc: Exception):  # type: ignore[no-untyped-def]
         log.warning("database unavailable for %s %s: %s", request.method, request.url.path,
                     _first_line(exc))
         headers = {"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS), "Cache-Control": "no-store"}
-        message = "the database cannot be reached just now; try again in a few seconds"
         if is_api(request):
-            return api_error(503, message, headers=headers)
+            return api_error(503, _UNAVAILABLE, headers=headers)
         # No user: finding one needs the database (the page shows "Sign in" meanwhile).
         request.state.user, request.state.session = None, None
         response = render(request, "error.html", 503, title="Temporarily unavailable",
-                          message=message[0].upper() + message[1:] + ".", csrf_token="")
+                          message=_UNAVAILABLE, csrf_token="")
         response.headers.update(headers)
         return response
 
-    for unavailable in (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError):
-        app.add_exception_handler(unavailable, _database_unavailable)
-
-
-DATABASE_RETRY_AFTER_SECONDS = 5
-log = logging.getLogger("dailypapers.web")
+    for error in (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError):
+        app.add_exception_handler(error, unavailable)
 
 
 class _RedactResetTokens(logging.Filter):
