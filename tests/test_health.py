@@ -1,7 +1,8 @@
 """The probes (/healthz, /readyz) and what a request gets when the database cannot be reached: a
 503 with Retry-After (JSON under /api/, a page otherwise) within the connect timeout, never a hang
 and never a 500. Over real HTTP, against a PostgreSQL address where nothing listens, one where
-something listens but never answers, and the real test databases."""
+something listens but never answers, a pool with no free connection, and the real test
+databases."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from dailypapers.db.engine import make_engine
 from dailypapers.settings import Settings
 from dailypapers.web.app import create_app
 from tests.conftest import TEST_SECRET_KEY, LiveServer, free_port
+from tests.test_db_pool import pg_url  # noqa: F401 - fixture: PostgreSQL only, emptied
 
 PAGES = ["/papers", "/papers/2603.00001", "/search?q=graph", "/papers/trending"]
 API = ["/api/daily_papers", "/api/papers/2603.00001", "/api/v1/search?q=graph",
@@ -127,3 +129,20 @@ def test_readyz_checks_the_queue_when_one_is_set(sqlite_url: str, tmp_path: Path
     assert down.status_code == 503
     assert down.json()["down"] == ["queue"] and "pw" not in down.text
     engine.dispose()
+
+
+def test_a_request_that_finds_every_pooled_connection_busy_gets_a_503(
+        pg_url: str, tmp_path: Path) -> None:
+    settings = Settings(database_url=pg_url, data_dir=tmp_path, secret_key=TEST_SECRET_KEY,
+                        db_pool_size=1, db_max_overflow=0, db_pool_timeout_seconds=1)
+    engine = make_engine(pg_url, **settings.engine_options)
+    with LiveServer(create_app(settings, engine)) as server:
+        with engine.connect():  # the pool's one connection, busy elsewhere
+            started = time.monotonic()
+            busy = httpx.get(server.url + "/api/daily_papers", timeout=30)
+            waited = time.monotonic() - started
+        free = httpx.get(server.url + "/api/daily_papers", timeout=30)
+    engine.dispose()
+    assert busy.status_code == 503 and busy.headers["retry-after"] == "5"
+    assert 0.9 < waited < 4, waited  # DAILYPAPERS_DB_POOL_TIMEOUT_SECONDS, not SQLAlchemy's 30 s
+    assert free.status_code == 200
