@@ -6,7 +6,9 @@ processes on PostgreSQL (and SQLite where it applies):
 - two web processes serving while papers are imported both find each new paper by keyword within
   seconds, and the shared keyword folder holds each paper once;
 - `serve` refuses pools that could exceed PostgreSQL's max_connections, in one line;
-- SIGTERM lets a request in flight finish.
+- SIGTERM lets a request in flight finish;
+- the supervisor runs the jobs thread, and the embedding unless DAILYPAPERS_EMBED_IN_BACKGROUND
+  is false, and stops them with the server.
 """
 
 from __future__ import annotations
@@ -259,3 +261,29 @@ def test_sigterm_lets_a_request_in_flight_finish(pg_url: str, tmp_path: Path) ->
     assert answer.status_code == 200
     assert [item["paper"]["id"] for item in answer.json()] == ["2603.00001"]
     assert code == 0
+
+
+# --- what the supervisor runs -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("embed", "threads"), [
+    ("true", ["dailypapers-embed", "dailypapers-jobs"]), ("false", ["dailypapers-jobs"])])
+def test_the_supervisor_runs_the_jobs_and_embeds_as_the_setting_says(
+        data_dir: Path, monkeypatch: pytest.MonkeyPatch, embed: str,  # noqa: F811
+        threads: list[str]) -> None:
+    """uvicorn's supervisor loop is replaced by a recorder (it would serve until a signal): what
+    runs beside it, and what it was told to start."""
+    from uvicorn.supervisors import Multiprocess
+
+    seen: list[tuple[int, str, bool, list[str]]] = []
+    monkeypatch.setattr(Multiprocess, "run", lambda self: seen.append((
+        self.processes_num, self.config.app, self.config.factory,
+        sorted(t.name for t in threading.enumerate() if t.name.startswith("dailypapers-")))))
+    monkeypatch.setenv("DAILYPAPERS_EMBED_IN_BACKGROUND", embed)
+
+    result = Cli(monkeypatch)("serve", "--workers", "3", "--port", "0", "--no-demo")
+
+    assert result.exit_code == 0, result.output
+    assert seen == [(3, "dailypapers.serving:worker_app", True, threads)]
+    # ... and stopped with it.
+    assert not [t.name for t in threading.enumerate() if t.name.startswith("dailypapers-")]
