@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import os
 import sys
-import threading
-import time
 import tomllib
 import traceback
 from typing import Any
@@ -132,12 +130,9 @@ def main(ctx: click.Context, verbose: bool) -> None:
               "process, once (see README, Production).")
 def serve(host: str, port: int, demo: bool | None, no_sync: bool, workers: int) -> None:
     """Serve the site and the API (and keep data current unless --no-sync)."""
-    import uvicorn
-
     from dailypapers.demo import is_empty, load_demo
     from dailypapers.serving import (
-        SHUTDOWN_GRACE_SECONDS, check_connection_budget, runs_jobs_here, serve_workers,
-        supervisor_threads,
+        check_connection_budget, runs_jobs_here, serve_one, serve_workers, supervisor_threads,
     )
     from dailypapers.web.app import create_app
 
@@ -179,39 +174,8 @@ def serve(host: str, port: int, demo: bool | None, no_sync: bool, workers: int) 
 
     background = Scheduler(settings, engine, jobs=scheduled_jobs(sync=not no_sync)) \
         if runs_jobs_here(settings) else None
-    app = create_app(settings, engine, background=background, index_worker=True)
-    interrupted = False
-    try:
-        # Requests still running SHUTDOWN_GRACE_SECONDS after SIGTERM/SIGINT are cancelled, so
-        # a burst of slow requests cannot hold the server up (uvicorn waits forever by default).
-        config = uvicorn.Config(app, host=host, port=bound_port, log_level="info",
-                                timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS)
-        uvicorn.Server(config).run(sockets=[sock])
-    except KeyboardInterrupt:  # should SIGINT reach us as such after uvicorn's shutdown
-        interrupted = True
-    _leave_busy_threads(SHUTDOWN_GRACE_SECONDS, 130 if interrupted else 0)
-    if interrupted:
-        sys.exit(130)
-
-
-def _leave_busy_threads(grace: float, code: int) -> None:
-    """Exit now if request threads are still busy ``grace`` seconds after shutdown.
-
-    A cancelled request's work goes on in its pool thread (Python cannot stop a thread), and
-    the interpreter waits for those non-daemon threads before exiting: the server would ignore
-    the signal for as long as the slowest request. Their answers have no one to go to."""
-    deadline = time.monotonic() + grace
-    current = threading.current_thread()
-    busy = [t for t in threading.enumerate() if t is not current and not t.daemon]
-    for thread in busy:
-        thread.join(max(0.0, deadline - time.monotonic()))
-    left = [t.name for t in busy if t.is_alive()]
-    if left:
-        names = ", ".join(sorted(set(left)))
-        click.echo(f"Stopping with {len(left)} thread(s) still busy: {names}", err=True)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
+    serve_one(create_app(settings, engine, background=background, index_worker=True), sock,
+              host=host)
 
 
 @main.command("import")

@@ -1,4 +1,5 @@
-"""`dailypapers serve --workers N`: N web processes under one supervisor, on one socket.
+"""How `dailypapers serve` runs: one process (:func:`serve_one`), or with ``--workers N`` N web
+processes under one supervisor, on one socket (:func:`serve_workers`).
 
 uvicorn's own supervisor (``uvicorn.supervisors.Multiprocess``) starts the web processes with
 ``spawn``, hands each the socket the command bound, restarts one that dies or stops answering
@@ -26,6 +27,10 @@ and the supervisor runs neither.
 from __future__ import annotations
 
 import logging
+import os
+import sys
+import threading
+import time
 from typing import Any
 
 import sqlalchemy as sa
@@ -90,6 +95,42 @@ def check_connection_budget(engine: sa.Engine, settings: Settings, processes: in
             f"{settings.db_max_overflow}) x {processes} processes = {processes * per_process} "
             f"connections, more than the PostgreSQL server accepts ({limit} max_connections, "
             f"{reserved} reserved): lower them or --workers, or raise max_connections")
+
+
+def serve_one(app: Any, sock: Any, *, host: str) -> None:
+    """Serve ``app`` in this process on the bound ``sock`` until SIGTERM or SIGINT."""
+    interrupted = False
+    try:
+        # Requests still running SHUTDOWN_GRACE_SECONDS after SIGTERM/SIGINT are cancelled, so
+        # a burst of slow requests cannot hold the server up (uvicorn waits forever by default).
+        config = uvicorn.Config(app, host=host, port=sock.getsockname()[1], log_level="info",
+                                timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS)
+        uvicorn.Server(config).run(sockets=[sock])
+    except KeyboardInterrupt:  # should SIGINT reach us as such after uvicorn's shutdown
+        interrupted = True
+    _leave_busy_threads(SHUTDOWN_GRACE_SECONDS, 130 if interrupted else 0)
+    if interrupted:
+        sys.exit(130)
+
+
+def _leave_busy_threads(grace: float, code: int) -> None:
+    """Exit now if request threads are still busy ``grace`` seconds after shutdown.
+
+    A cancelled request's work goes on in its pool thread (Python cannot stop a thread), and
+    the interpreter waits for those non-daemon threads before exiting: the server would ignore
+    the signal for as long as the slowest request. Their answers have no one to go to."""
+    deadline = time.monotonic() + grace
+    current = threading.current_thread()
+    busy = [t for t in threading.enumerate() if t is not current and not t.daemon]
+    for thread in busy:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    left = [t.name for t in busy if t.is_alive()]
+    if left:
+        names = ", ".join(sorted(set(left)))
+        print(f"Stopping with {len(left)} thread(s) still busy: {names}", file=sys.stderr)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 def serve_workers(sock: Any, *, host: str, workers: int,
