@@ -152,8 +152,10 @@ def serve(host: str, port: int, demo: bool | None, no_sync: bool) -> None:
         click.echo("Loading the bundled demo papers …")
         counts = load_demo(engine)
         click.echo(f"Demo: {counts.inserted} papers inserted, {counts.unchanged} unchanged.")
-    # One thread for every scheduled job: the sync (unless --no-sync) and the digests.
-    background = Scheduler(settings, engine, jobs=scheduled_jobs(sync=not no_sync))
+    # One thread for every scheduled job: the sync (unless --no-sync) and the digests; with a
+    # task queue, `dailypapers scheduler` and workers run them instead.
+    background = None if settings.queue_url else \
+        Scheduler(settings, engine, jobs=scheduled_jobs(sync=not no_sync))
     app = create_app(settings, engine, background=background, index_worker=True)
     bound_port = sock.getsockname()[1]
     shown_host = f"[{host}]" if ":" in host else host
@@ -566,3 +568,9 @@ def user_moderator(name: str, revoke: bool) -> None:
         raise click.ClickException(exc.message) from None
     role = "no longer a moderator" if revoke else "a moderator"
     click.echo(f"{name} is {role}." + ("" if changed else " (It already was so.)"))
+
+
+# `worker`, `scheduler` and `jobs`: the task queue's commands (cli_queue.py).
+from dailypapers import cli_queue  # noqa: E402  (after main and _engine exist)
+
+cli_queue.install(main, _engine)

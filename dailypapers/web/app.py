@@ -56,8 +56,9 @@ def create_app(
     jobs = list(background) if isinstance(background, (list, tuple)) else (
         [background] if background is not None else [])
     if index_worker:
+        # With a task queue, workers embed (queue.py); this process only catches up.
         jobs.append(IndexWorker(search, interval=settings.index_interval_seconds,
-                                embed=settings.embed_in_background))
+                                embed=settings.embed_in_background and not settings.queue_url))
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
