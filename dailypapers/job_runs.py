@@ -8,7 +8,8 @@ The life of a row in ``job_slots``:
   a thread renews the lease every third of it while the job runs;
 - **finished**: ``finished_at`` and ``outcome`` ``ok``, or ``failed`` once the queue's retries are
   spent. A failed attempt with retries left releases the lease (``outcome`` ``failed``,
-  ``finished_at`` empty) so the retry may start at once.
+  ``finished_at`` empty) so the retry may start at once; so does a stopped one (``stopped``:
+  SIGTERM came first), and one whose runner died is marked ``lost`` when it is enqueued again.
 A slot that is neither finished nor held past its lease (its runner died, or the queue was down
 when it was enqueued) is enqueued again by the scheduler (:func:`take_expired`): a slot counts as
 done only when its job finished, so an outage delays a job and never drops it.
@@ -94,12 +95,13 @@ def finish(engine: Engine, job: str, key: str, outcome: str, error: str | None =
             lease_until=None if done else now))
 
 
-def release(engine: Engine, job: str, key: str) -> None:
-    """Give an unfinished slot back at once (its attempt stopped, or it could not be queued):
-    the scheduler enqueues it again on its next round."""
+def release(engine: Engine, job: str, key: str, outcome: str | None = None) -> None:
+    """Give an unfinished slot back at once (its attempt stopped: ``outcome`` "stopped"; or it
+    could not be queued): the scheduler enqueues it again on its next round."""
+    values: dict[str, Any] = {"outcome": outcome} if outcome else {}
     with write_transaction(engine) as conn:
         conn.execute(job_slots.update().where(_this(job, key), job_slots.c.finished_at.is_(None))
-                     .values(lease_until=db_now(conn), outcome=None))
+                     .values(lease_until=db_now(conn), **values))
 
 
 def take_expired(engine: Engine, lease_seconds: float, limit: int = 100) -> list[tuple[str, str]]:
@@ -114,10 +116,15 @@ def take_expired(engine: Engine, lease_seconds: float, limit: int = 100) -> list
     for job, key in rows:
         with write_transaction(engine) as conn:
             now = db_now(conn)
+            # An attempt that started and neither ended nor renewed its lease died: "lost", so
+            # the new message may start although the scheduler now holds the lease.
             won = conn.execute(job_slots.update().where(
                 _this(job, key), job_slots.c.finished_at.is_(None),
                 job_slots.c.lease_until <= now,
-            ).values(lease_until=now + dt.timedelta(seconds=lease_seconds)))
+            ).values(lease_until=now + dt.timedelta(seconds=lease_seconds),
+                     outcome=sa.case((sa.and_(job_slots.c.started_at.is_not(None),
+                                              job_slots.c.outcome.is_(None)), "lost"),
+                                     else_=job_slots.c.outcome)))
             if won.rowcount == 1:
                 taken.append((job, key))
     return taken
@@ -170,7 +177,7 @@ class JobSummary:
     finished: int
     last_started: dt.datetime | None = None
     last_finished: dt.datetime | None = None
-    last_outcome: str | None = None  # ok | failed | running | None (never started)
+    last_outcome: str | None = None  # ok | failed | lost | stopped | running | None
     last_error: str | None = None
     last_slot: str | None = None
     last_runner: str | None = None
@@ -182,7 +189,9 @@ def summaries(conn: Connection, jobs: list[str] | None = None) -> list[JobSummar
     c = job_slots.c
     live = sa.and_(c.finished_at.is_(None), c.outcome.is_(None), c.started_at.is_not(None),
                    c.lease_until > now)
-    open_ = sa.and_(c.finished_at.is_(None), c.outcome.is_(None))
+    # Waiting for a worker: never started, or its attempt was lost or stopped (a failed one
+    # waiting for its retry counts as failed).
+    open_ = sa.and_(c.finished_at.is_(None), sa.func.coalesce(c.outcome, "") != "failed")
 
     def count(condition: Any) -> Any:
         return sa.func.sum(sa.case((condition, 1), else_=0))

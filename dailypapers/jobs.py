@@ -118,7 +118,7 @@ def run_slot(settings: Settings, engine: Engine, job: Job, slot: dt.datetime,
                         done=final_attempt)
         raise
     if stop.is_set():  # the job returned early: what it left is the next attempt's
-        job_runs.release(engine, job.name, key)
+        job_runs.release(engine, job.name, key, "stopped")
         return "stopped"
     job_runs.finish(engine, job.name, key, "ok")
     return "ok"

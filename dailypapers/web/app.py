@@ -99,8 +99,8 @@ def create_app(
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
     from dailypapers.web import (
-        routes_account, routes_api, routes_collections, routes_comments, routes_feeds, routes_media,
-        routes_moderation, routes_pages, routes_search, routes_submit, routes_subscribe,
+        routes_account, routes_api, routes_collections, routes_comments, routes_feeds, routes_jobs,
+        routes_media, routes_moderation, routes_pages, routes_search, routes_submit, routes_subscribe,
         routes_users, routes_votes,
     )
 
@@ -121,6 +121,7 @@ def create_app(
     app.include_router(routes_users.router)
     routes_media.install(app, templates)
     app.include_router(routes_subscribe.router)
+    app.include_router(routes_jobs.router)
     _install_docs(app)
     _install_error_handlers(app)
     _document_400_not_422(app)
