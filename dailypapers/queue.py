@@ -16,7 +16,8 @@ Dramatiq's own scheduler story is "bring your own": ours claims slots in the dat
 
 Tasks, all on one queue, carry names and times only (never a secret: each worker reads its own
 settings): ``slot(job, slot)`` runs one scheduled slot (job_runs.py records it), ``deliver()``
-sends digest mails, ``embed()`` embeds papers without a vector. The last two relay: a task that
+sends digest mails, ``embed()`` embeds papers without a vector, ``media()`` fetches the
+thumbnails and avatars a sync found. The last two relay: a task that
 finds work left enqueues one more of itself before doing its share, so every idle worker joins a
 large digest or a backlog of abstracts (each claims its own outbox rows / papers), and the chain
 ends when a task finds nothing to do.
@@ -151,7 +152,7 @@ def make_broker(settings: Settings) -> tuple[RedisBroker, dict[str, dramatiq.Act
     actors = {name: dramatiq.Actor(fn, broker=broker, actor_name=name, queue_name=QUEUE,
                                    priority=0, options={})
               for name, fn in (("slot", _slot_task), ("deliver", _deliver_task),
-                               ("embed", _embed_task))}
+                               ("embed", _embed_task), ("media", _media_task))}
     return broker, actors
 
 
@@ -180,6 +181,13 @@ def _deliver_task() -> None:
 def _embed_task() -> None:
     ctx = _ctx()
     embed_share(ctx.settings, ctx.engine, ctx.stop)
+
+
+def _media_task() -> None:
+    from dailypapers.ingest.media import fetch_media
+
+    ctx = _ctx()
+    fetch_media(ctx.settings, ctx.engine, log=log.info, stop=ctx.stop)
 
 
 def _relay(name: str) -> None:
@@ -215,6 +223,18 @@ def _open_outbox_rows(conn: Any) -> bool:
 
     return conn.execute(sa.select(digest_outbox.c.id).where(
         digest_outbox.c.state.in_(("pending", "sending"))).limit(1)).first() is not None
+
+
+def _sync_slot(settings: Settings, engine: Engine, stop: threading.Event) -> None:
+    """The sync, then thumbnails and avatars as a task of their own (any worker, retried
+    apart from the sync)."""
+    from dailypapers.sync.runner import run_sync
+
+    report = run_sync(settings, engine, log=log.info, stop=stop, media=False)
+    if not report.ok:
+        log.warning("sync finished with errors: %s", "; ".join(report.errors))
+    if settings.media_fetch_max > 0 and not stop.is_set():
+        _relay("media")
 
 
 def _digest_slot(kind: str) -> Callable[..., None]:
@@ -267,7 +287,9 @@ def queued_jobs(settings: Settings) -> list[Job]:
     by every free worker), and the embedding of new papers unless EMBED_IN_BACKGROUND is off."""
     jobs = []
     for job in scheduled_jobs():
-        if job.name.startswith("digest-"):
+        if job.name == "sync":
+            job = Job("sync", _sync_slot, job.next_time, every=job.every)
+        elif job.name.startswith("digest-"):
             job = Job(job.name, _digest_slot(job.name.removeprefix("digest-")), job.next_time,
                       claims_slots=True, takes_slot=True)
         jobs.append(job)

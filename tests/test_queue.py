@@ -6,6 +6,7 @@ split; `dailypapers jobs` and /admin/jobs. The processes themselves: tests/test_
 from __future__ import annotations
 
 import datetime as dt
+import os
 import threading
 import time
 import uuid
@@ -25,12 +26,12 @@ from dailypapers.index.vectors import claim, pending
 from dailypapers.jobs import Job, after_interval, current_slot, run_slot, scheduled_jobs
 from dailypapers.queue import Scheduler, make_broker, queue_depth
 from dailypapers.settings import Settings, get_settings
-from tests.conftest import free_port
+from tests.conftest import IN_CI, free_port
 from tests.helpers import hf_item, parse_hf_file, store, write_json
 from tests.moderation_helpers import add_person, site
 
 UTC = dt.timezone.utc
-REDIS = "redis://127.0.0.1:6379/0"
+REDIS = os.environ.get("DAILYPAPERS_TEST_REDIS_URL", "redis://127.0.0.1:6379")
 
 
 def at(text: str) -> dt.datetime:
@@ -41,6 +42,8 @@ def redis_or_skip() -> None:
     try:
         redis.Redis.from_url(REDIS, socket_connect_timeout=1).ping()
     except redis.RedisError as exc:
+        if IN_CI:
+            pytest.fail(f"Redis not reachable at {REDIS}: {exc}")
         pytest.skip(f"Redis not reachable at {REDIS}: {exc}")
 
 

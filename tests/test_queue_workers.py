@@ -23,7 +23,6 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
-import pytest
 import redis
 import sqlalchemy as sa
 from aiosmtpd.controller import Controller
@@ -33,10 +32,10 @@ from dailypapers.db.schema import digest_outbox, ingest_runs, job_slots, metadat
 from tests.conftest import REPO, TEST_SECRET_KEY, free_port
 from tests.digest_helpers import BASE, feature, subscribe_many
 from tests.fake_upstream import ATOM_PATH, HF_PATH, OAI_PATH, Fault, FakeUpstream
+from tests.test_queue import REDIS, redis_or_skip
 
 READERS = 60
 PAPERS = {f"2603.{n:05d}": float(n) for n in range(1, 7)}
-REDIS = "redis://127.0.0.1:6379/0"
 SYNC_SECONDS = 2
 
 
@@ -77,10 +76,7 @@ def sync_slots(engine) -> list:
 
 def test_two_workers_and_two_schedulers_run_each_slot_once_recover_a_killed_task_and_mail_once(
         postgres_url, tmp_path: Path) -> None:
-    try:
-        redis.Redis.from_url(REDIS, socket_connect_timeout=1).ping()
-    except redis.RedisError as exc:
-        pytest.skip(f"Redis not reachable at {REDIS}: {exc}")
+    redis_or_skip()
     engine = make_engine(postgres_url)
     with engine.begin() as conn:
         tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
