@@ -309,6 +309,9 @@ def run_worker(settings: Settings, engine: Engine, stop: threading.Event, *,
     broker, actors = make_broker(settings)
     _context = Context(settings, engine, threading.Event(), actors)
     worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=1000)
+    # No message waits in a busy worker's hands (dramatiq prefetches twice its threads): a
+    # helper task goes to a worker that is free.
+    worker.queue_prefetch = threads
     worker.start()
     log.info("worker consuming %s on %s", QUEUE, safe_queue_url(settings.queue_url))
     try:
@@ -320,7 +323,7 @@ def run_worker(settings: Settings, engine: Engine, stop: threading.Event, *,
 
 
 @dataclass
-class Scheduler:
+class SlotScheduler:
     """One round of the scheduler: claim each job's current slot (the first scheduler to claim
     it enqueues it), and enqueue again the slots whose lease ran out unfinished."""
 
@@ -364,7 +367,8 @@ def run_scheduler(settings: Settings, engine: Engine, stop: threading.Event) -> 
     check_queue(settings)
     broker, actors = make_broker(settings)
     jobs = queued_jobs(settings)
-    scheduler = Scheduler(settings, engine, lambda job, key: actors["slot"].send(job, key), jobs)
+    scheduler = SlotScheduler(settings, engine,
+                              lambda job, key: actors["slot"].send(job, key), jobs)
     shortest = min((job.every(settings) for job in jobs if job.every), default=60.0)
     pause = min(1.0, shortest / 4)
     log.info("scheduling %s on %s", ", ".join(j.name for j in jobs),

@@ -24,7 +24,7 @@ from dailypapers.db.engine import read_transaction, write_transaction
 from dailypapers.db.schema import embed_claims, job_slots
 from dailypapers.index.vectors import claim, pending
 from dailypapers.jobs import Job, after_interval, current_slot, run_slot, scheduled_jobs
-from dailypapers.queue import Scheduler, make_broker, queue_depth
+from dailypapers.queue import SlotScheduler, make_broker, queue_depth
 from dailypapers.settings import Settings, get_settings
 from tests.conftest import IN_CI, free_port
 from tests.helpers import hf_item, parse_hf_file, store, write_json
@@ -155,7 +155,7 @@ def test_the_scheduler_keeps_claiming_while_the_queue_is_down_and_enqueues_each_
     _, dead_actors = make_broker(down)
     _, actors = make_broker(up)
     now = at("2026-03-02T13:47")
-    outage = Scheduler(down, engine, lambda j, k: dead_actors["slot"].send(j, k), [sync])
+    outage = SlotScheduler(down, engine, lambda j, k: dead_actors["slot"].send(j, k), [sync])
     outage.tick(now)
     assert outage.queue_down and outage.enqueued == []
     [row] = slots(engine)
@@ -163,10 +163,10 @@ def test_the_scheduler_keeps_claiming_while_the_queue_is_down_and_enqueues_each_
     outage.tick(now)  # still down: still claimed once, not lost
     assert len(slots(engine)) == 1
     try:
-        back = Scheduler(up, engine, lambda j, k: actors["slot"].send(j, k), [sync])
+        back = SlotScheduler(up, engine, lambda j, k: actors["slot"].send(j, k), [sync])
         back.tick(now)
         back.tick(now)
-        other = Scheduler(up, engine, lambda j, k: actors["slot"].send(j, k), [sync])
+        other = SlotScheduler(up, engine, lambda j, k: actors["slot"].send(j, k), [sync])
         other.tick(now)  # a second scheduler enqueues nothing more
         assert back.enqueued == [("sync", row["slot"])] and other.enqueued == []
         assert queue_depth(up).waiting == 1

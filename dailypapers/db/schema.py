@@ -585,6 +585,7 @@ job_slots = sa.Table(
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("runner", sa.String(80)),  # host:pid of the latest attempt
     sa.Index("ix_job_slots_finished_lease", "finished_at", "lease_until"),
+    sa.Index("ix_job_slots_job_started", "job", "started_at"),  # each job's last run
 )
 
 # Papers a worker is embedding now (index/vectors.py): others skip them until the lease ends.

@@ -26,6 +26,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("runner", sa.String(length=80), nullable=True))
     op.create_index("ix_job_slots_finished_lease", "job_slots", ["finished_at", "lease_until"],
                     unique=False)
+    op.create_index("ix_job_slots_job_started", "job_slots", ["job", "started_at"], unique=False)
     op.create_table(
         "embed_claims",
         sa.Column("paper_id", sa.String(length=64), nullable=False),
@@ -39,6 +40,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("embed_claims")
+    op.drop_index("ix_job_slots_job_started", table_name="job_slots")
     op.drop_index("ix_job_slots_finished_lease", table_name="job_slots")
     with op.batch_alter_table("job_slots") as batch:
         for column in ("runner", "attempts", "error", "outcome", "finished_at", "started_at",
