@@ -165,8 +165,10 @@ def _final_attempt(settings: Settings) -> bool:
 def _slot_task(job: str, slot: str) -> None:
     ctx = _ctx()
     jobs = {j.name: j for j in queued_jobs(ctx.settings)}
-    if job not in jobs:  # a job this version does not run (a renamed one): nothing to retry
-        log.warning("no job named %s: slot %s dropped", job, slot)
+    if job not in jobs:  # renamed, or turned off (EMBED_IN_BACKGROUND): finished, not retried
+        log.warning("no job named %s here: slot %s ends", job, slot)
+        job_runs.finish(ctx.engine, job, slot, "failed", f"no job named {job} in this version "
+                        "or with these settings")
         return
     outcome = run_slot(ctx.settings, ctx.engine, jobs[job], dt.datetime.fromisoformat(slot),
                        ctx.stop, final_attempt=_final_attempt(ctx.settings))
