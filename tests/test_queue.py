@@ -288,3 +288,42 @@ def test_administrators_see_the_jobs_page_others_do_not(settings, engine):
         assert moderator.http.get("/admin/jobs").status_code == 403
         anonymous = httpx.get(server.url + "/admin/jobs", follow_redirects=False)
         assert anonymous.status_code == 303
+
+
+def test_a_failing_task_is_retried_with_backoff_then_its_slot_ends_failed(
+        settings, engine, tmp_path):
+    """A worker (in a thread here) whose embedding server refuses: dramatiq retries the slot's
+    task twice, then the slot is finished as failed with the reason; nothing runs after."""
+    from dailypapers.queue import queued_jobs, run_worker
+
+    redis_or_skip()
+    _papers(engine, tmp_path, ["2603.00001"])
+    prefix = f"test-{uuid.uuid4().hex[:10]}"
+    cfg = settings.model_copy(update={
+        "queue_url": REDIS, "queue_prefix": prefix, "queue_max_retries": 2,
+        "queue_retry_seconds": 0.05, "embedder": f"openai:http://127.0.0.1:{free_port()}/v1#m"})
+    stop = threading.Event()
+    worker = threading.Thread(target=run_worker, args=(cfg, engine, stop), daemon=True)
+    worker.start()
+    _, actors = make_broker(cfg)
+    embed = next(job for job in queued_jobs(cfg) if job.name == "embed")
+    scheduler = SlotScheduler(cfg, engine, lambda j, k: actors["slot"].send(j, k), [embed])
+    try:
+        scheduler.tick()
+        deadline = time.monotonic() + 60
+        while not (rows := slots(engine)) or rows[0]["finished_at"] is None:
+            assert time.monotonic() < deadline and worker.is_alive()
+            time.sleep(0.1)
+        time.sleep(0.5)  # no further attempt follows
+        [row] = slots(engine)
+        assert (row["job"], row["outcome"], row["attempts"]) == ("embed", "failed", 3)
+        assert "ConnectError" in row["error"]
+        with read_transaction(engine) as conn:
+            [summary] = job_runs.summaries(conn, ["embed"])
+        assert (summary.failed, summary.queued, summary.running) == (1, 0, 0)
+    finally:
+        stop.set()
+        worker.join(30)
+        client = redis.Redis.from_url(REDIS)
+        for name in client.scan_iter(f"{prefix}:*"):
+            client.delete(name)
