@@ -6,6 +6,7 @@ split; `dailypapers jobs` and /admin/jobs. The processes themselves: tests/test_
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import threading
 import time
@@ -26,7 +27,7 @@ from dailypapers.index.vectors import claim, pending
 from dailypapers.jobs import Job, after_interval, current_slot, run_slot, scheduled_jobs
 from dailypapers.queue import SlotScheduler, make_broker, queue_depth
 from dailypapers.settings import Settings, get_settings
-from tests.conftest import IN_CI, free_port
+from tests.conftest import IN_CI, TEST_SECRET_KEY, free_port
 from tests.helpers import hf_item, parse_hf_file, store, write_json
 from tests.moderation_helpers import add_person, site
 
@@ -170,6 +171,11 @@ def test_the_scheduler_keeps_claiming_while_the_queue_is_down_and_enqueues_each_
         other.tick(now)  # a second scheduler enqueues nothing more
         assert back.enqueued == [("sync", row["slot"])] and other.enqueued == []
         assert queue_depth(up).waiting == 1
+        # The message names the job and the slot; nothing of the settings travels.
+        [raw] = redis.Redis.from_url(REDIS).hvals(f"{prefix}:jobs.msgs")
+        message = json.loads(raw)
+        assert (message["actor_name"], message["args"]) == ("slot", ["sync", row["slot"]])
+        assert TEST_SECRET_KEY.encode() not in raw and b"postgresql" not in raw
         back.tick(now + dt.timedelta(hours=1))  # the next slot
         assert [k for _, k in back.enqueued][1:] == [job_runs.slot_key(at("2026-03-02T14:00"))]
         assert queue_depth(up).waiting == 2
@@ -327,3 +333,31 @@ def test_a_failing_task_is_retried_with_backoff_then_its_slot_ends_failed(
         client = redis.Redis.from_url(REDIS)
         for name in client.scan_iter(f"{prefix}:*"):
             client.delete(name)
+
+
+@pytest.mark.parametrize("queue", [False, True])
+def test_with_a_queue_the_web_process_catches_up_but_embeds_nothing(
+        settings, engine, tmp_path, queue):
+    from dailypapers.web.app import create_app
+    from tests.conftest import LiveServer
+
+    _papers(engine, tmp_path, ["2603.00001"])
+    cfg = settings.model_copy(update={"index_interval_seconds": 0.05,
+                                      "queue_url": REDIS if queue else ""})
+    app = create_app(cfg, engine, index_worker=True)
+    [index_worker] = app.state.jobs
+    with LiveServer(app) as server:
+        deadline = time.monotonic() + 60
+        while index_worker.cycles < 2 or (not queue and not _vectors(engine)):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        found = httpx.get(server.url + "/api/papers/search", params={"q": "Paper 2603.00001"})
+    assert [p["paper"]["id"] for p in found.json()] == ["2603.00001"]  # caught up
+    assert _vectors(engine) == (0 if queue else 1)  # the workers embed, not this process
+
+
+def _vectors(engine) -> int:
+    from dailypapers.db.schema import paper_embeddings
+
+    with engine.connect() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(paper_embeddings)).scalar()
