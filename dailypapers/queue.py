@@ -28,6 +28,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -333,7 +334,7 @@ class SlotScheduler:
     engine: Engine
     send: Callable[[str, str], Any]  # (job, slot key) → enqueued, or raises when the queue is down
     jobs: list[Job] = field(default_factory=list)
-    enqueued: list[tuple[str, str]] = field(default_factory=list)
+    enqueued: deque[tuple[str, str]] = field(default_factory=lambda: deque(maxlen=1000))
     queue_down: bool = False
 
     def tick(self, now: dt.datetime | None = None) -> None:
