@@ -35,7 +35,9 @@ from dailypapers.settings import ANN_MIN_VECTORS
 
 log = logging.getLogger("dailypapers.index")
 
-CLAIM_SECONDS = 300.0  # a batch takes seconds; past this its process is taken for dead
+# A batch of 32 takes ~1.5 s here (10 s on a crowded machine); a claim older than this is a dead
+# process's, and its papers are anyone's again (a run after a crash leaves them till then).
+CLAIM_SECONDS = 120.0
 
 
 def text_hash(text: str) -> str:
