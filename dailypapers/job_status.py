@@ -41,8 +41,8 @@ def queue_line(settings: Settings) -> tuple[str, bool]:
     from dailypapers.queue import QueueUnreachable, queue_depth
 
     if not settings.queue_url:
-        return ("Queue: none (DAILYPAPERS_QUEUE_URL is empty): `serve` runs the jobs on a thread",
-                True)
+        return ("Queue: none (DAILYPAPERS_QUEUE_URL is empty): `serve` runs the jobs on a thread "
+                "(its syncs, not slotted there, are in `dailypapers status`)", True)
     try:
         depth = queue_depth(settings)
     except QueueUnreachable as exc:
