@@ -97,11 +97,13 @@ def current_slot(job: Job, settings: Settings, now: dt.datetime) -> dt.datetime:
 
 
 def run_slot(settings: Settings, engine: Engine, job: Job, slot: dt.datetime,
-             stop: threading.Event, *, final_attempt: bool = True) -> str:
+             stop: threading.Event, *, final_attempt: bool = True, requeue: bool = True) -> str:
     """Run a claimed slot's job once, recorded in ``job_slots``: ``ok``, ``skipped`` (finished
     already, or a live attempt holds it), ``stopped`` (the process is stopping: the slot goes
-    back to the scheduler). A failure is recorded and raised (``final_attempt``: no retry
-    follows, so the slot is finished as failed)."""
+    back to the scheduler; without a scheduler to take it, ``requeue=False``, it ends as
+    stopped and the thread's catch-up at the next start finishes the work). A failure is
+    recorded and raised (``final_attempt``: no retry follows, so the slot is finished as
+    failed)."""
     from dailypapers import job_runs
 
     key, lease = job_runs.slot_key(slot), settings.job_lease_seconds
@@ -118,7 +120,10 @@ def run_slot(settings: Settings, engine: Engine, job: Job, slot: dt.datetime,
                         done=final_attempt)
         raise
     if stop.is_set():  # the job returned early: what it left is the next attempt's
-        job_runs.release(engine, job.name, key, "stopped")
+        if requeue:
+            job_runs.release(engine, job.name, key, "stopped")
+        else:
+            job_runs.finish(engine, job.name, key, "stopped")
         return "stopped"
     job_runs.finish(engine, job.name, key, "ok")
     return "ok"
@@ -242,7 +247,8 @@ class Scheduler(BackgroundThread):
                     self.counts[job.name] += 1
                 elif claim_slot(self.engine, job.name, due[job.name],
                                 self.settings.job_lease_seconds):
-                    run_slot(self.settings, self.engine, job, due[job.name], self._stop)
+                    run_slot(self.settings, self.engine, job, due[job.name], self._stop,
+                             requeue=False)
                     self.counts[job.name] += 1
                 else:
                     self.skipped[job.name] += 1
