@@ -22,6 +22,7 @@ import gzip
 import json
 import multiprocessing
 import os
+import resource
 import sys
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
@@ -39,6 +40,7 @@ from dailypapers.index.embedder import document_text  # noqa: E402
 from dailypapers.ingest.files import import_paths  # noqa: E402
 
 TARGET = 1.6
+CPU: list[tuple[int, float, float]] = []  # (processes, CPU s here, CPU s of the helpers)
 SPEC = "minilm-int8"
 
 
@@ -58,12 +60,21 @@ def load_papers(engine: sa.Engine, folder: Path, wanted: int) -> int:
         return conn.execute(sa.select(sa.func.count()).select_from(papers)).scalar_one()
 
 
+def cpu_seconds(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
 def timed_run(engine: sa.Engine, url: str, processes: int) -> tuple[float, int]:
     with write_transaction(engine) as conn:
         conn.execute(paper_embeddings.delete())
         conn.execute(embed_claims.delete())
+    here, helpers = cpu_seconds(resource.RUSAGE_SELF), cpu_seconds(resource.RUSAGE_CHILDREN)
     with Timer() as timer:
         done = embed_in_processes(engine, url, {}, SPEC, processes)
+    # CPU seconds of this process and of the helpers (reaped by now): how the work split.
+    CPU.append((processes, cpu_seconds(resource.RUSAGE_SELF) - here,
+                cpu_seconds(resource.RUSAGE_CHILDREN) - helpers))
     with engine.connect() as conn:
         vectors = conn.execute(sa.select(sa.func.count()).select_from(paper_embeddings)).scalar_one()
         distinct = conn.execute(sa.select(sa.func.count(sa.distinct(paper_embeddings.c.paper_id)))
@@ -128,6 +139,12 @@ def main() -> int:
                   f"({done / seconds:.1f} papers/s, spawning and model loads included)")
         engine.dispose()
     speedup = one / many
+    alone = sum(c[1] + c[2] for c in CPU if c[0] == 1)
+    split = [c for c in CPU if c[0] > 1]
+    here, helpers = sum(c[1] for c in split), sum(c[2] for c in split)
+    print(f"CPU seconds: 1 process {alone:.1f}; {args.processes} processes: this one "
+          f"{here:.1f}, the helpers {helpers:.1f} (work split, not repeated: on an idle machine "
+          f"about {alone / max(here, helpers / max(1, args.processes - 1)):.2f}× faster)")
     print(f"ceiling: the bare model in {args.processes} processes against 1 on the same texts, "
           f"same rounds: {bare_one / bare_many:.2f}× (below {TARGET}× the machine had no core "
           f"to spare: other work shares it)")
