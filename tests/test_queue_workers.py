@@ -40,15 +40,15 @@ SYNC_SECONDS = 2
 
 
 class Sink:
-    """Keeps (recipient, Message-ID, client connection) of each mail; 50 ms per mail, so one
-    sender alone would take 3 s and the other worker has time to join."""
+    """Keeps (recipient, Message-ID, client connection) of each mail; 100 ms per mail, so one
+    sender alone would take 6 s and the other worker has time to join."""
 
     def __init__(self) -> None:
         self.received: list[tuple[str, str, tuple]] = []
         self.lock = threading.Lock()
 
     async def handle_DATA(self, server, session, envelope):
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.1)
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         with self.lock:
             self.received.append((envelope.rcpt_tos[0], str(message["Message-ID"]),
@@ -140,10 +140,11 @@ def test_two_workers_and_two_schedulers_run_each_slot_once_recover_a_killed_task
             hanging.clear()
             fake.add_fault(HF_PATH, Fault.delay(20), times=1)
             wait_for("the hanging request", hanging.is_set, procs=procs)
-            time.sleep(1.0)  # any other sync (a quick one) has ended by now
-            stuck = wait_for("the sync stuck in its request", lambda: next(
+            time.sleep(2.0)  # any other sync (a quick one) has ended by now; this one hangs
+            stuck = wait_for("the sync stuck in its request", lambda: min(
                 (r for r in sync_slots(engine) if r.finished_at is None and r.outcome is None
-                 and r.started_at is not None), None), procs=procs)
+                 and r.started_at is not None), key=lambda r: r.started_at, default=None),
+                procs=procs)
             victim = next(w for w in workers if stuck.runner.endswith(f":{w.pid}"))
             victim.send_signal(signal.SIGKILL)
             victim.wait(10)
