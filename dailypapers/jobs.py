@@ -31,7 +31,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from dailypapers.job_runs import claim_slot
+from dailypapers import job_runs
 from dailypapers.settings import WEEKDAYS, Settings
 
 log = logging.getLogger("dailypapers.jobs")
@@ -104,8 +104,6 @@ def run_slot(settings: Settings, engine: Engine, job: Job, slot: dt.datetime,
     stopped and the thread's catch-up at the next start finishes the work). A failure is
     recorded and raised (``final_attempt``: no retry follows, so the slot is finished as
     failed)."""
-    from dailypapers import job_runs
-
     key, lease = job_runs.slot_key(slot), settings.job_lease_seconds
     if not job_runs.start(engine, job.name, key, lease):
         return "skipped"
@@ -245,7 +243,7 @@ class Scheduler(BackgroundThread):
                 if job.name in catch_up or not job.claims_slots:
                     job.run(self.settings, self.engine, self._stop)
                     self.counts[job.name] += 1
-                elif claim_slot(self.engine, job.name, due[job.name],
+                elif job_runs.claim_slot(self.engine, job.name, due[job.name],
                                 self.settings.job_lease_seconds):
                     run_slot(self.settings, self.engine, job, due[job.name], self._stop,
                              requeue=False)
