@@ -361,3 +361,53 @@ def _vectors(engine) -> int:
 
     with engine.connect() as conn:
         return conn.execute(sa.select(sa.func.count()).select_from(paper_embeddings)).scalar()
+
+
+def test_a_queued_sync_stores_papers_then_a_media_task_fetches_their_thumbnails(
+        settings, engine, tmp_path):
+    from dailypapers.db.schema import media, papers
+    from dailypapers.queue import queued_jobs, run_worker
+    from tests.fake_upstream import FakeUpstream
+    from tests.helpers import png
+
+    redis_or_skip()
+    root = tmp_path / "upstream"
+    (root / "hf-daily").mkdir(parents=True)
+    today = dt.datetime.now(UTC).date().isoformat()
+    prefix = f"test-{uuid.uuid4().hex[:10]}"
+    stop = threading.Event()
+    with FakeUpstream(root, atom_files=[], oai_pages=0) as fake:
+        fake.images["/thumbs/a.png"] = ("image/png", png(8, 8))
+        item = hf_item("2611.00001", title="Synced by a worker", day=today)
+        item["thumbnail"] = fake.url + "/thumbs/a.png"
+        write_json(root / "hf-daily" / f"{today}.json", [item])
+        cfg = settings.model_copy(update={
+            "queue_url": REDIS, "queue_prefix": prefix, "hf_base_url": fake.url,
+            "arxiv_api_url": fake.url + "/api/query", "sync_min_interval_seconds": 0.0,
+            "sync_backfill_days": 1, "media_fetch_max": 5, "media_min_interval_seconds": 0.0,
+            "media_allow_private_hosts": True, "embed_in_background": False})
+        worker = threading.Thread(target=run_worker, args=(cfg, engine, stop), daemon=True)
+        worker.start()
+        _, actors = make_broker(cfg)
+        [sync] = [job for job in queued_jobs(cfg) if job.name == "sync"]
+        try:
+            SlotScheduler(cfg, engine, lambda j, k: actors["slot"].send(j, k), [sync]).tick()
+            deadline = time.monotonic() + 60
+            while True:
+                with engine.connect() as conn:
+                    fetched = conn.execute(sa.select(media.c.status)).scalars().all()
+                if fetched:
+                    break
+                assert time.monotonic() < deadline and worker.is_alive()
+                time.sleep(0.1)
+        finally:
+            stop.set()
+            worker.join(30)
+            client = redis.Redis.from_url(REDIS)
+            for name in client.scan_iter(f"{prefix}:*"):
+                client.delete(name)
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(papers.c.id)).scalars().all() == ["2611.00001"]
+    assert fetched == ["ok"]
+    [row] = slots(engine)
+    assert (row["job"], row["outcome"]) == ("sync", "ok") and row["finished_at"] is not None
