@@ -418,10 +418,13 @@ def _authors(authors: Any, shown: int = 3) -> str:
 
 @main.command()
 @click.option("--embed/--no-embed", default=True, help="Also embed papers that have no vector yet.")
-def reindex(embed: bool) -> None:
+@click.option("--processes", type=click.IntRange(1, 64), default=None,
+              help="Processes that embed at once, one core each [default: the cores, at most 8].")
+def reindex(embed: bool, processes: int | None) -> None:
     """Rebuild the search indexes from the database (safe to interrupt: the old index serves)."""
     from tqdm import tqdm
 
+    from dailypapers.index.embed_processes import embed_in_processes
     from dailypapers.index.search import SearchService
 
     settings = get_settings()
@@ -430,10 +433,11 @@ def reindex(embed: bool) -> None:
     report = service.keyword.rebuild(engine)
     click.echo(f"Keyword index rebuilt: {report}")
     if embed:
+        processes = processes or min(os.cpu_count() or 1, 8)
         with tqdm(unit=" papers", desc="embedding", disable=None) as bar:
-            from dailypapers.index.vectors import embed_pending
-
-            done = embed_pending(engine, service.embedder, on_batch=bar.update)
+            done = embed_in_processes(engine, settings.effective_database_url,
+                                      settings.engine_options, settings.embedder, processes,
+                                      on_batch=bar.update)
         click.echo(f"Embedded {done} papers with {service.embedder.name}.")
 
 
@@ -581,3 +585,9 @@ def user_moderator(name: str, revoke: bool) -> None:
         raise click.ClickException(exc.message) from None
     role = "no longer a moderator" if revoke else "a moderator"
     click.echo(f"{name} is {role}." + ("" if changed else " (It already was so.)"))
+
+
+# `worker`, `scheduler` and `jobs`: the task queue's commands (cli_queue.py).
+from dailypapers import cli_queue  # noqa: E402  (after main and _engine exist)
+
+cli_queue.install(main, _engine)

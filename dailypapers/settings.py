@@ -188,6 +188,36 @@ class Settings(BaseSettings):
         default=True, description="Embed new papers in the background of `serve` (one core at "
         "most): in its one process, or with --workers in the supervisor, never in a web process"
     )
+    # The task queue (dailypapers/queue.py): empty = the embedded mode, jobs on a thread of serve.
+    queue_url: str = Field(
+        default="",
+        description="redis://host:port/db of the task queue that `dailypapers worker` and "
+        "`dailypapers scheduler` share; empty: `serve` runs the jobs on a thread of its own",
+    )
+    queue_prefix: str = Field(
+        default="dailypapers", min_length=1, max_length=64,
+        description="Prefix of the queue's Redis keys (several sites may share one Redis)",
+    )
+    queue_max_retries: int = Field(
+        default=5, ge=0, description="How often a failed task is retried, with backoff doubling "
+        "from DAILYPAPERS_QUEUE_RETRY_SECONDS",
+    )
+    queue_retry_seconds: float = Field(
+        default=15.0, gt=0, description="Backoff before a failed task's first retry (doubles, "
+        "at most an hour)",
+    )
+    queue_dead_worker_seconds: float = Field(
+        default=60.0, gt=0, description="A worker silent this long is dead: the queue gives "
+        "its unfinished tasks to another",
+    )
+    job_lease_seconds: float = Field(
+        default=600.0, gt=0, description="A scheduled slot whose job has neither finished nor "
+        "shown a sign of life this long is enqueued again by the scheduler",
+    )
+    embed_interval_minutes: float = Field(
+        default=1.0, gt=0, description="How often the scheduler enqueues embedding of papers "
+        "that have no vector (with DAILYPAPERS_QUEUE_URL)",
+    )
     debug: bool = Field(
         default=False,
         description="Errors show their traceback too (like `dailypapers -v`); read by the command "
@@ -390,6 +420,15 @@ class Settings(BaseSettings):
                                  f"{value[:100]!r}") from None
         return value.strip()
 
+    @field_validator("queue_url")
+    @classmethod
+    def _queue_url(cls, value: str) -> str:
+        value = value.strip()
+        if value and value.split("://", 1)[0] not in ("redis", "rediss", "unix"):
+            raise ValueError("must be empty (embedded) or "
+                             f"redis://host:port/db, got {safe_queue_url(value)!r}")
+        return value
+
     @field_validator("mail_backend", "mail_smtp_security")
     @classmethod
     def _one_of_the_choices(cls, value: str, info: Any) -> str:
@@ -494,3 +533,17 @@ class Settings(BaseSettings):
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings()
+
+
+def safe_queue_url(url: str) -> str:
+    """The queue URL without its password, for messages and pages."""
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url[:200]
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+        user = f"{parts.username}:***@" if parts.username else ":***@"
+        return parts._replace(netloc=f"{user}{host}{port}").geturl()[:200]
+    except ValueError:
+        return "(unreadable URL)"

@@ -57,8 +57,10 @@ def create_app(
     search = search or SearchService.from_settings(engine, settings)
     jobs = list(background) if isinstance(background, (list, tuple)) else (
         [background] if background is not None else [])
+    # With a task queue, workers embed (queue.py); this process only catches up.
     keeper = IndexWorker(search, interval=settings.index_interval_seconds,
-                         embed=settings.embed_in_background) if index_worker else None
+                         embed=settings.embed_in_background and not settings.queue_url
+                         ) if index_worker else None
     if keeper is not None:
         jobs.append(keeper)
 
@@ -103,8 +105,8 @@ def create_app(
 
     from dailypapers.web import (
         routes_account, routes_api, routes_collections, routes_comments, routes_feeds,
-        routes_health, routes_media, routes_moderation, routes_pages, routes_search,
-        routes_submit, routes_subscribe, routes_users, routes_votes,
+        routes_health, routes_jobs, routes_media, routes_moderation, routes_pages,
+        routes_search, routes_submit, routes_subscribe, routes_users, routes_votes,
     )
 
     routes_collections.install_template_globals(templates.env)  # the cards' collection form
@@ -125,6 +127,7 @@ def create_app(
     routes_media.install(app, templates)
     app.include_router(routes_subscribe.router)
     app.include_router(routes_health.router)
+    app.include_router(routes_jobs.router)
     _install_docs(app)
     _install_error_handlers(app)
     _install_database_unavailable(app)
