@@ -133,6 +133,7 @@ def serve(host: str, port: int, demo: bool | None, no_sync: bool) -> None:
 
     from dailypapers.demo import is_empty, load_demo
     from dailypapers.jobs import Scheduler, scheduled_jobs
+    from dailypapers.metrics import forget_dead_processes, use_multiprocess_dir
     from dailypapers.web.app import create_app
 
     from dailypapers.community.secret_key import SecretKeyError, load_secret_key
@@ -154,7 +155,9 @@ def serve(host: str, port: int, demo: bool | None, no_sync: bool) -> None:
         click.echo(f"Demo: {counts.inserted} papers inserted, {counts.unchanged} unchanged.")
     # One thread for every scheduled job: the sync (unless --no-sync) and the digests.
     background = Scheduler(settings, engine, jobs=scheduled_jobs(sync=not no_sync))
-    app = create_app(settings, engine, background=background, index_worker=True)
+    app = create_app(settings, engine, background=background, index_worker=True, own_logging=True)
+    # Metrics of the previous run's processes go; this run's processes write beside them.
+    forget_dead_processes(use_multiprocess_dir(settings))
     bound_port = sock.getsockname()[1]
     shown_host = f"[{host}]" if ":" in host else host
     click.echo(f"Serving {_safe_url(settings)} on http://{shown_host}:{bound_port}/papers")
@@ -163,7 +166,10 @@ def serve(host: str, port: int, demo: bool | None, no_sync: bool) -> None:
         # Requests still running SHUTDOWN_GRACE_SECONDS after SIGTERM/SIGINT are cancelled, so
         # a burst of slow requests cannot hold the server up (uvicorn waits forever by default).
         config = uvicorn.Config(app, host=host, port=bound_port, log_level="info",
-                                timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS)
+                                timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
+                                # The app sets up logging as it starts (logs.py), in each
+                                # process; its access line has the route and the request id.
+                                log_config=None, access_log=False)
         uvicorn.Server(config).run(sockets=[sock])
     except KeyboardInterrupt:  # should SIGINT reach us as such after uvicorn's shutdown
         interrupted = True
