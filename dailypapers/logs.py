@@ -49,11 +49,15 @@ _SECRET_JSON = re.compile(rf"(?i)(\"{_SECRET_WORDS}\"\s*:\s*\")[^\"]*")
 _BEARER = re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=-]+")
 _URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s]+:)[^@/\s]+@")
 _EMAIL = re.compile(r"\b([A-Za-z0-9])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})\b")
+# Something above might be there: one search instead of six substitutions for the usual line
+# (an access line cost 25 us in redaction alone; this check is ~1 us).
+_MAYBE = re.compile(r"(?i)@|/reset/|/subscri|/unsubscribe/|bearer|token|passw|secret|session|"
+                    r"csrf|key|signature")
 
 
 def redact(text: str) -> str:
     """``text`` without the credentials and full addresses listed in the module docstring."""
-    if not text:
+    if not text or not _MAYBE.search(text):
         return text
     text = _TOKEN_PATHS.sub(r"\1…", text)
     text = _URL_PASSWORD.sub(r"\1***@", text)
@@ -86,6 +90,8 @@ class RequestContext(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = REQUEST_ID.get()
+        if getattr(record, "redacted", False):  # built from redacted parts (the access line)
+            return True
         try:
             message = record.getMessage()
         except Exception:  # noqa: BLE001 - a bad format string: keep what logging would show

@@ -143,7 +143,10 @@ def instruments() -> Instruments:
 def count_task_failure(job: str) -> None:
     """Called where a job's failure is caught (jobs.Scheduler; a queue worker may call it too)."""
     if os.environ.get(ENV):
-        instruments().task_failures.labels(job=job).inc()
+        try:
+            instruments().task_failures.labels(job=job).inc()
+        except OSError:  # the folder went away: the failure is logged all the same
+            log.warning("metrics folder unusable: task failure of %s not counted", job)
 
 
 _instrumented: weakref.WeakSet[Engine] = weakref.WeakSet()

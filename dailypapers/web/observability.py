@@ -94,7 +94,7 @@ class RequestObserver:
             "%s %s %d %.1f ms", method, shown, status, seconds * 1000,
             extra={"method": method, "route": route, "path": shown, "status": status,
                    "duration_ms": round(seconds * 1000, 2),
-                   "client": client[0] if client else None})
+                   "client": client[0] if client else None, "redacted": True})
 
     @staticmethod
     def _route(scope: Scope) -> str:
