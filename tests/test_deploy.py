@@ -13,6 +13,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -256,3 +257,74 @@ def test_the_dockerfile_copies_what_exists_and_installs_the_package() -> None:
     assert re.search(r"^USER dailypapers$", text, re.M)
     ignore = (DEPLOY / "Dockerfile.dockerignore").read_text().split()
     assert {"!pyproject.toml", "!README.md", "!dailypapers/"} <= set(ignore)
+
+
+# --- the proxy, running ------------------------------------------------------------------------
+
+
+@pytest.mark.optional("nginx")
+def test_nginx_caches_what_the_app_allows_and_nothing_of_a_session(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """deploy/nginx/dailypapers.conf.template as nginx runs it, in front of the app on loopback:
+    a versioned static file (public, a year) is served from the cache the second time; an API
+    answer (no-store) never is; a request with a session cookie bypasses the cache; /metrics
+    stops at the proxy; the app receives nginx's request id and returns it."""
+    import httpx
+
+    from dailypapers.db.engine import make_engine
+    from dailypapers.settings import Settings
+    from dailypapers.web.app import create_app, static_url
+    from tests.conftest import TEST_SECRET_KEY, LiveServer, free_port
+
+    nginx = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin")
+    if nginx is None:
+        pytest.skip("nginx is not installed")
+    engine = make_engine(sqlite_url)
+    settings = Settings(database_url=sqlite_url, data_dir=tmp_path / "data",
+                        secret_key=TEST_SECRET_KEY)
+    port = free_port()
+    with LiveServer(create_app(settings, engine)) as app:
+        site = (DEPLOY / "nginx" / "dailypapers.conf.template").read_text()
+        site = site.replace("${DAILYPAPERS_WEB_ADDRESS}", f"127.0.0.1:{app.port}")
+        site = site.replace("/var/cache/nginx/dailypapers", str(tmp_path / "cache"))
+        site = site.replace("listen 80;", f"listen 127.0.0.1:{port};")
+        (tmp_path / "site.conf").write_text(site)
+        temp = {name: tmp_path / name for name in ("body", "proxy", "fastcgi", "uwsgi", "scgi")}
+        (tmp_path / "nginx.conf").write_text(
+            f"daemon off;\nuser root root;\nworker_processes 1;\npid {tmp_path}/nginx.pid;\n"
+            f"error_log stderr warn;\nevents {{}}\nhttp {{\n  access_log off;\n"
+            f"  client_body_temp_path {temp['body']};\n  proxy_temp_path {temp['proxy']};\n"
+            f"  fastcgi_temp_path {temp['fastcgi']};\n  uwsgi_temp_path {temp['uwsgi']};\n"
+            f"  scgi_temp_path {temp['scgi']};\n  include {tmp_path}/site.conf;\n}}\n")
+        proxy = subprocess.Popen([nginx, "-e", "stderr", "-p", str(tmp_path), "-c",
+                                  str(tmp_path / "nginx.conf")], stderr=subprocess.PIPE, text=True)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    httpx.get(f"{url}/favicon.ico", timeout=5)
+                    break
+                except httpx.TransportError:
+                    assert proxy.poll() is None, proxy.stderr.read()  # type: ignore[union-attr]
+                    assert time.monotonic() < deadline, "nginx did not start"
+                    time.sleep(0.05)
+
+            def status(path: str, **headers: str) -> tuple[int, str]:
+                answer = httpx.get(f"{url}{path}", headers=headers, timeout=10)
+                return answer.status_code, answer.headers.get("x-cache-status", "")
+
+            css = static_url("css/site.css")
+            assert status(css) == (200, "MISS")
+            assert status(css) == (200, "HIT")
+            assert status(css, Cookie="dp_session=abc") == (200, "BYPASS")
+            assert status(css, Cookie="theme=dark; __Host-dp_session=abc") == (200, "BYPASS")
+            assert [status("/api/daily_papers")[1] for _ in range(3)] == ["MISS"] * 3
+            assert status("/metrics")[0] == 404
+            answer = httpx.get(f"{url}/papers", headers={"X-Request-ID": "from-the-client"})
+            assert re.fullmatch(r"[0-9a-f]{32}", answer.headers["x-request-id"])  # nginx's
+        finally:
+            proxy.terminate()
+            proxy.wait(10)
+            engine.dispose()
