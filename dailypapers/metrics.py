@@ -6,7 +6,8 @@ the same machine) writes its counters and histograms to memory-mapped files in o
 ``$PROMETHEUS_MULTIPROC_DIR`` when set (the operator's, or the one ``serve`` handed its worker
 processes), else ``DAILYPAPERS_METRICS_DIR``, else ``<data_dir>/metrics``. One folder per machine
 (or container): files are named by process id, and a server starting removes those of processes
-that are no longer alive (:func:`forget_dead_processes`), so counters restart with the service.
+that are no longer alive (:func:`forget_dead_processes`), so counters restart with the service;
+each scrape drops the live gauges of processes that have died since (:func:`forget_dead_live_gauges`).
 
 What is counted as it happens (here): requests by route template and status class, their
 latency, failed jobs, pooled database connections in use. What is read at scrape time from the
@@ -63,8 +64,13 @@ def use_multiprocess_dir(settings: Any) -> Path:
     # variable was set (another library), switch it now; our metrics are made after this.
     if not getattr(values.ValueClass, "_multiprocess", False):
         values.ValueClass = values.MultiProcessValue()
-        atexit.register(process_exiting)
+    _at_exit_once()
     return path
+
+
+@functools.lru_cache(maxsize=1)
+def _at_exit_once() -> None:
+    atexit.register(process_exiting)
 
 
 def forget_dead_processes(path: Path) -> int:
@@ -81,6 +87,18 @@ def forget_dead_processes(path: Path) -> int:
         except FileNotFoundError:
             pass
     return removed
+
+
+def forget_dead_live_gauges(path: Path) -> None:
+    """Drop the "live" gauges (connections in use, capacity) of processes that died without
+    saying so: uvicorn re-raises SIGTERM after its graceful shutdown, so no exit hook runs, and a
+    killed worker runs none either. Run at every scrape: a glob and a signal 0 per process."""
+    from prometheus_client import multiprocess
+
+    for name in glob.glob(str(path / "gauge_live*_*.db")):
+        pid_part = os.path.basename(name)[:-3].rsplit("_", 1)[-1]
+        if pid_part.isdigit() and not _alive(int(pid_part)):
+            multiprocess.mark_process_dead(int(pid_part), str(path))
 
 
 def _alive(pid: int) -> bool:
@@ -308,7 +326,9 @@ def render(engine: Engine, settings: Any) -> tuple[bytes, str]:
     """The exposition text of every process's metrics plus the database's gauges."""
     from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 
+    path = os.environ[ENV]
+    forget_dead_live_gauges(Path(path))
     registry = CollectorRegistry()
-    multiprocess.MultiProcessCollector(registry, path=os.environ.get(ENV))
+    multiprocess.MultiProcessCollector(registry, path=path)
     registry.register(DatabaseCollector(engine, settings))  # type: ignore[arg-type]
     return generate_latest(registry), CONTENT_TYPE_LATEST

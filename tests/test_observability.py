@@ -107,9 +107,11 @@ def test_metrics_follow_requests_jobs_rows_and_the_index(
         while scheduler.counts["always-fails"] < 1 and time.monotonic() < deadline:
             time.sleep(0.02)
         scheduler.stop()
-        # Another process writing into the same folder: its count joins this one's.
+        # Another process writing into the same folder: its count joins this one's, while its
+        # live gauge (a pool it had open) leaves with it.
         subprocess.run([sys.executable, "-c", "from dailypapers import metrics; "
-                        "metrics.count_task_failure('elsewhere')"], check=True, cwd=REPO,
+                        "metrics.count_task_failure('elsewhere'); "
+                        "metrics.instruments().pool_capacity.inc(1000)"], check=True, cwd=REPO,
                        env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=60)
         after = scrape(server.url)
 
@@ -134,6 +136,7 @@ def test_metrics_follow_requests_jobs_rows_and_the_index(
     assert not any("2603.00001" in str(labels) for _name, labels in after)
     assert moved(before, after, "dailypapers_task_failures_total", job="always-fails") == 1
     assert moved(before, after, "dailypapers_task_failures_total", job="elsewhere") == 1
+    assert moved(before, after, "dailypapers_db_pool_capacity") == 0
 
     for state, rows in OUTBOX.items():
         assert value(after, "dailypapers_outbox_mails", state=state) == rows, state
