@@ -206,7 +206,13 @@ def _queue_depths_from_module(settings: Any) -> dict[str, int] | None:
     except ImportError:
         return None
     depths = getattr(queue, "depths", None)
-    return dict(depths(settings)) if callable(depths) else None
+    if not callable(depths):
+        return None
+    try:
+        return dict(depths(settings))
+    except Exception as exc:  # noqa: BLE001 - the queue down: the scrape still answers
+        log.warning("metrics: the queue did not answer: %s", exc.__class__.__name__)
+        return None
 
 
 class DatabaseCollector:
@@ -287,7 +293,11 @@ class DatabaseCollector:
         for model, count in vectors:
             stored.add_metric([model], count)
         yield stored
-        yield from self._keyword_lag(newest, now)
+        try:
+            families = list(self._keyword_lag(newest, now))
+        except (OSError, ValueError, KeyError):  # a generation swapped or removed meanwhile
+            families = []
+        yield from families
 
     def _keyword_lag(self, newest: list[Any], now: dt.datetime) -> Iterator[Any]:
         """How far the node's keyword index trails the database: the newest change to a paper

@@ -338,3 +338,18 @@ def test_serve_writes_json_lines_and_serves_its_metrics(tmp_path: Path) -> None:
     assert any(line["logger"].startswith("uvicorn") for line in lines)  # uvicorn's own lines too
     assert "RESET-TOKEN-1" not in "".join(errors)
 
+
+
+def test_a_scrape_answers_when_the_database_does_not(tmp_path: Path) -> None:
+    from dailypapers.db.engine import make_engine
+
+    url = f"postgresql://nobody@127.0.0.1:{free_port()}/nothing"  # nothing listens there
+    engine = make_engine(url)
+    settings = Settings(database_url=url, data_dir=tmp_path, secret_key=TEST_SECRET_KEY)
+    try:
+        with LiveServer(create_app(settings, engine)) as server:
+            samples = scrape(server.url)
+    finally:
+        engine.dispose()
+    assert value(samples, "dailypapers_database_up") == 0
+    assert not any(name.startswith("dailypapers_outbox") for name, _labels in samples)
