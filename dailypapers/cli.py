@@ -134,6 +134,7 @@ def serve(host: str, port: int, demo: bool | None, no_sync: bool, workers: int) 
     from dailypapers.serving import (
         check_connection_budget, runs_jobs_here, serve_one, serve_workers, supervisor_threads,
     )
+    from dailypapers.metrics import forget_dead_processes, use_multiprocess_dir
     from dailypapers.web.app import create_app
 
     from dailypapers.community.secret_key import SecretKeyError, load_secret_key
@@ -155,6 +156,8 @@ def serve(host: str, port: int, demo: bool | None, no_sync: bool, workers: int) 
         click.echo("Loading the bundled demo papers …")
         counts = load_demo(engine)
         click.echo(f"Demo: {counts.inserted} papers inserted, {counts.unchanged} unchanged.")
+    # Metrics of the previous run's processes go; this run's processes write beside them.
+    forget_dead_processes(use_multiprocess_dir(settings))
     bound_port = sock.getsockname()[1]
     shown_host = f"[{host}]" if ":" in host else host
     processes = f" with {workers} web processes" if workers > 1 else ""
@@ -165,6 +168,9 @@ def serve(host: str, port: int, demo: bool | None, no_sync: bool, workers: int) 
             click.echo(f"warning: DAILYPAPERS_RATELIMIT_STORAGE is memory://, so each of the "
                        f"{workers} web processes counts rate limits alone; set redis://host:port "
                        "to share them", err=True)
+        from dailypapers.logs import configure
+
+        configure(settings.log_format)  # the supervisor's own lines (its jobs threads)
         serve_workers(sock, host=host, workers=workers,
                       threads=supervisor_threads(settings, engine, sync=not no_sync))
         return
@@ -174,8 +180,8 @@ def serve(host: str, port: int, demo: bool | None, no_sync: bool, workers: int) 
 
     background = Scheduler(settings, engine, jobs=scheduled_jobs(sync=not no_sync)) \
         if runs_jobs_here(settings) else None
-    serve_one(create_app(settings, engine, background=background, index_worker=True), sock,
-              host=host)
+    serve_one(create_app(settings, engine, background=background, index_worker=True,
+                         own_logging=True), sock, host=host)
 
 
 @main.command("import")

@@ -32,6 +32,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from dailypapers import job_runs
+from dailypapers.metrics import count_task_failure
 from dailypapers.settings import WEEKDAYS, Settings
 
 log = logging.getLogger("dailypapers.jobs")
@@ -252,6 +253,7 @@ class Scheduler(BackgroundThread):
                     self.skipped[job.name] += 1
             except Exception:  # keep serving whatever happens upstream or at the relay
                 log.exception("job %s failed", job.name)
+                count_task_failure(job.name)
                 self.counts[job.name] += 1
             catch_up.discard(job.name)
             # A clock job's next slot follows from its last one, so every process computes the

@@ -47,6 +47,7 @@ def _config_file() -> Path | None:
 _CHOICES: dict[str, tuple[str, ...]] = {
     "mail_backend": ("smtp", "file", "console"),
     "mail_smtp_security": ("starttls", "tls", "none"),
+    "log_format": ("auto", "text", "json"),
 }
 
 
@@ -217,6 +218,20 @@ class Settings(BaseSettings):
     embed_interval_minutes: float = Field(
         default=1.0, gt=0, description="How often the scheduler enqueues embedding of papers "
         "that have no vector (with DAILYPAPERS_QUEUE_URL)",
+    )
+    log_format: str = Field(
+        default="auto",
+        description="text, json (one object per line) or auto: text on a terminal, else json",
+    )
+    metrics_allow: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1", "::1"],
+        description="Client addresses or networks (JSON list) that may read /metrics; [] turns "
+        "it off",
+    )
+    metrics_dir: str = Field(
+        default="",
+        description="prometheus-client's multiprocess folder; empty: <data_dir>/metrics "
+        "($PROMETHEUS_MULTIPROC_DIR wins when set)",
     )
     debug: bool = Field(
         default=False,
@@ -429,7 +444,21 @@ class Settings(BaseSettings):
                              f"redis://host:port/db, got {safe_queue_url(value)!r}")
         return value
 
-    @field_validator("mail_backend", "mail_smtp_security")
+
+    @field_validator("metrics_allow")
+    @classmethod
+    def _addresses_or_networks(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry.strip(), strict=False)
+            except ValueError:
+                raise ValueError(f"DAILYPAPERS_METRICS_ALLOW must list IP addresses or networks "
+                                 f"such as 127.0.0.1 or 10.0.0.0/8, got {entry[:60]!r}") from None
+        return value
+
+    @field_validator("mail_backend", "mail_smtp_security", "log_format")
     @classmethod
     def _one_of_the_choices(cls, value: str, info: Any) -> str:
         choices = _CHOICES[info.field_name]
