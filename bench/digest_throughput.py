@@ -38,7 +38,6 @@ import sys
 import tempfile
 import time
 import uuid
-from email.message import EmailMessage
 from pathlib import Path
 
 from _util import SHARED_DATA, Timer, headline, max_rss_mb
@@ -170,10 +169,9 @@ def _sender(url: str, settings: Settings, out: "mp.Queue") -> None:
              max_rss_mb()))
 
 
-def _baseline_sender(port: int, message: EmailMessage, count: int, out: "mp.Queue") -> None:
-    # Serialised once, sent as deliver() sends (send_message's own CRLF generator), so only the
+def _baseline_sender(port: int, raw: bytes, count: int, out: "mp.Queue") -> None:
+    # Rendered once, sent as deliver() sends (sendmail with the wire bytes), so only the
     # database work and the rendering make the difference.
-    raw = message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
     with smtplib.SMTP("127.0.0.1", port) as smtp:
         for _ in range(count):
             smtp.sendmail("digest@example.test", ["reader@example.test"], raw)
@@ -255,11 +253,10 @@ def main() -> None:
                 .where(digest_outbox.c.state == "pending").order_by(digest_outbox.c.id).limit(1)
             ).one()
             found = catalog.papers_by_ids(conn, [pid for pid, _ in row.contents])
-        message = Renderer(settings, KEY).message(found, row)
-        raw = message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
+        raw = Renderer(settings, KEY).message(found, row).data
         sinks = Sinks(args.sinks)
         per = args.baseline_messages // args.senders
-        seconds, _ = run_procs([(_baseline_sender, sinks.ports[i % args.sinks], message, per)
+        seconds, _ = run_procs([(_baseline_sender, sinks.ports[i % args.sinks], raw, per)
                                 for i in range(args.senders)])
         count, _ids = sinks.close()
         base_rate = per * args.senders / seconds

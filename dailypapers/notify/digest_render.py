@@ -1,6 +1,15 @@
 """A digest as a mail: subject, plain text and HTML from autoescaped Jinja templates
 (``notify/templates/``), and the multipart message that carries them.
 
+Two ways to the same message. :func:`build_email` makes an ``EmailMessage`` (one-off mails,
+addresses outside ASCII, which need SMTPUTF8). :func:`mail_bytes` writes the bytes the digest
+sender hands to the relay: the ``email`` package's header objects and generator cost ~2 ms a
+mail (measured: 41% of a sender's time at 154 msg/s), while the bytes need only a few header
+lines and two quoted-printable parts (``binascii.b2a_qp``, in C). The result is the same
+multipart/alternative message (tests/test_digest_content.py parses both and compares): CRLF line
+ends, lines within 78 characters where a break is possible (headers folded at a space,
+body lines soft-broken by quoted-printable at 76), UTF-8 as RFC 2047 encoded words in headers.
+
 Mail clients are not browsers: no remote images (they are trackers), no scripts, no stylesheets
 but a few inline styles, and every link absolute — under the site's address, except a paper's own
 code repository (http(s) only, checked when the item was built).
@@ -8,7 +17,10 @@ code repository (http(s) only, checked when the item was built).
 
 from __future__ import annotations
 
+import binascii
 import datetime as dt
+import email.policy
+import secrets
 from email.message import EmailMessage
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
@@ -91,3 +103,57 @@ def build_email(*, sender: str, to: str, subject: str, text: str, html: str,
     message.set_content(text)
     message.add_alternative(html, subtype="html")
     return message
+
+
+# --- the wire format of a digest mail -------------------------------------------------------
+
+LINE_CHARS = 78  # RFC 5322's "SHOULD"; 998 is the hard limit
+
+
+def header_line(name: str, value: str) -> bytes:
+    """``Name: value`` folded for the wire, CRLF-terminated. ASCII that fits, or has no space to
+    fold at, is written as is (the long one-click URL goes on a continuation line, as the
+    ``email`` package writes it); anything else goes through ``email.policy.SMTP`` (RFC 2047
+    encoded words, folding at spaces). CR, LF or NUL in either is refused."""
+    value = _clean_header(name, value)
+    if value.isascii() and value.isprintable():
+        if len(name) + 2 + len(value) <= LINE_CHARS:
+            return f"{name}: {value}\r\n".encode("ascii")
+        if " " not in value and len(value) < 998 - 1:
+            return f"{name}:\r\n {value}\r\n".encode("ascii")
+    policy = email.policy.SMTP  # as EmailMessage stores a header, and its generator writes it
+    return policy.header_factory(name, value).fold(policy=policy).encode("ascii")
+
+
+def _quoted_printable(text: str) -> bytes:
+    # Line ends as the email package splits them (bytes.splitlines: LF, CR, CRLF), all CRLF.
+    lines = text.encode("utf-8").splitlines()
+    return binascii.b2a_qp(b"\r\n".join(lines) + b"\r\n", istext=True)
+
+
+def new_boundary() -> str:
+    """A multipart boundary no quoted-printable text can hold: QP never writes "=_"."""
+    return f"=_{secrets.token_hex(16)}"
+
+
+def mail_bytes(headers: list[bytes], text: str, html: str, boundary: str) -> bytes:
+    """A multipart/alternative mail (plain text first, HTML preferred) from finished header
+    lines (:func:`header_line`) and the two bodies, each quoted-printable UTF-8."""
+    if not boundary.startswith("=_"):
+        raise ValueError("the boundary must start with '=_' (see new_boundary)")
+    # A delimiter owns the line break before it (RFC 2046 5.1.1): each part's last one is extra.
+    separator = f"\r\n--{boundary}\r\n".encode("ascii")
+    return b"".join([
+        *headers,
+        b"MIME-Version: 1.0\r\n",
+        f'Content-Type: multipart/alternative;\r\n boundary="{boundary}"\r\n'.encode("ascii"),
+        separator,
+        b'Content-Type: text/plain; charset="utf-8"\r\n'
+        b"Content-Transfer-Encoding: quoted-printable\r\n\r\n",
+        _quoted_printable(text),
+        separator,
+        b'Content-Type: text/html; charset="utf-8"\r\n'
+        b"Content-Transfer-Encoding: quoted-printable\r\n\r\n",
+        _quoted_printable(html),
+        f"\r\n--{boundary}--\r\n".encode("ascii"),
+    ])
