@@ -12,7 +12,8 @@ from aiosmtpd.controller import Controller
 from dailypapers.db.engine import write_transaction
 from dailypapers.db.schema import digest_outbox, digests
 from dailypapers.notify import outbox, tokens
-from dailypapers.notify.delivery import Throttle, _claim, deliver, send_digest
+from dailypapers.notify.delivery import _claim, deliver, send_digest
+from dailypapers.notify.throttle import reserve
 from tests.conftest import TEST_SECRET_KEY, free_port
 from tests.digest_helpers import (
     BASE, ScriptedInbox, feature, outbox_rows, smtp_settings, subscribe, subscribe_many,
@@ -249,23 +250,24 @@ def test_senders_pause_after_consecutive_failures_and_status_says_so(
     assert last.sent == 6 and not last.paused
 
 
-def test_throttle_spaces_mails_at_the_rate():
-    now = [0.0]
-    sleeps: list[float] = []
+def test_send_slots_are_never_held_twice_and_an_idle_budget_saves_none_up(engine):
+    """The shared throttle's arithmetic on the real row (two processes: test_digest_throttle)."""
+    t0 = dt.datetime(2026, 3, 9, 7, 0, tzinfo=dt.timezone.utc)
+    at = lambda seconds: t0 + dt.timedelta(seconds=seconds)  # noqa: E731
 
-    def sleep(seconds: float) -> None:
-        sleeps.append(seconds)
-        now[0] += seconds
+    def take(slots: int, now: dt.datetime) -> dt.datetime:
+        with write_transaction(engine) as conn:
+            return reserve(conn, 4.0, slots, now=now)[0]
 
-    throttle = Throttle(4.0, clock=lambda: now[0], sleep=sleep)
-    for _ in range(5):
-        throttle.wait()
-    assert now[0] == pytest.approx(1.0)  # five mails at 4/s: the fifth at t = 1 s
-    assert sleeps == pytest.approx([0.25] * 4)
-    now[0] += 10.0  # idle for a while: no burst of saved-up mails after it
-    throttle.wait()
-    throttle.wait()
-    assert sleeps == pytest.approx([0.25] * 5) and now[0] == pytest.approx(11.25)
+    assert take(3, at(0)) == at(0)  # slots at 0, 0.25, 0.5
+    assert take(2, at(0.1)) == at(0.75)  # another sender, asking meanwhile: the next free ones
+    assert take(1, at(0.2)) == at(1.25)
+    assert take(4, at(10)) == at(10)  # idle since 1.5 s: starts now, no burst of saved slots
+    with write_transaction(engine) as conn:
+        assert reserve(conn, 4.0, 1, name="other", now=at(10))[0] == at(10)  # its own budget
+    assert take(1, at(10)) == at(11)
+    with pytest.raises(ValueError):
+        take(0, at(12))
 
 
 def test_a_reader_who_leaves_between_build_and_send_gets_nothing(

@@ -1,20 +1,27 @@
 """Sending the digest outbox: claim rows under a lease, render, hand to the relay, record.
 
 Exactly once, whatever crashes: a row is claimed (``sending``, ``lease_until``) in one short
-transaction, sent, then marked ``sent`` in another. A sender killed between the two leaves the
-row in ``sending``; when the lease ends any sender takes it again. So a mail is never lost, and
-is sent twice only when the process died after the relay took it and before the row said so —
-with the same Message-ID (fixed at build time), which a receiving system can deduplicate on.
+transaction, sent, then marked ``sent`` — committed before the next mail goes (:class:`_SentMarks`).
+A sender killed between the two leaves the row in ``sending``; when the lease ends any sender
+takes it again. So a mail is never lost, and is sent twice only when the process died after the
+relay took it and before the row said so — at most one mail per dead sender, with the same
+Message-ID (fixed at build time), which a receiving system can deduplicate on. (On PostgreSQL a
+mark is committed without waiting for the disk: a crash of the database server itself, not of a
+sender, may also lose the marks of its last ~0.6 s, and send those mails again the same way.)
 
 Claims: ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so senders on several machines never wait on
 each other; on SQLite a short ``write_transaction`` per batch (its one writer also serves votes).
+Either walks the partial index of open rows (``ix_digest_outbox_open``), not past sent ones.
 
 Answers: 2xx sent; 4xx (and a lost connection) retried after DAILYPAPERS_DIGEST_RETRY_SECONDS,
 doubled each attempt, up to DAILYPAPERS_DIGEST_MAX_ATTEMPTS; 5xx failed at once.
 DAILYPAPERS_DIGEST_PAUSE_AFTER failures in a row pause every sender (a row in the database) for
-DAILYPAPERS_DIGEST_PAUSE_SECONDS. The throttle (DAILYPAPERS_DIGEST_RATE_PER_SECOND) is per
-process: :class:`Throttle` keeps its clock to itself, so one shared through the rate limiter's
-storage can replace it when senders run on several workers.
+DAILYPAPERS_DIGEST_PAUSE_SECONDS. The throttle (DAILYPAPERS_DIGEST_RATE_PER_SECOND) holds across
+all senders and processes: each reserves its send slots from one database row (notify/throttle.py).
+
+Speed (bench/digest_throughput.py): mails are written as bytes from bodies rendered once per
+distinct contents (:class:`Renderer`, digest_render.mail_bytes), not built as ``email.message``
+objects, which cost more than the SMTP exchange itself.
 
 The outbox row is the record of a digest mail (who, which period, state, attempts, error,
 Message-ID, when sent): digests write no ``sent_mail`` row, which would repeat it for every
@@ -55,6 +62,7 @@ from dailypapers.notify.digest_render import (
 from dailypapers.notify.list_headers import list_headers
 from dailypapers.notify.mail import MailBackend, SmtpBackend, backend_from_settings
 from dailypapers.notify.subscriptions import deliverable
+from dailypapers.notify.throttle import SharedThrottle
 from dailypapers.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -74,24 +82,6 @@ class Report:
     skipped: int = 0
     paused: str | None = None  # why senders are paused, when they are
     errors: list[str] = field(default_factory=list)
-
-
-class Throttle:
-    """At most ``rate`` mails per second from this process (0: no limit)."""
-
-    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], Any] = time.sleep) -> None:
-        self.interval = 1.0 / rate if rate > 0 else 0.0
-        self.clock, self.sleep = clock, sleep
-        self.next_at = clock()
-
-    def wait(self, stop: threading.Event | None = None) -> None:
-        if not self.interval:
-            return
-        delay = self.next_at - self.clock()
-        if delay > 0:
-            (stop.wait(delay) if stop else self.sleep(delay))
-        self.next_at = max(self.next_at, self.clock()) + self.interval
 
 
 class _Session:
@@ -405,7 +395,7 @@ def deliver(settings: Settings, engine: Engine, key: bytes, *,
     session = _Session(backend)
     marks = _SentMarks(engine)
     renderer = Renderer(settings, key)
-    throttle = Throttle(settings.digest_rate_per_second)
+    throttle = SharedThrottle(engine, settings.digest_rate_per_second)
     failures_in_row = 0
     # Rows per claim: no more than half a lease's worth at the throttle's rate.
     rate = settings.digest_rate_per_second
