@@ -51,7 +51,8 @@ from dailypapers.db.schema import digest_outbox, feature_days, subscription_topi
 from dailypapers.ingest.files import import_paths
 from dailypapers.ingest.service import insert_rows
 from dailypapers.notify import outbox
-from dailypapers.notify.delivery import Renderer, deliver
+from dailypapers.notify.delivery import deliver
+from dailypapers.notify.digest_render import Renderer
 from dailypapers.settings import Settings
 
 PG_ADMIN = os.environ.get("DAILYPAPERS_TEST_POSTGRES_URL",

@@ -5,7 +5,6 @@ issue: "the digests' messages-per-second budget holds across all workers"): two 
 from __future__ import annotations
 
 import datetime as dt
-import os
 import subprocess
 import sys
 import threading
@@ -16,8 +15,8 @@ from aiosmtpd.controller import Controller
 from dailypapers.db.engine import write_transaction
 from dailypapers.db.schema import digest_outbox
 from dailypapers.notify import outbox
-from tests.conftest import REPO, TEST_SECRET_KEY, free_port
-from tests.digest_helpers import BASE, feature, subscribe_many
+from tests.conftest import free_port
+from tests.digest_helpers import BASE, feature, sender_env, subscribe_many
 
 RATE = 20  # mails per second, for both processes together
 MAILS = 70  # 69 gaps of 1/20 s: at least 3.45 s; two processes at 20/s each would need 1.7 s
@@ -51,16 +50,9 @@ def test_two_sender_processes_share_one_rate(db_url, engine, tmp_path):
     sink = Arrivals()
     controller = Controller(sink, hostname="127.0.0.1", port=free_port())
     controller.start()
-    env = {**os.environ, "PYTHONPATH": str(REPO), "DAILYPAPERS_DATABASE_URL": db_url,
-           "DAILYPAPERS_DATA_DIR": str(tmp_path), "DAILYPAPERS_SECRET_KEY": TEST_SECRET_KEY,
-           "DAILYPAPERS_BASE_URL": BASE, "DAILYPAPERS_MAIL_BACKEND": "smtp",
-           "DAILYPAPERS_MAIL_SMTP_HOST": "127.0.0.1",
-           "DAILYPAPERS_MAIL_SMTP_PORT": str(controller.port),
-           "DAILYPAPERS_MAIL_SMTP_SECURITY": "none",
-           "DAILYPAPERS_MAIL_FROM": "Daily Papers <digest@papers.example.org>",
-           "DAILYPAPERS_DIGEST_RATE_PER_SECOND": str(RATE),
-           # 20 rows a claim (half a lease at the rate), so a slower starter still finds some
-           "DAILYPAPERS_DIGEST_LEASE_SECONDS": "2"}
+    # A lease of 2 s: 20 rows a claim (half a lease at the rate), so both processes get some.
+    env = sender_env(db_url, tmp_path, controller.port, DIGEST_RATE_PER_SECOND=str(RATE),
+                     DIGEST_LEASE_SECONDS="2")
     command = [sys.executable, "-m", "dailypapers", "digest", "send", "--period", "daily",
                "--date", "2026-03-02"]
     try:

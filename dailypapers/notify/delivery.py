@@ -20,8 +20,8 @@ DAILYPAPERS_DIGEST_PAUSE_SECONDS. The throttle (DAILYPAPERS_DIGEST_RATE_PER_SECO
 all senders and processes: each reserves its send slots from one database row (notify/throttle.py).
 
 Speed (bench/digest_throughput.py): mails are written as bytes from bodies rendered once per
-distinct contents (:class:`Renderer`, digest_render.mail_bytes), not built as ``email.message``
-objects, which cost more than the SMTP exchange itself.
+distinct contents (digest_render.Renderer), not built as ``email.message`` objects (~2 ms a
+mail, measured, more than the rest of a sender's work together).
 
 The outbox row is the record of a digest mail (who, which period, state, attempts, error,
 Message-ID, when sent): digests write no ``sent_mail`` row, which would repeat it for every
@@ -31,9 +31,7 @@ reader (mail.py's :func:`deliver` keeps that rule for one-off mails).
 from __future__ import annotations
 
 import datetime as dt
-import email.policy
 import logging
-import secrets
 import smtplib
 import threading
 import time
@@ -41,9 +39,6 @@ import zoneinfo
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from email import message_from_bytes
-from email.message import EmailMessage
-from email.utils import format_datetime, parseaddr
 from typing import Any
 
 import sqlalchemy as sa
@@ -55,12 +50,8 @@ from dailypapers.db.engine import db_now, read_transaction, write_transaction
 from dailypapers.db.schema import (
     delivery_pauses, digest_outbox, digests, subscription_topics, subscriptions,
 )
-from dailypapers.notify import outbox, tokens
-from dailypapers.notify.digest_content import DigestItem, digest_item
-from dailypapers.notify.digest_render import (
-    build_email, header_line, mail_bytes, new_boundary, render_digest,
-)
-from dailypapers.notify.list_headers import list_headers
+from dailypapers.notify import outbox
+from dailypapers.notify.digest_render import Outgoing, Renderer
 from dailypapers.notify.mail import MailBackend, SmtpBackend, backend_from_settings
 from dailypapers.notify.subscriptions import deliverable
 from dailypapers.notify.throttle import SharedThrottle
@@ -233,14 +224,14 @@ class _SentMarks:
     per mail a fifth of a sender's time); the commit is visible at once and survives any death
     of the sender. What it risks: if the *database server* crashes (not a sender), the marks of
     its last ~0.6 s (3 × ``wal_writer_delay``) may be lost, and those mails sent again, each
-    with its own Message-ID as before. On SQLite (one writer, ``synchronous=NORMAL`` already)
+    with the same Message-ID. On SQLite (one writer, ``synchronous=NORMAL`` already)
     a short write transaction in the sender's thread, as every other result."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.conn: Connection | None = None
-        self.threaded = engine.dialect.name == "postgresql"
-        self.pool = ThreadPoolExecutor(1, "digest-marks") if self.threaded else None
+        postgres = engine.dialect.name == "postgresql"
+        self.pool = ThreadPoolExecutor(1, "digest-marks") if postgres else None
         self.in_flight: Future[None] | None = None
 
     def mark(self, row_id: int) -> None:
@@ -319,114 +310,6 @@ def _next_wait(engine: Engine) -> float | None:
 
 
 # --- rendering ------------------------------------------------------------------------------
-
-
-@dataclass
-class Outgoing:
-    """A digest mail ready for the relay: its wire bytes, or (an address outside ASCII, which
-    needs SMTPUTF8) an ``EmailMessage`` for ``send_message``."""
-
-    sender: str  # the envelope's MAIL FROM
-    to: str
-    data: bytes | None = None
-    message: EmailMessage | None = None
-
-    def as_email(self) -> EmailMessage:
-        if self.message is None:
-            return message_from_bytes(self.data or b"", policy=email.policy.default)  # type: ignore[return-value]
-        return self.message
-
-
-class Renderer:
-    """Outbox rows as mails. What depends only on a digest's contents (its items, both bodies
-    from Jinja, the Subject) is rendered once per distinct contents and period, then reused
-    while this sender runs: the bench's 100,000 readers hold ~300 distinct contents, and
-    rendering items (TeX to text) and templates cost ~0.5 ms a mail. Per reader only the two
-    signed links (substituted for a random slot the cached bodies hold), To, Message-ID and Date
-    change. A paper edited while a sender runs may show its older text in that sender's later
-    mails; one deleted is dropped (the contents key holds only the papers found)."""
-
-    CACHE_ENTRIES = 2048
-
-    def __init__(self, settings: Settings, key: bytes) -> None:
-        self.settings, self.key = settings, key
-        self.base_url = settings.base_url.rstrip("/")
-        self.envelope_from = parseaddr(settings.mail_from)[1]
-        self.boundary = new_boundary()
-        slot = secrets.token_hex(12)  # no reader's text can hold it: it is new in each process
-        self._unsubscribe_slot, self._manage_slot = f"u{slot}", f"m{slot}"
-        self._items: dict[tuple[str, str], DigestItem] = {}
-        self._bodies: dict[tuple[Any, ...], tuple[str, str, str]] = {}
-        self._lines: dict[tuple[str, str], bytes] = {}
-        self._date: tuple[int, bytes] = (-1, b"")
-
-    def _item(self, paper: dict[str, Any], reason: str) -> DigestItem:
-        key = (paper["id"], reason)
-        if key not in self._items:
-            if len(self._items) >= self.CACHE_ENTRIES:
-                self._items.clear()
-            self._items[key] = digest_item(paper, reason, self.base_url)
-        return self._items[key]
-
-    def _bodies_for(self, found: dict[str, dict[str, Any]], key: tuple[Any, ...]
-                    ) -> tuple[str, str, str]:
-        """(subject, text, html) for these contents, the links holding the slots."""
-        if key not in self._bodies:
-            kind, label, contents = key
-            period = (catalog.day_period(dt.date.fromisoformat(label)) if kind == "daily"
-                      else catalog.parse_week(label))
-            if len(self._bodies) >= self.CACHE_ENTRIES:
-                self._bodies.clear()
-            self._bodies[key] = render_digest(
-                [self._item(found[pid], reason) for pid, reason in contents], period=period,
-                base_url=self.base_url,
-                unsubscribe_url=f"{self.base_url}/unsubscribe/{self._unsubscribe_slot}",
-                manage_url=f"{self.base_url}/subscription/{self._manage_slot}",
-                site_name=self.settings.site_name)
-        return self._bodies[key]
-
-    def _line(self, name: str, value: str) -> bytes:
-        """A header line whose value recurs (From, Subject, List-Id): folded once."""
-        if (name, value) not in self._lines:
-            if len(self._lines) >= self.CACHE_ENTRIES:
-                self._lines.clear()
-            self._lines[name, value] = header_line(name, value)
-        return self._lines[name, value]
-
-    def _date_line(self) -> bytes:
-        now = time.time()
-        if int(now) != self._date[0]:
-            stamp = dt.datetime.fromtimestamp(int(now), dt.timezone.utc)
-            self._date = (int(now), header_line("Date", format_datetime(stamp)))
-        return self._date[1]
-
-    def message(self, found: dict[str, dict[str, Any]], row: Any) -> Outgoing | None:
-        """The mail for an outbox row (``found``: the papers of its batch); None when none of
-        its papers exists any more."""
-        contents = tuple((pid, reason) for pid, reason in row.contents if pid in found)
-        if not contents:
-            return None
-        subject, text, html = self._bodies_for(found, (row.kind, row.period, contents))
-        unsubscribe = tokens.make_token(self.key, "unsubscribe", row.subscription_id)
-        manage = tokens.make_token(self.key, "manage", row.subscription_id)
-        text, html = (body.replace(self._unsubscribe_slot, unsubscribe)
-                      .replace(self._manage_slot, manage) for body in (text, html))
-        listing = list_headers(self.base_url, self.settings.site_name, row.kind, unsubscribe)
-        if not row.email.isascii():  # SMTPUTF8: the email package knows how
-            headers = {"Message-ID": row.message_id,
-                       "Date": format_datetime(dt.datetime.now(dt.timezone.utc)),
-                       "Auto-Submitted": "auto-generated", **listing}
-            return Outgoing(self.envelope_from, row.email, message=build_email(
-                sender=self.settings.mail_from, to=row.email, subject=subject, text=text,
-                html=html, headers=headers))
-        lines = [self._line("From", self.settings.mail_from), header_line("To", row.email),
-                 self._line("Subject", subject), header_line("Message-ID", row.message_id),
-                 self._date_line(), self._line("Auto-Submitted", "auto-generated"),
-                 header_line("List-Unsubscribe", listing["List-Unsubscribe"]),
-                 self._line("List-Unsubscribe-Post", listing["List-Unsubscribe-Post"]),
-                 self._line("List-Id", listing["List-Id"])]
-        return Outgoing(self.envelope_from, row.email,
-                        data=mail_bytes(lines, text, html, self.boundary))
 
 
 # --- the sender -----------------------------------------------------------------------------
