@@ -337,3 +337,38 @@ def test_a_line_break_in_an_address_injects_no_header_and_fails_only_that_row(
     rows = {r["email"]: r for r in outbox_rows(engine)}
     evil = rows["evil@example.org\r\nBcc: victim@example.org"]
     assert evil["state"] == "failed" and "HeaderInjection" in evil["last_error"]
+
+
+def test_an_address_outside_ascii_goes_by_smtputf8_and_the_file_backend_gets_the_same_mail(
+        engine, tmp_path, settings):
+    """The two ways besides the wire bytes: an EmailMessage for SMTPUTF8, and parsed bytes for a
+    backend that is not SMTP (here: one .eml file per mail)."""
+    inbox = ScriptedInbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port(), enable_SMTPUTF8=True)
+    controller.start()
+    try:
+        feature(engine, tmp_path, "2026-03-02", MONDAY)
+        subscribe(engine, "ann@example.org")
+        subscribe(engine, "zoë@exämple.org")
+        report = send_digest(smtp_settings(settings, controller.port), engine, "daily", DAY,
+                             today=LATER)
+    finally:
+        controller.stop()
+    assert (report.sent, report.failed) == (2, 0)
+    ann, zoe = inbox.to("ann@example.org"), inbox.to("zoë@exämple.org")
+    assert len(ann) == len(zoe) == 1
+    assert linked_papers(ann[0]) == linked_papers(zoe[0]) == ["2603.00002", "2603.00003"]
+    assert zoe[0]["Message-ID"] != ann[0]["Message-ID"]
+
+    with write_transaction(engine) as conn:  # sent again, to files this time
+        conn.execute(digest_outbox.update().values(state="pending"))
+    files = smtp_settings(settings, 0).model_copy(update={
+        "mail_backend": "file", "mail_file_dir": str(tmp_path / "mail")})
+    assert deliver(files, engine, KEY).sent == 2
+    from email import message_from_bytes, policy
+
+    written = [message_from_bytes(p.read_bytes(), policy=policy.default)
+               for p in sorted((tmp_path / "mail").glob("*.eml"))]
+    assert sorted(m["To"] for m in written) == ["ann@example.org", "zoë@exämple.org"]
+    assert all(m.get_content_type() == "multipart/alternative" for m in written)
+    assert {m["Message-ID"] for m in written} == {ann[0]["Message-ID"], zoe[0]["Message-ID"]}
