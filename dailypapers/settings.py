@@ -375,7 +375,8 @@ class Settings(BaseSettings):
     digest_weekday: str = Field(default="monday", description="Day the weekly digest of the "
                                 "ISO week before goes out, at DAILYPAPERS_DIGEST_TIME")
     digest_rate_per_second: float = Field(default=20.0, ge=0, description="Digest mails per "
-                                          "second and sending process; 0: no limit")
+                                          "second, all senders and processes together; "
+                                          "0: no limit")
     digest_lease_seconds: float = Field(default=300.0, gt=0, description="A sender's claim on a "
                                         "digest mail; one left by a dead sender is retried after it")
     digest_max_attempts: int = Field(default=5, ge=1, description="Attempts per digest mail "
