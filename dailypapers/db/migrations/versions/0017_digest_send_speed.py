@@ -1,16 +1,16 @@
 """digest sending at scale: an index of the outbox rows still to send (claims stop walking past
 sent rows), and send_budgets, the throttle all senders share
 
-Revision ID: 0016
-Revises: 0014
+Revision ID: 0017
+Revises: 0016
 Create Date: 2026-11-30 13:20:00
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0016"
-down_revision = "0017"
+revision = "0017"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 

@@ -1,15 +1,15 @@
 """job_slots records each slot's run (started, finished, outcome, who, lease) for the task queue
 and `dailypapers jobs`; embed_claims lets several workers embed different papers at once
 
-Revision ID: 0017
-Revises: 0014
+Revision ID: 0016
+Revises: 0015
 Create Date: 2026-11-30 13:20:00
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0017"
+revision = "0016"
 down_revision = "0015"
 branch_labels = None
 depends_on = None
