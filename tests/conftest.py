@@ -89,12 +89,30 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
         shutil.copyfile(sqlite_template, path)
         return f"sqlite:///{path}"
     url = request.getfixturevalue("postgres_url")
+    empty_postgres(url)
+    return url
+
+
+def empty_postgres(url: str) -> None:
+    """Empty every table and restart its ids, as ``TRUNCATE … RESTART IDENTITY`` would.
+
+    TRUNCATE gives each of ~30 tables and their indexes new files, fsynced at commit: ~0.3 s a
+    test unloaded, over a second on a busy machine, across ~1,000 PostgreSQL tests. DELETE on
+    the few tables a test filled (children first) and ``setval`` on the sequences it used cost a
+    few milliseconds. No table has triggers, so DELETE does nothing TRUNCATE would not.
+    """
+    tables = list(reversed(metadata.sorted_tables))
+    filled_probe = " UNION ALL ".join(
+        f'SELECT {n} WHERE EXISTS (SELECT 1 FROM "{t.name}")' for n, t in enumerate(tables))
     engine = make_engine(url)
     with engine.begin() as conn:
-        tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
-        conn.exec_driver_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+        for (n,) in sorted(conn.exec_driver_sql(filled_probe).all()):
+            conn.exec_driver_sql(f'DELETE FROM "{tables[n].name}"')
+        conn.exec_driver_sql(
+            "SELECT setval(quote_ident(schemaname) || '.' || quote_ident(sequencename), "
+            "start_value, false) FROM pg_sequences "
+            "WHERE schemaname = current_schema() AND last_value IS NOT NULL")
     engine.dispose()
-    return url
 
 
 @pytest.fixture
