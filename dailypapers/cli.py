@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import os
 import sys
-import threading
-import time
 import tomllib
 import traceback
 from typing import Any
@@ -127,12 +125,15 @@ def main(ctx: click.Context, verbose: bool) -> None:
 @click.option("--demo/--no-demo", default=None,
               help="Load the bundled sample papers (default: only into an empty default SQLite database).")
 @click.option("--no-sync", is_flag=True, help="Do not fetch from upstreams in the background.")
-def serve(host: str, port: int, demo: bool | None, no_sync: bool) -> None:
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Web processes on the one port; background jobs run in the supervising "
+              "process, once (see README, Production).")
+def serve(host: str, port: int, demo: bool | None, no_sync: bool, workers: int) -> None:
     """Serve the site and the API (and keep data current unless --no-sync)."""
-    import uvicorn
-
     from dailypapers.demo import is_empty, load_demo
-    from dailypapers.jobs import Scheduler, scheduled_jobs
+    from dailypapers.serving import (
+        check_connection_budget, runs_jobs_here, serve_one, serve_workers, supervisor_threads,
+    )
     from dailypapers.web.app import create_app
 
     from dailypapers.community.secret_key import SecretKeyError, load_secret_key
@@ -143,6 +144,8 @@ def serve(host: str, port: int, demo: bool | None, no_sync: bool) -> None:
         load_secret_key(settings)
     except SecretKeyError as exc:
         raise click.ClickException(str(exc)) from None
+    # Every web process has a pool; with --workers the supervisor keeps one too.
+    check_connection_budget(engine, settings, workers + 1 if workers > 1 else workers)
     # Bound (and listening) before anything says "Serving": a port in use, out of range or an
     # unknown host is one line here, not a traceback after the announcement.
     sock = bind_socket(host, port)
@@ -152,47 +155,27 @@ def serve(host: str, port: int, demo: bool | None, no_sync: bool) -> None:
         click.echo("Loading the bundled demo papers …")
         counts = load_demo(engine)
         click.echo(f"Demo: {counts.inserted} papers inserted, {counts.unchanged} unchanged.")
-    # One thread for every scheduled job: the sync (unless --no-sync) and the digests.
-    background = Scheduler(settings, engine, jobs=scheduled_jobs(sync=not no_sync))
-    app = create_app(settings, engine, background=background, index_worker=True)
     bound_port = sock.getsockname()[1]
     shown_host = f"[{host}]" if ":" in host else host
-    click.echo(f"Serving {_safe_url(settings)} on http://{shown_host}:{bound_port}/papers")
-    interrupted = False
-    try:
-        # Requests still running SHUTDOWN_GRACE_SECONDS after SIGTERM/SIGINT are cancelled, so
-        # a burst of slow requests cannot hold the server up (uvicorn waits forever by default).
-        config = uvicorn.Config(app, host=host, port=bound_port, log_level="info",
-                                timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS)
-        uvicorn.Server(config).run(sockets=[sock])
-    except KeyboardInterrupt:  # should SIGINT reach us as such after uvicorn's shutdown
-        interrupted = True
-    _leave_busy_threads(SHUTDOWN_GRACE_SECONDS, 130 if interrupted else 0)
-    if interrupted:
-        sys.exit(130)
+    processes = f" with {workers} web processes" if workers > 1 else ""
+    click.echo(f"Serving {_safe_url(settings)} on http://{shown_host}:{bound_port}/papers"
+               f"{processes}")
+    if workers > 1:
+        if settings.ratelimit_storage.startswith("memory://"):
+            click.echo(f"warning: DAILYPAPERS_RATELIMIT_STORAGE is memory://, so each of the "
+                       f"{workers} web processes counts rate limits alone; set redis://host:port "
+                       "to share them", err=True)
+        serve_workers(sock, host=host, workers=workers,
+                      threads=supervisor_threads(settings, engine, sync=not no_sync))
+        return
+    # One process: one thread for every scheduled job (the sync unless --no-sync, the digests)
+    # and the index thread, which embeds too unless DAILYPAPERS_EMBED_IN_BACKGROUND=false.
+    from dailypapers.jobs import Scheduler, scheduled_jobs
 
-
-SHUTDOWN_GRACE_SECONDS = 3
-
-
-def _leave_busy_threads(grace: float, code: int) -> None:
-    """Exit now if request threads are still busy ``grace`` seconds after shutdown.
-
-    A cancelled request's work goes on in its pool thread (Python cannot stop a thread), and
-    the interpreter waits for those non-daemon threads before exiting: the server would ignore
-    the signal for as long as the slowest request. Their answers have no one to go to."""
-    deadline = time.monotonic() + grace
-    current = threading.current_thread()
-    busy = [t for t in threading.enumerate() if t is not current and not t.daemon]
-    for thread in busy:
-        thread.join(max(0.0, deadline - time.monotonic()))
-    left = [t.name for t in busy if t.is_alive()]
-    if left:
-        names = ", ".join(sorted(set(left)))
-        click.echo(f"Stopping with {len(left)} thread(s) still busy: {names}", err=True)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
+    background = Scheduler(settings, engine, jobs=scheduled_jobs(sync=not no_sync)) \
+        if runs_jobs_here(settings) else None
+    serve_one(create_app(settings, engine, background=background, index_worker=True), sock,
+              host=host)
 
 
 @main.command("import")

@@ -70,6 +70,16 @@ class Settings(BaseSettings):
         description="PostgreSQL: a pooled connection idle this long is tested before use; "
         "0 tests it every time",
     )
+    db_connect_timeout_seconds: float = Field(
+        default=5.0, gt=0, le=600,
+        description="PostgreSQL: how long opening a connection may take (whole seconds, at "
+        "least 2) before the request gets a 503",
+    )
+    db_pool_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=600,
+        description="PostgreSQL: how long a request waits for a free pooled connection before "
+        "it gets a 503",
+    )
     site_name: str = "Daily Papers"
     base_url: str = Field(
         default="http://127.0.0.1:8000",
@@ -175,7 +185,8 @@ class Settings(BaseSettings):
         default=10.0, description="How often the server catches its indexes up with the database"
     )
     embed_in_background: bool = Field(
-        default=True, description="Embed new papers in the serving process (one core at most)"
+        default=True, description="Embed new papers in the background of `serve` (one core at "
+        "most): in its one process, or with --workers in the supervisor, never in a web process"
     )
     debug: bool = Field(
         default=False,
@@ -465,7 +476,9 @@ class Settings(BaseSettings):
     def engine_options(self) -> dict[str, Any]:
         """make_engine's keyword arguments from these settings."""
         return {"pool_size": self.db_pool_size, "max_overflow": self.db_max_overflow,
-                "ping_after_idle_seconds": self.db_ping_after_idle_seconds}
+                "ping_after_idle_seconds": self.db_ping_after_idle_seconds,
+                "connect_timeout": self.db_connect_timeout_seconds,
+                "pool_timeout": self.db_pool_timeout_seconds}
 
     @property
     def effective_database_url(self) -> str:

@@ -15,7 +15,12 @@ from dailypapers.ingest.runs import RUN_STALE_SECONDS, shown_status, this_host
 from dailypapers.ingest.service import start_run
 from dailypapers.status import gather_status
 
-NOW = dt.datetime.now(dt.timezone.utc)
+
+
+def now() -> dt.datetime:
+    # Read per call, not at import: in a long suite the module may run many minutes later, and
+    # a heartbeat dated at import would look stale.
+    return dt.datetime.now(dt.timezone.utc)
 
 
 def dead_pid() -> int:
@@ -25,8 +30,8 @@ def dead_pid() -> int:
 
 
 def add_run(engine: sa.Engine, source: str, **values) -> int:  # type: ignore[no-untyped-def]
-    row = {"source": source, "status": "running", "started_at": NOW,
-           "host": this_host(), "pid": os.getpid(), "heartbeat_at": NOW, **values}
+    row = {"source": source, "status": "running", "started_at": now(),
+           "host": this_host(), "pid": os.getpid(), "heartbeat_at": now(), **values}
     with write_transaction(engine) as conn:
         return int(conn.execute(ingest_runs.insert().values(**row)).inserted_primary_key[0])
 
@@ -39,10 +44,10 @@ def statuses(engine: sa.Engine) -> dict[int, tuple[str, str]]:
 
 
 def test_liveness_of_running_runs_and_their_closing_by_the_next_run(engine):
-    stale = NOW - dt.timedelta(seconds=RUN_STALE_SECONDS + 60)
+    stale = now() - dt.timedelta(seconds=RUN_STALE_SECONDS + 60)
     live = add_run(engine, "sync:hf")  # this very process
     dead = add_run(engine, "sync:hf", pid=dead_pid())
-    reused = add_run(engine, "sync:hf", started_at=NOW - dt.timedelta(days=400))  # pid reborn
+    reused = add_run(engine, "sync:hf", started_at=now() - dt.timedelta(days=400))  # pid reborn
     far_live = add_run(engine, "sync:hf", host="elsewhere.example", pid=1)
     far_silent = add_run(engine, "sync:hf", host="elsewhere.example", pid=1, heartbeat_at=stale)
     legacy = add_run(engine, "sync:hf", host=None, pid=None, heartbeat_at=None, started_at=stale)

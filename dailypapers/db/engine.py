@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import math
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,14 +21,20 @@ POOL_RECYCLE_SECONDS = 1800
 
 
 def make_engine(url: str, *, pool_size: int = 20, max_overflow: int = 10,
-                ping_after_idle_seconds: float = 10.0) -> Engine:
+                ping_after_idle_seconds: float = 10.0, connect_timeout: float = 5.0,
+                pool_timeout: float = 10.0) -> Engine:
     """An engine for ``url``. On PostgreSQL: ``pool_size`` kept connections plus up to
     ``max_overflow`` more under load (DAILYPAPERS_DB_POOL_SIZE / _MAX_OVERFLOW), and a
     connection idle longer than ``ping_after_idle_seconds`` is tested before use (0: every time,
     as SQLAlchemy's ``pool_pre_ping``). Not on every checkout: that ``SELECT 1`` was one of a
     vote's nine round trips, and a connection in steady use is known to be alive. One that died
     within the window fails its request once and the pool is renewed (the vote routes retry it:
-    :func:`retry_on_disconnect`)."""
+    :func:`retry_on_disconnect`).
+
+    A server that does not answer costs at most ``connect_timeout`` seconds per connection
+    (libpq's ``connect_timeout``, whole seconds, at least 2), and a request waits at most
+    ``pool_timeout`` seconds for a pooled connection: either fails with an error the web app
+    answers with a 503 (web/app.py), never a hang."""
     if url.startswith("sqlite"):
         path = sa.engine.make_url(url).database
         if path and path != ":memory:":
@@ -39,7 +46,8 @@ def make_engine(url: str, *, pool_size: int = 20, max_overflow: int = 10,
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
     engine = sa.create_engine(url, pool_pre_ping=ping_after_idle_seconds <= 0,
                               pool_size=pool_size, max_overflow=max_overflow,
-                              pool_recycle=POOL_RECYCLE_SECONDS)
+                              pool_recycle=POOL_RECYCLE_SECONDS, pool_timeout=pool_timeout,
+                              connect_args={"connect_timeout": max(2, math.ceil(connect_timeout))})
     if ping_after_idle_seconds > 0:
         _ping_after_idle(engine, ping_after_idle_seconds)
     return engine

@@ -10,7 +10,11 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
+from dailypapers.db.engine import write_transaction
+
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+# pg_advisory_xact_lock's key: any constant no other code locks ("dailypap" in ASCII).
+MIGRATION_LOCK_KEY = 0x6461696C79706170
 
 
 def alembic_config(url: str) -> Config:
@@ -24,8 +28,18 @@ def upgrade(engine: sa.Engine, revision: str = "head") -> None:
     """Upgrade the schema; when that reached the head, rebuild every count cache and stored
     trending score from rows in the same transaction. Migrations never call that code themselves:
     rank/stored.py reads today's columns, which a migration in the middle of the chain lacks."""
+    if revision == "head" and current_revision(engine) == head_revision():
+        return  # every start of every command comes here: no lock when there is nothing to do
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
-    with engine.begin() as conn:
+    # Several processes starting at once (a deploy: web, worker and scheduler) would each find
+    # no alembic_version and create the tables; all but one would fail on a duplicate. One at a
+    # time instead: the others wait for the lock, then read the revision the first one left
+    # (read after the lock) and have nothing to do. SQLite: BEGIN IMMEDIATE takes the file's
+    # write lock first (write_transaction); PostgreSQL: an advisory lock, released with the
+    # transaction.
+    with write_transaction(engine) as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
         before = MigrationContext.configure(conn).get_current_revision()
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)

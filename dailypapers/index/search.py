@@ -145,6 +145,11 @@ class SearchService:
                     self._vectors = index
         return self._vectors
 
+    @property
+    def loaded(self) -> bool:
+        """Both indexes are open (the first catch-up is done): what ``/readyz`` waits for."""
+        return self._keyword is not None and self._vectors is not None
+
     def catch_up(self) -> None:
         """Index what the database gained since the watermarks (cheap when nothing changed)."""
         self.keyword.update(self.engine)

@@ -13,7 +13,11 @@ from __future__ import annotations
 import logging
 import threading
 
+from sqlalchemy.engine import Engine
+
+from dailypapers.index.embedder import Embedder
 from dailypapers.index.search import SearchService
+from dailypapers.index.vectors import embed_pending
 from dailypapers.jobs import BackgroundThread
 
 log = logging.getLogger("dailypapers.index")
@@ -69,4 +73,38 @@ class IndexWorker(BackgroundThread):
                     log.info("embedded %d papers", embedded)
             except Exception:  # keep serving: the next cycle retries
                 log.exception("index update failed")
+            self._stop.wait(self.interval)
+
+
+class EmbedWorker(BackgroundThread):
+    """Embedding alone, for the supervisor of ``serve --workers``: it serves no search, so it
+    loads neither index (the vector matrix and its graph would be a copy no one reads); the web
+    processes pick the new vectors up from ``paper_embeddings`` at their next catch-up."""
+
+    thread_name = "dailypapers-embed"
+
+    def __init__(self, engine: Engine, embedder: Embedder | str, *, interval: float = 10.0) -> None:
+        super().__init__()
+        self.engine = engine
+        self._embedder = embedder
+        self.interval = interval
+        self.embedded = 0
+
+    @property
+    def embedder(self) -> Embedder:
+        if isinstance(self._embedder, str):  # loaded in the thread: start-up does not wait
+            from dailypapers.index.embedder import get_embedder
+
+            self._embedder = get_embedder(self._embedder)
+        return self._embedder
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                done = embed_pending(self.engine, self.embedder, stop=self._stop)
+                self.embedded += done
+                if done:
+                    log.info("embedded %d papers", done)
+            except Exception:  # the database is down, say: the next cycle retries
+                log.exception("embedding failed")
             self._stop.wait(self.interval)

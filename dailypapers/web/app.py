@@ -20,11 +20,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dailypapers import __version__
+from dailypapers.cli_errors import _first_line
 from dailypapers.community.ratelimit import RateLimiter
 from dailypapers.db.engine import make_engine
 from dailypapers.notify.mail import backend_from_settings
@@ -55,9 +57,10 @@ def create_app(
     search = search or SearchService.from_settings(engine, settings)
     jobs = list(background) if isinstance(background, (list, tuple)) else (
         [background] if background is not None else [])
-    if index_worker:
-        jobs.append(IndexWorker(search, interval=settings.index_interval_seconds,
-                                embed=settings.embed_in_background))
+    keeper = IndexWorker(search, interval=settings.index_interval_seconds,
+                         embed=settings.embed_in_background) if index_worker else None
+    if keeper is not None:
+        jobs.append(keeper)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -85,6 +88,7 @@ def create_app(
     app.state.engine = engine
     app.state.search = search
     app.state.jobs = jobs
+    app.state.index_worker = keeper  # /readyz waits for its first catch-up
     app.state.rate_limiter = RateLimiter(settings.ratelimit_storage)
     # "Now" for rules that depend on the date (a submission's age, today's list): tests set it.
     app.state.clock = lambda: dt.datetime.now(dt.timezone.utc)
@@ -98,9 +102,9 @@ def create_app(
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
     from dailypapers.web import (
-        routes_account, routes_api, routes_collections, routes_comments, routes_feeds, routes_media,
-        routes_moderation, routes_pages, routes_search, routes_submit, routes_subscribe,
-        routes_users, routes_votes,
+        routes_account, routes_api, routes_collections, routes_comments, routes_feeds,
+        routes_health, routes_media, routes_moderation, routes_pages, routes_search,
+        routes_submit, routes_subscribe, routes_users, routes_votes,
     )
 
     routes_collections.install_template_globals(templates.env)  # the cards' collection form
@@ -120,8 +124,10 @@ def create_app(
     app.include_router(routes_users.router)
     routes_media.install(app, templates)
     app.include_router(routes_subscribe.router)
+    app.include_router(routes_health.router)
     _install_docs(app)
     _install_error_handlers(app)
+    _install_database_unavailable(app)
     _document_400_not_422(app)
     app.add_middleware(HeadAsGet)
     _wrap_outermost(app, lambda inner: SecurityHeaders(inner, settings.allowed_hosts))
@@ -241,6 +247,33 @@ def _install_error_handlers(app: FastAPI) -> None:
             exc.status_code, "Error"
         )
         return render(request, "error.html", exc.status_code, title=title, message=message)
+
+
+DATABASE_RETRY_AFTER_SECONDS = 5
+_UNAVAILABLE = "The database cannot be reached just now; try again in a few seconds."
+log = logging.getLogger("dailypapers.web")
+
+
+def _install_database_unavailable(app: FastAPI) -> None:
+    """The database cannot be reached (down, restarting, past the connect timeout, the pool
+    exhausted): a 503 the client may retry, not a 500 with a traceback. SQLite's "database is
+    locked" (a writer held the file past the 30 s busy timeout) lands here too, as temporary."""
+
+    async def unavailable(request: Request, exc: Exception):  # type: ignore[no-untyped-def]
+        log.warning("database unavailable for %s %s: %s", request.method, request.url.path,
+                    _first_line(exc))
+        headers = {"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS), "Cache-Control": "no-store"}
+        if is_api(request):
+            return api_error(503, _UNAVAILABLE, headers=headers)
+        # No user: finding one needs the database (the page shows "Sign in" meanwhile).
+        request.state.user, request.state.session = None, None
+        response = render(request, "error.html", 503, title="Temporarily unavailable",
+                          message=_UNAVAILABLE, csrf_token="")
+        response.headers.update(headers)
+        return response
+
+    for error in (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError):
+        app.add_exception_handler(error, unavailable)
 
 
 class _RedactResetTokens(logging.Filter):
