@@ -134,6 +134,7 @@ def serve(host: str, port: int, demo: bool | None, no_sync: bool, workers: int) 
     from dailypapers.serving import (
         check_connection_budget, runs_jobs_here, serve_one, serve_workers, supervisor_threads,
     )
+    from dailypapers.metrics import forget_dead_processes, use_multiprocess_dir
     from dailypapers.web.app import create_app
 
     from dailypapers.community.secret_key import SecretKeyError, load_secret_key
@@ -155,6 +156,8 @@ def serve(host: str, port: int, demo: bool | None, no_sync: bool, workers: int) 
         click.echo("Loading the bundled demo papers …")
         counts = load_demo(engine)
         click.echo(f"Demo: {counts.inserted} papers inserted, {counts.unchanged} unchanged.")
+    # Metrics of the previous run's processes go; this run's processes write beside them.
+    forget_dead_processes(use_multiprocess_dir(settings))
     bound_port = sock.getsockname()[1]
     shown_host = f"[{host}]" if ":" in host else host
     processes = f" with {workers} web processes" if workers > 1 else ""
@@ -165,6 +168,9 @@ def serve(host: str, port: int, demo: bool | None, no_sync: bool, workers: int) 
             click.echo(f"warning: DAILYPAPERS_RATELIMIT_STORAGE is memory://, so each of the "
                        f"{workers} web processes counts rate limits alone; set redis://host:port "
                        "to share them", err=True)
+        from dailypapers.logs import configure
+
+        configure(settings.log_format)  # the supervisor's own lines (its jobs threads)
         serve_workers(sock, host=host, workers=workers,
                       threads=supervisor_threads(settings, engine, sync=not no_sync))
         return
@@ -174,8 +180,8 @@ def serve(host: str, port: int, demo: bool | None, no_sync: bool, workers: int) 
 
     background = Scheduler(settings, engine, jobs=scheduled_jobs(sync=not no_sync)) \
         if runs_jobs_here(settings) else None
-    serve_one(create_app(settings, engine, background=background, index_worker=True), sock,
-              host=host)
+    serve_one(create_app(settings, engine, background=background, index_worker=True,
+                         own_logging=True), sock, host=host)
 
 
 @main.command("import")
@@ -418,10 +424,13 @@ def _authors(authors: Any, shown: int = 3) -> str:
 
 @main.command()
 @click.option("--embed/--no-embed", default=True, help="Also embed papers that have no vector yet.")
-def reindex(embed: bool) -> None:
+@click.option("--processes", type=click.IntRange(1, 64), default=None,
+              help="Processes that embed at once, one core each [default: the cores, at most 8].")
+def reindex(embed: bool, processes: int | None) -> None:
     """Rebuild the search indexes from the database (safe to interrupt: the old index serves)."""
     from tqdm import tqdm
 
+    from dailypapers.index.embed_processes import embed_in_processes
     from dailypapers.index.search import SearchService
 
     settings = get_settings()
@@ -430,10 +439,11 @@ def reindex(embed: bool) -> None:
     report = service.keyword.rebuild(engine)
     click.echo(f"Keyword index rebuilt: {report}")
     if embed:
+        processes = processes or min(os.cpu_count() or 1, 8)
         with tqdm(unit=" papers", desc="embedding", disable=None) as bar:
-            from dailypapers.index.vectors import embed_pending
-
-            done = embed_pending(engine, service.embedder, on_batch=bar.update)
+            done = embed_in_processes(engine, settings.effective_database_url,
+                                      settings.engine_options, settings.embedder, processes,
+                                      on_batch=bar.update)
         click.echo(f"Embedded {done} papers with {service.embedder.name}.")
 
 
@@ -581,3 +591,9 @@ def user_moderator(name: str, revoke: bool) -> None:
         raise click.ClickException(exc.message) from None
     role = "no longer a moderator" if revoke else "a moderator"
     click.echo(f"{name} is {role}." + ("" if changed else " (It already was so.)"))
+
+
+# `worker`, `scheduler` and `jobs`: the task queue's commands (cli_queue.py).
+from dailypapers import cli_queue  # noqa: E402  (after main and _engine exist)
+
+cli_queue.install(main, _engine)

@@ -85,7 +85,7 @@ def settings_error(exc: Any) -> ConfigError:
         field = ".".join(str(p) for p in error.get("loc", ()) if isinstance(p, str))
         name = f"DAILYPAPERS_{field.upper()}" if field else "settings"
         value = error.get("input")
-        secret = any(word in field for word in ("secret", "password"))  # never echoed
+        secret = any(word in field for word in ("secret", "password", "queue_url"))  # never echoed
         got = f" (got {str(value)[:60]!r})" if isinstance(value, (str, int, float)) \
             and not secret else ""
         msg = error.get("msg", "invalid").removeprefix("Value error, ")

@@ -57,7 +57,7 @@ def worker_app() -> Any:
 
     settings = get_settings().model_copy(update={"embed_in_background": False})
     engine = make_engine(settings.effective_database_url, **settings.engine_options)
-    return create_app(settings, engine, index_worker=True)
+    return create_app(settings, engine, index_worker=True, own_logging=True)
 
 
 def runs_jobs_here(settings: Settings) -> bool:
@@ -104,7 +104,10 @@ def serve_one(app: Any, sock: Any, *, host: str) -> None:
         # Requests still running SHUTDOWN_GRACE_SECONDS after SIGTERM/SIGINT are cancelled, so
         # a burst of slow requests cannot hold the server up (uvicorn waits forever by default).
         config = uvicorn.Config(app, host=host, port=sock.getsockname()[1], log_level="info",
-                                timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS)
+                                timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
+                                # The app sets up logging as it starts (logs.py), in each
+                                # process; its access line has the route and the request id.
+                                log_config=None, access_log=False)
         uvicorn.Server(config).run(sockets=[sock])
     except KeyboardInterrupt:  # should SIGINT reach us as such after uvicorn's shutdown
         interrupted = True
@@ -139,7 +142,8 @@ def serve_workers(sock: Any, *, host: str, workers: int,
     ``threads`` (:func:`supervisor_threads`) running in this process meanwhile."""
     config = uvicorn.Config(WORKER_APP, factory=True, host=host, port=sock.getsockname()[1],
                             workers=workers, log_level="info",
-                            timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS)
+                            timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
+                            log_config=None, access_log=False)
     supervisor = _Supervisor(config, sockets=[sock])
     for thread in threads:
         thread.start()

@@ -47,6 +47,7 @@ def _config_file() -> Path | None:
 _CHOICES: dict[str, tuple[str, ...]] = {
     "mail_backend": ("smtp", "file", "console"),
     "mail_smtp_security": ("starttls", "tls", "none"),
+    "log_format": ("auto", "text", "json"),
 }
 
 
@@ -187,6 +188,50 @@ class Settings(BaseSettings):
     embed_in_background: bool = Field(
         default=True, description="Embed new papers in the background of `serve` (one core at "
         "most): in its one process, or with --workers in the supervisor, never in a web process"
+    )
+    # The task queue (dailypapers/queue.py): empty = the embedded mode, jobs on a thread of serve.
+    queue_url: str = Field(
+        default="",
+        description="redis://host:port/db of the task queue that `dailypapers worker` and "
+        "`dailypapers scheduler` share; empty: `serve` runs the jobs on a thread of its own",
+    )
+    queue_prefix: str = Field(
+        default="dailypapers", min_length=1, max_length=64,
+        description="Prefix of the queue's Redis keys (several sites may share one Redis)",
+    )
+    queue_max_retries: int = Field(
+        default=5, ge=0, description="How often a failed task is retried, with backoff doubling "
+        "from DAILYPAPERS_QUEUE_RETRY_SECONDS",
+    )
+    queue_retry_seconds: float = Field(
+        default=15.0, gt=0, description="Backoff before a failed task's first retry (doubles, "
+        "at most an hour)",
+    )
+    queue_dead_worker_seconds: float = Field(
+        default=60.0, gt=0, description="A worker silent this long is dead: the queue gives "
+        "its unfinished tasks to another",
+    )
+    job_lease_seconds: float = Field(
+        default=600.0, gt=0, description="A scheduled slot whose job has neither finished nor "
+        "shown a sign of life this long is enqueued again by the scheduler",
+    )
+    embed_interval_minutes: float = Field(
+        default=1.0, gt=0, description="How often the scheduler enqueues embedding of papers "
+        "that have no vector (with DAILYPAPERS_QUEUE_URL)",
+    )
+    log_format: str = Field(
+        default="auto",
+        description="text, json (one object per line) or auto: text on a terminal, else json",
+    )
+    metrics_allow: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1", "::1"],
+        description="Client addresses or networks (JSON list) that may read /metrics; [] turns "
+        "it off",
+    )
+    metrics_dir: str = Field(
+        default="",
+        description="prometheus-client's multiprocess folder; empty: <data_dir>/metrics "
+        "($PROMETHEUS_MULTIPROC_DIR wins when set)",
     )
     debug: bool = Field(
         default=False,
@@ -330,7 +375,8 @@ class Settings(BaseSettings):
     digest_weekday: str = Field(default="monday", description="Day the weekly digest of the "
                                 "ISO week before goes out, at DAILYPAPERS_DIGEST_TIME")
     digest_rate_per_second: float = Field(default=20.0, ge=0, description="Digest mails per "
-                                          "second and sending process; 0: no limit")
+                                          "second, all senders and processes together; "
+                                          "0: no limit")
     digest_lease_seconds: float = Field(default=300.0, gt=0, description="A sender's claim on a "
                                         "digest mail; one left by a dead sender is retried after it")
     digest_max_attempts: int = Field(default=5, ge=1, description="Attempts per digest mail "
@@ -390,7 +436,30 @@ class Settings(BaseSettings):
                                  f"{value[:100]!r}") from None
         return value.strip()
 
-    @field_validator("mail_backend", "mail_smtp_security")
+    @field_validator("queue_url")
+    @classmethod
+    def _queue_url(cls, value: str) -> str:
+        value = value.strip()
+        if value and value.split("://", 1)[0] not in ("redis", "rediss", "unix"):
+            raise ValueError("must be empty (embedded) or "
+                             f"redis://host:port/db, got {safe_queue_url(value)!r}")
+        return value
+
+
+    @field_validator("metrics_allow")
+    @classmethod
+    def _addresses_or_networks(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry.strip(), strict=False)
+            except ValueError:
+                raise ValueError(f"DAILYPAPERS_METRICS_ALLOW must list IP addresses or networks "
+                                 f"such as 127.0.0.1 or 10.0.0.0/8, got {entry[:60]!r}") from None
+        return value
+
+    @field_validator("mail_backend", "mail_smtp_security", "log_format")
     @classmethod
     def _one_of_the_choices(cls, value: str, info: Any) -> str:
         choices = _CHOICES[info.field_name]
@@ -494,3 +563,17 @@ class Settings(BaseSettings):
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings()
+
+
+def safe_queue_url(url: str) -> str:
+    """The queue URL without its password, for messages and pages."""
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url[:200]
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+        user = f"{parts.username}:***@" if parts.username else ":***@"
+        return parts._replace(netloc=f"{user}{host}{port}").geturl()[:200]
+    except ValueError:
+        return "(unreadable URL)"

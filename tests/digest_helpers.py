@@ -7,6 +7,7 @@ import datetime as dt
 import email
 import email.message
 import email.policy
+import os
 import threading
 from collections import defaultdict
 from pathlib import Path
@@ -16,6 +17,7 @@ from sqlalchemy.engine import Engine
 
 from dailypapers.db.engine import write_transaction
 from dailypapers.db.schema import feature_days, subscription_topics, subscriptions
+from tests.conftest import REPO, TEST_SECRET_KEY
 from tests.helpers import hf_item, parse_hf_file, store, write_json
 
 BASE = "https://papers.example.org"
@@ -93,6 +95,18 @@ def smtp_settings(settings, port: int, **extra):
         "base_url": BASE, "digest_rate_per_second": 0.0, "digest_retry_seconds": 0.05,
         "mail_smtp_timeout_seconds": 5.0, **extra,
     })
+
+
+def sender_env(db_url: str, data_dir: Path, smtp_port: int, **settings: str) -> dict[str, str]:
+    """The environment of a real `dailypapers digest send` process mailing the SMTP server on
+    ``smtp_port``; ``settings``: more DAILYPAPERS_* values (``DIGEST_RATE_PER_SECOND="0"``)."""
+    return {**os.environ, "PYTHONPATH": str(REPO), "DAILYPAPERS_DATABASE_URL": db_url,
+            "DAILYPAPERS_DATA_DIR": str(data_dir), "DAILYPAPERS_SECRET_KEY": TEST_SECRET_KEY,
+            "DAILYPAPERS_BASE_URL": BASE, "DAILYPAPERS_MAIL_BACKEND": "smtp",
+            "DAILYPAPERS_MAIL_SMTP_HOST": "127.0.0.1", "DAILYPAPERS_MAIL_SMTP_PORT": str(smtp_port),
+            "DAILYPAPERS_MAIL_SMTP_SECURITY": "none",
+            "DAILYPAPERS_MAIL_FROM": "Daily Papers <digest@papers.example.org>",
+            **{f"DAILYPAPERS_{name}": value for name, value in settings.items()}}
 
 
 def outbox_rows(engine: Engine) -> list[dict]:

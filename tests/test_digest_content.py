@@ -27,7 +27,9 @@ from dailypapers.notify.digest_content import (
     BadTopic, DigestItem, DigestSpec, PeriodResults, Topic, build_digest, evaluate_period,
     evaluate_topics, is_empty, source_cap,
 )
-from dailypapers.notify.digest_render import HeaderInjection, build_email, render_digest
+from dailypapers.notify.digest_render import (
+    HeaderInjection, build_email, header_line, mail_bytes, new_boundary, render_digest,
+)
 from tests.helpers import hf_item, parse_hf_file, store, write_json
 from tests.xss_vectors import XSS_VECTORS
 
@@ -391,6 +393,50 @@ def test_message_is_multipart_alternative_and_refuses_header_injection():
     with pytest.raises(HeaderInjection):
         build_email(sender="a@b.example", to="c@d.example", subject="s", text=text, html=html,
                     headers={"X-A\r\nBcc": "v"})
+
+
+def test_wire_bytes_say_what_the_email_package_says_in_7_bit_lines_of_78():
+    """The sender's bytes (mail_bytes) against build_email: the same headers, parts and text
+    once parsed, for text the wire finds hard: non-ASCII in the subject and bodies, a line of
+    1,500 characters with no space, a line that is a lone dot, trailing spaces, '=' signs."""
+    hard = paper("2401.00001", title="Ünïcode — “quotes” and = signs " + "x" * 1500,
+                 abstract=".\nA line ending in spaces   \nThen more.")
+    items = [dc.digest_item(hard, "your search 'lora merging'", BASE),
+             dc.digest_item(paper("2401.00002"), "#1 trending", BASE)]
+    subject, text, html = render(items)  # a week: its subject holds an en dash
+    assert not subject.isascii()
+    headers = {"Message-ID": "<abc.digest1@papers.example.org>",
+               "Date": "Mon, 09 Mar 2026 07:00:00 +0000", "Auto-Submitted": "auto-generated",
+               "List-Unsubscribe": f"<{BASE}/unsubscribe/{'t' * 35}>",  # a token's length
+               "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+               "List-Id": '"Dâily Papers weekly digest" <weekly-digest.papers.example.org>'}
+    fields = {"From": "Dâily Papers <digest@papers.example.org>", "To": "reader@example.com",
+              "Subject": subject, **headers}
+    raw = mail_bytes([header_line(k, v) for k, v in fields.items()], text, html, new_boundary())
+    wire = message_from_bytes(raw, policy=policy.default)
+    reference = build_email(sender=fields["From"], to=fields["To"], subject=subject, text=text,
+                            html=html, headers=headers)
+    # Both as a receiver reads them: from the wire, in CRLF lines (as smtplib sends the first).
+    reference = message_from_bytes(reference.as_bytes(policy=reference.policy.clone(
+        linesep="\r\n")), policy=policy.default)
+    assert [(k, str(v).strip()) for k, v in wire.items()][:len(fields)] == \
+        [(k, str(v).strip()) for k, v in reference.items()][:len(fields)]
+    assert wire["Subject"] == subject and wire["From"] == fields["From"]
+    assert wire.get_content_type() == "multipart/alternative"
+    assert [p.get_content_type() for p in wire.iter_parts()] == ["text/plain", "text/html"]
+    for kind in ("plain", "html"):
+        assert wire.get_body((kind,)).get_content() == reference.get_body((kind,)).get_content()
+    lines = raw.split(b"\r\n")
+    assert raw.endswith(b"\r\n") and all(b"\r" not in x and b"\n" not in x for x in lines)
+    assert raw.isascii() and all(len(x) <= 78 for x in lines)
+    # A URL too long for a line stays whole on a line of its own (the email package would cut
+    # it into RFC 2047 encoded words, which no client reads back as a link).
+    url = f"<{BASE}/unsubscribe/{'t' * 100}>"
+    assert header_line("List-Unsubscribe", url) == f"List-Unsubscribe:\r\n {url}\r\n".encode()
+    with pytest.raises(HeaderInjection):
+        header_line("To", "a@b.example\r\nBcc: victim@example.com")
+    with pytest.raises(HeaderInjection):
+        header_line("X-A\r\nBcc", "v")
 
 
 def test_a_real_day_renders_in_trending_order(engine, tmp_path: Path):

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
-import os
 import random
 import signal
 import subprocess
@@ -21,8 +20,8 @@ import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 
 from dailypapers.db.schema import digest_outbox, digests
-from tests.conftest import REPO, TEST_SECRET_KEY, free_port
-from tests.digest_helpers import BASE, feature, subscribe, subscribe_many
+from tests.conftest import free_port
+from tests.digest_helpers import feature, sender_env, subscribe, subscribe_many
 
 SUBSCRIBERS = 300
 KILLS = 20  # the minimum
@@ -63,15 +62,8 @@ def test_killed_digest_sender_loses_nothing_and_duplicates_only_a_cut_transactio
     sink = Sink()
     controller = Controller(sink, hostname="127.0.0.1", port=free_port())
     controller.start()
-    env = {**os.environ, "PYTHONPATH": str(REPO), "DAILYPAPERS_DATABASE_URL": db_url,
-           "DAILYPAPERS_DATA_DIR": str(tmp_path), "DAILYPAPERS_SECRET_KEY": TEST_SECRET_KEY,
-           "DAILYPAPERS_BASE_URL": BASE, "DAILYPAPERS_MAIL_BACKEND": "smtp",
-           "DAILYPAPERS_MAIL_SMTP_HOST": "127.0.0.1",
-           "DAILYPAPERS_MAIL_SMTP_PORT": str(controller.port),
-           "DAILYPAPERS_MAIL_SMTP_SECURITY": "none",
-           "DAILYPAPERS_MAIL_FROM": "Daily Papers <digest@papers.example.org>",
-           "DAILYPAPERS_DIGEST_RATE_PER_SECOND": "0", "DAILYPAPERS_DIGEST_LEASE_SECONDS": "1",
-           "DAILYPAPERS_DIGEST_MAX_ATTEMPTS": "1000"}
+    env = sender_env(db_url, tmp_path, controller.port, DIGEST_RATE_PER_SECOND="0",
+                     DIGEST_LEASE_SECONDS="1", DIGEST_MAX_ATTEMPTS="1000")
     command = [sys.executable, "-m", "dailypapers", "digest", "send", "--period", "daily",
                "--date", "2026-03-02"]
     seed = random.randrange(1 << 30)

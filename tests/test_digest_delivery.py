@@ -12,7 +12,8 @@ from aiosmtpd.controller import Controller
 from dailypapers.db.engine import write_transaction
 from dailypapers.db.schema import digest_outbox, digests
 from dailypapers.notify import outbox, tokens
-from dailypapers.notify.delivery import Throttle, _claim, deliver, send_digest
+from dailypapers.notify.delivery import _claim, deliver, send_digest
+from dailypapers.notify.throttle import reserve
 from tests.conftest import TEST_SECRET_KEY, free_port
 from tests.digest_helpers import (
     BASE, ScriptedInbox, feature, outbox_rows, smtp_settings, subscribe, subscribe_many,
@@ -249,23 +250,24 @@ def test_senders_pause_after_consecutive_failures_and_status_says_so(
     assert last.sent == 6 and not last.paused
 
 
-def test_throttle_spaces_mails_at_the_rate():
-    now = [0.0]
-    sleeps: list[float] = []
+def test_send_slots_are_never_held_twice_and_an_idle_budget_saves_none_up(engine):
+    """The shared throttle's arithmetic on the real row (two processes: test_digest_throttle)."""
+    t0 = dt.datetime(2026, 3, 9, 7, 0, tzinfo=dt.timezone.utc)
+    at = lambda seconds: t0 + dt.timedelta(seconds=seconds)  # noqa: E731
 
-    def sleep(seconds: float) -> None:
-        sleeps.append(seconds)
-        now[0] += seconds
+    def take(slots: int, now: dt.datetime) -> dt.datetime:
+        with write_transaction(engine) as conn:
+            return reserve(conn, 4.0, slots, now=now)[0]
 
-    throttle = Throttle(4.0, clock=lambda: now[0], sleep=sleep)
-    for _ in range(5):
-        throttle.wait()
-    assert now[0] == pytest.approx(1.0)  # five mails at 4/s: the fifth at t = 1 s
-    assert sleeps == pytest.approx([0.25] * 4)
-    now[0] += 10.0  # idle for a while: no burst of saved-up mails after it
-    throttle.wait()
-    throttle.wait()
-    assert sleeps == pytest.approx([0.25] * 5) and now[0] == pytest.approx(11.25)
+    assert take(3, at(0)) == at(0)  # slots at 0, 0.25, 0.5
+    assert take(2, at(0.1)) == at(0.75)  # another sender, asking meanwhile: the next free ones
+    assert take(1, at(0.2)) == at(1.25)
+    assert take(4, at(10)) == at(10)  # idle since 1.5 s: starts now, no burst of saved slots
+    with write_transaction(engine) as conn:
+        assert reserve(conn, 4.0, 1, name="other", now=at(10))[0] == at(10)  # its own budget
+    assert take(1, at(10)) == at(11)
+    with pytest.raises(ValueError):
+        take(0, at(12))
 
 
 def test_a_reader_who_leaves_between_build_and_send_gets_nothing(
@@ -335,3 +337,38 @@ def test_a_line_break_in_an_address_injects_no_header_and_fails_only_that_row(
     rows = {r["email"]: r for r in outbox_rows(engine)}
     evil = rows["evil@example.org\r\nBcc: victim@example.org"]
     assert evil["state"] == "failed" and "HeaderInjection" in evil["last_error"]
+
+
+def test_an_address_outside_ascii_goes_by_smtputf8_and_the_file_backend_gets_the_same_mail(
+        engine, tmp_path, settings):
+    """The two ways besides the wire bytes: an EmailMessage for SMTPUTF8, and parsed bytes for a
+    backend that is not SMTP (here: one .eml file per mail)."""
+    inbox = ScriptedInbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port(), enable_SMTPUTF8=True)
+    controller.start()
+    try:
+        feature(engine, tmp_path, "2026-03-02", MONDAY)
+        subscribe(engine, "ann@example.org")
+        subscribe(engine, "zoë@exämple.org")
+        report = send_digest(smtp_settings(settings, controller.port), engine, "daily", DAY,
+                             today=LATER)
+    finally:
+        controller.stop()
+    assert (report.sent, report.failed) == (2, 0)
+    ann, zoe = inbox.to("ann@example.org"), inbox.to("zoë@exämple.org")
+    assert len(ann) == len(zoe) == 1
+    assert linked_papers(ann[0]) == linked_papers(zoe[0]) == ["2603.00002", "2603.00003"]
+    assert zoe[0]["Message-ID"] != ann[0]["Message-ID"]
+
+    with write_transaction(engine) as conn:  # sent again, to files this time
+        conn.execute(digest_outbox.update().values(state="pending"))
+    files = smtp_settings(settings, 0).model_copy(update={
+        "mail_backend": "file", "mail_file_dir": str(tmp_path / "mail")})
+    assert deliver(files, engine, KEY).sent == 2
+    from email import message_from_bytes, policy
+
+    written = [message_from_bytes(p.read_bytes(), policy=policy.default)
+               for p in sorted((tmp_path / "mail").glob("*.eml"))]
+    assert sorted(m["To"] for m in written) == ["ann@example.org", "zoë@exämple.org"]
+    assert all(m.get_content_type() == "multipart/alternative" for m in written)
+    assert {m["Message-ID"] for m in written} == {ann[0]["Message-ID"], zoe[0]["Message-ID"]}

@@ -24,15 +24,20 @@ from typing import NamedTuple
 
 import numpy as np
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from dailypapers.db.engine import db_now, read_transaction, write_transaction
-from dailypapers.db.schema import paper_embeddings, papers
+from dailypapers.db.schema import embed_claims, paper_embeddings, papers
 from dailypapers.index.ann import MAX_WANT, Graph
 from dailypapers.index.embedder import Embedder, document_text
 from dailypapers.settings import ANN_MIN_VECTORS
 
 log = logging.getLogger("dailypapers.index")
+
+# A batch of 32 takes ~1.5 s here (10 s on a crowded machine); a claim older than this is a dead
+# process's, and its papers are anyone's again (a run after a crash leaves them till then).
+CLAIM_SECONDS = 120.0
 
 
 def text_hash(text: str) -> str:
@@ -47,18 +52,45 @@ class Pending(NamedTuple):
 
 
 def pending(conn: Connection, model: str, limit: int) -> list[Pending]:
-    """Papers whose vector for ``model`` is missing or may be stale, newest changes first."""
+    """Papers whose vector for ``model`` is missing or may be stale, newest changes first;
+    papers another process is embedding now (an unexpired claim) are left to it."""
     read_at = db_now(conn)  # before the rows: a change committed after them is stamped later
     e = paper_embeddings.alias("e")
+    claimed = sa.select(embed_claims.c.paper_id).where(
+        embed_claims.c.paper_id == papers.c.id, embed_claims.c.model == model,
+        embed_claims.c.lease_until > read_at)
     rows = conn.execute(
         sa.select(papers.c.id, papers.c.title, papers.c.abstract, e.c.text_hash)
         .select_from(papers.outerjoin(e, sa.and_(e.c.paper_id == papers.c.id, e.c.model == model)))
-        .where(sa.or_(e.c.seq.is_(None), papers.c.row_updated_at > e.c.created_at))
+        .where(sa.or_(e.c.seq.is_(None), papers.c.row_updated_at > e.c.created_at),
+               ~sa.exists(claimed))
         .order_by(papers.c.row_updated_at.desc(), papers.c.id)
         .limit(limit)
     ).all()
     return [Pending(pid, document_text(title, abstract), old, read_at)
             for pid, title, abstract, old in rows]
+
+
+def claim(conn: Connection, model: str, ids: list[str], seconds: float = CLAIM_SECONDS) -> set[str]:
+    """Of ``ids``, those now this process's to embed: unclaimed, or their claim expired (its
+    process died). Two processes offered the same papers get disjoint sets (the primary key)."""
+    if not ids:
+        return set()
+    now = db_now(conn)
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    insert = dialect.insert(embed_claims).values(
+        [{"paper_id": pid, "model": model, "lease_until": now + dt.timedelta(seconds=seconds)}
+         for pid in ids])
+    won = conn.execute(insert.on_conflict_do_update(
+        index_elements=[embed_claims.c.paper_id, embed_claims.c.model],
+        set_={"lease_until": insert.excluded.lease_until},
+        where=embed_claims.c.lease_until <= now).returning(embed_claims.c.paper_id))
+    return {row[0] for row in won}
+
+
+def release(conn: Connection, model: str, ids: list[str]) -> None:
+    conn.execute(embed_claims.delete().where(embed_claims.c.model == model,
+                                             embed_claims.c.paper_id.in_(ids)))
 
 
 def store_vectors(
@@ -102,31 +134,52 @@ def embed_pending(
     stop: threading.Event | None = None,
     on_batch: Callable[[int], None] | None = None,
 ) -> int:
-    """Embed what is missing or changed, a batch at a time; returns how many were embedded."""
+    """Embed what is missing or changed, a batch at a time; returns how many were embedded.
+
+    Each batch is claimed first (``embed_claims``), so several processes running this at once
+    (workers, ``reindex --processes``) embed different papers, and a batch whose process died
+    is taken again once its claim expires."""
     done = batches = 0
     while not (stop and stop.is_set()) and (max_batches is None or batches < max_batches):
         with read_transaction(engine) as conn:
-            todo = pending(conn, embedder.name, batch_size)
-        if not todo:
+            offered = pending(conn, embedder.name, batch_size)
+        if not offered:
             break
-        # Stamped with the time the text was read, not written: a paper that changes while its
-        # old text is being embedded is stamped later, so it stays pending.
-        read_at = todo[0].read_at
-        unchanged = [p.paper_id for p in todo if p.old_hash == text_hash(p.text)]
-        changed = [p for p in todo if p.old_hash != text_hash(p.text)]
-        vectors = embedder.embed([p.text for p in changed]) if changed else None
         with write_transaction(engine) as conn:
-            if unchanged:
-                touch(conn, embedder.name, unchanged, read_at)
-            if changed:
-                store_vectors(conn, embedder.name, embedder.dim, [
-                    (p.paper_id, text_hash(p.text), vectors[i]) for i, p in enumerate(changed)
-                ], read_at)
-        done += len(changed)
+            mine = claim(conn, embedder.name, [p.paper_id for p in offered])
+        todo = [p for p in offered if p.paper_id in mine]
+        if not todo:
+            continue  # another process claimed these first: the next read skips them
+        try:
+            stored = _embed_batch(engine, embedder, todo)
+        except BaseException:
+            with write_transaction(engine) as conn:
+                release(conn, embedder.name, [p.paper_id for p in todo])
+            raise
+        done += stored
         batches += 1
         if on_batch:
-            on_batch(len(changed))
+            on_batch(stored)
     return done
+
+
+def _embed_batch(engine: Engine, embedder: Embedder, todo: list[Pending]) -> int:
+    """Embed and store one claimed batch (and drop its claims); returns how many were embedded."""
+    # Stamped with the time the text was read, not written: a paper that changes while its
+    # old text is being embedded is stamped later, so it stays pending.
+    read_at = todo[0].read_at
+    unchanged = [p.paper_id for p in todo if p.old_hash == text_hash(p.text)]
+    changed = [p for p in todo if p.old_hash != text_hash(p.text)]
+    vectors = embedder.embed([p.text for p in changed]) if changed else None
+    with write_transaction(engine) as conn:
+        if unchanged:
+            touch(conn, embedder.name, unchanged, read_at)
+        if changed:
+            store_vectors(conn, embedder.name, embedder.dim, [
+                (p.paper_id, text_hash(p.text), vectors[i]) for i, p in enumerate(changed)
+            ], read_at)
+        release(conn, embedder.name, [p.paper_id for p in todo])
+    return len(changed)
 
 
 class VectorIndex:

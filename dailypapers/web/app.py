@@ -29,9 +29,10 @@ from dailypapers import __version__
 from dailypapers.cli_errors import _first_line
 from dailypapers.community.ratelimit import RateLimiter
 from dailypapers.db.engine import make_engine
+from dailypapers.logs import configure as configure_logging
 from dailypapers.notify.mail import backend_from_settings
 from dailypapers.settings import Settings, get_settings
-from dailypapers.web import filters
+from dailypapers.web import filters, observability
 # Route modules import these from web/deps.py; the names stay importable from here too.
 from dailypapers.web.deps import (  # noqa: F401
     ConnDep, RateLimited, SignInRequired, api_error, is_api, public_base, public_url, render,
@@ -45,10 +46,13 @@ HERE = Path(__file__).resolve().parent
 def create_app(
     settings: Settings | None = None, engine: Engine | None = None, *,
     background: Any = None, search: Any = None, index_worker: bool = False,
+    own_logging: bool = False,
 ) -> FastAPI:
     """Build the app. ``background`` (one job or a list: the sync scheduler) is started with the
     app and stopped with it; ``index_worker`` adds the thread that keeps the search indexes
-    caught up and embeds new papers."""
+    caught up and embeds new papers. ``own_logging``: the app is its process's server (``serve``
+    and its worker processes) and sets up the process's log lines when it starts (logs.py);
+    tests and embedders leave logging as they have it."""
     from dailypapers.index.search import SearchService
     from dailypapers.index.worker import IndexWorker
 
@@ -57,8 +61,10 @@ def create_app(
     search = search or SearchService.from_settings(engine, settings)
     jobs = list(background) if isinstance(background, (list, tuple)) else (
         [background] if background is not None else [])
+    # With a task queue, workers embed (queue.py); this process only catches up.
     keeper = IndexWorker(search, interval=settings.index_interval_seconds,
-                         embed=settings.embed_in_background) if index_worker else None
+                         embed=settings.embed_in_background and not settings.queue_url
+                         ) if index_worker else None
     if keeper is not None:
         jobs.append(keeper)
 
@@ -68,6 +74,8 @@ def create_app(
         # server: keep it out of the cyclic collector's full passes, the cause of 90-470 ms
         # spikes every ~100 requests in bench/page_speed.py.
         gc.freeze()
+        if own_logging:
+            configure_logging(settings.log_format)
         for job in jobs:
             job.start()
         try:
@@ -103,8 +111,8 @@ def create_app(
 
     from dailypapers.web import (
         routes_account, routes_api, routes_collections, routes_comments, routes_feeds,
-        routes_health, routes_media, routes_moderation, routes_pages, routes_search,
-        routes_submit, routes_subscribe, routes_users, routes_votes,
+        routes_health, routes_jobs, routes_media, routes_moderation, routes_pages,
+        routes_search, routes_submit, routes_subscribe, routes_users, routes_votes,
     )
 
     routes_collections.install_template_globals(templates.env)  # the cards' collection form
@@ -125,12 +133,14 @@ def create_app(
     routes_media.install(app, templates)
     app.include_router(routes_subscribe.router)
     app.include_router(routes_health.router)
+    app.include_router(routes_jobs.router)
     _install_docs(app)
     _install_error_handlers(app)
     _install_database_unavailable(app)
     _document_400_not_422(app)
     app.add_middleware(HeadAsGet)
     _wrap_outermost(app, lambda inner: SecurityHeaders(inner, settings.allowed_hosts))
+    observability.install(app)  # /metrics, and request ids, access lines, metrics: outermost
     return app
 
 
@@ -183,7 +193,12 @@ class HeadAsGet:
                 message = {"type": "http.response.body", "body": b""}
             await send(message)
 
-        await self.app({**scope, "method": "GET"}, receive, send_headers_only)
+        as_get = {**scope, "method": "GET"}
+        try:
+            await self.app(as_get, receive, send_headers_only)
+        finally:  # the route that answered, for the metrics (web/observability.py)
+            if "route" in as_get:
+                scope["route"] = as_get["route"]
 
 
 def _document_400_not_422(app: FastAPI) -> None:
