@@ -21,7 +21,9 @@ pytestmark = pytest.mark.browser
 
 
 @sqlite_only  # PostgreSQL: tests/test_comments.py (every vector inert, the page forms) on both
-def test_xss_vectors_in_comments_fire_nothing_and_forms_work(engine, live_server, browser) -> None:  # noqa: F811
+def test_xss_vectors_in_comments_fire_nothing_and_forms_work(
+    engine, live_server, browser  # noqa: F811
+) -> None:
     _load(engine, {P1: (1, "08:00")})
     (uid, _token), = _users(engine, 1)
     with write_transaction(engine) as conn:
@@ -91,7 +93,9 @@ def test_xss_vectors_in_comments_fire_nothing_and_forms_work(engine, live_server
 
 @sqlite_only  # PostgreSQL: tests/test_comments.py stores and shows threads on both
 @pytest.mark.parametrize("width, scheme", [(1280, "light"), (375, "dark")])
-def test_a_thread_is_accessible_and_fits_a_phone(engine, live_server, browser, width, scheme) -> None:  # noqa: F811
+def test_a_thread_is_accessible_and_fits_a_phone(
+    engine, live_server, browser, width, scheme  # noqa: F811
+) -> None:
     """Signed in (every form shown), a thread four levels deep with math, code, a quote and a
     long link, every reply and edit form open: axe-core finds nothing, nothing scrolls sideways,
     KaTeX typesets the comment's formula."""
