@@ -378,6 +378,9 @@ class _QuietServer(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     upstream: FakeUpstream
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes on a kept-alive connection: with Nagle on, the body
+    # waits for the client's delayed ACK (~40 ms a request, seconds a sync).
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - quiet
         pass

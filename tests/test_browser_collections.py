@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from dailypapers.web.app import create_app
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, sqlite_only
 from tests.test_browser import browser  # noqa: F401  (the module-scoped chromium fixture)
 from tests.test_browser_pages import VIEWS, Visitor, _check
 from tests.test_collections import GENEROUS, _item_ids, _session
@@ -31,6 +31,7 @@ def _signed_in(browser, server, engine, uid, **options):  # noqa: F811
     return context
 
 
+@sqlite_only  # PostgreSQL: tests/test_collections.py posts the same form on both
 def test_the_card_form_works_without_javascript(browser, site, engine) -> None:  # noqa: F811
     server, uid = site
     context = _signed_in(browser, server, engine, uid, java_script_enabled=False)
@@ -70,6 +71,7 @@ def test_the_card_form_works_without_javascript(browser, site, engine) -> None: 
     context.close()
 
 
+@sqlite_only  # PostgreSQL: tests/test_collections.py renders these pages on both
 @pytest.mark.parametrize("width, scheme", VIEWS, ids=[f"{w}px-{s}" for w, s in VIEWS])
 def test_collection_pages_are_accessible(browser, site, engine, width, scheme) -> None:  # noqa: F811
     from dailypapers.community import collections as cs

@@ -11,8 +11,8 @@ import pytest
 from dailypapers.community.comments import CommentRules, add_comment
 from dailypapers.db.engine import write_transaction
 from dailypapers.rank.trending import TrendingParams
-from tests.conftest import IN_CI
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS
+from tests.conftest import sqlite_only
+from tests.test_browser import browser  # noqa: F401  (the chromium fixture)
 from tests.test_hostile import HOOK_DIALOGS, SETTLE
 from tests.test_votes import P1, _load, _session, _users
 from tests.xss_vectors import XSS_VECTORS
@@ -20,13 +20,10 @@ from tests.xss_vectors import XSS_VECTORS
 pytestmark = pytest.mark.browser
 
 
-def test_xss_vectors_in_comments_fire_nothing_and_forms_work(engine, live_server) -> None:
-    if CHROMIUM is None:
-        if IN_CI:
-            pytest.fail("chromium is not installed (CI=true: .ci/run installs it)")
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
+@sqlite_only  # PostgreSQL: tests/test_comments.py (every vector inert, the page forms) on both
+def test_xss_vectors_in_comments_fire_nothing_and_forms_work(
+    engine, live_server, browser  # noqa: F811
+) -> None:
     _load(engine, {P1: (1, "08:00")})
     (uid, _token), = _users(engine, 1)
     with write_transaction(engine) as conn:
@@ -50,64 +47,58 @@ def test_xss_vectors_in_comments_fire_nothing_and_forms_work(engine, live_server
         dialogs.append(f"{dialog.type}({dialog.message!r})")
         dialog.dismiss()
 
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
-        context.add_cookies([{"name": "dp_session", "value": cookie, "url": site}])
-        context.expose_binding("__hostileCalled", lambda _source, what, href: calls.append(what))
-        context.add_init_script(HOOK_DIALOGS)
-        context.route("**/*", route)
-        context.on("dialog", on_dialog)
-        page = context.new_page()
-        page.on("popup", lambda popup: popup.close())
-        page.goto(f"{site}/papers/{P1}", wait_until="load")
-        page.wait_for_function("document.documentElement.dataset.math === 'ready'")
-        assert page.locator("li.comment").count() == 3 * len(XSS_VECTORS)
-        for details in page.locator("#comments details").all()[:40]:
-            details.locator("summary").click()  # opens the edit form holding the raw text
-        links = page.locator("#comments .comment-body a")
-        for n in range(links.count()):
-            links.nth(n).click(modifiers=["Control"])  # a new tab (closed): the page stays
-            page.evaluate(SETTLE)
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.add_cookies([{"name": "dp_session", "value": cookie, "url": site}])
+    context.expose_binding("__hostileCalled", lambda _source, what, href: calls.append(what))
+    context.add_init_script(HOOK_DIALOGS)
+    context.route("**/*", route)
+    context.on("dialog", on_dialog)
+    page = context.new_page()
+    page.on("popup", lambda popup: popup.close())
+    page.goto(f"{site}/papers/{P1}", wait_until="load")
+    page.wait_for_function("document.documentElement.dataset.math === 'ready'")
+    assert page.locator("li.comment").count() == 3 * len(XSS_VECTORS)
+    for details in page.locator("#comments details").all()[:40]:
+        details.locator("summary").click()  # opens the edit form holding the raw text
+    links = page.locator("#comments .comment-body a")
+    for n in range(links.count()):
+        links.nth(n).click(modifiers=["Control"])  # a new tab (closed): the page stays
         page.evaluate(SETTLE)
-        handlers = page.evaluate("""() => [...document.querySelectorAll('#comments *')]
-            .flatMap(el => [...el.attributes].filter(a => a.name.startsWith('on'))
-            .map(a => el.tagName + ' ' + a.name))""")
-        assert handlers == []
+    page.evaluate(SETTLE)
+    handlers = page.evaluate("""() => [...document.querySelectorAll('#comments *')]
+        .flatMap(el => [...el.attributes].filter(a => a.name.startsWith('on'))
+        .map(a => el.tagName + ' ' + a.name))""")
+    assert handlers == []
 
-        # The forms, without any script of ours: a comment, then a reply under it.
-        page.goto(f"{site}/papers/{P1}?sort=new", wait_until="load")
-        page.fill("#comment-new", "Typed in the **browser**")
-        page.click("form.comment-form >> button[type=submit]")
-        page.wait_for_load_state("load")
-        assert f"/papers/{P1}?sort=new#comment-" in page.url  # back at it, in the same order
-        newest = page.locator("ol.comment-list > li.comment").first
-        assert newest.locator(".comment-body strong").inner_text() == "browser"
-        newest.locator("details.reply > summary").click()
-        newest.locator("details.reply textarea").fill("And a reply")
-        newest.locator("details.reply button[type=submit]").click()
-        page.wait_for_load_state("load")
-        page.goto(f"{site}/papers/{P1}?sort=new", wait_until="load")
-        reply = page.locator("ol.comment-list > li.comment").first.locator(
-            "ol.comment-list > li.comment .comment-body")
-        assert reply.inner_text().strip() == "And a reply"
-        context.close()
-        browser.close()
+    # The forms, without any script of ours: a comment, then a reply under it.
+    page.goto(f"{site}/papers/{P1}?sort=new", wait_until="load")
+    page.fill("#comment-new", "Typed in the **browser**")
+    page.click("form.comment-form >> button[type=submit]")
+    page.wait_for_load_state("load")
+    assert f"/papers/{P1}?sort=new#comment-" in page.url  # back at it, in the same order
+    newest = page.locator("ol.comment-list > li.comment").first
+    assert newest.locator(".comment-body strong").inner_text() == "browser"
+    newest.locator("details.reply > summary").click()
+    newest.locator("details.reply textarea").fill("And a reply")
+    newest.locator("details.reply button[type=submit]").click()
+    page.wait_for_load_state("load")
+    page.goto(f"{site}/papers/{P1}?sort=new", wait_until="load")
+    reply = page.locator("ol.comment-list > li.comment").first.locator(
+        "ol.comment-list > li.comment .comment-body")
+    assert reply.inner_text().strip() == "And a reply"
+    context.close()
     assert dialogs == [] and calls == []
     assert outside == [], outside
 
 
+@sqlite_only  # PostgreSQL: tests/test_comments.py stores and shows threads on both
 @pytest.mark.parametrize("width, scheme", [(1280, "light"), (375, "dark")])
-def test_a_thread_is_accessible_and_fits_a_phone(engine, live_server, width, scheme) -> None:
+def test_a_thread_is_accessible_and_fits_a_phone(
+    engine, live_server, browser, width, scheme  # noqa: F811
+) -> None:
     """Signed in (every form shown), a thread four levels deep with math, code, a quote and a
     long link, every reply and edit form open: axe-core finds nothing, nothing scrolls sideways,
     KaTeX typesets the comment's formula."""
-    if CHROMIUM is None:
-        if IN_CI:
-            pytest.fail("chromium is not installed (CI=true: .ci/run installs it)")
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
     from tests.test_browser_pages import Visitor, _check
 
     _load(engine, {P1: (1, "08:00")})
@@ -122,18 +113,15 @@ def test_a_thread_is_accessible_and_fits_a_phone(engine, live_server, width, sch
             parent = add_comment(conn, other if depth % 2 else uid, P1, body, parent,
                                  CommentRules(), TrendingParams())
     cookie, _csrf = _session(engine, uid)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        visitor = Visitor(browser, live_server.url, width, scheme)
-        visitor.context.add_cookies([{"name": "dp_session", "value": cookie,
-                                      "url": live_server.url}])
-        visitor.visit(f"/papers/{P1}")
-        page = visitor.page
-        page.wait_for_function("document.documentElement.dataset.math === 'ready'")
-        assert page.locator("#comments .comment-body .katex").count() == 1
-        for summary in page.locator("#comments details > summary").all():
-            summary.click()
-        assert page.locator("#comments details[open]").count() == 4 + 2  # replies + own edits
-        _check(visitor, f"/papers/{P1}")
-        visitor.context.close()
-        browser.close()
+    visitor = Visitor(browser, live_server.url, width, scheme)
+    visitor.context.add_cookies([{"name": "dp_session", "value": cookie,
+                                  "url": live_server.url}])
+    visitor.visit(f"/papers/{P1}")
+    page = visitor.page
+    page.wait_for_function("document.documentElement.dataset.math === 'ready'")
+    assert page.locator("#comments .comment-body .katex").count() == 1
+    for summary in page.locator("#comments details > summary").all():
+        summary.click()
+    assert page.locator("#comments details[open]").count() == 4 + 2  # replies + own edits
+    _check(visitor, f"/papers/{P1}")
+    visitor.context.close()

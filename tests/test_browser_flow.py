@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from dailypapers.db.schema import comments, user_sessions, votes
 from dailypapers.ingest.files import import_paths
 from tests.account_helpers import GENEROUS
-from tests.conftest import SHARED_DATA, LiveServer, shared
+from tests.conftest import SHARED_DATA, LiveServer, shared, sqlite_only
 from tests.fake_upstream import ATOM_PATH, FakeUpstream
 from tests.helpers import hf_item, write_json
 from tests.test_browser import browser  # noqa: F401  (the chromium fixture)
@@ -52,6 +52,9 @@ def flow_site(settings, engine, tmp_path):
             yield server
 
 
+# PostgreSQL: the same steps over HTTP in tests/test_accounts.py, test_votes.py, test_comments.py
+# and test_submissions.py (sign up, submit, see it today) run on both.
+@sqlite_only
 def test_sign_up_in_upvote_submit_see_it_today_and_sign_out(browser, flow_site, engine):  # noqa: F811
     url = flow_site.url
     context = browser.new_context(java_script_enabled=False, viewport={"width": 1280, "height": 900})

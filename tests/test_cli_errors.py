@@ -9,6 +9,8 @@ import os
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -43,20 +45,52 @@ def refused_url() -> str:
     return f"postgresql://someone:hunter2@127.0.0.1:{free_port()}/test"  # nothing listens there
 
 
+EVERY_COMMAND = [
+    ["status"], ["db", "upgrade"], ["import", "PLACEHOLDER"], ["search", "attention"],
+    ["reindex", "--no-embed"], ["sync"], ["demo", "load"], ["serve", "--no-sync"],
+]
+BAD_URLS = [
+    ("not a database url", ["'not a database url' is not a database URL", "postgresql://"]),
+    ("nosuchdialect://x/y", ["'nosuchdialect' is not a database dailypapers knows"]),
+    ("mysql://u:hunter2@localhost/db", ["driver", "not installed", "'MySQLdb'",
+                                        "mysql://u:***@localhost/db"]),
+]
+USAGE_ERRORS = [["import"], ["serve", "--port", "eighty"], ["nosuchcommand"], ["--nosuchflag"]]
+
+
+@pytest.fixture(scope="module")
+def ahead(tmp_path_factory: pytest.TempPathFactory
+          ) -> Iterator[dict[tuple[str, ...], Future[subprocess.CompletedProcess[str]]]]:
+    """The processes of the parametrized cases below, all started on the module's first use.
+
+    Each case still runs alone in its own real process, in its own folder, and is checked by its
+    own test; only their ~1 s start-ups (python importing the app) overlap instead of adding up.
+    """
+    def start(*args: str, **env: str) -> Future[subprocess.CompletedProcess[str]]:
+        return pool.submit(dailypapers, tmp_path_factory.mktemp("cli"), *args, **env)
+
+    with ThreadPoolExecutor(4) as pool:
+        runs: dict[tuple[str, ...], Future[subprocess.CompletedProcess[str]]] = {}
+        day = write_json(tmp_path_factory.mktemp("import") / "2026-03-02.json",
+                         [hf_item("2603.00001")])
+        for args in EVERY_COMMAND:
+            runs[("unreachable", *args)] = start(
+                *[str(day) if a == "PLACEHOLDER" else a for a in args],
+                DAILYPAPERS_DATABASE_URL=refused_url())
+        for url, _needles in BAD_URLS:
+            for command in ("status", "serve"):
+                runs[("bad url", url, command)] = start(command, DAILYPAPERS_DATABASE_URL=url)
+        for args in USAGE_ERRORS:
+            runs[("usage", *args)] = start(*args)
+        yield runs
+
+
 # --- the database setting ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("args", [
-    ["status"], ["db", "upgrade"], ["import", "PLACEHOLDER"], ["search", "attention"],
-    ["reindex", "--no-embed"], ["sync"], ["demo", "load"], ["serve", "--no-sync"],
-], ids=lambda a: " ".join(a[:2]))
-def test_an_unreachable_database_is_one_line_from_every_command(
-    tmp_path: Path, args: list[str]
-) -> None:
-    args = [str(write_json(tmp_path / "2026-03-02.json", [hf_item("2603.00001")]))
-            if a == "PLACEHOLDER" else a for a in args]
-
-    result = dailypapers(tmp_path, *args, DAILYPAPERS_DATABASE_URL=refused_url())
+@pytest.mark.parametrize("args", EVERY_COMMAND, ids=lambda a: " ".join(a[:2]))
+def test_an_unreachable_database_is_one_line_from_every_command(ahead, args: list[str]) -> None:
+    result = ahead[("unreachable", *args)].result()
 
     one_error_line(result, "DAILYPAPERS_DATABASE_URL", "connection refused",
                           "start the database")
@@ -88,19 +122,15 @@ def test_an_unknown_database_host(tmp_path: Path) -> None:
     one_error_line(result, "DAILYPAPERS_DATABASE_URL", "unknown host 'no-such-host.invalid'")
 
 
-@pytest.mark.parametrize("url, needles", [
-    ("not a database url", ["'not a database url' is not a database URL", "postgresql://"]),
-    ("nosuchdialect://x/y", ["'nosuchdialect' is not a database dailypapers knows"]),
-    ("mysql://u:hunter2@localhost/db", ["driver", "not installed", "'MySQLdb'",
-                                        "mysql://u:***@localhost/db"]),
-], ids=["unparseable", "unknown dialect", "driver absent"])
+@pytest.mark.parametrize("url, needles", BAD_URLS,
+                         ids=["unparseable", "unknown dialect", "driver absent"])
 def test_a_bad_database_url_says_what_a_good_one_looks_like(
-    tmp_path: Path, url: str, needles: list[str]
+    ahead, url: str, needles: list[str]
 ) -> None:
     if url.startswith("mysql"):
         assert importlib.util.find_spec("MySQLdb") is None  # the premise: no MySQL driver here
-    for command in (["status"], ["serve"]):
-        result = dailypapers(tmp_path, *command, DAILYPAPERS_DATABASE_URL=url)
+    for command in ("status", "serve"):
+        result = ahead[("bad url", url, command)].result()
         one_error_line(result, "DAILYPAPERS_DATABASE_URL", *needles)
         assert "hunter2" not in result.stderr
 
@@ -165,10 +195,9 @@ def test_an_unknown_host(tmp_path: Path) -> None:
 # --- usage errors ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("args", [["import"], ["serve", "--port", "eighty"], ["nosuchcommand"],
-                                  ["--nosuchflag"]])
-def test_usage_errors_exit_64_not_2(tmp_path: Path, args: list[str]) -> None:
-    result = dailypapers(tmp_path, *args)
+@pytest.mark.parametrize("args", USAGE_ERRORS)
+def test_usage_errors_exit_64_not_2(ahead, args: list[str]) -> None:
+    result = ahead[("usage", *args)].result()
     assert result.returncode == 64, (result.stdout, result.stderr)
     assert "Usage:" in result.stderr and "Traceback" not in result.stderr
 

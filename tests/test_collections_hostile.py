@@ -11,7 +11,7 @@ import lxml.html
 import pytest
 
 from dailypapers.web.app import create_app
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, sqlite_only
 from tests.test_browser import browser  # noqa: F401  (the chromium fixture)
 from tests.test_collections import GENEROUS, _auth, _session
 from tests.test_votes import DAY, P1, _load, _users
@@ -91,6 +91,7 @@ def test_xss_vectors_as_collection_names_come_back_inert(settings, engine) -> No
 
 
 @pytest.mark.browser
+@sqlite_only  # PostgreSQL: the names read back inert in the test above
 def test_no_dialog_fires_on_hostile_collection_pages(settings, engine, browser) -> None:  # noqa: F811
     _load(engine, {P1: (3, "08:00")})
     (uid, token), = _users(engine, 1)

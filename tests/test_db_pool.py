@@ -10,18 +10,14 @@ import pytest
 import sqlalchemy as sa
 
 from dailypapers.db.engine import make_engine, retry_on_disconnect
-from dailypapers.db.schema import metadata
 from dailypapers.settings import Settings
+from tests.conftest import empty_postgres
 
 
 @pytest.fixture
 def pg_url(postgres_url: str) -> str:
     """PostgreSQL only (SQLite has no pool to speak of), emptied as conftest's db_url does."""
-    engine = make_engine(postgres_url)
-    with engine.begin() as conn:
-        tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
-        conn.exec_driver_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
-    engine.dispose()
+    empty_postgres(postgres_url)
     return postgres_url
 
 

@@ -16,12 +16,11 @@ from pathlib import Path
 import pytest
 
 from dailypapers.db.engine import make_engine
-from dailypapers.db.schema import metadata
 from dailypapers.index.worker import IndexWorker
 from dailypapers.ingest.files import import_paths
 from dailypapers.settings import Settings
 from tests import hf_hub_papers_tests as vendored
-from tests.conftest import LiveServer, shared
+from tests.conftest import LiveServer, empty_postgres, shared
 from tests.helpers import search_service
 
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
@@ -44,11 +43,9 @@ def hub_server(request, tmp_path_factory, sqlite_template):
         url = f"sqlite:///{data_dir / 'db.sqlite3'}"
     else:
         url = request.getfixturevalue("postgres_url")
-    engine = make_engine(url)
     if request.param == "postgresql":
-        with engine.begin() as conn:
-            tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
-            conn.exec_driver_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+        empty_postgres(url)
+    engine = make_engine(url)
     import_paths(engine, [*(shared("hf-daily", f"{day}.json") for day in DAYS), ANSWER])
     settings = Settings(database_url=url, data_dir=data_dir)
     from dailypapers.web.app import create_app

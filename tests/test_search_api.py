@@ -3,6 +3,8 @@ CLI, similar papers, catch-up of separately imported papers, and hostile input."
 
 import json
 import os
+import shutil
+from contextlib import ExitStack
 from urllib.parse import urlsplit
 
 import lxml.html
@@ -15,7 +17,7 @@ from dailypapers.db.schema import papers
 from dailypapers.index.worker import IndexWorker
 from dailypapers.ingest.files import import_paths
 from dailypapers.settings import Settings
-from tests.conftest import LiveServer, shared
+from tests.conftest import TEST_SECRET_KEY, LiveServer, new_postgres_database, shared
 from tests.helpers import hf_item, search_service, write_json
 
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
@@ -38,6 +40,33 @@ def api(app):
 
     with TestClient(app) as client:
         yield client
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def read_only_api(request, tmp_path_factory, sqlite_template):  # type: ignore[no-untyped-def]
+    """``api`` and its engine, loaded once per database for the cases that only read: each
+    case built the keyword index and embedded every paper of the day for itself (~1-2 s).
+    PostgreSQL gets a database of its own, as the other tests here empty the session's."""
+    from fastapi.testclient import TestClient
+
+    from dailypapers.web.app import create_app
+
+    data_dir = tmp_path_factory.mktemp(f"search-{request.param}")
+    with ExitStack() as stack:
+        if request.param == "sqlite":
+            shutil.copyfile(sqlite_template, data_dir / "dailypapers.sqlite3")
+            url = f"sqlite:///{data_dir / 'dailypapers.sqlite3'}"
+        else:
+            url = stack.enter_context(new_postgres_database())
+        engine = make_engine(url)
+        stack.callback(engine.dispose)
+        settings = Settings(database_url=url, data_dir=data_dir, secret_key=TEST_SECRET_KEY,
+                            media_fetch_max=0)
+        import_paths(engine, [shared("hf-daily", DAY)])
+        app = create_app(settings, engine, search=search_service(engine, settings))
+        IndexWorker(app.state.search).run_once()
+        client = stack.enter_context(TestClient(app))
+        yield client, engine
 
 
 @pytest.fixture
@@ -96,7 +125,8 @@ def test_hf_client_list_papers(app, source):
         ({"q": "x", "sort": "random"}, 400),
     ],
 )
-def test_bad_input_is_an_answer_or_a_clear_400(api, engine, params, status):
+def test_bad_input_is_an_answer_or_a_clear_400(read_only_api, params, status):
+    api, engine = read_only_api
     response = api.get("/api/v1/search", params=params)
     assert response.status_code == status, response.text
     body = response.json()
@@ -112,7 +142,8 @@ def test_bad_input_is_an_answer_or_a_clear_400(api, engine, params, status):
 
 @pytest.mark.parametrize(("name", "day"), [("date_from", "9999-12-31"), ("date_to", "0001-01-01"),
                                            ("date_from", "1677-09-20"), ("date_to", "2262-04-12")])
-def test_filter_dates_beyond_the_years_served_are_400(api, name, day):
+def test_filter_dates_beyond_the_years_served_are_400(read_only_api, name, day):
+    api, _engine = read_only_api
     # The keyword index cannot hold dates outside 1677-09-21..2262-04-11: these were 500s.
     params = {"q": "model", name: day}
     for path in ("/api/v1/search", "/api/papers/search"):

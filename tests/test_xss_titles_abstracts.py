@@ -19,7 +19,7 @@ from dailypapers.db.engine import write_transaction
 from dailypapers.db.schema import feature_days, papers
 from dailypapers.index.worker import IndexWorker
 from dailypapers.web.app import create_app
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, sqlite_only
 from tests.helpers import search_service
 from tests.test_browser import browser  # noqa: F401  (the chromium fixture)
 from tests.test_collections_hostile import _inert
@@ -130,6 +130,7 @@ def test_xss_vectors_as_titles_abstracts_and_submitters_come_back_inert(hostile_
 
 
 @pytest.mark.browser
+@sqlite_only  # PostgreSQL: the rows read back exactly in the test above
 def test_no_dialog_fires_on_hostile_titles_and_abstracts(settings, engine, browser) -> None:  # noqa: F811
     store_hostile(engine)
     with LiveServer(create_app(settings, engine)) as server:
