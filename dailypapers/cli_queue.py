@@ -25,9 +25,14 @@ def _stop_on_signals() -> threading.Event:
     return stop
 
 
-def _logging() -> None:
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def _logging(settings: Settings) -> None:
+    """Log lines as `serve`'s (DAILYPAPERS_LOG_FORMAT), and task failures counted into the
+    machine's metrics folder, which `/metrics` adds up."""
+    from dailypapers.logs import configure
+    from dailypapers.metrics import use_multiprocess_dir
+
+    configure(settings.log_format)
+    use_multiprocess_dir(settings)
 
 
 def _queue_settings() -> Settings:
@@ -55,7 +60,7 @@ def install(main: click.Group, engine_for: Any) -> None:
 
         settings = _queue_settings()
         engine = engine_for(settings)
-        _logging()
+        _logging(settings)
         click.echo(f"Worker on {safe_queue_url(settings.queue_url)}, {threads} thread(s)")
         run_worker(settings, engine, _stop_on_signals(), threads=threads)
 
@@ -67,7 +72,7 @@ def install(main: click.Group, engine_for: Any) -> None:
 
         settings = _queue_settings()
         engine = engine_for(settings)
-        _logging()
+        _logging(settings)
         names = ", ".join(job.name for job in queued_jobs(settings))
         click.echo(f"Scheduler on {safe_queue_url(settings.queue_url)}: {names}")
         run_scheduler(settings, engine, _stop_on_signals())

@@ -42,6 +42,7 @@ from sqlalchemy.engine import Engine
 from dailypapers import job_runs
 from dailypapers.db.engine import read_transaction
 from dailypapers.jobs import Job, current_slot, digest_day, run_slot, scheduled_jobs
+from dailypapers.metrics import count_task_failure
 from dailypapers.settings import Settings, safe_queue_url
 
 log = logging.getLogger("dailypapers.queue")
@@ -171,8 +172,12 @@ def _slot_task(job: str, slot: str) -> None:
         job_runs.finish(ctx.engine, job, slot, "failed", f"no job named {job} in this version "
                         "or with these settings")
         return
-    outcome = run_slot(ctx.settings, ctx.engine, jobs[job], dt.datetime.fromisoformat(slot),
-                       ctx.stop, final_attempt=_final_attempt(ctx.settings))
+    try:
+        outcome = run_slot(ctx.settings, ctx.engine, jobs[job], dt.datetime.fromisoformat(slot),
+                           ctx.stop, final_attempt=_final_attempt(ctx.settings))
+    except Exception:
+        count_task_failure(job)  # summed into /metrics with the web processes' figures
+        raise
     log.info("job %s slot %s: %s", job, slot, outcome)
 
 
