@@ -187,9 +187,11 @@ def test_a_hidden_paper_takes_no_vote_either_way(settings, engine) -> None:
         assert mod.api("POST", f"/api/v1/moderation/papers/{HIDE}/hide",
                        json={"reason": "spam"}).status_code == 200
 
-        for method in ("DELETE", "POST"):
-            answer = reader.api(method, f"/api/v1/papers/{HIDE}/vote")
-            assert answer.status_code == 404, (method, answer.text)
+        newcomer = add_person(engine, server.url, "Nell")  # no vote of hers to collide with
+        for voter, method in ((reader, "DELETE"), (reader, "POST"), (newcomer, "POST")):
+            answer = voter.api(method, f"/api/v1/papers/{HIDE}/vote")
+            assert (answer.status_code, answer.json()["error"]) == (
+                404, f"Paper {HIDE} not found"), (method, answer.text)
         assert _local_upvotes(engine) == {HIDE: 1, KEEP: 0}  # neither taken back nor added
         assert reader.api("POST", f"/api/v1/papers/{KEEP}/vote").status_code == 200
         assert _local_upvotes(engine) == {HIDE: 1, KEEP: 1}
