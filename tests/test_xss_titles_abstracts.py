@@ -20,7 +20,7 @@ from dailypapers.db.schema import feature_days, papers
 from dailypapers.index.worker import IndexWorker
 from dailypapers.web.app import create_app
 from tests.conftest import LiveServer
-from tests.helpers import search_service, watch_page
+from tests.helpers import search_service
 from tests.test_browser import browser  # noqa: F401  (the chromium fixture)
 from tests.test_collections_hostile import _inert
 from tests.xss_vectors import XSS_VECTORS
@@ -135,6 +135,8 @@ def test_no_dialog_fires_on_hostile_titles_and_abstracts(settings, engine, brows
     with LiveServer(create_app(settings, engine)) as server:
         context = browser.new_context(viewport={"width": 1280, "height": 900})
         page = context.new_page()
+        from tests.helpers import watch_page
+
         dialogs, outside = watch_page(page, server.url)
         paths = [*LISTS, *(f"/papers/{pid(n)}" for n in range(len(XSS_VECTORS)))]
         for path in paths:
