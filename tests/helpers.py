@@ -180,3 +180,20 @@ def png(width: int, height: int, rgb: tuple[int, int, int] = (200, 30, 30), pad:
     extra = chunk(b"tEXt", b"pad\x00" + b"x" * pad) if pad else b""
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
             + extra + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+def watch_page(page: Any, own_origin: str) -> tuple[list[str], list[str]]:
+    """(dialogs, outside) of a Playwright page, filled as it runs: every dialog it opens
+    (dismissed, so the run goes on) and every request to anywhere but ``own_origin`` (data:
+    and about: aside). Both stay empty on a page that renders hostile text inert."""
+    dialogs: list[str] = []
+    outside: list[str] = []
+
+    def on_dialog(dialog: Any) -> None:
+        dialogs.append(f"{dialog.type}: {dialog.message}")
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
+    page.on("request", lambda req: outside.append(req.url)
+            if not req.url.startswith((own_origin, "data:", "about:")) else None)
+    return dialogs, outside

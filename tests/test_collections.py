@@ -476,17 +476,26 @@ def test_search_cards_carry_the_form_and_lists_read_membership_once(settings, en
                           json={"name": "Q"}).json()["id"]
         client.put(f"/api/v1/collections/{cid}/papers/{P2}", headers=_auth(token))
         _sign_in(client, engine, uid)
-        statements: list[str] = []
+        executed: list[tuple[sa.Connection, str]] = []
 
-        def seen(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
-            statements.append(statement)
+        def seen(conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
+            executed.append((conn, statement))
 
         sa.event.listen(engine, "before_cursor_execute", seen)
         for path in ("/search?q=quokka", f"/papers/date/{DAY}"):
-            statements.clear()
+            executed.clear()
             doc = lxml.html.fromstring(client.get(path).text)
+            statements = [s for _c, s in executed]
             # One query for the form's choices, one for which cards are in them: not one a card.
             assert sum("collection_items.paper_id IN" in s for s in statements) == 1, statements
+            # Both, the signed-in user and the list's pressed vote buttons are read in the page's
+            # own read transaction (the one that read its papers), not in a second pooled
+            # connection held meanwhile.
+            page = [c for c, s in executed if "FROM papers" in s and "collection" not in s]
+            helpers = [c for c, s in executed
+                       if "collection" in s or "FROM votes" in s or "user_sessions" in s]
+            assert len(helpers) == (3 if path.startswith("/search") else 4), (path, executed)
+            assert all(c is page[0] for c in helpers), (path, executed)
             summaries = {card.get("data-paper-id"): card.xpath(
                 "string(.//details[@class='collect']/summary)") for card in
                 doc.xpath("//article[contains(@class, 'card')]")}

@@ -5,14 +5,13 @@ listing; and in Debian's chromium no dialog fires on those pages (SQLite and Pos
 
 from __future__ import annotations
 
-from typing import Any
-
 import lxml.html
 import pytest
 
 from dailypapers.web.app import create_app
 from tests.conftest import LiveServer, sqlite_only
 from tests.test_browser import browser  # noqa: F401  (the chromium fixture)
+from tests.helpers import watch_page
 from tests.test_collections import GENEROUS, _auth, _session
 from tests.test_votes import DAY, P1, _load, _users
 from tests.xss_vectors import XSS_VECTORS
@@ -105,16 +104,7 @@ def test_no_dialog_fires_on_hostile_collection_pages(settings, engine, browser) 
         context = browser.new_context(viewport={"width": 1280, "height": 900})
         context.add_cookies([{"name": "dp_session", "value": cookie, "url": server.url}])
         page = context.new_page()
-        dialogs: list[str] = []
-
-        def on_dialog(dialog: Any) -> None:
-            dialogs.append(f"{dialog.type}: {dialog.message}")
-            dialog.dismiss()
-
-        page.on("dialog", on_dialog)
-        outside: list[str] = []
-        page.on("request", lambda req: outside.append(req.url)
-                if not req.url.startswith((server.url, "data:", "about:")) else None)
+        dialogs, outside = watch_page(page, server.url)
         paths = ["/collections", f"/papers/{P1}", f"/papers/date/{DAY}",
                  *(f"/collections/{cid}" for cid in ids)]
         for path in paths:

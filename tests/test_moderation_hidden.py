@@ -187,9 +187,32 @@ def test_a_hidden_paper_takes_no_vote_either_way(settings, engine) -> None:
         assert mod.api("POST", f"/api/v1/moderation/papers/{HIDE}/hide",
                        json={"reason": "spam"}).status_code == 200
 
-        for method in ("DELETE", "POST"):
-            answer = reader.api(method, f"/api/v1/papers/{HIDE}/vote")
-            assert answer.status_code == 404, (method, answer.text)
+        newcomer = add_person(engine, server.url, "Nell")  # no vote of hers to collide with
+        for voter, method in ((reader, "DELETE"), (reader, "POST"), (newcomer, "POST")):
+            answer = voter.api(method, f"/api/v1/papers/{HIDE}/vote")
+            assert (answer.status_code, answer.json()["error"]) == (
+                404, f"Paper {HIDE} not found"), (method, answer.text)
         assert _local_upvotes(engine) == {HIDE: 1, KEEP: 0}  # neither taken back nor added
         assert reader.api("POST", f"/api/v1/papers/{KEEP}/vote").status_code == 200
         assert _local_upvotes(engine) == {HIDE: 1, KEEP: 1}
+
+
+def test_the_hidden_ids_search_reads_on_every_request_come_from_the_index(engine) -> None:
+    """catalog.hidden_paper_ids runs on every search: as a scan of papers on SQLite it cost
+    113 ms at 200,000 rows (an abstract each), growing with the catalogue."""
+    if engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL's planner takes the index by itself (1.7 ms at 200,000 rows)")
+    seen: list[tuple[str, object]] = []
+
+    def grab(_conn, _cursor, statement, parameters, *_args) -> None:  # type: ignore[no-untyped-def]
+        seen.append((statement, parameters))
+
+    with engine.connect() as conn:
+        sa.event.listen(engine, "before_cursor_execute", grab)
+        try:
+            catalog.hidden_paper_ids(conn)
+        finally:
+            sa.event.remove(engine, "before_cursor_execute", grab)
+        (statement, parameters), = [(s, p) for s, p in seen if "hidden_at" in s]
+        plan = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters or ()).all()
+    assert any("USING INDEX ix_papers_hidden_at" in row[-1] for row in plan), plan

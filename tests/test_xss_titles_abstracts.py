@@ -136,16 +136,9 @@ def test_no_dialog_fires_on_hostile_titles_and_abstracts(settings, engine, brows
     with LiveServer(create_app(settings, engine)) as server:
         context = browser.new_context(viewport={"width": 1280, "height": 900})
         page = context.new_page()
-        dialogs: list[str] = []
+        from tests.helpers import watch_page
 
-        def on_dialog(dialog: Any) -> None:
-            dialogs.append(f"{dialog.type}: {dialog.message}")
-            dialog.dismiss()
-
-        page.on("dialog", on_dialog)
-        outside: list[str] = []
-        page.on("request", lambda req: outside.append(req.url)
-                if not req.url.startswith((server.url, "data:", "about:")) else None)
+        dialogs, outside = watch_page(page, server.url)
         paths = [*LISTS, *(f"/papers/{pid(n)}" for n in range(len(XSS_VECTORS)))]
         for path in paths:
             page.goto(server.url + path)

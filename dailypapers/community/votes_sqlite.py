@@ -48,6 +48,10 @@ def _compile(statement: Any) -> str:
 
 @functools.cache
 def _sql() -> SimpleNamespace:
+    # A paper a moderator hid takes no votes either way: the insert and delete change nothing
+    # and the counts find no row, so the voter is told it is unknown (as votes_pg does).
+    visible = sa.select(papers.c.id).where(papers.c.id == _p("paper_id"),
+                                           papers.c.hidden_at.is_(None))
     return SimpleNamespace(
         token=_compile(
             sa.select(users.c.id, users.c.username, users.c.is_admin, users.c.is_moderator,
@@ -57,24 +61,23 @@ def _sql() -> SimpleNamespace:
             .join(users, users.c.id == api_tokens.c.user_id)
             .where(api_tokens.c.token_hash == _p("token_hash"), users.c.suspended_at.is_(None))),
         insert=_compile(
-            sqlite.insert(votes).values(user_id=_p("user_id"), paper_id=_p("paper_id"),
-                                        created_at=_p("now"))
+            sqlite.insert(votes).from_select(
+                ["user_id", "paper_id", "created_at"],
+                sa.select(_p("user_id"), _p("paper_id"), _p("now")).where(sa.exists(visible)))
             .on_conflict_do_nothing(index_elements=["user_id", "paper_id"])
             .returning(votes.c.id)),
         delete=_compile(
             votes.delete().where(votes.c.user_id == _p("user_id"),
-                                 votes.c.paper_id == _p("paper_id")).returning(votes.c.id)),
+                                 votes.c.paper_id == _p("paper_id"), sa.exists(visible))
+            .returning(votes.c.id)),
         bump=_compile(
             papers.update().where(papers.c.id == _p("paper_id"))
             .values(local_upvotes=papers.c.local_upvotes + _p("delta"), counts_updated_at=_p("now"))
             .returning(papers.c.upvotes, papers.c.local_upvotes, papers.c.num_comments,
                        papers.c.local_comments)),
-        visible=_compile(
-            sa.select(papers.c.id).where(papers.c.id == _p("paper_id"),
-                                         papers.c.hidden_at.is_(None))),
         counts=_compile(
             sa.select(papers.c.upvotes, papers.c.local_upvotes)
-            .where(papers.c.id == _p("paper_id"))),
+            .where(papers.c.id == _p("paper_id"), papers.c.hidden_at.is_(None))),
         days=_compile(
             sa.select(feature_days.c.id, feature_days.c.day, feature_days.c.submitted_on_daily_at)
             .where(feature_days.c.paper_id == _p("paper_id"))),
@@ -112,12 +115,10 @@ def api_token_user(conn: Connection, token: str) -> ApiTokenUser | None:
 
 def set_vote(conn: Connection, user_id: int, paper_id: str, on: bool,
              params: TrendingParams) -> tuple[bool, int, int] | None:
-    """(changed, imported, local), or None for an unknown paper. Raises
-    ``sa.exc.IntegrityError`` for an unknown paper when voting on (the foreign key)."""
+    """(changed, imported, local), or None for an unknown or hidden paper (the insert's
+    ``EXISTS`` keeps it from the foreign key, so ``sa.exc.IntegrityError`` is only a guard)."""
     sql, now, cur = _sql(), _stamp(conn), _cursor(conn)
     key = {"user_id": user_id, "paper_id": paper_id}
-    if cur.execute(sql.visible, {"paper_id": paper_id}).fetchone() is None:
-        return None  # unknown, or hidden by a moderator: no vote either way
     try:
         if on:
             changed = cur.execute(sql.insert, {**key, "now": now}).fetchone() is not None
@@ -125,7 +126,7 @@ def set_vote(conn: Connection, user_id: int, paper_id: str, on: bool,
             changed = cur.execute(sql.delete, key).fetchone() is not None
     except sqlite3.IntegrityError as exc:  # as SQLAlchemy would have raised it
         raise sa.exc.IntegrityError(sql.insert, key, exc) from exc
-    if not changed:
+    if not changed:  # already so, or the paper is unknown or hidden (no row: None)
         row = cur.execute(sql.counts, {"paper_id": paper_id}).fetchone()
         return None if row is None else (False, row[0], row[1])
     upvotes, local, comments, local_comments = cur.execute(sql.bump, {

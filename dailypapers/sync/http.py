@@ -197,6 +197,55 @@ class PoliteClient:
 
     # -- fetching ----------------------------------------------------------------------------
 
+    def _with_retries(
+        self, request_url: httpx.URL, attempt: Callable[[], T | _Retry], *, narrate: bool,
+    ) -> tuple[T, int]:
+        """``attempt()``'s result and how many attempts it took, paced and retried as the
+        module docstring says. ``attempt`` sends one request and returns its result, a
+        :class:`_Retry` for an answer worth asking again, or raises to end the fetch;
+        timeouts and connection errors it raises are retried here.
+
+        ``narrate``: log each retry and say why a too-long Retry-After ends the fetch (the
+        sync's JSON/XML fetches do; the media stream stays quiet and reports the last problem).
+        """
+        shown = safe_url(request_url)
+        host = request_url.netloc.decode("ascii", "replace")
+        attempts = self.max_retries + 1
+        problem = "no attempt made"
+        for number in range(attempts):
+            self._pace(host)
+            retry_after: float | None = None
+            try:
+                self.requests += 1
+                outcome = attempt()
+            except httpx.TimeoutException as exc:
+                problem = f"timed out ({type(exc).__name__})"
+            except httpx.TransportError as exc:
+                problem = f"connection error ({type(exc).__name__}: {_first_line(exc)})"
+            else:
+                if not isinstance(outcome, _Retry):
+                    return outcome, number + 1
+                problem, retry_after = outcome.problem, outcome.retry_after
+            finally:
+                self._last[host] = time.monotonic()
+            if number == attempts - 1:
+                break
+            delay = self.backoff(number)
+            if retry_after is not None:
+                if retry_after > self.max_retry_after:
+                    if not narrate:
+                        break
+                    raise UpstreamError(
+                        f"GET {shown}: {problem}, upstream asks to retry after "
+                        f"{retry_after:.0f} s (more than {self.max_retry_after:.0f} s); giving up"
+                    )
+                delay = max(delay, retry_after)
+            if narrate:
+                self.log(f"  {shown}: {problem}; retry {number + 1}/{self.max_retries} "
+                         f"in {delay:.1f} s")
+            self.wait(delay)
+        raise UpstreamError(f"GET {shown} failed after {attempts} attempt(s): {problem}")
+
     def get(
         self,
         url: str,
@@ -211,54 +260,22 @@ class PoliteClient:
         """
         request_url = httpx.URL(url, params=params) if params else httpx.URL(url)
         shown = safe_url(request_url)
-        host = request_url.netloc.decode("ascii", "replace")
-        attempts = self.max_retries + 1
-        problem = "no attempt made"
-        for attempt in range(attempts):
-            self._pace(host)
-            retry_after: float | None = None
-            try:
-                self.requests += 1
-                response = self._client.get(request_url)
-            except httpx.TimeoutException as exc:
-                problem = f"timed out ({type(exc).__name__})"
-            except httpx.TransportError as exc:
-                problem = f"connection error ({type(exc).__name__}: {_first_line(exc)})"
-            else:
-                status = response.status_code
-                if status == 429 or status >= 500:
-                    problem = f"HTTP {status}"
-                    retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                elif status >= 400:
-                    raise UpstreamError(
-                        f"GET {shown} answered HTTP {status}: {_snippet(response)}"
-                    )
-                else:
-                    try:
-                        _check_length(response)
-                        value = decode(response)
-                    except BadBody as exc:
-                        problem = str(exc)
-                    else:
-                        return Fetched(value=value, response=response, attempts=attempt + 1)
-            finally:
-                self._last[host] = time.monotonic()
-            if attempt == attempts - 1:
-                break
-            delay = self.backoff(attempt)
-            if retry_after is not None:
-                if retry_after > self.max_retry_after:
-                    raise UpstreamError(
-                        f"GET {shown}: {problem}, upstream asks to retry after "
-                        f"{retry_after:.0f} s (more than {self.max_retry_after:.0f} s); giving up"
-                    )
-                delay = max(delay, retry_after)
-            self.log(
-                f"  {shown}: {problem}; retry {attempt + 1}/{self.max_retries} in {delay:.1f} s"
-            )
-            self.wait(delay)
-        raise UpstreamError(f"GET {shown} failed after {attempts} attempt(s): {problem}")
 
+        def attempt() -> tuple[T, httpx.Response] | _Retry:
+            response = self._client.get(request_url)
+            status = response.status_code
+            if status == 429 or status >= 500:
+                return _busy(response)
+            if status >= 400:
+                raise UpstreamError(f"GET {shown} answered HTTP {status}: {_snippet(response)}")
+            try:
+                _check_length(response)
+                return decode(response), response
+            except BadBody as exc:
+                return _Retry(str(exc))
+
+        (value, response), attempts = self._with_retries(request_url, attempt, narrate=True)
+        return Fetched(value=value, response=response, attempts=attempts)
 
     def get_bytes(
         self, url: str, *, max_bytes: int, total_seconds: float, max_redirects: int = 3,
@@ -277,7 +294,7 @@ class PoliteClient:
             refusal = check_host(current) if check_host is not None else None
             if refusal:
                 raise Refused(f"GET {safe_url(current)}: {refusal}")
-            status, location, body, content_type = self._get_stream(current, max_bytes, total_seconds)
+            location, body, content_type = self._get_stream(current, max_bytes, total_seconds)
             if location is None:
                 return body, content_type
             target, reason = check_url(urljoin(current, location))
@@ -288,51 +305,45 @@ class PoliteClient:
 
     def _get_stream(
         self, url: str, max_bytes: int, total_seconds: float
-    ) -> tuple[int, str | None, bytes, str]:
-        """(status, Location of a redirect or None, body, Content-Type), with retries."""
+    ) -> tuple[str | None, bytes, str]:
+        """(Location of a redirect or None, body, Content-Type), with retries."""
         request_url = httpx.URL(url)
         shown = safe_url(request_url)
-        host = request_url.netloc.decode("ascii", "replace")
-        attempts = self.max_retries + 1
-        problem = "no attempt made"
-        for attempt in range(attempts):
-            self._pace(host)
-            retry_after: float | None = None
+
+        def attempt() -> tuple[str | None, bytes, str] | _Retry:
             try:
-                self.requests += 1
                 with self._client.stream("GET", request_url, follow_redirects=False) as response:
                     status = response.status_code
                     if status in (301, 302, 303, 307, 308):
                         location = response.headers.get("Location")
                         if not location:
                             raise Refused(f"GET {shown} answered HTTP {status} without a Location")
-                        return status, location, b"", ""
+                        return location, b"", ""
                     if status == 429 or status >= 500:
-                        problem = f"HTTP {status}"
-                        retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                    elif status >= 300:
+                        return _busy(response)
+                    if status >= 300:
                         raise Refused(f"GET {shown} answered HTTP {status}")
-                    else:
-                        body = _read_capped(response, max_bytes, total_seconds, shown)
-                        return status, None, body, response.headers.get("Content-Type", "")
+                    body = _read_capped(response, max_bytes, total_seconds, shown)
+                    return None, body, response.headers.get("Content-Type", "")
             except httpx.InvalidURL as exc:  # httpx builds a redirect's target before returning
                 raise Refused(f"GET {shown}: redirected to a URL that is not http(s) "
                               f"({_first_line(exc)})") from None
-            except httpx.TimeoutException as exc:
-                problem = f"timed out ({type(exc).__name__})"
-            except httpx.TransportError as exc:
-                problem = f"connection error ({type(exc).__name__}: {_first_line(exc)})"
-            finally:
-                self._last[host] = time.monotonic()
-            if attempt == attempts - 1:
-                break
-            delay = self.backoff(attempt)
-            if retry_after is not None:
-                if retry_after > self.max_retry_after:
-                    break
-                delay = max(delay, retry_after)
-            self.wait(delay)
-        raise UpstreamError(f"GET {shown} failed after {attempts} attempt(s): {problem}")
+
+        return self._with_retries(request_url, attempt, narrate=False)[0]
+
+
+@dataclass(slots=True)
+class _Retry:
+    """One attempt's answer that is worth asking again: why, and the pause it asked for."""
+
+    problem: str
+    retry_after: float | None = None
+
+
+def _busy(response: httpx.Response) -> _Retry:
+    """A 429 or 5xx: retried, after at least the Retry-After it names."""
+    return _Retry(f"HTTP {response.status_code}",
+                  parse_retry_after(response.headers.get("Retry-After")))
 
 
 def _read_capped(response: httpx.Response, max_bytes: int, total_seconds: float, shown: str) -> bytes:

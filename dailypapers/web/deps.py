@@ -50,6 +50,7 @@ from dailypapers.web.params import ApiError
 __all__ = [
     "ConnDep", "WriteConnDep", "CurrentUser", "RequireUser", "CsrfDep", "User", "SignInRequired",
     "render", "api_error", "is_api", "public_base", "public_url", "get_connection",
+    "request_reader",
     "get_write_connection", "current_user", "require_user", "check_csrf", "csrf_token_for",
     "set_session_cookie", "clear_session_cookie", "session_cookie_name", "session_token",
     "secret_key", "RateLimited", "rate_limit", "client_address", "safe_next", "write_in_request", "AUTH_RESPONSES",
@@ -76,16 +77,32 @@ def get_connection(request: Request) -> Iterator[Connection]:
     (one in ~1,500 answers in tests/test_outage.py)."""
     with request.app.state.engine.connect() as conn:
         transaction = conn.begin()
+        request.state.read_connection = conn  # for the page's templates: see request_reader
         try:
             yield conn
         except BaseException:
             transaction.rollback()
             raise
+        finally:
+            request.state.read_connection = None
         try:
             transaction.commit()
         except (sa_exc.OperationalError, sa_exc.InterfaceError) as exc:
             log.info("read transaction ended by the database after the answer: %s",
                      str(exc.orig or exc).splitlines()[0])
+
+
+@contextlib.contextmanager
+def request_reader(request: Request) -> Iterator[Connection]:
+    """The request's own read transaction (``ConnDep``) while it is open, else one of its own.
+    A template helper that read through a transaction of its own held a second pooled
+    connection while the page's was checked out."""
+    conn = getattr(request.state, "read_connection", None)
+    if conn is not None:
+        yield conn
+        return
+    with read_transaction(request.app.state.engine) as conn:
+        yield conn
 
 
 # Writers wait for their turn here, on the event loop, before they take a thread. The route and
@@ -254,14 +271,14 @@ def resolve_user(request: Request) -> User | None:
     if is_api(request):
         token = _bearer_token(request)
         if token:
-            with read_transaction(request.app.state.engine) as conn:
+            with request_reader(request) as conn:
                 found = user_for_api_token(conn, token)
             if found is not None:
                 user, request.state.api_token = found[0], found[1:]
     else:
         token = session_token(request)
         if token:
-            with read_transaction(request.app.state.engine) as conn:
+            with request_reader(request) as conn:
                 session: SessionUser | None = user_for_session(conn, token)
             if session is not None:
                 user, request.state.session = session.user, session
@@ -368,7 +385,7 @@ class _VotedPapers:
         if paper is not None:
             ids.append(paper["id"])
         user = self._context["current_user"]
-        with read_transaction(self._request.app.state.engine) as conn:
+        with request_reader(self._request) as conn:
             return voted_papers(conn, user.id, list(dict.fromkeys(ids)))
 
     def __contains__(self, paper_id: object) -> bool:

@@ -19,11 +19,10 @@ from sqlalchemy.engine import Connection
 
 from dailypapers.community import collections as cs
 from dailypapers.community.collections import Collection, CollectionError, Limits
-from dailypapers.db.engine import read_transaction
 from dailypapers.ids import InvalidArxivId, split_arxiv_id
 from dailypapers.web.deps import (
     AUTH_RESPONSES, ApiError, ConnDep, CsrfDep, CurrentUser, RequireUser, User, api_error,
-    rate_limit, render, safe_next, write_in_request,
+    rate_limit, render, request_reader, safe_next, write_in_request,
 )
 from dailypapers.web import feeds
 from dailypapers.web.params import BadParam, int_doc, int_param
@@ -78,7 +77,7 @@ def collect_choices(ctx: Any) -> list[Collection]:
         return []
     cached = getattr(request.state, "collect_choices", None)
     if cached is None:
-        with read_transaction(request.app.state.engine) as conn:
+        with request_reader(request) as conn:
             cached = request.state.collect_choices = cs.owned_by(conn, user.id)
     return cached
 
@@ -97,7 +96,7 @@ def collect_holding(ctx: Any, paper_id: str) -> set[int]:
             paper = entry.get("paper") if isinstance(entry, dict) else getattr(entry, "paper", None)
             if isinstance(paper, dict) and paper.get("id"):
                 ids.add(paper["id"])
-        with read_transaction(request.app.state.engine) as conn:
+        with request_reader(request) as conn:
             known.update(cs.holding(conn, user.id, sorted(ids)))
         request.state.collect_holding = known
     return known.get(paper_id, set())

@@ -92,7 +92,12 @@ def queue_page(request: Request, conn: ConnDep, user: RequireUser) -> HTMLRespon
                   notice=request.query_params.get("done") == "1")
 
 
-def _act_on_paper(conn: Connection, user: User, action: str, paper_id: Any, reason: str) -> None:
+# An action on one target: (conn, request, user, action, target, reason).
+_Act = Callable[[Connection, Request, User, str, Any, str], Any]
+
+
+def _act_on_paper(conn: Connection, _request: Request, user: User, action: str, paper_id: Any,
+                  reason: str) -> None:
     canonical = _paper_id(paper_id)
     if action == "hide":
         mod.hide_paper(conn, user, canonical, reason)
@@ -102,7 +107,8 @@ def _act_on_paper(conn: Connection, user: User, action: str, paper_id: Any, reas
         raise mod.ModerationError("action must be hide or unhide")
 
 
-def _act_on_user(conn: Connection, user: User, action: str, username: str, reason: str) -> None:
+def _act_on_user(conn: Connection, _request: Request, user: User, action: str, username: Any,
+                 reason: str) -> None:
     if action == "suspend":
         mod.suspend_user(conn, user, username, reason)
     elif action == "unsuspend":
@@ -123,22 +129,6 @@ async def _form_action(request: Request, user: User, work: Callable[[Connection,
     return RedirectResponse(safe_next(_field(form, "next"), default_next), status_code=303)
 
 
-@router.post("/moderation/papers", include_in_schema=False)
-async def paper_form(request: Request, _csrf: CsrfDep, user: RequireUser) -> Response:
-    """Hide or unhide a paper (``action``, ``paper_id``, ``reason``)."""
-    return await _form_action(request, user, lambda conn, form: _act_on_paper(
-        conn, user, _field(form, "action"), _field(form, "paper_id"), _field(form, "reason")),
-        "/moderation")
-
-
-@router.post("/moderation/users", include_in_schema=False)
-async def user_form(request: Request, _csrf: CsrfDep, user: RequireUser) -> Response:
-    """Suspend or unsuspend a user (``action``, ``username``, ``reason``)."""
-    return await _form_action(request, user, lambda conn, form: _act_on_user(
-        conn, user, _field(form, "action"), _field(form, "username"), _field(form, "reason")),
-        "/moderation")
-
-
 def _params(request: Request) -> TrendingParams:
     return TrendingParams.from_settings(request.app.state.settings)
 
@@ -151,27 +141,34 @@ def _act_on_comment(conn: Connection, request: Request, user: User, action: str,
     return hide(conn, user, comment_id, reason, _params(request))
 
 
-def _act_on_thread(conn: Connection, user: User, action: str, paper_id: Any,
+def _act_on_thread(conn: Connection, _request: Request, user: User, action: str, paper_id: Any,
                    reason: str) -> None:
     if action not in ("lock", "unlock"):
         raise mod.ModerationError("action must be lock or unlock")
     mod.lock_thread(conn, user, _paper_id(paper_id), reason, locked=action == "lock")
 
 
-@router.post("/moderation/comments", include_in_schema=False)
-async def comment_form(request: Request, _csrf: CsrfDep, user: RequireUser) -> Response:
-    """Hide or unhide a comment (``action``, ``comment_id``, ``reason``)."""
-    return await _form_action(request, user, lambda conn, form: _act_on_comment(
-        conn, request, user, _field(form, "action"), _field(form, "comment_id"),
-        _field(form, "reason")), "/moderation")
+# The four forms that act on one target: path, the field naming the target, the action.
+_TARGET_FORMS: tuple[tuple[str, str, _Act], ...] = (
+    ("/moderation/papers", "paper_id", _act_on_paper),  # hide or unhide
+    ("/moderation/users", "username", _act_on_user),  # suspend or unsuspend
+    ("/moderation/comments", "comment_id", _act_on_comment),  # hide or unhide
+    ("/moderation/threads", "paper_id", _act_on_thread),  # lock or unlock
+)
 
 
-@router.post("/moderation/threads", include_in_schema=False)
-async def thread_form(request: Request, _csrf: CsrfDep, user: RequireUser) -> Response:
-    """Lock or unlock a paper's comments (``action``, ``paper_id``, ``reason``)."""
-    return await _form_action(request, user, lambda conn, form: _act_on_thread(
-        conn, user, _field(form, "action"), _field(form, "paper_id"), _field(form, "reason")),
-        "/moderation")
+def _target_form(target_field: str, act: _Act) -> Callable[..., Any]:
+    async def target_form(request: Request, _csrf: CsrfDep, user: RequireUser) -> Response:
+        """``action`` on the target named by the form (``reason`` for the public log)."""
+        return await _form_action(request, user, lambda conn, form: act(
+            conn, request, user, _field(form, "action"), _field(form, target_field),
+            _field(form, "reason")), "/moderation")
+
+    return target_form
+
+
+for _path, _target_field, _act in _TARGET_FORMS:
+    router.post(_path, include_in_schema=False)(_target_form(_target_field, _act))
 
 
 def _resolve(conn: Connection, request: Request, user: User, form: Any) -> None:
@@ -181,9 +178,9 @@ def _resolve(conn: Connection, request: Request, user: User, form: Any) -> None:
     if action == "dismiss":
         mod.dismiss_flags(conn, user, target_type, _field(form, "target_id"), reason)
     elif action == "hide" and target_type == "paper":
-        _act_on_paper(conn, user, "hide", name, reason)
+        _act_on_paper(conn, request, user, "hide", name, reason)
     elif action == "suspend" and target_type == "user":
-        _act_on_user(conn, user, "suspend", name, reason)
+        _act_on_user(conn, request, user, "suspend", name, reason)
     elif action == "hide" and target_type == "comment":
         _act_on_comment(conn, request, user, "hide", _field(form, "target_id"), reason)
     else:
@@ -298,14 +295,14 @@ _REASON_BODY = {"reason": _REASON}
              **_doc("Hide a paper from every list, search and API", _DONE, _REASON_BODY))
 async def api_hide(request: Request, paper_id: str, user: RequireUser) -> JSONResponse:
     return await _api_action(request, user, lambda conn, body: _act_on_paper(
-        conn, user, "hide", paper_id, body.get("reason")))
+        conn, request, user, "hide", paper_id, body.get("reason")))
 
 
 @router.post("/api/v1/moderation/papers/{paper_id:path}/unhide",
              **_doc("Show a hidden paper again", _DONE, _REASON_BODY))
 async def api_unhide(request: Request, paper_id: str, user: RequireUser) -> JSONResponse:
     return await _api_action(request, user, lambda conn, body: _act_on_paper(
-        conn, user, "unhide", paper_id, body.get("reason")))
+        conn, request, user, "unhide", paper_id, body.get("reason")))
 
 
 @router.post("/api/v1/moderation/users/{username}/suspend",
@@ -313,14 +310,14 @@ async def api_unhide(request: Request, paper_id: str, user: RequireUser) -> JSON
                     _REASON_BODY))
 async def api_suspend(request: Request, username: str, user: RequireUser) -> JSONResponse:
     return await _api_action(request, user, lambda conn, body: _act_on_user(
-        conn, user, "suspend", username, body.get("reason")))
+        conn, request, user, "suspend", username, body.get("reason")))
 
 
 @router.post("/api/v1/moderation/users/{username}/unsuspend",
              **_doc("Lift a user's suspension", _DONE, _REASON_BODY))
 async def api_unsuspend(request: Request, username: str, user: RequireUser) -> JSONResponse:
     return await _api_action(request, user, lambda conn, body: _act_on_user(
-        conn, user, "unsuspend", username, body.get("reason")))
+        conn, request, user, "unsuspend", username, body.get("reason")))
 
 
 @router.post("/api/v1/moderation/comments/{comment_id}/hide",
@@ -344,14 +341,14 @@ async def api_unhide_comment(request: Request, comment_id: str,
                     _REASON_BODY))
 async def api_lock(request: Request, paper_id: str, user: RequireUser) -> JSONResponse:
     return await _api_action(request, user, lambda conn, body: _act_on_thread(
-        conn, user, "lock", paper_id, body.get("reason")))
+        conn, request, user, "lock", paper_id, body.get("reason")))
 
 
 @router.post("/api/v1/moderation/papers/{paper_id:path}/unlock",
              **_doc("Open a locked thread again", _DONE, _REASON_BODY))
 async def api_unlock(request: Request, paper_id: str, user: RequireUser) -> JSONResponse:
     return await _api_action(request, user, lambda conn, body: _act_on_thread(
-        conn, user, "unlock", paper_id, body.get("reason")))
+        conn, request, user, "unlock", paper_id, body.get("reason")))
 
 
 _TARGET = {

@@ -81,6 +81,12 @@ def _claims(request: Request, purpose: str, token: str) -> tokens.Claims | None:
     return tokens.read_token(_keys(request), purpose, token, max_age_seconds=max_age)
 
 
+def _linked(request: Request, conn: Any, purpose: str, token: str) -> Subscription | None:
+    """The subscription a signed link names; None for a forged, expired or stale link."""
+    claims = _claims(request, purpose, token)
+    return subs.get(conn, claims.subscription_id) if claims else None
+
+
 def _bad_link(request: Request) -> HTMLResponse:
     response = render(request, "error.html", 410, title="Link not valid", message=BAD_LINK)
     response.headers.update(NO_STORE)
@@ -201,8 +207,7 @@ def _mail(request: Request, requested: subs.Requested) -> Mail:
 
 @router.get("/subscribe/confirm/{token}", response_class=HTMLResponse)
 def confirm_page(request: Request, token: str, conn: ConnDep) -> Response:
-    claims = _claims(request, "confirm", token)
-    found = subs.get(conn, claims.subscription_id) if claims else None
+    found = _linked(request, conn, "confirm", token)
     if found is None:
         return _bad_link(request)
     if found.state == "confirmed":
@@ -237,8 +242,7 @@ def confirm(request: Request, token: str, _csrf: CsrfDep, conn: WriteConnDep) ->
 
 @router.get("/unsubscribe/{token}", response_class=HTMLResponse)
 def unsubscribe_page(request: Request, token: str, conn: ConnDep) -> Response:
-    claims = _claims(request, "unsubscribe", token)
-    found = subs.get(conn, claims.subscription_id) if claims else None
+    found = _linked(request, conn, "unsubscribe", token)
     if found is None:
         return _bad_link(request)
     if found.state not in ("unconfirmed", "confirmed"):
@@ -282,8 +286,7 @@ def _manage_page(request: Request, token: str, found: Subscription, status: int 
 
 @router.get("/subscription/{token}", response_class=HTMLResponse)
 def manage_page(request: Request, token: str, conn: ConnDep, saved: str = "") -> Response:
-    claims = _claims(request, "manage", token)
-    found = subs.get(conn, claims.subscription_id) if claims else None
+    found = _linked(request, conn, "manage", token)
     if found is None:
         return _bad_link(request)
     return _manage_page(request, token, found, notice="Saved." if saved else "")
@@ -295,8 +298,7 @@ def manage(
     frequency: FormText = "", trending: FormText = "", max_items: FormText = "",
     categories: FormText = "", searches: FormText = "",
 ) -> Response:
-    claims = _claims(request, "manage", token)
-    found = subs.get(conn, claims.subscription_id) if claims else None
+    found = _linked(request, conn, "manage", token)
     if found is None:
         return _bad_link(request)
     if not hmac.compare_digest(csrf_token.encode(), _manage_csrf(request, token).encode()):
