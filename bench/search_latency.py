@@ -85,6 +85,13 @@ def du_mb(path: Path) -> float:
 def prepare(work: Path, model: str, dim: int):  # type: ignore[no-untyped-def]
     engine = make_engine(f"sqlite:///{work / 'oai.sqlite3'}")
     upgrade(engine)
+    ids, matrix = load_oai(engine, model, dim)
+    return engine, ids, matrix
+
+
+def load_oai(engine, model: str, dim: int):  # type: ignore[no-untyped-def]
+    """The OAI pages and their precomputed vectors, into a migrated database (either kind)
+    unless already there: (ids, float32 matrix). bench/load.py loads its database with it."""
     with read_transaction(engine) as conn:
         have = conn.execute(sa.select(sa.func.count()).select_from(papers)).scalar()
     if not have:
@@ -107,7 +114,7 @@ def prepare(work: Path, model: str, dim: int):  # type: ignore[no-untyped-def]
                         (pid, text_hash(texts[pid]), matrix[start + i].astype(np.float32))
                         for i, pid in enumerate(ids[start:start + 5000]) if pid in texts])
         print(f"store_vectors: {len(ids)} precomputed vectors in {t.seconds:.1f} s")
-    return engine, ids, matrix.astype(np.float32)
+    return ids, matrix.astype(np.float32)
 
 
 # --- the queries --------------------------------------------------------------------------------

@@ -12,6 +12,8 @@ from typing import TypeVar
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from dailypapers.db import data_version
+
 T = TypeVar("T")
 
 # PostgreSQL connections are replaced after this long, before a server's or a firewall's idle
@@ -107,12 +109,17 @@ def db_now(conn: Connection) -> dt.datetime:
 
 
 @contextlib.contextmanager
-def write_transaction(engine: Engine) -> Iterator[Connection]:
-    """One write transaction: commits on success, rolls back on error."""
+def write_transaction(engine: Engine, *, public: bool = True) -> Iterator[Connection]:
+    """One write transaction: commits on success, rolls back on error. Unless ``public`` is
+    false (the write cannot change any public page or API answer), it also moves the data
+    version in the same transaction (db/data_version.py), which invalidates the web processes'
+    cached anonymous answers."""
     with engine.connect() as conn:
         conn = conn.execution_options(sqlite_immediate=True)
         with conn.begin():
             yield conn
+            if public:
+                data_version.bump(conn)  # last: its row stays locked only until the commit
 
 
 @contextlib.contextmanager

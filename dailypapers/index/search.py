@@ -145,6 +145,14 @@ class SearchService:
                     self._vectors = index
         return self._vectors
 
+    def state_token(self) -> tuple[object, ...]:
+        """Changes whenever this process's indexes change (web/cache.py keys cached answers on
+        it); loads nothing. Another process's keyword commit reaches our searcher by tantivy's
+        own reload, which this does not see: cached answers' age bound covers that."""
+        keyword, vectors = self._keyword, self._vectors
+        return (keyword.generation if keyword else None, keyword.changes if keyword else 0,
+                vectors.watermark if vectors else -1, len(vectors) if vectors else -1)
+
     def catch_up(self) -> None:
         """Index what the database gained since the watermarks (cheap when nothing changed)."""
         self.keyword.update(self.engine)
