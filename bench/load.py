@@ -102,8 +102,9 @@ end
 
 function init(args)
   i = ((id - 1) * %(stride)d) %% n
-  lat, errs, sent = {}, {}, {}
-  for k = 1, #kinds do lat[k], errs[k], sent[k] = {}, 0, 0 end
+  -- flat tables only: wrk's thread:get crashes copying nested ones
+  lk, lv, errs, sent = {}, {}, {}, {}
+  for k = 1, #kinds do errs[k], sent[k] = 0, 0 end
   cur, t0 = 1, 0
 end
 
@@ -120,8 +121,8 @@ function request()
 end
 
 function response(status, headers, body)
-  local l = lat[cur]
-  l[#l + 1] = now_ms() - t0
+  local m = #lv + 1
+  lk[m], lv[m] = cur, now_ms() - t0
   if status >= 400 then errs[cur] = errs[cur] + 1 end
 end
 
@@ -131,12 +132,9 @@ function done(summary, latency, requests)
     summary.errors.connect, summary.errors.read + summary.errors.write,
     summary.errors.timeout, summary.errors.status))
   for _, t in ipairs(threads) do
-    local l, e, s = t:get("lat"), t:get("errs"), t:get("sent")
-    for k = 1, #kinds do
-      out:write("K ", kinds[k], " ", s[k], " ", e[k])
-      for _, v in ipairs(l[k]) do out:write(string.format(" %%.3f", v)) end
-      out:write("\n")
-    end
+    local ks, vs, e, s = t:get("lk"), t:get("lv"), t:get("errs"), t:get("sent")
+    for k = 1, #kinds do out:write("K ", kinds[k], " ", s[k], " ", e[k], "\n") end
+    for m = 1, #vs do out:write("L ", kinds[ks[m]], string.format(" %%.3f\n", vs[m])) end
   end
   out:close()
 end
@@ -359,7 +357,8 @@ def read_results(path: Path) -> tuple[float, dict[str, dict[str, object]], int]:
             entry = per_kind[parts[1]]
             entry["sent"] += int(parts[2])  # type: ignore[operator]
             entry["errors"] += int(parts[3])  # type: ignore[operator]
-            entry["ms"].extend(float(v) for v in parts[4:])  # type: ignore[union-attr]
+        elif parts[0] == "L":
+            per_kind[parts[1]]["ms"].append(float(parts[2]))  # type: ignore[union-attr]
     return duration, per_kind, socket_errors
 
 
@@ -384,18 +383,26 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=60)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--keep", action="store_true", help="keep the database and folder")
+    parser.add_argument("--reuse", nargs=2, metavar=("URL", "DIR"),
+                        help="a database and folder kept by --keep (no load: for trying changes)")
     args = parser.parse_args()
     ensure_wrk()
     import redis
 
     redis.Redis.from_url(REDIS).ping()  # a clear error now rather than 500s under load
-    work = Path(tempfile.mkdtemp(prefix="dp-load-"))
-    url = create_database()
+    if args.reuse:
+        url, work, args.keep = args.reuse[0], Path(args.reuse[1]), True
+    else:
+        work = Path(tempfile.mkdtemp(prefix="dp-load-"))
+        url = create_database()
     server = None
     try:
-        with Timer() as t_load:
-            load(url, work)
-        print(f"database {sa.engine.make_url(url).database} ready in {t_load.seconds:.0f} s")
+        if not args.reuse:
+            with Timer() as t_load:
+                load(url, work)
+            print(f"database {sa.engine.make_url(url).database} ready in {t_load.seconds:.0f} s")
+        if args.keep:
+            print(f"kept: --reuse {url} {work}")
         mix = build_mix(url)
         counts = defaultdict(int)
         for kind, *_ in mix:

@@ -19,15 +19,18 @@ from dailypapers.web.app import create_app
 from tests.conftest import LiveServer
 from tests.helpers import hf_item, write_json
 
-PAPER = "2603.00001"
+PAPER, RIVAL, OTHER_DAY = "2603.00001", "2603.00002", "2603.00003"
 PUBLIC, PRIVATE = "public, no-cache", "private, no-store"
 
 
 @pytest.fixture
 def loaded(engine, tmp_path):  # type: ignore[no-untyped-def]
     items = [hf_item(PAPER, title="Widget study", upvotes=7, day="2026-03-02"),
-             hf_item("2603.00002", title="Gadget study", upvotes=2, day="2026-03-02")]
-    import_paths(engine, [write_json(tmp_path / "2026-03-02.json", items)])
+             hf_item(RIVAL, title="Gadget study", upvotes=7, day="2026-03-02")]
+    import_paths(engine, [write_json(tmp_path / "2026-03-02.json", items),
+                          write_json(tmp_path / "2026-03-03.json", [
+                              hf_item(OTHER_DAY, title="Sprocket study", upvotes=1,
+                                      day="2026-03-03")])])
     return engine
 
 
@@ -133,37 +136,64 @@ def test_errors_are_never_public(web):
 def _server(settings, db_url):  # type: ignore[no-untyped-def]
     """Another web process's worth of state: its own engine, app, cache and search."""
     engine = make_engine(db_url)
-    return LiveServer(create_app(settings.model_copy(update={"cache_seconds": 600}), engine))
+    server = LiveServer(create_app(settings.model_copy(update={"cache_seconds": 600}), engine))
+    server.tmp = settings.data_dir  # type: ignore[attr-defined]
+    return server
 
 
-def _upvotes(http: httpx.Client, url: str) -> int:
-    return http.get(f"{url}/api/papers/{PAPER}").json()["upvotes"]
+def _upvotes(http: httpx.Client, url: str, paper: str = PAPER) -> int:
+    return http.get(f"{url}/api/papers/{paper}").json()["upvotes"]
 
 
 def test_a_vote_through_one_server_shows_at_once_in_another(loaded, settings, db_url):
+    """Server ``two`` caches; votes go through server ``one``. A vote ends exactly the cached
+    answers that read the voted paper, and those whose selection depends on votes."""
     _cookie, token = _user(loaded)
+    vote = {"headers": {"Authorization": f"Bearer {token}"}}
+    top = "/api/daily_papers?sort=upvotes&limit=1"  # the most upvoted paper, across days
     with _server(settings, db_url) as one, _server(settings, db_url) as two, \
             httpx.Client() as http:
-        cache_two = two.server.config.app.state.response_cache
-        before = _upvotes(http, two.url)
+        cache = two.server.config.app.state.response_cache
+
+        def hits(path: str) -> int:
+            before = cache.hits
+            http.get(f"{two.url}{path}")
+            return cache.hits - before
+
+        assert _upvotes(http, two.url) == 7
         page = http.get(f"{two.url}/papers/{PAPER}")
-        hits = cache_two.hits
-        assert _upvotes(http, two.url) == before == 7
-        assert http.get(f"{two.url}/papers/{PAPER}").headers["etag"] == page.headers["etag"]
-        assert cache_two.hits == hits + 2  # both kept: a missed invalidation would show 7 below
-        voted = http.post(f"{one.url}/api/v1/papers/{PAPER}/vote",
-                          headers={"Authorization": f"Bearer {token}"})
+        day = http.get(f"{two.url}/papers/date/2026-03-02")
+        assert [p["paper"]["id"] for p in http.get(f"{two.url}{top}").json()] == [PAPER]
+        for path in (f"/api/papers/{PAPER}", f"/papers/{PAPER}", "/papers/date/2026-03-02", top):
+            assert hits(path) == 1, path  # kept: a missed invalidation would show below
+        # A vote on a paper of another day: what did not read it stays cached.
+        http.post(f"{one.url}/api/v1/papers/{OTHER_DAY}/vote", **vote).raise_for_status()
+        assert _upvotes(http, two.url, OTHER_DAY) == 2
+        for path in (f"/api/papers/{PAPER}", f"/papers/{PAPER}", "/papers/date/2026-03-02"):
+            assert hits(path) == 1, path
+        assert hits(top) == 0  # which paper is the most upvoted may have changed
+        # A vote on the paper itself: its answers change at once.
+        voted = http.post(f"{one.url}/api/v1/papers/{PAPER}/vote", **vote)
         assert voted.status_code == 200, voted.text
         assert _upvotes(http, two.url) == 8
         fresh = http.get(f"{two.url}/papers/{PAPER}",
                          headers={"If-None-Match": page.headers["etag"]})
         assert fresh.status_code == 200 and fresh.headers["etag"] != page.headers["etag"]
-        http.delete(f"{one.url}/api/v1/papers/{PAPER}/vote",
-                    headers={"Authorization": f"Bearer {token}"}).raise_for_status()
+        assert http.get(f"{two.url}/papers/date/2026-03-02").headers["etag"] != \
+            day.headers["etag"]
+        # A vote that moves a paper into a list it was not read for (limit 1, by upvotes).
+        http.post(f"{one.url}/api/v1/papers/{RIVAL}/vote", **vote).raise_for_status()
+        http.delete(f"{one.url}/api/v1/papers/{PAPER}/vote", **vote).raise_for_status()
+        assert [p["paper"]["id"] for p in http.get(f"{two.url}{top}").json()] == [RIVAL]
         assert _upvotes(http, two.url) == 7
-        # A write that reaches no public answer (a rolled-back one) keeps the cache.
-        hits = cache_two.hits
+        # A write rolled back moves nothing: the cache keeps its answers.
+        assert hits(f"/api/papers/{PAPER}") == 1  # kept since the line above
         with pytest.raises(RuntimeError), write_transaction(loaded) as conn:
             conn.execute(papers.update().where(papers.c.id == PAPER).values(upvotes=100))
             raise RuntimeError("rolled back")
-        assert _upvotes(http, two.url) == 7 and cache_two.hits == hits + 1
+        assert hits(f"/api/papers/{PAPER}") == 1
+        # Any other write (here an import) ends every cached answer.
+        import_paths(loaded, [write_json(two.tmp / "2026-03-02.json", [
+            hf_item(PAPER, title="Widget study, revised", upvotes=7, day="2026-03-02")])])
+        assert hits(f"/api/papers/{PAPER}") == 0
+        assert "revised" in http.get(f"{two.url}/papers/{PAPER}").text

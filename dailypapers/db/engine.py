@@ -109,17 +109,17 @@ def db_now(conn: Connection) -> dt.datetime:
 
 
 @contextlib.contextmanager
-def write_transaction(engine: Engine, *, public: bool = True) -> Iterator[Connection]:
-    """One write transaction: commits on success, rolls back on error. Unless ``public`` is
-    false (the write cannot change any public page or API answer), it also moves the data
+def write_transaction(engine: Engine, *, changes: str | None = "data") -> Iterator[Connection]:
+    """One write transaction: commits on success, rolls back on error. It also moves a data
     version in the same transaction (db/data_version.py), which invalidates the web processes'
-    cached anonymous answers."""
+    cached anonymous answers: ``changes="votes"`` for paper votes (answers that depend on the
+    voted papers only check those), ``None`` for a write no public page or API answer shows."""
     with engine.connect() as conn:
         conn = conn.execution_options(sqlite_immediate=True)
         with conn.begin():
             yield conn
-            if public:
-                data_version.bump(conn)  # last: its row stays locked only until the commit
+            if changes is not None:
+                data_version.bump(conn, changes)  # last: its row is locked only until commit
 
 
 @contextlib.contextmanager

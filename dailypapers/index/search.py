@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy.engine import Engine
 
+from dailypapers.db import data_version
 from dailypapers.db.engine import read_transaction
 from dailypapers.index.embedder import Embedder, get_embedder
 from dailypapers.index.keyword import KeywordIndex, SearchFilters, Weights
@@ -80,6 +81,7 @@ class SearchResults:
         """Record that ``skipped`` was left out for lack of time (one warning per request)."""
         if not self.partial:
             self.partial = True
+            data_version.note_incomplete()  # an answer cut short by time: cached nowhere
             self.warnings.append(f"partial results: the search used its {self.budget_ms:g} ms "
                                  f"budget, so {skipped} was skipped")
 

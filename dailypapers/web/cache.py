@@ -18,15 +18,23 @@ answers keyed by (data version, search indexes' state, path, query). Nothing els
 changes an anonymous answer: no route reads Accept or other request headers, and absolute links
 come from DAILYPAPERS_BASE_URL or the server socket, never the Host header.
 
-How it is invalidated: every write transaction that may change a public answer (imports and
-syncs, votes, comments, moderation, submissions, collections, media, accounts) moves the data
-version in the same transaction (db/data_version.py). Each request reads the version first, from
-the database, so a write committed by any process before a request arrives changes that request's
-key: it can only miss, and renders from rows at least that new. Concurrent requests share one
-read (:class:`VersionReader`). The search indexes lag the rows by up to
-DAILYPAPERS_INDEX_INTERVAL_SECONDS anyway; their state in this process is part of the key, and
-an entry older than DAILYPAPERS_CACHE_SECONDS is dropped, which bounds what neither key sees (a
-keyword commit by another process, the clock of "today" and "3 days ago").
+How it is invalidated (db/data_version.py has the details):
+
+- Every write transaction that may change a public answer (imports and syncs, comments,
+  moderation, submissions, collections, media, accounts) moves the *data* version in the same
+  transaction. Each request reads the versions first, from the database, so a write committed
+  by any process before a request arrives changes that request's key: it can only miss, and
+  renders from rows at least that new. Concurrent requests share one read (:class:`VersionReader`).
+- Paper votes move the *votes* version instead. An answer of :data:`VOTES_OF_ROWS_READ` (the
+  listings, paper pages, search and their API twins, whose vote counts and vote orders all come
+  from paper rows the catalog notes) keeps the vote stamps of the rows it read, and a hit first
+  checks them in one query (skipped while the votes version has not moved since the last check):
+  a vote on another paper leaves it cached. Any other answer, or one whose selection depended on
+  votes (``note_all_votes``), is good only at the votes version it was made at.
+- The search indexes lag the rows by up to DAILYPAPERS_INDEX_INTERVAL_SECONDS anyway; their state
+  in this process is part of the key, and an entry older than DAILYPAPERS_CACHE_SECONDS is
+  dropped, which bounds what no key sees (a keyword commit by another process, the clock of
+  "today"). A search cut short by its time budget is not kept.
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import hashlib
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -57,6 +66,12 @@ PRIVATE = "private, no-store"
 PRIVATE_PREFIXES = ("/reset/", "/subscribe/confirm/", "/unsubscribe/", "/subscription/")
 MAX_ENTRY_BYTES = 2 << 20  # a bigger answer (a media file) streams through, uncached
 _PERSONAL = "dailypapers_personal"
+# Paths whose answers read every paper they show or rank through catalog functions that note
+# the rows (catalog._entries, get_paper, papers_by_ids): /papers and its day, week, month and
+# trending lists (each reads its whole period, then pages it), paper pages (and their similar
+# papers), search (the index ranks, the rows give the counts) and the API's twins.
+VOTES_OF_ROWS_READ = re.compile(
+    r"/papers(/.*)?|/search|/api/papers/.+|/api/v1/search|/api/daily_papers")
 
 
 def mark_personal(request: Request) -> None:
@@ -64,12 +79,15 @@ def mark_personal(request: Request) -> None:
     request.scope.setdefault("state", {})[_PERSONAL] = True
 
 
-@dataclass(frozen=True)
+@dataclass
 class Entry:
     stored_at: float
     headers: list[tuple[bytes, bytes]]
     body: bytes
     etag: bytes
+    votes: int | None  # good only at this votes version; None: check ``stamps`` instead
+    stamps: dict[str, tuple[Any, ...]]  # paper id: vote stamp, of the rows the answer read
+    checked_at_votes: int  # the votes version at which ``stamps`` were last found current
 
 
 class ResponseStore:
@@ -86,12 +104,14 @@ class ResponseStore:
         entry = self._entries.get(key)
         if entry is not None and time.monotonic() - entry.stored_at <= self.max_age:
             self._entries.move_to_end(key)
-            self.hits += 1
             return entry
         if entry is not None:
             self._drop(key)
-        self.misses += 1
         return None
+
+    def discard(self, key: tuple[Any, ...]) -> None:
+        if key in self._entries:
+            self._drop(key)
 
     def put(self, key: tuple[Any, ...], entry: Entry) -> None:
         if key in self._entries:
@@ -123,13 +143,14 @@ class VersionReader:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._waiting: asyncio.Future[int] | None = None
+        self._waiting: asyncio.Future[tuple[int, int]] | None = None
         self.reads = 0
 
-    async def read(self) -> int:
+    async def read(self) -> tuple[int, int]:
+        """(data version, votes version)."""
         if self._waiting is not None and not self._waiting.done():
             return await asyncio.shield(self._waiting)
-        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[tuple[int, int]] = asyncio.get_running_loop().create_future()
         self._waiting = future
         try:
             await asyncio.sleep(0)  # let the requests that are ready now join this read
@@ -143,10 +164,14 @@ class VersionReader:
             raise
         return future.result()
 
-    def _read(self) -> int:
+    def _read(self) -> tuple[int, int]:
         self.reads += 1
         with read_transaction(self.engine) as conn:
             return data_version.read(conn)
+
+    def stamps(self, ids: list[str]) -> dict[str, tuple[Any, ...]]:
+        with read_transaction(self.engine) as conn:
+            return data_version.vote_stamps(conn, ids)
 
 
 class ResponseCache:
@@ -171,26 +196,50 @@ class ResponseCache:
                 or "authorization" in headers or path.startswith(PRIVATE_PREFIXES)):
             await self.app(scope, receive, _private(send, vary))
             return
-        key: tuple[Any, ...] | None = None
-        if self.store.max_bytes > 0 and scope["method"] == "GET":
-            version = await self.versions.read()
-            self.store.saw_version(version)
-            key = (version, self.index_state(), path, scope.get("query_string", b""),
-                   tuple(scope.get("server") or ()))
-            entry = self.store.get(key)
-            if entry is not None:
-                await _answer(entry.headers, entry.body, entry.etag, headers, send)
-                return
-        await self.app(scope, receive, _Capture(self, scope, key, vary, headers, send))
+        if self.store.max_bytes <= 0 or scope["method"] != "GET":
+            await self.app(scope, receive, _Capture(self, scope, None, 0, vary, headers, send))
+            return
+        data, votes = await self.versions.read()
+        self.store.saw_version(data)
+        key = (data, self.index_state(), path, scope.get("query_string", b""),
+               tuple(scope.get("server") or ()))
+        entry = self.store.get(key)
+        if entry is not None and await self._still_good(key, entry, votes):
+            self.store.hits += 1
+            await _answer(entry.headers, entry.body, entry.etag, headers, send)
+            return
+        self.store.misses += 1
+        notebook, token = data_version.open_notebook()  # the route's threads see it too
+        try:
+            await self.app(scope, receive, _Capture(self, scope, key, votes, vary, headers, send,
+                                                    notebook))
+        finally:
+            data_version.close_notebook(token)
+
+    async def _still_good(self, key: tuple[Any, ...], entry: Entry, votes: int) -> bool:
+        if entry.votes is not None:
+            good = entry.votes == votes
+        elif entry.checked_at_votes == votes or not entry.stamps:
+            good = True
+        else:
+            ids = list(entry.stamps)
+            good = await run_in_threadpool(self.versions.stamps, ids) == entry.stamps
+        if good:
+            entry.checked_at_votes = max(entry.checked_at_votes, votes)
+        else:
+            self.store.discard(key)
+        return good
 
 
 class _Capture:
     """Holds an answer until it is complete, to give it an ETag (and keep it, when it may)."""
 
     def __init__(self, cache: ResponseCache, scope: Scope, key: tuple[Any, ...] | None,
-                 vary: bytes, request_headers: Headers, send: Send) -> None:
-        self.cache, self.scope, self.key, self.vary = cache, scope, key, vary
+                 votes: int, vary: bytes, request_headers: Headers, send: Send,
+                 notebook: dict[str, Any] | None = None) -> None:
+        self.cache, self.scope, self.key, self.votes, self.vary = cache, scope, key, votes, vary
         self.request_headers, self.send = request_headers, send
+        self.notebook = notebook if notebook is not None else {}
         self.start: Message | None = None
         self.chunks: list[bytes] = []
         self.size = 0
@@ -247,8 +296,13 @@ class _Capture:
         headers.setdefault("Cache-Control", PUBLIC)
         _add_vary(headers, self.vary)
         raw = [(n, v) for n, v in self.start["headers"] if n != b"content-length"]
-        if self.key is not None:
-            self.cache.store.put(self.key, Entry(time.monotonic(), raw, body, etag))
+        notes = self.notebook
+        if self.key is not None and data_version.INCOMPLETE not in notes:
+            by_rows = (data_version.ALL_VOTES not in notes
+                       and VOTES_OF_ROWS_READ.fullmatch(self.scope["path"]) is not None)
+            self.cache.store.put(self.key, Entry(
+                time.monotonic(), raw, body, etag, votes=None if by_rows else self.votes,
+                stamps=dict(notes) if by_rows else {}, checked_at_votes=self.votes))
         await _answer(raw, body, etag, self.request_headers, self.send)
 
 
