@@ -15,9 +15,9 @@ Load: Debian's ``wrk`` (compiled: installed with apt-get when missing), one conn
 thread so its Lua script knows which request each answer belongs to and times it (LuaJIT's ffi
 reads CLOCK_MONOTONIC). A fixed, seeded mix (SEED) of MIX_SIZE requests, each thread starting at
 its own offset: day pages, paper pages, the search page, the search APIs, the HF API, and 5%
-signed-in votes (POST or DELETE /api/v1/papers/{id}/vote with a user's token). Days and papers are
-drawn newest-first with weight 1/rank (the latest lists are the busiest), queries from
-bench/queries/latency.jsonl the same way. After a warm-up of the same mix, the static file
+signed-in votes (POST or DELETE /api/v1/papers/{id}/vote with a user's token). Days (and the
+papers of a day) are drawn newest-first with weight 1/rank^1.5 (the latest lists are the
+busiest), queries from the first 400 of bench/queries/latency.jsonl with weight 1/rank. After a warm-up of the same mix, the static file
 (``/static/favicon.svg``) for STATIC_SECONDS, then the mix for ``--seconds``.
 
 Figures: requests/s, p50/p95/p99 and errors (a status ≥ 400, or a socket error/timeout) per
@@ -74,6 +74,10 @@ MIX = {"day_page": 0.25, "paper_page": 0.30, "search_page": 0.10, "search_api": 
        "hf_api": 0.20, "vote": 0.05}
 KINDS = [*MIX, "static"]
 TOKEN_TAIL = "L" * 32  # user n's token: dp_load<n>_<tail>
+# Days are drawn newest first with weight 1/rank^1.5 (the last week gets ~75 % of the day and
+# paper requests, as a daily list's readers come for the latest days); queries 1/rank (search
+# is long-tailed: 400 distinct queries).
+DAY_EXPONENT = 1.5
 
 LUA = r"""
 local ffi = require("ffi")
@@ -103,8 +107,8 @@ end
 function init(args)
   i = ((id - 1) * %(stride)d) %% n
   -- flat tables only: wrk's thread:get crashes copying nested ones
-  lk, lv, errs, sent = {}, {}, {}, {}
-  for k = 1, #kinds do errs[k], sent[k] = 0, 0 end
+  lk, lv, errs, sent, hits = {}, {}, {}, {}, {}
+  for k = 1, #kinds do errs[k], sent[k], hits[k] = 0, 0, 0 end
   cur, t0 = 1, 0
 end
 
@@ -124,6 +128,7 @@ function response(status, headers, body)
   local m = #lv + 1
   lk[m], lv[m] = cur, now_ms() - t0
   if status >= 400 then errs[cur] = errs[cur] + 1 end
+  if headers["x-cache"] == "hit" or headers["X-Cache"] == "hit" then hits[cur] = hits[cur] + 1 end
 end
 
 function done(summary, latency, requests)
@@ -132,8 +137,8 @@ function done(summary, latency, requests)
     summary.errors.connect, summary.errors.read + summary.errors.write,
     summary.errors.timeout, summary.errors.status))
   for _, t in ipairs(threads) do
-    local ks, vs, e, s = t:get("lk"), t:get("lv"), t:get("errs"), t:get("sent")
-    for k = 1, #kinds do out:write("K ", kinds[k], " ", s[k], " ", e[k], "\n") end
+    local ks, vs, e, s, h = t:get("lk"), t:get("lv"), t:get("errs"), t:get("sent"), t:get("hits")
+    for k = 1, #kinds do out:write("K ", kinds[k], " ", s[k], " ", e[k], " ", h[k], "\n") end
     for m = 1, #vs do out:write("L ", kinds[ks[m]], string.format(" %%.3f\n", vs[m])) end
   end
   out:close()
@@ -190,9 +195,11 @@ def load(url: str, data_dir: Path) -> None:
 
 # --- the mix ------------------------------------------------------------------------------------
 
-def _ranked(rng: random.Random, items: list, count: int) -> list:  # type: ignore[type-arg]
-    """``count`` draws from ``items`` (busiest first) with weight 1/rank."""
-    return rng.choices(items, weights=[1 / (r + 1) for r in range(len(items))], k=count)
+def _ranked(rng: random.Random, items: list, count: int,  # type: ignore[type-arg]
+            exponent: float = 1.0) -> list:  # type: ignore[type-arg]
+    """``count`` draws from ``items`` (busiest first) with weight 1/rank^exponent."""
+    return rng.choices(items, weights=[1 / (r + 1) ** exponent for r in range(len(items))],
+                       k=count)
 
 
 def build_mix(url: str) -> list[tuple[str, str, str, int | None]]:
@@ -211,7 +218,7 @@ def build_mix(url: str) -> list[tuple[str, str, str, int | None]]:
     kinds = rng.choices(list(MIX), weights=list(MIX.values()), k=MIX_SIZE)
     mix = []
     for kind in kinds:
-        day = _ranked(rng, days, 1)[0]
+        day = _ranked(rng, days, 1, DAY_EXPONENT)[0]
         paper = rng.choice(by_day[day])
         query = _ranked(rng, queries, 1)[0]
         q = quote_plus(query)
@@ -346,7 +353,8 @@ def run_wrk(base: str, script: Path, seconds: int, connections: int) -> float:
 
 def read_results(path: Path) -> tuple[float, dict[str, dict[str, object]], int]:
     """(duration s, per kind {sent, errors, latencies}, socket errors)."""
-    per_kind: dict[str, dict[str, object]] = {k: {"sent": 0, "errors": 0, "ms": []} for k in KINDS}
+    per_kind: dict[str, dict[str, object]] = {k: {"sent": 0, "errors": 0, "hits": 0, "ms": []}
+                                              for k in KINDS}
     duration, socket_errors = 0.0, 0
     for line in path.read_text().splitlines():
         parts = line.split()
@@ -357,17 +365,19 @@ def read_results(path: Path) -> tuple[float, dict[str, dict[str, object]], int]:
             entry = per_kind[parts[1]]
             entry["sent"] += int(parts[2])  # type: ignore[operator]
             entry["errors"] += int(parts[3])  # type: ignore[operator]
+            entry["hits"] += int(parts[4])  # type: ignore[operator]
         elif parts[0] == "L":
             per_kind[parts[1]]["ms"].append(float(parts[2]))  # type: ignore[union-attr]
     return duration, per_kind, socket_errors
 
 
-def line(label: str, count: int, duration: float, ms: list[float], errors: int) -> str:
+def line(label: str, count: int, duration: float, ms: list[float], errors: int,
+         hits: int = 0) -> str:
     if not ms:
         return f"  {label:<12} no answers, {errors} errors"
     return (f"  {label:<12} {count / duration:8.1f} req/s  p50 {percentile(ms, 50):6.1f}  "
             f"p95 {percentile(ms, 95):6.1f}  p99 {percentile(ms, 99):6.1f} ms  "
-            f"errors {errors}")
+            f"errors {errors}  cached {100 * hits / count:3.0f} %")
 
 
 def ensure_wrk() -> None:
@@ -453,14 +463,15 @@ def main() -> None:
                static["errors"] + s_socket))  # type: ignore[operator]
     print(f"mix, {args.connections} clients, {args.seconds} s:")
     every: list[float] = []
-    errors = socket_errors
+    errors, hits = socket_errors, 0
     for kind in MIX:
         entry = kinds[kind]
         ms = entry["ms"]  # type: ignore[assignment]
         every.extend(ms)
         errors += entry["errors"]  # type: ignore[operator]
-        print(line(kind, len(ms), duration, ms, entry["errors"]))  # type: ignore[arg-type]
-    print(line("all", len(every), duration, every, errors)
+        hits += entry["hits"]  # type: ignore[operator]
+        print(line(kind, len(ms), duration, ms, entry["errors"], entry["hits"]))  # type: ignore[arg-type]
+    print(line("all", len(every), duration, every, errors, hits)
           + (f" (socket errors/timeouts {socket_errors})" if socket_errors else ""))
     print(f"CPU over the {wall:.0f} s run (2 cores = 200 %): wrk {100 * wrk_cpu / wall:.0f} %, "
           f"web processes {100 * web_cpu / wall:.0f} %, PostgreSQL {100 * pg_cpu / wall:.0f} %")

@@ -179,7 +179,7 @@ class Settings(BaseSettings):
         description="Memory each web process may spend on cached anonymous answers (0: none)",
     )
     cache_seconds: float = Field(
-        default=10.0, gt=0,
+        default=60.0, gt=0,
         description="The longest a cached anonymous answer is served (a write ends it sooner)",
     )
     embed_in_background: bool = Field(

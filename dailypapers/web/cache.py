@@ -66,6 +66,8 @@ PRIVATE = "private, no-store"
 PRIVATE_PREFIXES = ("/reset/", "/subscribe/confirm/", "/unsubscribe/", "/subscription/")
 MAX_ENTRY_BYTES = 2 << 20  # a bigger answer (a media file) streams through, uncached
 _PERSONAL = "dailypapers_personal"
+# Whether this server had the answer (X-Cache, as proxies say it): for operators and the bench.
+HIT, MISS = (b"x-cache", b"hit"), (b"x-cache", b"miss")
 # Paths whose answers read every paper they show or rank through catalog functions that note
 # the rows (catalog._entries, get_paper, papers_by_ids): /papers and its day, week, month and
 # trending lists (each reads its whole period, then pages it), paper pages (and their similar
@@ -148,9 +150,11 @@ class VersionReader:
 
     async def read(self) -> tuple[int, int]:
         """(data version, votes version)."""
-        if self._waiting is not None and not self._waiting.done():
-            return await asyncio.shield(self._waiting)
-        future: asyncio.Future[tuple[int, int]] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        waiting = self._waiting
+        if waiting is not None and not waiting.done() and waiting.get_loop() is loop:
+            return await asyncio.shield(waiting)
+        future: asyncio.Future[tuple[int, int]] = loop.create_future()
         self._waiting = future
         try:
             await asyncio.sleep(0)  # let the requests that are ready now join this read
@@ -159,8 +163,11 @@ class VersionReader:
         except BaseException as exc:  # the joiners fail as we do
             if self._waiting is future:
                 self._waiting = None
-            future.set_exception(exc)
-            future.exception()  # retrieved: no "never retrieved" warning when nobody joined
+            if isinstance(exc, asyncio.CancelledError):
+                future.cancel()
+            else:
+                future.set_exception(exc)
+                future.exception()  # retrieved: no "never retrieved" warning if nobody joined
             raise
         return future.result()
 
@@ -206,7 +213,7 @@ class ResponseCache:
         entry = self.store.get(key)
         if entry is not None and await self._still_good(key, entry, votes):
             self.store.hits += 1
-            await _answer(entry.headers, entry.body, entry.etag, headers, send)
+            await _answer([*entry.headers, HIT], entry.body, entry.etag, headers, send)
             return
         self.store.misses += 1
         notebook, token = data_version.open_notebook()  # the route's threads see it too
@@ -303,7 +310,9 @@ class _Capture:
             self.cache.store.put(self.key, Entry(
                 time.monotonic(), raw, body, etag, votes=None if by_rows else self.votes,
                 stamps=dict(notes) if by_rows else {}, checked_at_votes=self.votes))
-        await _answer(raw, body, etag, self.request_headers, self.send)
+        # MISS: this answer was looked for here, and rendered
+        await _answer([*raw, MISS] if self.key is not None else raw, body, etag,
+                      self.request_headers, self.send)
 
 
 async def _answer(headers: list[tuple[bytes, bytes]], body: bytes, etag: bytes,

@@ -25,11 +25,14 @@ _MATH_ENV = re.compile(r"\\begin\{(equation|align|gather|alignat|multline|eqnarr
                        r"(\*?)\}")
 
 
-@functools.lru_cache(maxsize=8192)
-def split_math(text: str) -> tuple[tuple[str, str], ...]:
-    """Split into ("text" | "inline" | "display", content) segments.
+def split_math(text: str) -> list[tuple[str, str]]:
+    """Split into ("text" | "inline" | "display", content) segments."""
+    return list(_split_math(text))
 
-    Kept per text (a pure function, so never stale): this character loop was ~45 % of a day
+
+@functools.lru_cache(maxsize=8192)
+def _split_math(text: str) -> tuple[tuple[str, str], ...]:
+    """Kept per text (a pure function, so never stale): this character loop was ~45 % of a day
     page's rendering (~1 ms per abstract), and every listing shows the same abstracts again."""
     out: list[tuple[str, str]] = []
     buf: list[str] = []
