@@ -359,7 +359,8 @@ def _private(send: Send, vary: bytes) -> Send:
 
 
 def _make_private(headers: MutableHeaders, vary: bytes) -> None:
-    headers["Cache-Control"] = PRIVATE
+    if "no-store" not in headers.get("cache-control", ""):  # a route's own no-store is enough
+        headers["Cache-Control"] = PRIVATE
     _add_vary(headers, vary)
 
 
