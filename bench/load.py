@@ -264,7 +264,11 @@ def start_web(env: dict[str, str], port: int, log: Path) -> subprocess.Popen:  #
     """The web processes. Swap for ``dailypapers serve --workers 2 --no-sync`` when it exists."""
     command = [sys.executable, "-m", "uvicorn", "--factory", "_load_app:build",
                "--app-dir", str(REPO / "bench"), "--host", "127.0.0.1", "--port", str(port),
-               "--workers", str(WEB_PROCESSES), "--no-access-log", "--log-level", "warning"]
+               "--workers", str(WEB_PROCESSES), "--no-access-log", "--log-level", "warning",
+               # uvicorn kills a worker that misses its 5 s health ping: on 2 busy cores a
+               # worker whose threads hold the GIL (rendering, its vector graph) missed it and
+               # was restarted mid-run, cold (lost requests, a second graph build).
+               "--timeout-worker-healthcheck", "60"]
     return subprocess.Popen(command, env={**env, "PYTHONPATH": str(REPO)}, cwd=REPO,
                             stdout=log.open("w"), stderr=subprocess.STDOUT,
                             start_new_session=True)
@@ -445,6 +449,7 @@ def main() -> None:
         wrk_cpu = run_wrk(base, mix_lua, args.seconds, args.connections)
         wall = time.monotonic() - wall
         web_cpu, pg_cpu = cpu_seconds(pids) - web_before, cpu_seconds(pg) - pg_before
+        restarted = sorted(set(tree(server.pid)) ^ set(pids))  # a worker replaced mid-run
         duration, kinds, socket_errors = read_results(out_mix)
     finally:
         if server is not None:
@@ -474,7 +479,8 @@ def main() -> None:
     print(line("all", len(every), duration, every, errors, hits)
           + (f" (socket errors/timeouts {socket_errors})" if socket_errors else ""))
     print(f"CPU over the {wall:.0f} s run (2 cores = 200 %): wrk {100 * wrk_cpu / wall:.0f} %, "
-          f"web processes {100 * web_cpu / wall:.0f} %, PostgreSQL {100 * pg_cpu / wall:.0f} %")
+          f"web processes {100 * web_cpu / wall:.0f} %, PostgreSQL {100 * pg_cpu / wall:.0f} %"
+          + (f"; processes changed during the run: {restarted}" if restarted else ""))
     rate = len(every) / duration
     ratio = 100 * rate / static_rate
     p99 = percentile(every, 99) if every else float("inf")
