@@ -190,7 +190,16 @@ def load(url: str, data_dir: Path) -> None:
     with Timer() as t:
         SearchService(engine, data_dir).keyword.update(engine)  # built once, before the servers
     print(f"keyword index: {t.seconds:.0f} s")
+    analyze(engine)
     engine.dispose()
+
+
+def analyze(engine: sa.Engine) -> None:
+    """Planner statistics, as after any bulk load (autovacuum may not have come by yet). Without
+    them every search's ``hidden_at IS NOT NULL`` scanned all 110,000 papers (58 ms of
+    PostgreSQL's CPU) instead of using its index."""
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("ANALYZE")
 
 
 # --- the mix ------------------------------------------------------------------------------------
@@ -406,6 +415,9 @@ def main() -> None:
     redis.Redis.from_url(REDIS).ping()  # a clear error now rather than 500s under load
     if args.reuse:
         url, work, args.keep = args.reuse[0], Path(args.reuse[1]), True
+        engine = make_engine(url)
+        analyze(engine)
+        engine.dispose()
     else:
         work = Path(tempfile.mkdtemp(prefix="dp-load-"))
         url = create_database()
