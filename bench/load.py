@@ -301,16 +301,26 @@ def tree(pid: int) -> list[int]:
     return found
 
 
-def cpu_seconds(pids: list[int]) -> float:
+def cpu_by_pid(pids: list[int]) -> dict[int, float]:
     ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
+    found = {}
     for pid in pids:
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / ticks
+        found[pid] = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return found
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    return sum(cpu_by_pid(pids).values())
+
+
+def cpu_used(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds between two readings; a process that ended in between counts nothing (its
+    last reading is lost), one that started counts whole."""
+    return sum(spent - before.get(pid, 0.0) for pid, spent in after.items())
 
 
 def postgres_pids() -> list[int]:
@@ -456,11 +466,12 @@ def main() -> None:
         run_wrk(base, static_lua, STATIC_SECONDS, args.connections)
         s_duration, s_kinds, s_socket = read_results(out_static)
         static = s_kinds["static"]
-        pg = postgres_pids()
-        web_before, pg_before, wall = cpu_seconds(pids), cpu_seconds(pg), time.monotonic()
+        web_before, pg_before = cpu_by_pid(pids), cpu_by_pid(postgres_pids())
+        wall = time.monotonic()
         wrk_cpu = run_wrk(base, mix_lua, args.seconds, args.connections)
         wall = time.monotonic() - wall
-        web_cpu, pg_cpu = cpu_seconds(pids) - web_before, cpu_seconds(pg) - pg_before
+        web_cpu = cpu_used(web_before, cpu_by_pid(tree(server.pid)))
+        pg_cpu = cpu_used(pg_before, cpu_by_pid(postgres_pids()))
         restarted = sorted(set(tree(server.pid)) ^ set(pids))  # a worker replaced mid-run
         duration, kinds, socket_errors = read_results(out_mix)
     finally:
