@@ -85,13 +85,21 @@ def du_mb(path: Path) -> float:
 def prepare(work: Path, model: str, dim: int):  # type: ignore[no-untyped-def]
     engine = make_engine(f"sqlite:///{work / 'oai.sqlite3'}")
     upgrade(engine)
-    with read_transaction(engine) as conn:
-        have = conn.execute(sa.select(sa.func.count()).select_from(papers)).scalar()
+    ids, matrix = load_oai(engine, model, dim)
+    return engine, ids, matrix
+
+
+def load_oai(engine, model: str, dim: int):  # type: ignore[no-untyped-def]
+    """The OAI pages and their precomputed vectors, into a migrated database (either kind)
+    unless already there: (ids, float32 matrix). bench/load.py loads its database with it."""
+    ids = (OAI_VECTORS / "ids.txt").read_text().split()
+    with read_transaction(engine) as conn:  # the database may hold other papers already
+        have = conn.execute(sa.select(sa.func.count()).select_from(papers)
+                            .where(papers.c.id.in_(ids[:100]))).scalar()
     if not have:
         with Timer() as t:
             _, counts = import_paths(engine, [OAI_DIR])
         print(f"import_paths: {counts.total} records ({counts.refused} refused) in {t.seconds:.1f} s")
-    ids = (OAI_VECTORS / "ids.txt").read_text().split()
     matrix = np.load(OAI_VECTORS / "embeddings.f16.npy")
     with read_transaction(engine) as conn:
         stored = conn.execute(sa.select(sa.func.count()).select_from(paper_embeddings)
@@ -107,7 +115,7 @@ def prepare(work: Path, model: str, dim: int):  # type: ignore[no-untyped-def]
                         (pid, text_hash(texts[pid]), matrix[start + i].astype(np.float32))
                         for i, pid in enumerate(ids[start:start + 5000]) if pid in texts])
         print(f"store_vectors: {len(ids)} precomputed vectors in {t.seconds:.1f} s")
-    return engine, ids, matrix.astype(np.float32)
+    return ids, matrix.astype(np.float32)
 
 
 # --- the queries --------------------------------------------------------------------------------

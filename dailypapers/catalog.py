@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from dailypapers.db import data_version
 from dailypapers.db.schema import feature_days, ingest_runs, papers, users
 from dailypapers.rank.trending import featured_at
 
@@ -163,6 +164,7 @@ def _entries(conn: Connection, query: sa.Select) -> list[Entry]:
         paper = {c.name: row[c.name] for c in papers.columns}
         feature = {k[2:]: row[k] for k in row.keys() if k.startswith("f_")}
         out.append(Entry(paper, feature))
+    data_version.note_papers(entry.paper for entry in out)  # web/cache.py: votes they show
     return out
 
 
@@ -214,6 +216,7 @@ def latest_entries(
     query = _base_query().order_by(*order)
     if submitter:
         query = query.where(feature_days.c.submitter_name == submitter)
+    data_version.note_all_votes()  # a vote may move a paper into or out of this window
     return _entries(conn, query.limit(limit).offset(offset))
 
 
@@ -267,6 +270,8 @@ def get_paper(conn: Connection, paper_id: str, *, include_hidden: bool = False
     if not include_hidden:
         query = query.where(VISIBLE_PAPER)
     row = conn.execute(query).mappings().first()
+    if row:
+        data_version.note_papers([row])
     return dict(row) if row else None
 
 
@@ -302,7 +307,9 @@ def papers_by_ids(conn: Connection, ids: list[str]) -> dict[str, dict[str, Any]]
     if not ids:
         return {}
     rows = conn.execute(sa.select(papers).where(papers.c.id.in_(ids), VISIBLE_PAPER)).mappings()
-    return {row["id"]: dict(row) for row in rows}
+    found = {row["id"]: dict(row) for row in rows}
+    data_version.note_papers(found.values())
+    return found
 
 
 def hidden_paper_ids(conn: Connection) -> frozenset[str]:

@@ -51,7 +51,7 @@ def _this(job: str, key: str) -> Any:
 
 def claim_slot(engine: Engine, job: str, slot: dt.datetime, lease_seconds: float) -> bool:
     """True for the first process to claim ``(job, slot)``."""
-    with write_transaction(engine) as conn:
+    with write_transaction(engine, changes=None) as conn:
         now = db_now(conn)
         dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
         claimed = conn.execute(dialect.insert(job_slots).values(
@@ -63,7 +63,7 @@ def claim_slot(engine: Engine, job: str, slot: dt.datetime, lease_seconds: float
 
 def start(engine: Engine, job: str, key: str, lease_seconds: float) -> bool:
     """Take the slot for one attempt; False when it is finished or a live attempt holds it."""
-    with write_transaction(engine) as conn:
+    with write_transaction(engine, changes=None) as conn:
         now = db_now(conn)
         taken = conn.execute(job_slots.update().where(
             _this(job, key), job_slots.c.finished_at.is_(None),
@@ -76,7 +76,7 @@ def start(engine: Engine, job: str, key: str, lease_seconds: float) -> bool:
 
 
 def renew(engine: Engine, job: str, key: str, lease_seconds: float) -> None:
-    with write_transaction(engine) as conn:
+    with write_transaction(engine, changes=None) as conn:
         now = db_now(conn)
         conn.execute(job_slots.update().where(
             _this(job, key), job_slots.c.finished_at.is_(None), job_slots.c.outcome.is_(None),
@@ -88,7 +88,7 @@ def finish(engine: Engine, job: str, key: str, outcome: str, error: str | None =
            done: bool = True) -> None:
     """Record an attempt's end; ``done=False`` (a failure the queue will retry) leaves the slot
     open and its lease released."""
-    with write_transaction(engine) as conn:
+    with write_transaction(engine, changes=None) as conn:
         now = db_now(conn)
         conn.execute(job_slots.update().where(_this(job, key)).values(
             outcome=outcome, error=error, finished_at=now if done else None,
@@ -99,7 +99,7 @@ def release(engine: Engine, job: str, key: str, outcome: str | None = None) -> N
     """Give an unfinished slot back at once (its attempt stopped: ``outcome`` "stopped"; or it
     could not be queued): the scheduler enqueues it again on its next round."""
     values: dict[str, Any] = {"outcome": outcome} if outcome else {}
-    with write_transaction(engine) as conn:
+    with write_transaction(engine, changes=None) as conn:
         conn.execute(job_slots.update().where(_this(job, key), job_slots.c.finished_at.is_(None))
                      .values(lease_until=db_now(conn), **values))
 
@@ -114,7 +114,7 @@ def take_expired(engine: Engine, lease_seconds: float, limit: int = 100) -> list
         ).order_by(job_slots.c.slot).limit(limit)).all()
     taken: list[tuple[str, str]] = []
     for job, key in rows:
-        with write_transaction(engine) as conn:
+        with write_transaction(engine, changes=None) as conn:
             now = db_now(conn)
             # An attempt that started and neither ended nor renewed its lease died: "lost", so
             # the new message may start although the scheduler now holds the lease.
@@ -131,7 +131,7 @@ def take_expired(engine: Engine, lease_seconds: float, limit: int = 100) -> list
 
 
 def prune(engine: Engine, days: int = KEEP_DAYS) -> int:
-    with write_transaction(engine) as conn:
+    with write_transaction(engine, changes=None) as conn:
         cutoff = db_now(conn) - dt.timedelta(days=days)
         return conn.execute(job_slots.delete().where(job_slots.c.finished_at < cutoff)).rowcount
 

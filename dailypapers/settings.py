@@ -185,6 +185,14 @@ class Settings(BaseSettings):
     index_interval_seconds: float = Field(
         default=10.0, description="How often the server catches its indexes up with the database"
     )
+    cache_bytes: int = Field(
+        default=32 << 20, ge=0,
+        description="Memory each web process may spend on cached anonymous answers (0: none)",
+    )
+    cache_seconds: float = Field(
+        default=60.0, gt=0,
+        description="The longest a cached anonymous answer is served (a write ends it sooner)",
+    )
     embed_in_background: bool = Field(
         default=True, description="Embed new papers in the background of `serve` (one core at "
         "most): in its one process, or with --workers in the supervisor, never in a web process"

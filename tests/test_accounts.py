@@ -41,7 +41,7 @@ def test_sign_up_sign_out_and_sign_in_again(server, browser, engine) -> None:
 
     # The header names the user and signs out with a POST form; no shared cache keeps it.
     signed_in_page = browser.get("/papers")
-    assert signed_in_page.headers["cache-control"] == "private, no-cache"
+    assert signed_in_page.headers["cache-control"] == "private, no-store"
     assert signed_in_page.headers["vary"] == "Cookie"
     page = lxml.html.fromstring(signed_in_page.text)
     assert page.xpath("string(//header//a[@href='/account'])") == "Ada_Lovelace"

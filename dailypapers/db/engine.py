@@ -13,6 +13,8 @@ from typing import TypeVar
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from dailypapers.db import data_version
+
 T = TypeVar("T")
 
 # PostgreSQL connections are replaced after this long, before a server's or a firewall's idle
@@ -115,12 +117,17 @@ def db_now(conn: Connection) -> dt.datetime:
 
 
 @contextlib.contextmanager
-def write_transaction(engine: Engine) -> Iterator[Connection]:
-    """One write transaction: commits on success, rolls back on error."""
+def write_transaction(engine: Engine, *, changes: str | None = "data") -> Iterator[Connection]:
+    """One write transaction: commits on success, rolls back on error. It also moves a data
+    version in the same transaction (db/data_version.py), which invalidates the web processes'
+    cached anonymous answers: ``changes="votes"`` for paper votes (answers that depend on the
+    voted papers only check those), ``None`` for a write no public page or API answer shows."""
     with engine.connect() as conn:
         conn = conn.execution_options(sqlite_immediate=True)
         with conn.begin():
             yield conn
+            if changes is not None:
+                data_version.bump(conn, changes)  # last: its row is locked only until commit
 
 
 @contextlib.contextmanager

@@ -619,3 +619,13 @@ embed_claims = sa.Table(
     sa.Column("model", sa.String(128), primary_key=True),
     sa.Column("lease_until", sa.DateTime(timezone=True), nullable=False),
 )
+
+# What anonymous answers were computed from (dailypapers/db/data_version.py): every write
+# transaction that may change a public page adds 1 to one shard's row before it commits; the
+# sum over the rows is the data version the web processes' response caches key on.
+data_versions = sa.Table(
+    "data_versions",
+    metadata,
+    sa.Column("shard", sa.SmallInteger, primary_key=True, autoincrement=False),
+    sa.Column("version", sa.BigInteger, nullable=False),
+)

@@ -63,6 +63,7 @@ class KeywordIndex:
         self._generation: Path | None = None
         self._index: tantivy.Index | None = None
         self._checked = 0.0
+        self.changes = 0  # updates that changed documents, here (web/cache.py keys on it)
         self._reopen()
 
     @classmethod
@@ -115,6 +116,8 @@ class KeywordIndex:
         with self._lock:
             report = store.update(engine, self.path)
             self.refresh()
+            if report.indexed or report.removed:
+                self.changes += 1
             return report
 
     def rebuild(self, engine: Engine) -> store.BuildReport:
@@ -122,6 +125,7 @@ class KeywordIndex:
             report = store.build(engine, self.path)
             assert report is not None
             self.refresh()
+            self.changes += 1
             return report
 
     @property

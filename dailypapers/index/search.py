@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy.engine import Engine
 
+from dailypapers.db import data_version
 from dailypapers.db.engine import read_transaction
 from dailypapers.index.embedder import Embedder, get_embedder
 from dailypapers.index.keyword import KeywordIndex, SearchFilters, Weights
@@ -80,6 +81,7 @@ class SearchResults:
         """Record that ``skipped`` was left out for lack of time (one warning per request)."""
         if not self.partial:
             self.partial = True
+            data_version.note_incomplete()  # an answer cut short by time: cached nowhere
             self.warnings.append(f"partial results: the search used its {self.budget_ms:g} ms "
                                  f"budget, so {skipped} was skipped")
 
@@ -149,6 +151,14 @@ class SearchService:
     def loaded(self) -> bool:
         """Both indexes are open (the first catch-up is done): what ``/readyz`` waits for."""
         return self._keyword is not None and self._vectors is not None
+
+    def state_token(self) -> tuple[object, ...]:
+        """Changes whenever this process's indexes change (web/cache.py keys cached answers on
+        it); loads nothing. Another process's keyword commit reaches our searcher by tantivy's
+        own reload, which this does not see: cached answers' age bound covers that."""
+        keyword, vectors = self._keyword, self._vectors
+        return (keyword.generation if keyword else None, keyword.changes if keyword else 0,
+                vectors.watermark if vectors else -1, len(vectors) if vectors else -1)
 
     def catch_up(self) -> None:
         """Index what the database gained since the watermarks (cheap when nothing changed)."""

@@ -145,7 +145,7 @@ def embed_pending(
             offered = pending(conn, embedder.name, batch_size)
         if not offered:
             break
-        with write_transaction(engine) as conn:
+        with write_transaction(engine, changes=None) as conn:  # claims show nowhere
             mine = claim(conn, embedder.name, [p.paper_id for p in offered])
         todo = [p for p in offered if p.paper_id in mine]
         if not todo:
@@ -153,7 +153,7 @@ def embed_pending(
         try:
             stored = _embed_batch(engine, embedder, todo)
         except BaseException:
-            with write_transaction(engine) as conn:
+            with write_transaction(engine, changes=None) as conn:
                 release(conn, embedder.name, [p.paper_id for p in todo])
             raise
         done += stored

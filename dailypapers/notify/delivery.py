@@ -190,7 +190,7 @@ def _claim(conn: Connection, settings: Settings, size: int = BATCH) -> list[Any]
 
 def _finish_digests(engine: Engine) -> None:
     """A digest with no row left to send is ``done``."""
-    with write_transaction(engine) as conn:
+    with write_transaction(engine, changes=None) as conn:
         still_open = sa.select(digest_outbox.c.id).where(
             digest_outbox.c.digest_id == digests.c.id,
             digest_outbox.c.state.in_(("pending", "sending")))
@@ -199,7 +199,7 @@ def _finish_digests(engine: Engine) -> None:
 
 
 def _record(engine: Engine, row_id: int, **values: Any) -> None:
-    with write_transaction(engine) as conn:
+    with write_transaction(engine, changes=None) as conn:
         if values.get("state") == "sent":
             values["sent_at"] = db_now(conn)
         if "retry_in" in values:
@@ -278,7 +278,7 @@ class _SentMarks:
 def _release(engine: Engine, ids: list[int]) -> None:
     """Rows claimed but not tried (a pause came first): back to pending, the attempt unspent."""
     if ids:
-        with write_transaction(engine) as conn:
+        with write_transaction(engine, changes=None) as conn:
             conn.execute(digest_outbox.update().where(digest_outbox.c.id.in_(ids),
                                                       digest_outbox.c.state == "sending")
                          .values(state="pending", lease_until=None,
@@ -286,7 +286,7 @@ def _release(engine: Engine, ids: list[int]) -> None:
 
 
 def _pause(engine: Engine, seconds: float, reason: str) -> None:
-    with write_transaction(engine) as conn:
+    with write_transaction(engine, changes=None) as conn:
         now = db_now(conn)
         values = {"paused_until": now + dt.timedelta(seconds=seconds), "reason": reason,
                   "updated_at": now}
@@ -337,7 +337,7 @@ def deliver(settings: Settings, engine: Engine, key: bytes, *,
             if pause:
                 report.paused = f"paused until {pause[0]:%Y-%m-%d %H:%M:%S} UTC: {pause[1]}"
                 return report
-            with write_transaction(engine) as conn:
+            with write_transaction(engine, changes=None) as conn:
                 rows = _claim(conn, settings, batch)
             claimed_at = time.monotonic()
             if not rows:
@@ -450,7 +450,7 @@ def _build(settings: Settings, engine: Engine, kind: str, period: catalog.Period
         search = SearchService.from_settings(engine, settings)
         search.catch_up()
     domain = settings.mail_from.rpartition("@")[2].strip(" >") or "localhost"
-    with write_transaction(engine) as conn:
+    with write_transaction(engine, changes=None) as conn:
         built = outbox.build(conn, kind, period, base_url=settings.base_url,
                              sender_domain=domain, search=search)
     if built is None:

@@ -164,7 +164,7 @@ def deliver(engine: Engine, backend: MailBackend, sender: str, mail: Mail) -> bo
         log.warning("mail %s to user %s via %s failed: %s", mail.kind, mail.user_id,
                     backend.name, error)
     try:
-        with write_transaction(engine) as conn:
+        with write_transaction(engine, changes=None) as conn:
             conn.execute(sent_mail.insert().values(
                 kind=mail.kind, recipient=mail.to, subject=mail.subject, backend=backend.name,
                 status="failed" if error else "sent", error=error, user_id=mail.user_id,

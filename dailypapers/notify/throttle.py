@@ -83,7 +83,7 @@ class SharedThrottle:
 
     def _reserve(self) -> None:
         k = self.slots_per_reservation
-        with write_transaction(self.engine) as conn:
+        with write_transaction(self.engine, changes=None) as conn:
             first, now = reserve(conn, self.rate, k, name=self.name)
         # Mapped after the commit: a slot is then never earlier here than on the database.
         start = time.monotonic() + (first - now).total_seconds()

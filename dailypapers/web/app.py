@@ -138,6 +138,9 @@ def create_app(
     _install_error_handlers(app)
     _install_database_unavailable(app)
     _document_400_not_422(app)
+    from dailypapers.web import cache
+
+    cache.install(app, settings, engine, search)  # inside HeadAsGet: HEAD is served as GET
     app.add_middleware(HeadAsGet)
     _wrap_outermost(app, lambda inner: SecurityHeaders(inner, settings.allowed_hosts))
     observability.install(app)  # /metrics, and request ids, access lines, metrics: outermost

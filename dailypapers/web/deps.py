@@ -45,6 +45,7 @@ from dailypapers.community.sessions import SessionUser, user_for_api_token, user
 from dailypapers.community.users import User
 from dailypapers.db.engine import read_transaction, write_transaction
 from dailypapers.settings import Settings
+from dailypapers.web.cache import PRIVATE, mark_personal
 from dailypapers.web.params import ApiError
 
 __all__ = [
@@ -213,7 +214,8 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
     response = templates.TemplateResponse(request, template, context, status_code=status_code)
     _set_pending_csrf_cookie(request, response)
     if context["current_user"] is not None:  # a page with someone's name in it: no shared cache
-        response.headers["Cache-Control"] = "private, no-cache"
+        mark_personal(request)
+        response.headers["Cache-Control"] = PRIVATE
         response.headers["Vary"] = "Cookie"
     return response
 
@@ -356,6 +358,7 @@ def _anonymous_token(request: Request, cookie: str) -> str:
 
 def csrf_token_for(request: Request) -> str:
     """The value this request's forms must send back as ``csrf_token``."""
+    mark_personal(request)  # a page that prints it is this visitor's: never shared
     resolve_user(request)
     session: SessionUser | None = request.state.session
     if session is not None:

@@ -42,7 +42,7 @@ def _write(request: Request, work: Callable[[Connection], T]) -> T:
     engine = request.app.state.engine
 
     def attempt() -> T:
-        with write_transaction(engine) as conn:
+        with write_transaction(engine, changes="votes") as conn:
             result = work(conn)
             found = getattr(request.state, "api_token", None)
             if found:

@@ -99,7 +99,9 @@ class SecurityHeaders:
                 location = headers.get("location")
                 if location:
                     headers["Location"] = _same_host_relative(location, scope)
-                if "cache-control" not in headers:
+                if message["status"] >= 400:  # an error is never kept, whatever a route said
+                    headers["Cache-Control"] = CACHE_API
+                elif "cache-control" not in headers:
                     headers["Cache-Control"] = cache_control(
                         scope["path"], scope.get("query_string", b""), message["status"])
             await send(message)

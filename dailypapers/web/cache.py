@@ -1,0 +1,385 @@
+"""Caching that is safe: validators and Cache-Control on dynamic answers, and an in-process cache
+of anonymous answers that a write in any process invalidates at once.
+
+What a browser or a reverse proxy is told (GET and HEAD; web/security.py adds the rest):
+
+- An anonymous answer 200: an ``ETag`` (a hash of the body, or the route's own), ``Cache-Control:
+  public, no-cache`` (a shared cache may keep it but asks us each time; the answer to a matching
+  ``If-None-Match`` is a 304 without a body) and ``Vary: Cookie`` (``Cookie, Authorization``
+  under /api/), so a proxy never hands it to someone signed in.
+- A request carrying the session cookie or an ``Authorization`` header, an answer that depends on
+  the visitor (it sets a cookie, prints their CSRF token: ``mark_personal``), or a path whose link
+  is a credential: ``private, no-store`` and the same ``Vary``. Nothing of it is kept here.
+- Errors (4xx, 5xx) are ``no-store`` whatever the route said (web/security.py, outermost, so a
+  500 too).
+
+The server-side cache: a bounded LRU (``DAILYPAPERS_CACHE_BYTES`` per process) of anonymous 200
+answers keyed by (data version, search indexes' state, path, query). Nothing else in a request
+changes an anonymous answer: no route reads Accept or other request headers, and absolute links
+come from DAILYPAPERS_BASE_URL or the server socket, never the Host header.
+
+How it is invalidated (db/data_version.py has the details):
+
+- Every write transaction that may change a public answer (imports and syncs, comments,
+  moderation, submissions, collections, media, accounts) moves the *data* version in the same
+  transaction. Each request reads the versions first, from the database, so a write committed
+  by any process before a request arrives changes that request's key: it can only miss, and
+  renders from rows at least that new. Concurrent requests share one read (:class:`VersionReader`).
+- Paper votes move the *votes* version instead. An answer of :data:`VOTES_OF_ROWS_READ` (the
+  listings, paper pages, search and their API twins, whose vote counts and vote orders all come
+  from paper rows the catalog notes) keeps the vote stamps of the rows it read, and a hit first
+  checks them in one query (skipped while the votes version has not moved since the last check):
+  a vote on another paper leaves it cached. Any other answer, or one whose selection depended on
+  votes (``note_all_votes``), is good only at the votes version it was made at.
+- The search indexes lag the rows by up to DAILYPAPERS_INDEX_INTERVAL_SECONDS anyway; their state
+  in this process is part of the key, and an entry older than DAILYPAPERS_CACHE_SECONDS is
+  dropped, which bounds what no key sees (a keyword commit by another process, the clock of
+  "today"). A search cut short by its time budget is not kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import hashlib
+import re
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy.engine import Engine
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from dailypapers.db import data_version
+from dailypapers.db.engine import read_transaction
+from dailypapers.settings import Settings
+
+PUBLIC = "public, no-cache"
+PRIVATE = "private, no-store"
+# Links that are credentials (a password reset, a subscription's): never kept, anywhere.
+PRIVATE_PREFIXES = ("/reset/", "/subscribe/confirm/", "/unsubscribe/", "/subscription/")
+MAX_ENTRY_BYTES = 2 << 20  # a bigger answer (a media file) streams through, uncached
+_PERSONAL = "dailypapers_personal"
+# Whether this server had the answer (X-Cache, as proxies say it): for operators and the bench.
+HIT, MISS = (b"x-cache", b"hit"), (b"x-cache", b"miss")
+# Paths whose answers read every paper they show or rank through catalog functions that note
+# the rows (catalog._entries, get_paper, papers_by_ids): /papers and its day, week, month and
+# trending lists (each reads its whole period, then pages it), paper pages (and their similar
+# papers), search (the index ranks, the rows give the counts) and the API's twins.
+VOTES_OF_ROWS_READ = re.compile(
+    r"/papers(/.*)?|/search|/api/papers/.+|/api/v1/search|/api/daily_papers")
+
+
+def mark_personal(request: Request) -> None:
+    """This answer depends on who asks (their CSRF token, their name): private, never cached."""
+    request.scope.setdefault("state", {})[_PERSONAL] = True
+
+
+@dataclass
+class Entry:
+    stored_at: float
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+    etag: bytes
+    votes: int | None  # good only at this votes version; None: check ``stamps`` instead
+    stamps: dict[str, tuple[Any, ...]]  # paper id: vote stamp, of the rows the answer read
+    checked_at_votes: int  # the votes version at which ``stamps`` were last found current
+
+
+class ResponseStore:
+    """An LRU of answers bounded by their bytes. Only the event loop's thread touches it."""
+
+    def __init__(self, max_bytes: int, max_age: float) -> None:
+        self.max_bytes, self.max_age = max_bytes, max_age
+        self._entries: OrderedDict[tuple[Any, ...], Entry] = OrderedDict()
+        self._bytes = 0
+        self._version: Any = None
+        self.hits = self.misses = 0
+
+    def get(self, key: tuple[Any, ...]) -> Entry | None:
+        entry = self._entries.get(key)
+        if entry is not None and time.monotonic() - entry.stored_at <= self.max_age:
+            self._entries.move_to_end(key)
+            return entry
+        if entry is not None:
+            self._drop(key)
+        return None
+
+    def discard(self, key: tuple[Any, ...]) -> None:
+        if key in self._entries:
+            self._drop(key)
+
+    def put(self, key: tuple[Any, ...], entry: Entry) -> None:
+        if key in self._entries:
+            self._drop(key)
+        self._entries[key] = entry
+        self._bytes += _size(entry)
+        while self._bytes > self.max_bytes and self._entries:
+            self._drop(next(iter(self._entries)))
+
+    def saw_version(self, version: Any) -> None:
+        """Entries of another version can never be asked for again: free them all."""
+        if version != self._version:
+            self._entries.clear()
+            self._bytes, self._version = 0, version
+
+    def _drop(self, key: tuple[Any, ...]) -> None:
+        self._bytes -= _size(self._entries.pop(key))
+
+
+def _size(entry: Entry) -> int:
+    return len(entry.body) + sum(len(n) + len(v) for n, v in entry.headers) + 200
+
+
+class VersionReader:
+    """The data version, one database read shared by the requests that wait for it.
+
+    A read counts for a request only if it starts after the request arrived (then it sees every
+    commit before that): a request joins a read that has not started yet, or opens the next."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._waiting: asyncio.Future[tuple[int, int]] | None = None
+        self.reads = 0
+
+    async def read(self) -> tuple[int, int]:
+        """(data version, votes version)."""
+        loop = asyncio.get_running_loop()
+        waiting = self._waiting
+        if waiting is not None and not waiting.done() and waiting.get_loop() is loop:
+            return await asyncio.shield(waiting)
+        future: asyncio.Future[tuple[int, int]] = loop.create_future()
+        self._waiting = future
+        try:
+            await asyncio.sleep(0)  # let the requests that are ready now join this read
+            self._waiting = None  # from here on the read may start: later arrivals need the next
+            future.set_result(await run_in_threadpool(self._read))
+        except BaseException as exc:  # the joiners fail as we do
+            if self._waiting is future:
+                self._waiting = None
+            if isinstance(exc, asyncio.CancelledError):
+                future.cancel()
+            else:
+                future.set_exception(exc)
+                future.exception()  # retrieved: no "never retrieved" warning if nobody joined
+            raise
+        return future.result()
+
+    def _read(self) -> tuple[int, int]:
+        self.reads += 1
+        with read_transaction(self.engine) as conn:
+            return data_version.read(conn)
+
+    def stamps(self, ids: list[str]) -> dict[str, tuple[Any, ...]]:
+        with read_transaction(self.engine) as conn:
+            return data_version.vote_stamps(conn, ids)
+
+
+class ResponseCache:
+    """The ASGI middleware (see the module's docstring)."""
+
+    def __init__(self, app: ASGIApp, *, settings: Settings, store: ResponseStore,
+                 versions: VersionReader, index_state: Callable[[], tuple[object, ...]]) -> None:
+        self.app = app
+        self.store, self.versions, self.index_state = store, versions, index_state
+        self.session_cookie = f"{_session_cookie(settings)}=".encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if (scope["type"] != "http" or scope["method"] not in ("GET", "HEAD")
+                or path.startswith("/static/")):
+            await self.app(scope, receive, send)
+            return
+        api = path.startswith("/api/")
+        vary = b"Cookie, Authorization" if api else b"Cookie"
+        headers = Headers(scope=scope)
+        if (self.session_cookie in headers.get("cookie", "").encode("latin-1")
+                or "authorization" in headers or path.startswith(PRIVATE_PREFIXES)):
+            await self.app(scope, receive, _private(send, vary))
+            return
+        if self.store.max_bytes <= 0 or scope["method"] != "GET":
+            await self.app(scope, receive, _Capture(self, scope, None, 0, vary, headers, send))
+            return
+        data, votes = await self.versions.read()
+        self.store.saw_version(data)
+        key = (data, self.index_state(), path, scope.get("query_string", b""),
+               tuple(scope.get("server") or ()))
+        entry = self.store.get(key)
+        if entry is not None and await self._still_good(key, entry, votes):
+            self.store.hits += 1
+            await _answer([*entry.headers, HIT], entry.body, entry.etag, headers, send)
+            return
+        self.store.misses += 1
+        notebook, token = data_version.open_notebook()  # the route's threads see it too
+        try:
+            await self.app(scope, receive, _Capture(self, scope, key, votes, vary, headers, send,
+                                                    notebook))
+        finally:
+            data_version.close_notebook(token)
+
+    async def _still_good(self, key: tuple[Any, ...], entry: Entry, votes: int) -> bool:
+        if entry.votes is not None:
+            good = entry.votes == votes
+        elif entry.checked_at_votes == votes or not entry.stamps:
+            good = True
+        else:
+            ids = list(entry.stamps)
+            good = await run_in_threadpool(self.versions.stamps, ids) == entry.stamps
+        if good:
+            entry.checked_at_votes = max(entry.checked_at_votes, votes)
+        else:
+            self.store.discard(key)
+        return good
+
+
+class _Capture:
+    """Holds an answer until it is complete, to give it an ETag (and keep it, when it may)."""
+
+    def __init__(self, cache: ResponseCache, scope: Scope, key: tuple[Any, ...] | None,
+                 votes: int, vary: bytes, request_headers: Headers, send: Send,
+                 notebook: dict[str, Any] | None = None) -> None:
+        self.cache, self.scope, self.key, self.votes, self.vary = cache, scope, key, votes, vary
+        self.request_headers, self.send = request_headers, send
+        self.notebook = notebook if notebook is not None else {}
+        self.start: Message | None = None
+        self.chunks: list[bytes] = []
+        self.size = 0
+        self.passing = False  # streaming through, unchanged but for the private headers
+
+    async def __call__(self, message: Message) -> None:
+        if self.passing:
+            await self.send(message)
+            return
+        if message["type"] == "http.response.start":
+            self.start = message
+            headers = MutableHeaders(scope=message)
+            personal = (self.scope.get("state", {}).get(_PERSONAL)
+                        or "set-cookie" in headers
+                        or any(p in headers.get("cache-control", "") for p in ("private", "no-store")))
+            if personal:
+                _make_private(headers, self.vary)
+            if personal or message["status"] != 200:
+                await self._pass_through()
+            return
+        if message["type"] != "http.response.body":
+            if self.start is None:  # http.response.debug (the test client's): before the answer
+                await self.send(message)
+            else:  # pathsend and the like: not ours to hold
+                await self._pass_through(message)
+            return
+        body = message.get("body", b"")
+        self.size += len(body)
+        self.chunks.append(body)
+        if self.size > MAX_ENTRY_BYTES:
+            await self._pass_through(more_body=message.get("more_body", False))
+            return
+        if message.get("more_body", False):
+            return
+        await self._finish(b"".join(self.chunks))
+
+    async def _pass_through(self, message: Message | None = None, more_body: bool = False) -> None:
+        self.passing = True
+        assert self.start is not None
+        await self.send(self.start)
+        if self.chunks:
+            await self.send({"type": "http.response.body", "body": b"".join(self.chunks),
+                             "more_body": more_body})
+            self.chunks = []
+        if message is not None:
+            await self.send(message)
+
+    async def _finish(self, body: bytes) -> None:
+        assert self.start is not None
+        headers = MutableHeaders(scope=self.start)
+        etag = headers.get("etag", "").encode("latin-1") or (
+            b'"' + hashlib.blake2b(body, digest_size=16).hexdigest().encode() + b'"')
+        headers["ETag"] = etag.decode("latin-1")
+        headers.setdefault("Cache-Control", PUBLIC)
+        _add_vary(headers, self.vary)
+        raw = [(n, v) for n, v in self.start["headers"] if n != b"content-length"]
+        notes = self.notebook
+        if self.key is not None and data_version.INCOMPLETE not in notes:
+            by_rows = (data_version.ALL_VOTES not in notes
+                       and VOTES_OF_ROWS_READ.fullmatch(self.scope["path"]) is not None)
+            self.cache.store.put(self.key, Entry(
+                time.monotonic(), raw, body, etag, votes=None if by_rows else self.votes,
+                stamps=dict(notes) if by_rows else {}, checked_at_votes=self.votes))
+        # MISS: this answer was looked for here, and rendered
+        await _answer([*raw, MISS] if self.key is not None else raw, body, etag,
+                      self.request_headers, self.send)
+
+
+async def _answer(headers: list[tuple[bytes, bytes]], body: bytes, etag: bytes,
+                  request_headers: Headers, send: Send) -> None:
+    """A 200 with ``body``, or a 304 when the client already has it."""
+    if _not_modified(request_headers, etag, headers):
+        kept = [(n, v) for n, v in headers if n not in (b"content-type", b"content-length")]
+        await send({"type": "http.response.start", "status": 304, "headers": kept})
+        await send({"type": "http.response.body", "body": b""})
+        return
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [*headers, (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _not_modified(request_headers: Headers, etag: bytes,
+                  headers: list[tuple[bytes, bytes]]) -> bool:
+    """RFC 9110 §13.2.2: If-None-Match decides when sent (weak comparison, ``*`` matches any);
+    else If-Modified-Since against the answer's Last-Modified (the feeds'), if both read."""
+    if_none_match = request_headers.get("if-none-match")
+    if if_none_match is not None:
+        tags = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
+        return "*" in tags or etag.decode("latin-1").removeprefix("W/") in tags
+    since = request_headers.get("if-modified-since")
+    modified = next((v.decode("latin-1") for n, v in headers if n == b"last-modified"), None)
+    if not since or not modified:
+        return False
+    try:
+        since_at = email.utils.parsedate_to_datetime(since)
+        modified_at = email.utils.parsedate_to_datetime(modified)
+    except (TypeError, ValueError, IndexError):
+        return False
+    if since_at is None or since_at.tzinfo is None or modified_at.tzinfo is None:
+        return False
+    return modified_at <= since_at
+
+
+def _private(send: Send, vary: bytes) -> Send:
+    async def send_private(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            _make_private(MutableHeaders(scope=message), vary)
+        await send(message)
+    return send_private
+
+
+def _make_private(headers: MutableHeaders, vary: bytes) -> None:
+    if "no-store" not in headers.get("cache-control", ""):  # a route's own no-store is enough
+        headers["Cache-Control"] = PRIVATE
+    _add_vary(headers, vary)
+
+
+def _add_vary(headers: MutableHeaders, vary: bytes) -> None:
+    have = {v.strip().lower() for v in headers.get("vary", "").split(",") if v.strip()}
+    for name in vary.decode().split(", "):
+        if name.lower() not in have:
+            headers.add_vary_header(name)
+
+
+def _session_cookie(settings: Settings) -> str:
+    from dailypapers.web.deps import session_cookie_name
+
+    return session_cookie_name(settings)
+
+
+def install(app: FastAPI, settings: Settings, engine: Engine, search: Any) -> None:
+    """Add the middleware (call before ``HeadAsGet``, which must stay outside it)."""
+    store = app.state.response_cache = ResponseStore(settings.cache_bytes, settings.cache_seconds)
+    versions = app.state.data_versions = VersionReader(engine)
+    app.add_middleware(ResponseCache, settings=settings, store=store, versions=versions,
+                       index_state=search.state_token)
