@@ -56,6 +56,8 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from sqlalchemy import exc as sa_exc
+
 from dailypapers.db import data_version
 from dailypapers.db.engine import read_transaction
 from dailypapers.settings import Settings
@@ -74,6 +76,9 @@ HIT, MISS = (b"x-cache", b"hit"), (b"x-cache", b"miss")
 # papers), search (the index ranks, the rows give the counts) and the API's twins.
 VOTES_OF_ROWS_READ = re.compile(
     r"/papers(/.*)?|/search|/api/papers/.+|/api/v1/search|/api/daily_papers")
+# Probes and metrics read their own state each time (and /healthz touches no database).
+UNCACHED_PROBES = frozenset({"/healthz", "/readyz", "/metrics"})
+DATABASE_AWAY = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)
 
 
 def mark_personal(request: Request) -> None:
@@ -90,6 +95,7 @@ class Entry:
     votes: int | None  # good only at this votes version; None: check ``stamps`` instead
     stamps: dict[str, tuple[Any, ...]]  # paper id: vote stamp, of the rows the answer read
     checked_at_votes: int  # the votes version at which ``stamps`` were last found current
+    route: Any = None  # the route that rendered it: a hit is timed and counted under it too
 
 
 class ResponseStore:
@@ -193,7 +199,7 @@ class ResponseCache:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "") if scope["type"] == "http" else ""
         if (scope["type"] != "http" or scope["method"] not in ("GET", "HEAD")
-                or path.startswith("/static/")):
+                or path.startswith("/static/") or path in UNCACHED_PROBES):
             await self.app(scope, receive, send)
             return
         api = path.startswith("/api/")
@@ -206,13 +212,22 @@ class ResponseCache:
         if self.store.max_bytes <= 0 or scope["method"] != "GET":
             await self.app(scope, receive, _Capture(self, scope, None, 0, vary, headers, send))
             return
-        data, votes = await self.versions.read()
-        self.store.saw_version(data)
-        key = (data, self.index_state(), path, scope.get("query_string", b""),
-               tuple(scope.get("server") or ()))
-        entry = self.store.get(key)
-        if entry is not None and await self._still_good(key, entry, votes):
+        try:
+            data, votes = await self.versions.read()
+            self.store.saw_version(data)
+            key = (data, self.index_state(), path, scope.get("query_string", b""),
+                   tuple(scope.get("server") or ()))
+            entry = self.store.get(key)
+            good = entry is not None and await self._still_good(key, entry, votes)
+        except DATABASE_AWAY:
+            # No version, no key: the route answers uncached (its own 503 when it needs the
+            # database too), never a 500 from here.
+            await self.app(scope, receive, _Capture(self, scope, None, 0, vary, headers, send))
+            return
+        if entry is not None and good:
             self.store.hits += 1
+            if entry.route is not None:  # for /metrics and the access line (observability.py)
+                scope["route"] = entry.route
             await _answer([*entry.headers, HIT], entry.body, entry.etag, headers, send)
             return
         self.store.misses += 1
@@ -309,7 +324,8 @@ class _Capture:
                        and VOTES_OF_ROWS_READ.fullmatch(self.scope["path"]) is not None)
             self.cache.store.put(self.key, Entry(
                 time.monotonic(), raw, body, etag, votes=None if by_rows else self.votes,
-                stamps=dict(notes) if by_rows else {}, checked_at_votes=self.votes))
+                stamps=dict(notes) if by_rows else {}, checked_at_votes=self.votes,
+                route=self.scope.get("route")))
         # MISS: this answer was looked for here, and rendered
         await _answer([*raw, MISS] if self.key is not None else raw, body, etag,
                       self.request_headers, self.send)
