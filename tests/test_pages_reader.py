@@ -129,6 +129,9 @@ def test_titles_descriptions_and_the_latest_label(client, busy_week, engine, tmp
         assert len(page.cssselect('meta[name="description"]')[0].get("content")) > 20, path
         for link in page.cssselect('link[rel="canonical"]'):
             assert link.get("href").startswith(("http://", "https://")), path
+        # The first link skips the header's to the page's own content.
+        assert page.cssselect("body a")[0].get("href") == "#main", path
+        assert page.get_element_by_id("main").tag == "main", path
     today = dt.datetime.now(dt.timezone.utc).date().isoformat()
     import_paths(engine, [write_json(tmp_path / f"{today}.json",
                                      [hf_item("2611.00001", title="Fresh", day=today)])])
