@@ -107,6 +107,18 @@ def test_the_day_picker_redirects_to_the_day(client):
     assert response.headers["location"] == "/papers/date/2026-03-03"
     assert client.get("/papers/date?d=2026-13-40", follow_redirects=False).status_code == 400
     assert client.get("/papers/date", follow_redirects=False).status_code == 400
+    # The picker keeps the list's sort and submitter filter; an unknown sort is a 400.
+    kept = client.get("/papers/date?d=2026-03-03&sort=upvotes&submitter=ro+sa",
+                      follow_redirects=False)
+    assert kept.headers["location"] == "/papers/date/2026-03-03?sort=upvotes&submitter=ro+sa"
+    assert client.get("/papers/date?d=2026-03-03&sort=nope").status_code == 400
+
+
+def test_the_day_picker_form_carries_the_sort(client, busy_week):
+    form = _doc(client.get("/papers/date/2026-03-03?sort=newest")).cssselect("form.day-picker")[0]
+    assert dict(form.form_values()) == {"d": "2026-03-03", "sort": "newest"}
+    plain = _doc(client.get("/papers/date/2026-03-03")).cssselect("form.day-picker")[0]
+    assert dict(plain.form_values()) == {"d": "2026-03-03"}
 
 
 def test_submitter_link_filters_the_month(client, busy_week):
