@@ -69,6 +69,8 @@ def test_bad_periods_are_400_pages(client, url):
     response = client.get(url)
     assert response.status_code == 400
     assert "text/html" in response.headers["content-type"]
+    message = lxml.html.fromstring(response.text).cssselect(".error-page p")[0].text_content()
+    assert message[0].isupper(), message  # a sentence, not the API's lower-case message
 
 
 @pytest.mark.parametrize("url", ["/papers/date/9999-12-31", "/papers/date/0001-01-01",
