@@ -150,6 +150,20 @@ def test_titles_descriptions_and_the_latest_label(client, busy_week, engine, tmp
     assert _doc(client.get("/papers")).cssselect(".site-nav a")[0].text == "Today"
 
 
+def test_header_sign_in_comes_back_to_the_page(client, busy_week):
+    def links(path):  # type: ignore[no-untyped-def]
+        doc = _doc(client.get(path))
+        return [doc.xpath(f"//header//a[text()='{name}']/@href")[0]
+                for name in ("Sign in", "Sign up")]
+
+    assert links("/papers/2603.00001") == ["/login?next=/papers/2603.00001",
+                                           "/signup?next=/papers/2603.00001"]
+    assert links("/search?q=monday+x") == ["/login?next=/search%3Fq%3Dmonday%2Bx",
+                                          "/signup?next=/search%3Fq%3Dmonday%2Bx"]
+    assert links("/papers") == ["/login", "/signup"]  # where signing in lands anyway
+    assert links("/login")[1] == "/signup"
+
+
 def test_error_pages_do_not_claim_data_was_never_updated(client):
     response = client.get("/papers/2603.99999")
     assert response.status_code == 404
