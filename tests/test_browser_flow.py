@@ -89,7 +89,7 @@ def test_sign_up_in_upvote_submit_see_it_today_and_sign_out(browser, flow_site, 
         card = page.locator(f"article.card[data-paper-id='{VOTED}']")
         assert card.locator(".vote-box .count").inner_text() == "5"
         card.get_by_role("button").filter(has_text="upvote").click()
-        page.wait_for_url("**/papers")
+        page.wait_for_url(f"**/papers#paper-{VOTED}")
         card = page.locator(f"article.card[data-paper-id='{VOTED}']")
         assert card.locator(".vote-box .count").inner_text() == "6"
         assert card.locator(".vote-origin").inner_text() == "5 on Hugging Face + 1 here"

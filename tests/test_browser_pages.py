@@ -37,6 +37,8 @@ PAGES = {
     "user page": "/users/Reader",
     "feeds": "/feeds",
     "subscribe": "/subscribe?email=reader%40example.org",
+    "how trending works": "/about/trending",  # a formula and a settings table on a phone
+    "sign up": "/signup",  # the account forms' fields, buttons and links among text
 }
 VIEWS = [(1280, "light"), (1280, "dark"), (375, "light"), (375, "dark")]
 
@@ -172,6 +174,10 @@ def test_page_is_self_contained_and_accessible(visitors, name, width, scheme):
         assert page.locator("p.submission-note").inner_text() == "Rotations, <i>at random</i>."
     elif name == "feeds":
         assert page.locator("table.feeds a[href$='.atom']").count() >= 6
+    elif name == "how trending works":
+        assert page.locator("pre.formula").count() == 1
+    elif name == "sign up":
+        assert page.get_by_label("Username").count() == 1
     elif name == "subscribe":  # the footer's address arrives in the full form
         assert page.locator("form.subscribe-form input[name=email]").input_value() == \
             "reader@example.org"

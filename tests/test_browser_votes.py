@@ -1,5 +1,6 @@
 """Your own vote in Debian's chromium with JavaScript switched off: the card's button is a form
-that presses (aria-pressed, a filled button) and un-presses, on the list and on the paper's page."""
+that presses (aria-pressed, a filled button) and un-presses, on the list, on the paper's page and
+on search results, coming back to the card it was pressed on."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ def test_the_vote_button_stays_pressed_for_your_vote(browser, demo_site):  # noq
         plain = button.evaluate("b => getComputedStyle(b).backgroundColor")
 
         button.click()
-        page.wait_for_url("**/papers")
+        page.wait_for_url(f"**/papers#paper-{paper_id}")  # back to the card pressed
         button = page.locator(f'article.card[data-paper-id="{paper_id}"] button.vote-button')
         assert button.get_attribute("aria-pressed") == "true"
         assert int(button.locator(".count").inner_text()) == count + 1
@@ -48,5 +49,15 @@ def test_the_vote_button_stays_pressed_for_your_vote(browser, demo_site):  # noq
         button = page.locator(f'article.card[data-paper-id="{paper_id}"] button.vote-button')
         assert button.get_attribute("aria-pressed") == "false"
         assert int(button.locator(".count").inner_text()) == count
+
+        # A search result votes too, and the page comes back scrolled to it, not to the top.
+        page.goto(f"{demo_site.url}/search?q=agents")
+        result = page.locator("article.search-result").nth(9)
+        found = result.get_attribute("data-paper-id")
+        result.locator("button.vote-button").click()
+        page.wait_for_url(f"**/search?q=agents#paper-{found}")
+        button = page.locator(f'article.search-result[data-paper-id="{found}"] button.vote-button')
+        assert button.get_attribute("aria-pressed") == "true"
+        assert 0 <= button.bounding_box()["y"] < 900
     finally:
         context.close()

@@ -141,14 +141,24 @@ def test_a_flagged_comment_is_hidden_from_the_queue(settings, engine) -> None:
         page = lxml.html.fromstring(bob.http.get(f"/papers/{KEEP}").text)
         assert f"/flag?type=comment&id={cid}" in page.xpath("//div[@class='moderation-links']/a/@href")
         assert SECRET in bob.http.get(f"/flag?type=comment&id={cid}").text
-        assert bob.form("/flag", {"target_type": "comment", "target_id": str(cid),
-                                  "reason": "spam"}).status_code == 200
+        done = bob.form("/flag", {"target_type": "comment", "target_id": str(cid),
+                                  "reason": "spam"})
+        assert done.status_code == 200  # and it leads back to the comment, not a dead end
+        assert lxml.html.fromstring(done.text).xpath("//main//a[@class='back-link']/@href") == [
+            f"/papers/{KEEP}#comment-{cid}"]
         assert bob.api("POST", "/api/v1/flags", json={
             "targetType": "comment", "targetId": str(cid), "reason": "spam"}).status_code == 409
         assert bob.api("POST", "/api/v1/flags", json={
             "targetType": "comment", "targetId": "999999", "reason": "spam"}).status_code == 404
         [item] = mod.api("GET", "/api/v1/moderation/flags").json()
         assert (item["targetType"], item["targetId"], item["count"]) == ("comment", str(cid), 1)
+        # The queue is one click from a moderator's account page; the mail page from an admin's.
+        admin = add_person(engine, server.url, "Ada", is_admin=True)
+        links = {who.name: lxml.html.fromstring(who.http.get("/account").text).xpath(
+            "//ul[@class='account-links']//a/@href") for who in (mod, bob, admin)}
+        assert links == {"Mira": ["/users/Mira", "/collections", "/moderation/queue"],
+                         "Bob": ["/users/Bob", "/collections"],
+                         "Ada": ["/users/Ada", "/collections", "/moderation/queue", "/admin/mail"]}
         queue = lxml.html.fromstring(mod.http.get("/moderation/queue").text)
         assert queue.xpath("//article[@class='queue-item']//input[@name='action']/@value") == [
             "dismiss", "hide"]

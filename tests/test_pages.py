@@ -69,6 +69,8 @@ def test_bad_periods_are_400_pages(client, url):
     response = client.get(url)
     assert response.status_code == 400
     assert "text/html" in response.headers["content-type"]
+    message = lxml.html.fromstring(response.text).cssselect(".error-page p")[0].text_content()
+    assert message[0].isupper(), message  # a sentence, not the API's lower-case message
 
 
 @pytest.mark.parametrize("url", ["/papers/date/9999-12-31", "/papers/date/0001-01-01",
@@ -103,6 +105,8 @@ def test_paper_page(client, engine, tmp_path):
     assert doc.cssselect("a.code-link")[0].get("href") == "https://github.com/acme/alpha"
     assert doc.cssselect("a.project-link")[0].get("href") == "https://acme.github.io/alpha"
     assert doc.cssselect("p.featured a")[0].get("href") == "/papers/date/2026-03-02"
+    # Signed out, the vote count says how to add one (and comes back here after signing in).
+    assert doc.cssselect("a.vote-sign-in")[0].get("href") == "/login?next=/papers/2603.00030"
     # Versioned ids redirect to the canonical page; unknown papers are a 404 page.
     assert client.get("/papers/2603.00030v2", follow_redirects=False).headers["location"] == "/papers/2603.00030"
     assert client.get("/papers/2603.99999").status_code == 404

@@ -107,6 +107,18 @@ def test_the_day_picker_redirects_to_the_day(client):
     assert response.headers["location"] == "/papers/date/2026-03-03"
     assert client.get("/papers/date?d=2026-13-40", follow_redirects=False).status_code == 400
     assert client.get("/papers/date", follow_redirects=False).status_code == 400
+    # The picker keeps the list's sort and submitter filter; an unknown sort is a 400.
+    kept = client.get("/papers/date?d=2026-03-03&sort=upvotes&submitter=ro+sa",
+                      follow_redirects=False)
+    assert kept.headers["location"] == "/papers/date/2026-03-03?sort=upvotes&submitter=ro+sa"
+    assert client.get("/papers/date?d=2026-03-03&sort=nope").status_code == 400
+
+
+def test_the_day_picker_form_carries_the_sort(client, busy_week):
+    form = _doc(client.get("/papers/date/2026-03-03?sort=newest")).cssselect("form.day-picker")[0]
+    assert dict(form.form_values()) == {"d": "2026-03-03", "sort": "newest"}
+    plain = _doc(client.get("/papers/date/2026-03-03")).cssselect("form.day-picker")[0]
+    assert dict(plain.form_values()) == {"d": "2026-03-03"}
 
 
 def test_submitter_link_filters_the_month(client, busy_week):
@@ -129,10 +141,27 @@ def test_titles_descriptions_and_the_latest_label(client, busy_week, engine, tmp
         assert len(page.cssselect('meta[name="description"]')[0].get("content")) > 20, path
         for link in page.cssselect('link[rel="canonical"]'):
             assert link.get("href").startswith(("http://", "https://")), path
+        # The first link skips the header's to the page's own content.
+        assert page.cssselect("body a")[0].get("href") == "#main", path
+        assert page.get_element_by_id("main").tag == "main", path
     today = dt.datetime.now(dt.timezone.utc).date().isoformat()
     import_paths(engine, [write_json(tmp_path / f"{today}.json",
                                      [hf_item("2611.00001", title="Fresh", day=today)])])
     assert _doc(client.get("/papers")).cssselect(".site-nav a")[0].text == "Today"
+
+
+def test_header_sign_in_comes_back_to_the_page(client, busy_week):
+    def links(path):  # type: ignore[no-untyped-def]
+        doc = _doc(client.get(path))
+        return [doc.xpath(f"//header//a[text()='{name}']/@href")[0]
+                for name in ("Sign in", "Sign up")]
+
+    assert links("/papers/2603.00001") == ["/login?next=/papers/2603.00001",
+                                           "/signup?next=/papers/2603.00001"]
+    assert links("/search?q=monday+x") == ["/login?next=/search%3Fq%3Dmonday%2Bx",
+                                          "/signup?next=/search%3Fq%3Dmonday%2Bx"]
+    assert links("/papers") == ["/login", "/signup"]  # where signing in lands anyway
+    assert links("/login")[1] == "/signup"
 
 
 def test_error_pages_do_not_claim_data_was_never_updated(client):

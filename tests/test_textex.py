@@ -31,6 +31,7 @@ from tests.helpers import hf_item, store, write_json
      "see https://a.example/x or the site (https://b.example)"),
     (r"as shown \cite{smith20,lee21}", "as shown [smith20,lee21]"),
     (r"5 -- 6 and ``quoted'' \%", "5 – 6 and “quoted” %"),  # with a backslash: TeX
+    ("makes agents more ``introverted'' by", "makes agents more “introverted” by"),  # alone too
 ])
 def test_escapes_accents_and_font_commands_become_text(tex: str, text: str) -> None:
     assert tex_to_text(tex) == text
@@ -109,6 +110,8 @@ def test_search_highlights_survive_the_conversion() -> None:
     # A mark the conversion would drop (inside a discarded argument): the snippet as it came.
     dropped = r"\vspace{<mark>2em</mark>} text"
     assert tex_to_html(dropped) == dropped
+    quoted = "more ``<mark>introverted</mark>&#39;&#39; by"  # the quotes alone, escaped
+    assert str(wrap_math(quoted)) == "more “<mark>introverted</mark>” by"
     plain = "plain <mark>words</mark> &lt;b&gt;"
     assert str(wrap_math(plain)) == plain
 

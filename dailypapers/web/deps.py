@@ -372,8 +372,8 @@ def csrf_token_for(request: Request) -> str:
 
 class _VotedPapers:
     """``paper_id in voted``: has the signed-in user upvoted it (the pressed vote buttons).
-    Looked up once, for the page's cards (``entries``) and ``paper``, when a template first
-    asks; pages without a vote button query nothing."""
+    Looked up once, for the page's cards (``entries``, search ``rows``) and ``paper``, when a
+    template first asks; pages without a vote button query nothing."""
 
     def __init__(self, request: Request, context: dict[str, Any]) -> None:
         self._request, self._context = request, context
@@ -384,6 +384,8 @@ class _VotedPapers:
 
         ids = [entry.paper["id"] for entry in self._context.get("entries") or ()
                if getattr(entry, "paper", None) is not None]
+        ids += [row["paper"]["id"] for row in self._context.get("rows") or ()
+                if isinstance(row, dict) and row.get("paper") is not None]  # search results
         paper = self._context.get("paper")
         if paper is not None:
             ids.append(paper["id"])

@@ -195,13 +195,14 @@ async def resolve_form(request: Request, _csrf: CsrfDep, user: RequireUser) -> R
                               "/moderation/queue?done=1")
 
 
-def _flag_target(conn: Connection, target_type: str, target_id: str) -> tuple[str, str]:
-    """(label, id) of a target one may flag, for the form."""
+def _flag_target(conn: Connection, target_type: str, target_id: str) -> tuple[str, str, str]:
+    """(label, id, name) of a target one may flag, for the form; the name leads back to it (a
+    comment's paper, a user's name)."""
     if target_type == "paper":
         target_id = _paper_id(target_id)
     key = mod.target_key(conn, target_type, target_id)
-    label, _name, _state = mod.describe_target(conn, target_type, key)
-    return label, target_id
+    label, name, _state = mod.describe_target(conn, target_type, key)
+    return label, target_id, name
 
 
 @router.get("/flag", response_class=HTMLResponse, include_in_schema=False)
@@ -209,7 +210,7 @@ def flag_page(request: Request, conn: ConnDep, user: RequireUser) -> HTMLRespons
     """The form to flag a paper or user (``?type=paper&id=2401.12345``, ``?type=user&id=NAME``)."""
     params = request.query_params
     try:
-        label, target_id = _flag_target(conn, params.get("type", ""), params.get("id", ""))
+        label, target_id, _name = _flag_target(conn, params.get("type", ""), params.get("id", ""))
     except mod.ModerationError as exc:
         return _refused(request, exc)
     return render(request, "flag.html", target_type=params["type"], target_id=target_id,
@@ -222,14 +223,14 @@ async def flag_form(request: Request, _csrf: CsrfDep, user: RequireUser) -> HTML
     target_type, target_id = _field(form, "target_type"), _field(form, "target_id")
     _flag_limits(request, user)
 
-    def work(conn: Connection) -> str:
-        label, canonical = _flag_target(conn, target_type, target_id)
+    def work(conn: Connection) -> tuple[str, str]:
+        label, canonical, name = _flag_target(conn, target_type, target_id)
         mod.flag(conn, user, target_type, canonical, _field(form, "reason"),
                  _field(form, "detail"))
-        return label
+        return label, name
 
     try:
-        label = await run_in_threadpool(_write, request, work)
+        label, name = await run_in_threadpool(_write, request, work)
     except mod.ModerationError as exc:
         if exc.status == 404:
             return _refused(request, exc)
@@ -237,7 +238,7 @@ async def flag_form(request: Request, _csrf: CsrfDep, user: RequireUser) -> HTML
                       target_id=target_id, label=target_id, reasons=mod.FLAG_REASONS,
                       errors={"reason": exc.message}, detail=_field(form, "detail"))
     return render(request, "flag.html", target_type=target_type, target_id=target_id,
-                  label=label, reasons=mod.FLAG_REASONS, errors={}, done=True)
+                  label=label, name=name, reasons=mod.FLAG_REASONS, errors={}, done=True)
 
 
 # --- API -------------------------------------------------------------------------------------

@@ -77,10 +77,13 @@ def trending(request: Request, conn: ConnDep, page: str | None = None) -> HTMLRe
 
 
 @router.get("/papers/date", include_in_schema=False)
-def date_picker(d: str | None = None) -> RedirectResponse:
-    """Where the day picker's form (GET, no state change) lands: on that day's page."""
+def date_picker(d: str | None = None, sort: str | None = None,
+                submitter: str | None = None) -> RedirectResponse:
+    """Where the day picker's form (GET, no state change) lands: on that day's page, in the
+    sort (and for the submitter) the list it was on had."""
     day = _or_400(catalog.parse_day, d or "")
-    return RedirectResponse(f"/papers/date/{day.isoformat()}", status_code=302)
+    return RedirectResponse(f"/papers/date/{day.isoformat()}{_query(_sort(sort), submitter)}",
+                            status_code=302)
 
 
 @router.get("/papers/date/{day}", response_class=HTMLResponse, include_in_schema=False)
