@@ -64,6 +64,7 @@ class KeywordIndex:
         self._index: tantivy.Index | None = None
         self._checked = 0.0
         self.changes = 0  # updates that changed documents, here (web/cache.py keys on it)
+        self._served_watermark: dt.datetime | None = None
         self._reopen()
 
     @classmethod
@@ -116,8 +117,13 @@ class KeywordIndex:
         with self._lock:
             report = store.update(engine, self.path)
             self.refresh()
-            if report.indexed or report.removed:
+            # Another process's commit to the shared folder reaches us by this refresh with
+            # nothing indexed here: its watermark moving counts as a change all the same (else an
+            # answer cached before it would be served until it expires).
+            watermark = self.watermark
+            if report.indexed or report.removed or watermark != self._served_watermark:
                 self.changes += 1
+            self._served_watermark = watermark
             return report
 
     def rebuild(self, engine: Engine) -> store.BuildReport:
