@@ -47,6 +47,11 @@ SHUTDOWN_GRACE_SECONDS = 3
 # How long the supervisor waits for a web process to exit after its grace period (its lifespan
 # stops the index thread: up to 5 s) before it kills it.
 EXIT_WAIT_SECONDS = SHUTDOWN_GRACE_SECONDS + 7
+# The supervisor restarts a web process that misses its health ping for this long (uvicorn's
+# default, 5 s, is too short: on 2 busy cores, under bench/load.py, a process whose threads held
+# the GIL (rendering, building its vector graph) missed it and was killed mid-load, then
+# restarted cold: lost requests and a second graph build).
+WORKER_HEALTHCHECK_SECONDS = 60
 
 
 def worker_app() -> Any:
@@ -143,6 +148,7 @@ def serve_workers(sock: Any, *, host: str, workers: int,
     config = uvicorn.Config(WORKER_APP, factory=True, host=host, port=sock.getsockname()[1],
                             workers=workers, log_level="info",
                             timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
+                            timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
                             log_config=None, access_log=False)
     supervisor = _Supervisor(config, sockets=[sock])
     for thread in threads:
