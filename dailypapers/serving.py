@@ -93,11 +93,14 @@ def check_connection_budget(engine: sa.Engine, settings: Settings, processes: in
     with engine.connect() as conn:
         limit = int(conn.exec_driver_sql("SHOW max_connections").scalar_one())
         reserved = int(conn.exec_driver_sql("SHOW superuser_reserved_connections").scalar_one())
-    per_process = settings.db_pool_size + settings.db_max_overflow
+    # Plus the response cache's version listener, outside the pool (db/version_listener.py).
+    listener = 1 if settings.cache_bytes > 0 else 0
+    per_process = settings.db_pool_size + settings.db_max_overflow + listener
     if processes * per_process > limit - reserved:
         raise ConfigError(
             f"DAILYPAPERS_DB_POOL_SIZE + DAILYPAPERS_DB_MAX_OVERFLOW ({settings.db_pool_size} + "
-            f"{settings.db_max_overflow}) x {processes} processes = {processes * per_process} "
+            f"{settings.db_max_overflow}{' + 1 listener' if listener else ''}) x {processes} "
+            f"processes = {processes * per_process} "
             f"connections, more than the PostgreSQL server accepts ({limit} max_connections, "
             f"{reserved} reserved): lower them or --workers, or raise max_connections")
 
