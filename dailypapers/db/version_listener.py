@@ -23,10 +23,11 @@ dropped), every request reads the version as it did before, and the listener rec
 from __future__ import annotations
 
 import logging
-import threading
 
 import psycopg
 from sqlalchemy.engine import Engine
+
+from dailypapers.jobs import BackgroundThread
 
 CHANNEL = "dailypapers_data_version"
 RETRY_SECONDS = 1.0
@@ -36,30 +37,18 @@ CONNECT_TIMEOUT_SECONDS = 5
 log = logging.getLogger("dailypapers.cache")
 
 
-class VersionListener:
+class VersionListener(BackgroundThread):
     """The LISTEN thread of one web process: started and stopped with the app."""
 
+    thread_name = "dailypapers-versions"
+
     def __init__(self, engine: Engine) -> None:
+        super().__init__()
         self.conninfo = engine.url.set(drivername="postgresql").render_as_string(
             hide_password=False)
         # Moves on each notification, connection and loss; only this thread writes it.
         self.generation = 0
         self.connected = False
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        if self._thread is None:
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._loop, name="dailypapers-versions",
-                                            daemon=True)
-            self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
 
     def _loop(self) -> None:
         failing = False
