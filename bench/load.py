@@ -8,8 +8,10 @@ postgresql://postgres@127.0.0.1:5432/test; created here and dropped after) holdi
 the OAI pages with their precomputed vectors (bench/search_latency.py's ``load_oai``: nothing is
 embedded), its keyword index built once; 2,000 users with API tokens; the rate limiter's storage
 in Redis (DAILYPAPERS_BENCH_REDIS, default redis://127.0.0.1:6379/15), every client being
-127.0.0.1 the per-address vote limit lifted. Two web processes (``start_web``: uvicorn's workers
-on bench/_load_app.py's factory until ``serve --workers`` lands; no scheduler: nothing syncs).
+127.0.0.1 the per-address vote limit lifted. Production's shape: ``dailypapers serve --workers 2
+--no-sync`` (``start_web``) with the task queue in Redis (DAILYPAPERS_BENCH_QUEUE, default
+redis://127.0.0.1:6379/14) and one ``dailypapers worker`` (``start_worker``), both stopped with
+SIGTERM at the end; no scheduler, so nothing syncs.
 
 Load: Debian's ``wrk`` (compiled: installed with apt-get when missing), one connection per wrk
 thread so its Lua script knows which request each answer belongs to and times it (LuaJIT's ffi
@@ -60,7 +62,8 @@ from dailypapers.ingest.files import import_paths
 from dailypapers.ingest.service import insert_rows
 
 PG = os.environ.get("DAILYPAPERS_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
-REDIS = os.environ.get("DAILYPAPERS_BENCH_REDIS", "redis://127.0.0.1:6379/15")
+REDIS = os.environ.get("DAILYPAPERS_BENCH_REDIS", "redis://127.0.0.1:6379/15")  # rate limits
+QUEUE = os.environ.get("DAILYPAPERS_BENCH_QUEUE", "redis://127.0.0.1:6379/14")  # the task queue
 HF_DAILY = SHARED_DATA / "hf-daily"
 QUERIES = REPO / "bench" / "queries" / "latency.jsonl"
 SEED = 20261130
@@ -271,17 +274,35 @@ def free_port() -> int:
 
 
 def start_web(env: dict[str, str], port: int, log: Path) -> subprocess.Popen:  # type: ignore[type-arg]
-    """The web processes. Swap for ``dailypapers serve --workers 2 --no-sync`` when it exists."""
-    command = [sys.executable, "-m", "uvicorn", "--factory", "_load_app:build",
-               "--app-dir", str(REPO / "bench"), "--host", "127.0.0.1", "--port", str(port),
-               "--workers", str(WEB_PROCESSES), "--no-access-log", "--log-level", "warning",
-               # uvicorn kills a worker that misses its 5 s health ping: on 2 busy cores a
-               # worker whose threads hold the GIL (rendering, its vector graph) missed it and
-               # was restarted mid-run, cold (lost requests, a second graph build).
-               "--timeout-worker-healthcheck", "60"]
+    """The web processes, as production runs them: ``dailypapers serve --workers 2 --no-sync``
+    (migrations and checks once, then uvicorn's supervisor and its web processes)."""
+    command = [sys.executable, "-m", "dailypapers", "serve", "--workers", str(WEB_PROCESSES),
+               "--no-sync", "--host", "127.0.0.1", "--port", str(port)]
+    return _start(command, env, log)
+
+
+def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen:  # type: ignore[type-arg]
+    """One ``dailypapers worker`` on the queue: production's shape (no scheduler runs, so it
+    waits for tasks; its pool and its Redis connection are there all the same)."""
+    return _start([sys.executable, "-m", "dailypapers", "worker"], env, log)
+
+
+def _start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:  # type: ignore[type-arg]
     return subprocess.Popen(command, env={**env, "PYTHONPATH": str(REPO)}, cwd=REPO,
                             stdout=log.open("w"), stderr=subprocess.STDOUT,
                             start_new_session=True)
+
+
+def stop(process: subprocess.Popen | None) -> None:  # type: ignore[type-arg]
+    """SIGTERM to the process group (graceful: requests and tasks finish), then SIGKILL."""
+    if process is None or process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 def tree(pid: int) -> list[int]:
@@ -423,7 +444,8 @@ def main() -> None:
     ensure_wrk()
     import redis
 
-    redis.Redis.from_url(REDIS).ping()  # a clear error now rather than 500s under load
+    for url in (REDIS, QUEUE):
+        redis.Redis.from_url(url).ping()  # a clear error now rather than 500s under load
     if args.reuse:
         url, work, args.keep = args.reuse[0], Path(args.reuse[1]), True
         engine = make_engine(url)
@@ -432,7 +454,7 @@ def main() -> None:
     else:
         work = Path(tempfile.mkdtemp(prefix="dp-load-"))
         url = create_database()
-    server = None
+    server = worker = None
     try:
         if not args.reuse:
             with Timer() as t_load:
@@ -454,10 +476,11 @@ def main() -> None:
         port = free_port()
         env = {**os.environ, "DAILYPAPERS_DATABASE_URL": url, "DAILYPAPERS_DATA_DIR": str(work),
                "DAILYPAPERS_SECRET_KEY": "l" * 64, "DAILYPAPERS_EMBED_IN_BACKGROUND": "false",
-               "DAILYPAPERS_RATELIMIT_STORAGE": REDIS,
+               "DAILYPAPERS_RATELIMIT_STORAGE": REDIS, "DAILYPAPERS_QUEUE_URL": QUEUE,
                "DAILYPAPERS_RATELIMIT_VOTE_PER_IP": "100000000/minute"}
         log = work / "server.log"
         server = start_web(env, port, log)
+        worker = start_worker(env, work / "worker.log")
         base = f"http://127.0.0.1:{port}"
         wait_until_up(port, server)
         pids = tree(server.pid)
@@ -468,20 +491,18 @@ def main() -> None:
         s_duration, s_kinds, s_socket = read_results(out_static)
         static = s_kinds["static"]
         web_before, pg_before = cpu_by_pid(pids), cpu_by_pid(postgres_pids())
+        worker_before = cpu_by_pid(tree(worker.pid))
         wall = time.monotonic()
         wrk_cpu = run_wrk(base, mix_lua, args.seconds, args.connections)
         wall = time.monotonic() - wall
         web_cpu = cpu_used(web_before, cpu_by_pid(tree(server.pid)))
         pg_cpu = cpu_used(pg_before, cpu_by_pid(postgres_pids()))
+        worker_cpu = cpu_used(worker_before, cpu_by_pid(tree(worker.pid)))
         restarted = sorted(set(tree(server.pid)) ^ set(pids))  # a worker replaced mid-run
         duration, kinds, socket_errors = read_results(out_mix)
     finally:
-        if server is not None:
-            os.killpg(server.pid, signal.SIGTERM)
-            try:
-                server.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
+        stop(server)
+        stop(worker)
         if not args.keep:
             drop_database(url)
             shutil.rmtree(work, ignore_errors=True)
@@ -503,7 +524,8 @@ def main() -> None:
     print(line("all", len(every), duration, every, errors, hits)
           + (f" (socket errors/timeouts {socket_errors})" if socket_errors else ""))
     print(f"CPU over the {wall:.0f} s run (2 cores = 200 %): wrk {100 * wrk_cpu / wall:.0f} %, "
-          f"web processes {100 * web_cpu / wall:.0f} %, PostgreSQL {100 * pg_cpu / wall:.0f} %"
+          f"web processes {100 * web_cpu / wall:.0f} %, worker {100 * worker_cpu / wall:.0f} %, "
+          f"PostgreSQL {100 * pg_cpu / wall:.0f} %"
           + (f"; processes changed during the run: {restarted}" if restarted else ""))
     rate = len(every) / duration
     ratio = 100 * rate / static_rate

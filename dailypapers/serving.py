@@ -47,6 +47,11 @@ SHUTDOWN_GRACE_SECONDS = 3
 # How long the supervisor waits for a web process to exit after its grace period (its lifespan
 # stops the index thread: up to 5 s) before it kills it.
 EXIT_WAIT_SECONDS = SHUTDOWN_GRACE_SECONDS + 7
+# The supervisor restarts a web process that misses its health ping for this long (uvicorn's
+# default, 5 s, is too short: on 2 busy cores, under bench/load.py, a process whose threads held
+# the GIL (rendering, building its vector graph) missed it and was killed mid-load, then
+# restarted cold: lost requests and a second graph build).
+WORKER_HEALTHCHECK_SECONDS = 60
 
 
 def worker_app() -> Any:
@@ -88,11 +93,14 @@ def check_connection_budget(engine: sa.Engine, settings: Settings, processes: in
     with engine.connect() as conn:
         limit = int(conn.exec_driver_sql("SHOW max_connections").scalar_one())
         reserved = int(conn.exec_driver_sql("SHOW superuser_reserved_connections").scalar_one())
-    per_process = settings.db_pool_size + settings.db_max_overflow
+    # Plus the response cache's version listener, outside the pool (db/version_listener.py).
+    listener = 1 if settings.cache_bytes > 0 else 0
+    per_process = settings.db_pool_size + settings.db_max_overflow + listener
     if processes * per_process > limit - reserved:
         raise ConfigError(
             f"DAILYPAPERS_DB_POOL_SIZE + DAILYPAPERS_DB_MAX_OVERFLOW ({settings.db_pool_size} + "
-            f"{settings.db_max_overflow}) x {processes} processes = {processes * per_process} "
+            f"{settings.db_max_overflow}{' + 1 listener' if listener else ''}) x {processes} "
+            f"processes = {processes * per_process} "
             f"connections, more than the PostgreSQL server accepts ({limit} max_connections, "
             f"{reserved} reserved): lower them or --workers, or raise max_connections")
 
@@ -143,6 +151,7 @@ def serve_workers(sock: Any, *, host: str, workers: int,
     config = uvicorn.Config(WORKER_APP, factory=True, host=host, port=sock.getsockname()[1],
                             workers=workers, log_level="info",
                             timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
+                            timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
                             log_config=None, access_log=False)
     supervisor = _Supervisor(config, sockets=[sock])
     for thread in threads:

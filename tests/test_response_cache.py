@@ -5,6 +5,12 @@ server shows at once in the cached anonymous answers of another server on the sa
 from __future__ import annotations
 
 import datetime as dt
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -197,3 +203,51 @@ def test_a_vote_through_one_server_shows_at_once_in_another(loaded, settings, db
             hf_item(PAPER, title="Widget study, revised", upvotes=7, day="2026-03-02")])])
         assert hits(f"/api/papers/{PAPER}") == 0
         assert "revised" in http.get(f"{two.url}/papers/{PAPER}").text
+
+
+_WRITE_ELSEWHERE = textwrap.dedent("""
+    import sys
+    from dailypapers.db.engine import make_engine, write_transaction
+    from dailypapers.db.schema import papers
+    with write_transaction(make_engine(sys.argv[1])) as conn:
+        conn.execute(papers.update().where(papers.c.id == sys.argv[2]).values(title=sys.argv[3]))
+""")
+
+
+def _wait_for(condition, seconds: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "not within the bound"
+        time.sleep(0.02)
+
+
+def test_a_write_by_another_os_process_ends_cached_answers(loaded, settings, db_url):
+    """The write comes from another OS process, so this process's own count of commits does not
+    move: on PostgreSQL only the write's NOTIFY can end the cached answer (a hit there reads no
+    version while the listener is connected); on SQLite every request reads the version. With
+    the listener down, every request reads again."""
+    path = f"/api/papers/{PAPER}"
+    with _server(settings, db_url) as two, httpx.Client() as http:
+        app = two.server.config.app
+        cache, versions = app.state.response_cache, app.state.data_versions
+        listener = versions.listener
+        assert (listener is not None) == db_url.startswith("postgresql")
+        if listener is not None:
+            _wait_for(lambda: listener.connected)
+        http.get(f"{two.url}{path}")
+        hits, reads = cache.hits, versions.reads
+        for _ in range(3):
+            assert "Widget study" in http.get(f"{two.url}{path}").text
+        assert cache.hits == hits + 3
+        assert versions.reads == (reads if listener is not None else reads + 3)
+        subprocess.run([sys.executable, "-c", _WRITE_ELSEWHERE, db_url, PAPER, "Widget, afar"],
+                       check=True, env={**os.environ, "PYTHONPATH": str(Path.cwd())})
+        # A bounded wait, not a timing: without the NOTIFY the answer stays for cache_seconds.
+        _wait_for(lambda: "Widget, afar" in http.get(f"{two.url}{path}").text)
+        if listener is not None:
+            listener.stop()
+            assert not listener.connected
+            reads = versions.reads
+            http.get(f"{two.url}{path}")
+            http.get(f"{two.url}{path}")
+            assert versions.reads == reads + 2

@@ -205,13 +205,14 @@ def test_serve_refuses_pools_past_max_connections_in_one_line(
     with engine.connect() as conn:
         limit = int(conn.exec_driver_sql("SHOW max_connections").scalar_one())
         reserved = int(conn.exec_driver_sql("SHOW superuser_reserved_connections").scalar_one())
-    # Three processes (two web processes and the supervisor) fit exactly at this size ...
+    # Three processes (two web processes and the supervisor), each with its pool and the
+    # cache's version listener, fit exactly at this size ...
     fits = (limit - reserved) // 3
-    check_connection_budget(engine, Settings(db_pool_size=fits - 1, db_max_overflow=1), 3)
+    check_connection_budget(engine, Settings(db_pool_size=fits - 2, db_max_overflow=1), 3)
     # ... and not with one connection more each.
     monkeypatch.setenv("DAILYPAPERS_DATABASE_URL", pg_url)
     monkeypatch.setenv("DAILYPAPERS_SECRET_KEY", "k" * 40)
-    monkeypatch.setenv("DAILYPAPERS_DB_POOL_SIZE", str(fits))
+    monkeypatch.setenv("DAILYPAPERS_DB_POOL_SIZE", str(fits - 1))
     monkeypatch.setenv("DAILYPAPERS_DB_MAX_OVERFLOW", "1")
     refused = Cli(monkeypatch)("serve", "--workers", "2", "--port", "0")
     assert refused.exit_code == 1

@@ -21,12 +21,17 @@ Why shards: one counter row would be locked by each write from its bump to its c
 PostgreSQL all writes (votes above all) would queue behind one another. Each write picks one of
 :data:`PG_SHARDS` rows of its kind at random, which keeps concurrent writes apart; the reader sums
 32 tiny rows. SQLite has one writer at a time anyway: one row of each kind.
+
+On PostgreSQL the bump also NOTIFYs (delivered to listeners at commit, never on a rollback), so
+web processes learn of a move without asking (db/version_listener.py); and each process counts
+its own commits (:func:`local_writes`), which it sees at once.
 """
 
 from __future__ import annotations
 
 import contextvars
 import random
+import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -47,11 +52,32 @@ _READ = sa.text(
     f"COALESCE(SUM(CASE WHEN shard >= {VOTE_SHARDS} THEN version END), 0) FROM data_versions")
 
 
+_NOTIFY = "NOTIFY dailypapers_data_version"  # the channel of db/version_listener.py
+_local_lock = threading.Lock()
+_local_writes = 0
+
+
 def bump(conn: Connection, changes: str = "data") -> None:
     """Count this transaction's write (``changes``: "data" or "votes"): call last, just before
     it commits."""
-    shard = random.randrange(PG_SHARDS) if conn.dialect.name == "postgresql" else 0
+    postgres = conn.dialect.name == "postgresql"
+    shard = random.randrange(PG_SHARDS) if postgres else 0
     conn.execute(_BUMP, {"shard": shard + (VOTE_SHARDS if changes == "votes" else 0)})
+    if postgres:
+        conn.exec_driver_sql(_NOTIFY)
+
+
+def committed_here() -> None:
+    """A bumped transaction of this process committed (``write_transaction`` calls it)."""
+    global _local_writes
+    with _local_lock:
+        _local_writes += 1
+
+
+def local_writes() -> int:
+    """How many bumped transactions this process committed: a cache that saw this number move
+    reads the version again, without waiting for a notification."""
+    return _local_writes
 
 
 def read(conn: Connection) -> tuple[int, int]:

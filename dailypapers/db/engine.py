@@ -128,6 +128,8 @@ def write_transaction(engine: Engine, *, changes: str | None = "data") -> Iterat
             yield conn
             if changes is not None:
                 data_version.bump(conn, changes)  # last: its row is locked only until commit
+        if changes is not None:
+            data_version.committed_here()  # this process's cache sees it at once
 
 
 @contextlib.contextmanager
