@@ -163,8 +163,9 @@ class SearchService:
     def catch_up(self) -> None:
         """Index what the database gained since the watermarks (cheap when nothing changed)."""
         self.keyword.update(self.engine)
+        vectors = self.vectors  # loaded first (its own transaction): never two connections at once
         with read_transaction(self.engine) as conn:
-            self.vectors.catch_up(conn)
+            vectors.catch_up(conn)
 
     def build_graph(self) -> bool:
         """Build the approximate vector graph if the collection has grown past the threshold

@@ -26,6 +26,7 @@ import struct
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager as ContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -344,17 +345,20 @@ class MediaLookup:
         self.last_id = 0
         self._lock = threading.Lock()
 
-    def get(self, url: object, *, refresh: bool = True) -> MediaFile | None:
+    def get(self, url: object, *, refresh: bool = True,
+            reader: Callable[[], ContextManager[Connection]] | None = None) -> MediaFile | None:
         if not isinstance(url, str) or not url:
             return None
         if url in self.files or not refresh:
             return self.files.get(url)
-        self.refresh()
+        self.refresh(reader)
         return self.files.get(url)
 
-    def refresh(self) -> None:
+    def refresh(self, reader: Callable[[], ContextManager[Connection]] | None = None) -> None:
+        """``reader``: the page's own read transaction (web/deps.request_reader), so a page
+        never holds two pooled connections (under load every request waited on a second one)."""
         with self._lock:
-            with read_transaction(self.engine) as conn:
+            with (reader() if reader is not None else read_transaction(self.engine)) as conn:
                 rows = conn.execute(
                     sa.select(media.c.id, media.c.url, media.c.status, media.c.sha256,
                               media.c.ext, media.c.width, media.c.height)

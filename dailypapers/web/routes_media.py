@@ -15,6 +15,7 @@ from jinja2 import pass_context
 
 from dailypapers.ingest.media import CONTENT_TYPES, FILE_NAME, MediaFile, MediaLookup, media_dir
 from dailypapers.ingest.validate import safe_url
+from dailypapers.web.deps import request_reader
 
 router = APIRouter()
 
@@ -49,7 +50,8 @@ def install(app: FastAPI, templates: Any) -> None:
         first = state is not None and not getattr(state, "media_caught_up", False)
         if first:
             state.media_caught_up = True
-        return lookup.get(url, refresh=first)
+        return lookup.get(url, refresh=first,
+                          reader=(lambda: request_reader(request)) if request else None)
 
     templates.env.globals["media"] = media
     app.include_router(router)
