@@ -338,6 +338,7 @@ def test_a_failing_task_is_retried_with_backoff_then_its_slot_ends_failed(
 @pytest.mark.parametrize("queue", [False, True])
 def test_with_a_queue_the_web_process_catches_up_but_embeds_nothing(
         settings, engine, tmp_path, queue):
+    from dailypapers.index.worker import IndexWorker
     from dailypapers.web.app import create_app
     from tests.conftest import LiveServer
 
@@ -345,7 +346,8 @@ def test_with_a_queue_the_web_process_catches_up_but_embeds_nothing(
     cfg = settings.model_copy(update={"index_interval_seconds": 0.05,
                                       "queue_url": REDIS if queue else ""})
     app = create_app(cfg, engine, index_worker=True)
-    [index_worker] = app.state.jobs
+    # On PostgreSQL the data-version listener is one of the app's threads too.
+    [index_worker] = [job for job in app.state.jobs if isinstance(job, IndexWorker)]
     with LiveServer(app) as server:
         deadline = time.monotonic() + 60
         while index_worker.cycles < 2 or (not queue and not _vectors(engine)):

@@ -135,7 +135,7 @@ def test_search_page_number_bound(client, engine) -> None:
     assert client.get("/search", params={"q": "zebrafish", "page": "500"}).status_code == 200
     for page in ("501", "0"):
         response = client.get("/search", params={"q": "zebrafish", "page": page})
-        assert response.status_code == 400 and "page must be between 1 and 500" in response.text
+        assert response.status_code == 400 and "Page must be between 1 and 500" in response.text  # a sentence on the page
 
 
 @pytest.mark.parametrize(("name", "bad"), [("date_from", "2026-02-29"), ("date_to", "2026-3-1"),
