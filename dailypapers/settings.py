@@ -51,6 +51,13 @@ _CHOICES: dict[str, tuple[str, ...]] = {
 }
 
 
+def _refused(info: Any, requirement: str, value: str, shown: int = 100) -> ValueError:
+    """The one line a wrong setting is refused with: its variable, what it takes
+    (``requirement``: "must be …"), and the first ``shown`` characters of what it got."""
+    return ValueError(f"DAILYPAPERS_{info.field_name.upper()} {requirement}, "
+                      f"got {value[:shown]!r}")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DAILYPAPERS_", extra="ignore")
 
@@ -411,8 +418,7 @@ class Settings(BaseSettings):
         try:
             parse_many(value)
         except ValueError:
-            raise ValueError(f"DAILYPAPERS_{info.field_name.upper()} must be limits such as "
-                             f"'5/minute;30/hour', got {value[:100]!r}") from None
+            raise _refused(info, "must be limits such as '5/minute;30/hour'", value) from None
         return value
 
     @field_validator("secret_key_previous")
@@ -424,11 +430,10 @@ class Settings(BaseSettings):
 
     @field_validator("ratelimit_storage")
     @classmethod
-    def _limiter_storage(cls, value: str) -> str:
+    def _limiter_storage(cls, value: str, info: Any) -> str:
         scheme = value.split("://", 1)[0]
         if "://" not in value or scheme not in ("memory", "redis", "rediss", "redis+unix"):
-            raise ValueError(f"DAILYPAPERS_RATELIMIT_STORAGE must be memory:// or "
-                             f"redis://host:port, got {value[:100]!r}")
+            raise _refused(info, "must be memory:// or redis://host:port", value)
         return value
 
     @field_validator("mail_bounce_address")
@@ -456,15 +461,15 @@ class Settings(BaseSettings):
 
     @field_validator("metrics_allow")
     @classmethod
-    def _addresses_or_networks(cls, value: list[str]) -> list[str]:
+    def _addresses_or_networks(cls, value: list[str], info: Any) -> list[str]:
         import ipaddress
 
         for entry in value:
             try:
                 ipaddress.ip_network(entry.strip(), strict=False)
             except ValueError:
-                raise ValueError(f"DAILYPAPERS_METRICS_ALLOW must list IP addresses or networks "
-                                 f"such as 127.0.0.1 or 10.0.0.0/8, got {entry[:60]!r}") from None
+                raise _refused(info, "must list IP addresses or networks such as 127.0.0.1 or "
+                               "10.0.0.0/8", entry, 60) from None
         return value
 
     @field_validator("mail_backend", "mail_smtp_security", "log_format")
@@ -472,8 +477,7 @@ class Settings(BaseSettings):
     def _one_of_the_choices(cls, value: str, info: Any) -> str:
         choices = _CHOICES[info.field_name]
         if value not in choices:
-            raise ValueError(f"DAILYPAPERS_{info.field_name.upper()} must be "
-                             f"{', '.join(choices[:-1])} or {choices[-1]}, got {value[:100]!r}")
+            raise _refused(info, f"must be {', '.join(choices[:-1])} or {choices[-1]}", value)
         return value
 
     # Trending (dailypapers/rank/trending.py); `dailypapers db recount` applies a change.
@@ -487,39 +491,38 @@ class Settings(BaseSettings):
 
     @field_validator("digest_time")
     @classmethod
-    def _clock_time(cls, value: str) -> str:
+    def _clock_time(cls, value: str, info: Any) -> str:
         try:
             dt.time.fromisoformat(value.strip())
         except ValueError:
-            raise ValueError(f"DAILYPAPERS_DIGEST_TIME must be HH:MM, got {value[:40]!r}") from None
+            raise _refused(info, "must be HH:MM", value, 40) from None
         return value.strip()
 
     @field_validator("digest_timezone")
     @classmethod
-    def _time_zone(cls, value: str) -> str:
+    def _time_zone(cls, value: str, info: Any) -> str:
         try:
             zoneinfo.ZoneInfo(value.strip())
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"DAILYPAPERS_DIGEST_TIMEZONE must be an IANA time zone such as "
-                             f"Europe/Paris, got {value[:60]!r}") from None
+            raise _refused(info, "must be an IANA time zone such as Europe/Paris", value,
+                           60) from None
         return value.strip()
 
     @field_validator("digest_weekday")
     @classmethod
-    def _weekday(cls, value: str) -> str:
+    def _weekday(cls, value: str, info: Any) -> str:
         day = value.strip().lower()
         if day not in WEEKDAYS:
-            raise ValueError(f"DAILYPAPERS_DIGEST_WEEKDAY must be one of {', '.join(WEEKDAYS)}, "
-                             f"got {value[:40]!r}")
+            raise _refused(info, f"must be one of {', '.join(WEEKDAYS)}", value, 40)
         return day
 
     @field_validator("base_url")
     @classmethod
-    def _absolute_http_url(cls, value: str) -> str:
+    def _absolute_http_url(cls, value: str, info: Any) -> str:
         parts = urlsplit(value.strip())
         if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
-            raise ValueError(f"DAILYPAPERS_BASE_URL must be an absolute http(s) URL such as "
-                             f"https://papers.example.org, got {value[:100]!r}")
+            raise _refused(info, "must be an absolute http(s) URL such as "
+                           "https://papers.example.org", value)
         return value.strip().rstrip("/")
 
     @field_validator("embedder")

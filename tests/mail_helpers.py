@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import email
 import email.message
 import threading
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -31,11 +34,22 @@ class Inbox:
         return list(self.messages)
 
 
+@contextlib.contextmanager
+def smtp_server(handler: Any, **options: Any) -> Iterator[Controller]:
+    """An SMTP server on loopback handing what it receives to ``handler`` (an :class:`Inbox`,
+    digest_helpers' ScriptedInbox); ``options`` go to aiosmtpd's Controller
+    (``enable_SMTPUTF8=True``). Stopped on leaving."""
+    # aiosmtpd's Controller cannot report a port it was given as 0: pick a free one first.
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port(), **options)
+    controller.start()
+    try:
+        yield controller
+    finally:
+        controller.stop()
+
+
 @pytest.fixture
 def smtp():
     inbox = Inbox()
-    # aiosmtpd's Controller cannot report a port it was given as 0: pick a free one first.
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield controller, inbox
-    controller.stop()
+    with smtp_server(inbox) as controller:
+        yield controller, inbox

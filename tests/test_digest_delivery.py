@@ -7,17 +7,17 @@ import datetime as dt
 
 import pytest
 import sqlalchemy as sa
-from aiosmtpd.controller import Controller
 
 from dailypapers.db.engine import write_transaction
 from dailypapers.db.schema import digest_outbox, digests
 from dailypapers.notify import outbox, tokens
 from dailypapers.notify.delivery import _claim, deliver, send_digest
 from dailypapers.notify.throttle import reserve
-from tests.conftest import TEST_SECRET_KEY, free_port
+from tests.conftest import TEST_SECRET_KEY
 from tests.digest_helpers import (
     BASE, ScriptedInbox, feature, outbox_rows, smtp_settings, subscribe, subscribe_many,
 )
+from tests.mail_helpers import smtp_server
 
 DAY = dt.date(2026, 3, 2)
 LATER = dt.date(2026, 3, 10)  # "today" for every send: March 2 and 3 are over
@@ -30,10 +30,8 @@ TUESDAY = {"2603.00002": 8.0, "2603.00003": 7.0, "2603.00005": 6.0, "2603.00006"
 @pytest.fixture
 def server():
     inbox = ScriptedInbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield controller, inbox
-    controller.stop()
+    with smtp_server(inbox) as controller:
+        yield controller, inbox
 
 
 @pytest.fixture
@@ -344,16 +342,12 @@ def test_an_address_outside_ascii_goes_by_smtputf8_and_the_file_backend_gets_the
     """The two ways besides the wire bytes: an EmailMessage for SMTPUTF8, and parsed bytes for a
     backend that is not SMTP (here: one .eml file per mail)."""
     inbox = ScriptedInbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port(), enable_SMTPUTF8=True)
-    controller.start()
-    try:
+    with smtp_server(inbox, enable_SMTPUTF8=True) as controller:
         feature(engine, tmp_path, "2026-03-02", MONDAY)
         subscribe(engine, "ann@example.org")
         subscribe(engine, "zoë@exämple.org")
         report = send_digest(smtp_settings(settings, controller.port), engine, "daily", DAY,
                              today=LATER)
-    finally:
-        controller.stop()
     assert (report.sent, report.failed) == (2, 0)
     ann, zoe = inbox.to("ann@example.org"), inbox.to("zoë@exämple.org")
     assert len(ann) == len(zoe) == 1

@@ -25,7 +25,8 @@ import datetime as dt
 import email.utils
 import hashlib
 import re
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
@@ -49,6 +50,7 @@ CACHE_CONTROL = "public, max-age=600"  # readers poll; ten minutes late is fine 
 MAX_CATEGORY = 32  # papers.primary_category's width
 _CATEGORY = re.compile(r"[a-z][a-z-]*(?:\.[A-Za-z][A-Za-z-]*)?")  # cs, cs.CL, q-bio.NC
 MAX_SHOWN = 200  # a query echoed into a feed's title
+T = TypeVar("T")
 
 
 # --- building and answering ------------------------------------------------------------------
@@ -135,6 +137,17 @@ def _bad(exc: Exception) -> Response:
     return api_error(400, str(exc))
 
 
+def _period_or_400(parse: Callable[[str], T], text: str,
+                   answer: Callable[[T], Response]) -> Response:
+    """``answer`` for the date or week ``text`` names, or the 400 ``{"error": …}`` a feed gives
+    for one that cannot be read (routes_pages' ``_or_400`` raises, which pages show as HTML)."""
+    try:
+        parsed = parse(text)
+    except catalog.BadPeriod as exc:
+        return _bad(exc)
+    return answer(parsed)
+
+
 @router.get("/feeds", response_class=HTMLResponse, include_in_schema=False)
 def feeds_page(request: Request, conn: ConnDep) -> HTMLResponse:
     day = catalog.latest_day(conn)
@@ -165,20 +178,18 @@ def latest_feed(request: Request, conn: ConnDep) -> Response:
 @router.get("/feeds/day/{day}.atom", include_in_schema=False)
 @router.get("/feeds/day/{day}.rss", include_in_schema=False)
 def day_feed(request: Request, conn: ConnDep, day: str) -> Response:
-    try:
-        parsed = catalog.parse_day(day)
-    except catalog.BadPeriod as exc:
-        return _bad(exc)
-    return _day_feed(request, conn, parsed, f"/papers/date/{parsed.isoformat()}")
+    return _period_or_400(catalog.parse_day, day, lambda parsed: _day_feed(
+        request, conn, parsed, f"/papers/date/{parsed.isoformat()}"))
 
 
 @router.get("/feeds/week/{week}.atom", include_in_schema=False)
 @router.get("/feeds/week/{week}.rss", include_in_schema=False)
 def week_feed(request: Request, conn: ConnDep, week: str) -> Response:
-    try:
-        period = catalog.parse_week(week)
-    except catalog.BadPeriod as exc:
-        return _bad(exc)
+    return _period_or_400(catalog.parse_week, week,
+                          lambda period: _week_feed(request, conn, period))
+
+
+def _week_feed(request: Request, conn: Connection, period: catalog.Period) -> Response:
     entries = catalog.entries_in(conn, period.start, period.end)
     return feed_answer(request, conn, title=f"Top papers of week {period.label}",
                        subtitle=f"The week's papers by trending score, at most {feeds.MAX_ITEMS}.",
