@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+import jinja2
+import jinja2.bccache
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
@@ -41,6 +43,26 @@ from dailypapers.web.deps import (  # noqa: F401
 from dailypapers.web.security import SecurityHeaders
 
 HERE = Path(__file__).resolve().parent
+
+
+class _CompiledTemplates(jinja2.BytecodeCache):
+    """Templates compiled once per process, not once per app: every app's environment is set up
+    alike, and Jinja recompiles a template whose source changed (its checksum is in the
+    bucket). One app per process in production; the tests build hundreds, and compiling a
+    page's templates was half of each one's first request."""
+
+    def __init__(self) -> None:
+        self.compiled: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        if bucket.key in self.compiled:
+            bucket.bytecode_from_string(self.compiled[bucket.key])
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        self.compiled[bucket.key] = bucket.bytecode_to_string()
+
+
+_COMPILED_TEMPLATES = _CompiledTemplates()
 
 
 def create_app(
@@ -103,6 +125,7 @@ def create_app(
     app.state.mail_backend = backend_from_settings(settings)
     redact_reset_links_in_access_log()
     templates = Jinja2Templates(directory=str(HERE / "templates"))
+    templates.env.bytecode_cache = _COMPILED_TEMPLATES
     filters.install(templates.env)
     templates.env.globals.update(site_name=settings.site_name, version=__version__,
                                  static_url=static_url)
