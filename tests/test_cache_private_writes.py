@@ -18,7 +18,7 @@ from dailypapers.community.submissions import ArxivUnavailable, submit_paper
 from dailypapers.db import data_version
 from dailypapers.db.engine import db_now, read_transaction, write_transaction
 from dailypapers.db.schema import (
-    api_tokens, flags, ingest_runs, paper_embeddings, password_resets, subscriptions,
+    api_tokens, flags, ingest_runs, mail_events, paper_embeddings, password_resets, subscriptions,
     sync_checkpoints, user_sessions, users,
 )
 from dailypapers.index.vectors import embed_pending
@@ -28,7 +28,10 @@ from dailypapers.sync.base import SourceContext
 from dailypapers.sync.runner import SourceReport, _finish
 from dailypapers.web.app import create_app
 from tests.account_helpers import NEW_PASSWORD, PASSWORD, Browser, count, serve
+from tests.digest_helpers import subscribe
 from tests.helpers import hf_item, search_service, write_json
+from tests.test_bounces import dsn
+from tests.test_cli import cli, data_dir  # noqa: F401  (fixtures)
 
 PAPER, RIVAL = "2603.00001", "2603.00002"
 PAGE = f"/papers/{PAPER}"
@@ -193,3 +196,15 @@ def test_new_vectors_reach_cached_answers_through_the_search_index_not_the_versi
         assert f'href="/papers/{RIVAL}"' in fresh.text
         assert web.get(PAGE).headers["x-cache"] == "hit"
         assert _version(engine) == before
+
+
+def test_bounce_and_unsuppress_commands_move_no_data_version(cli, engine) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    subscribe(engine, "carl@example.org")
+    before = _version(engine)
+    bounced = cli("mail", "bounce", input=dsn("carl@example.org", "5.1.1"))
+    assert bounced.exit_code == 0, bounced.output
+    lifted = cli("mail", "unsuppress", "carl@example.org")
+    assert lifted.exit_code == 0, lifted.output
+    assert bounced.stdout.startswith("suppressed carl@example.org") and "lifted" in lifted.stdout
+    assert count(engine, mail_events) == 2  # the bounce, then the lift
+    assert _version(engine) == before
