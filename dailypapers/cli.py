@@ -316,7 +316,8 @@ def mail_bounce(recipient: str | None) -> None:
             raise click.ClickException(str(exc)) from None
     try:
         report = parse_report(data, recipient)
-        with write_transaction(engine) as conn:
+        # Subscriptions and mail events: no anonymous answer shows them.
+        with write_transaction(engine, changes=None) as conn:
             line = apply_report(conn, report, bounce_address=settings.mail_bounce_address,
                                 keys=keys)
     except Unreadable as exc:
@@ -335,7 +336,7 @@ def mail_unsuppress(address: str) -> None:
 
     engine = _engine(get_settings())
     try:
-        with write_transaction(engine) as conn:
+        with write_transaction(engine, changes=None) as conn:  # a subscription: private
             line = lift(conn, address, "command")
     except NotSuppressed as exc:
         raise click.ClickException(str(exc)) from None

@@ -290,20 +290,21 @@ def submit_paper(engine: Engine, settings: Any, user: User, raw_id: str, note: s
             raise _just_taken(paper_id) from None
         return Accepted(paper_id, paper["title"], now.date(), sid, fetched=False)
 
-    with write_transaction(engine) as conn:
+    # A running or failed run shows nowhere public ("Data last updated" reads the ok ones).
+    with write_transaction(engine, changes=None) as conn:
         run_id = start_run(conn, RUN_SOURCE, detail=f"{paper_id} by {user.username}")
     try:
         item = fetch_from_arxiv(client_factory(), settings.arxiv_api_url, paper_id)
         check_age(paper_id, item.paper.submitted_at, now, rules)
     except ArxivUnavailable as exc:
-        with write_transaction(engine) as conn:
+        with write_transaction(engine, changes=None) as conn:
             finish_run(conn, run_id, status="failed", error=str(exc)[:2000])
         raise
     except Refused as exc:
         _refused_run(engine, run_id, paper_id, exc.message)
         raise
     except BaseException as exc:
-        with write_transaction(engine) as conn:
+        with write_transaction(engine, changes=None) as conn:
             finish_run(conn, run_id, status="failed", error=f"{type(exc).__name__}: {exc}"[:2000])
         raise
     try:
@@ -323,7 +324,7 @@ def submit_paper(engine: Engine, settings: Any, user: User, raw_id: str, note: s
         _refused_run(engine, run_id, paper_id, exc.message)
         raise
     except BaseException as exc:
-        with write_transaction(engine) as conn:
+        with write_transaction(engine, changes=None) as conn:
             finish_run(conn, run_id, status="failed", error=f"{type(exc).__name__}: {exc}"[:2000])
         if isinstance(exc, sa.exc.IntegrityError):  # another submission of it won the race
             raise _just_taken(paper_id) from None
@@ -339,7 +340,7 @@ def _just_taken(paper_id: str) -> Refused:
 def _refused_run(engine: Engine, run_id: int, paper_id: str, reason: str) -> None:
     """The run did its work and refused the paper: ``ok``, with the refusal on record."""
     counts = Counts(refused=1, refusal_list=[Refusal(reason=reason, record_id=paper_id)])
-    with write_transaction(engine) as conn:
+    with write_transaction(engine) as conn:  # an ok run moves "Data last updated": counts
         record_progress(conn, run_id, counts)
         finish_run(conn, run_id, status="ok")
 

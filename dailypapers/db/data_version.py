@@ -6,8 +6,11 @@ same transaction, so the bump commits or rolls back with the write. Two sums ove
 *data* version (every write but paper votes) and the *votes* version (paper votes). Visibility
 only grows (a snapshot taken later sees every commit an earlier one saw) and each commit adds at
 least 1, so a reader that sees version V has seen every write counted in V: an answer computed
-after reading V is at least as new as V. Writes that cannot change a public answer (mail
-delivery's outbox rows) count nowhere (``write_transaction(engine, changes=None)``).
+after reading V is at least as new as V. Writes that cannot change a public answer count
+nowhere (``write_transaction(engine, changes=None)``): mail and its outbox, subscriptions,
+sessions, passwords and API tokens, flags, job slots, sync checkpoints, runs that are not (yet)
+ok, embedding claims and vectors (those reach answers through a process's search index, whose
+state is in the cache key). When unsure, a write counts.
 
 Votes count apart because they are the busy writes (5 % of the load benchmark's requests) and
 each changes little: an answer that lists papers depends on the votes of the papers it read, not

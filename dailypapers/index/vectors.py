@@ -171,7 +171,9 @@ def _embed_batch(engine: Engine, embedder: Embedder, todo: list[Pending]) -> int
     unchanged = [p.paper_id for p in todo if p.old_hash == text_hash(p.text)]
     changed = [p for p in todo if p.old_hash != text_hash(p.text)]
     vectors = embedder.embed([p.text for p in changed]) if changed else None
-    with write_transaction(engine) as conn:
+    # New vectors reach answers only through a process's VectorIndex (search, similar papers),
+    # whose catch-up moves the cache key (SearchService.state_token): no data version.
+    with write_transaction(engine, changes=None) as conn:
         if unchanged:
             touch(conn, embedder.name, unchanged, read_at)
         if changed:

@@ -151,7 +151,9 @@ def import_paths(
     for path in unknown:
         if log:
             log(f"warning: skipped {path}: {UNKNOWN_FORMAT} (--strict makes this an error)")
-    with write_transaction(engine) as conn:
+    # Run bookkeeping: a running, interrupted or failed run and its refusals show nowhere
+    # public ("Data last updated" reads the ok runs only).
+    with write_transaction(engine, changes=None) as conn:
         interrupted = close_interrupted_runs(conn, source)
         run_id = start_run(conn, source, detail=f"{len(paths)} file(s)")
         if unreadable.refused:
@@ -173,14 +175,14 @@ def import_paths(
             if progress:
                 progress(len(batch), path)
     except BaseException as exc:
-        with write_transaction(engine) as conn:
+        with write_transaction(engine, changes=None) as conn:
             finish_run(conn, run_id, status="failed", error=f"{type(exc).__name__}: {exc}")
         raise
     finally:
         close = getattr(batches, "close", None)
         if close:
             close()
-    with write_transaction(engine) as conn:
+    with write_transaction(engine) as conn:  # moves "Data last updated" on public pages
         finish_run(conn, run_id, status="ok")
     if total.inserted + total.updated >= ANALYZE_AFTER_ROWS:
         refresh_planner_statistics(engine)

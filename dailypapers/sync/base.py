@@ -77,7 +77,7 @@ class SourceContext:
         """``(cycle, resumed)``: the unfinished cycle under ``key`` if ``accept`` takes it, else
         a new one from ``plan``, saved in the same transaction (so two syncs starting together
         share one cycle)."""
-        with write_transaction(self.engine) as conn:
+        with write_transaction(self.engine, changes=None) as conn:  # a checkpoint: shown nowhere
             cycle = checkpoints.load(conn, key, for_update=True)
             if isinstance(cycle, dict) and cycle.get("id") and accept(cycle):
                 return cycle, True

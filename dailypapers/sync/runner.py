@@ -124,7 +124,7 @@ def _run_source(
         settings.arxiv_api_url if settings.arxiv_method == "api" else settings.arxiv_oai_url
     )
     try:
-        with write_transaction(engine) as conn:
+        with write_transaction(engine, changes=None) as conn:  # a running run shows nowhere
             source.run_id = start_run(conn, label, detail=safe_url(upstream))
     except Exception as exc:  # the database, not the upstream: say so and go on
         source.status = "failed"
@@ -168,7 +168,8 @@ def _finish(
     if source.run_id is None:
         return
     try:
-        with write_transaction(engine) as conn:
+        # Only an ok run moves a public answer (its "Data last updated").
+        with write_transaction(engine, changes="data" if status == "ok" else None) as conn:
             finish_run(conn, source.run_id, status=status, error=error)
     except Exception as exc:
         log(f"{source.name}: could not record the end of run {source.run_id}: {exc}")

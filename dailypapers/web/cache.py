@@ -21,10 +21,12 @@ come from DAILYPAPERS_BASE_URL or the server socket, never the Host header.
 How it is invalidated (db/data_version.py has the details):
 
 - Every write transaction that may change a public answer (imports and syncs, comments,
-  moderation, submissions, collections, media, accounts) moves the *data* version in the same
-  transaction. Each request reads the versions first, from the database, so a write committed
-  by any process before a request arrives changes that request's key: it can only miss, and
-  renders from rows at least that new. Concurrent requests share one read (:class:`VersionReader`).
+  moderation, submissions, collections, media, new accounts) moves the *data* version in the
+  same transaction; a private one (sessions, tokens, subscriptions, flags, bookkeeping) moves
+  none, so it leaves the cached answers (db/data_version.py lists them). Each request reads
+  the versions first, from the database, so a write committed by any process before a request
+  arrives changes that request's key: it can only miss, and renders from rows at least that
+  new. Concurrent requests share one read (:class:`VersionReader`).
   On PostgreSQL the write also NOTIFYs, and a listening thread per process
   (db/version_listener.py) lets a request reuse the last read while nothing arrived: no round
   trip on a hit. The price is a bound instead of "before the request arrived": another process's

@@ -6,7 +6,9 @@ Route modules import from here, never from ``web/app.py`` (which imports the rou
 - ``WriteConnDep``: one write transaction for the request (``db.engine.write_transaction``),
   committed when the route returns, *before* the answer is sent (so the next request sees the
   write), rolled back when it raises. Work that must follow the commit (mail) goes in FastAPI's
-  ``BackgroundTasks``, which run after the answer.
+  ``BackgroundTasks``, which run after the answer. ``PrivateWriteConnDep``: the same for a
+  write no anonymous answer shows (sessions, tokens, subscriptions): it moves no data version,
+  so the cached anonymous answers stay (web/cache.py).
 - ``CurrentUser`` (``User | None``) and ``RequireUser`` (``User``). Pages know the user by the
   session cookie; ``/api/`` paths only by ``Authorization: Bearer <personal API token>`` and
   ignore cookies, so no API call is ever made with a browser's ambient credentials (and the API
@@ -49,10 +51,12 @@ from dailypapers.web.cache import PRIVATE, mark_personal
 from dailypapers.web.params import ApiError
 
 __all__ = [
-    "ConnDep", "WriteConnDep", "CurrentUser", "RequireUser", "CsrfDep", "User", "SignInRequired",
+    "ConnDep", "WriteConnDep", "PrivateWriteConnDep", "CurrentUser", "RequireUser", "CsrfDep",
+    "User", "SignInRequired",
     "render", "api_error", "is_api", "public_base", "public_url", "get_connection",
     "request_reader",
-    "get_write_connection", "current_user", "require_user", "check_csrf", "csrf_token_for",
+    "get_write_connection", "get_private_write_connection", "current_user", "require_user",
+    "check_csrf", "csrf_token_for",
     "set_session_cookie", "clear_session_cookie", "session_cookie_name", "session_token",
     "secret_key", "RateLimited", "rate_limit", "client_address", "safe_next", "write_in_request", "AUTH_RESPONSES",
     "single_valued_api_parameters", "write_gate",
@@ -140,24 +144,34 @@ def write_gate(request: Request) -> contextlib.AbstractAsyncContextManager[Any]:
     return gate
 
 
-async def get_write_connection(request: Request) -> AsyncIterator[Connection]:
-    async with write_gate(request):
-        transaction = write_transaction(request.app.state.engine)
-        conn = await run_in_threadpool(transaction.__enter__)
-        try:
-            yield conn
-            await run_in_threadpool(_touch_api_token, request, conn)
-        except BaseException as exc:
-            if not await run_in_threadpool(transaction.__exit__, type(exc), exc,
-                                           exc.__traceback__):
-                raise
-        else:
-            await run_in_threadpool(transaction.__exit__, None, None, None)
+def _write_connection(changes: str | None) -> Callable[[Request], AsyncIterator[Connection]]:
+    """The dependency of a request's write transaction that counts as ``changes``
+    (``write_transaction``'s: None for a write no anonymous answer shows)."""
+    async def dependency(request: Request) -> AsyncIterator[Connection]:
+        async with write_gate(request):
+            transaction = write_transaction(request.app.state.engine, changes=changes)
+            conn = await run_in_threadpool(transaction.__enter__)
+            try:
+                yield conn
+                await run_in_threadpool(_touch_api_token, request, conn)
+            except BaseException as exc:
+                if not await run_in_threadpool(transaction.__exit__, type(exc), exc,
+                                               exc.__traceback__):
+                    raise
+            else:
+                await run_in_threadpool(transaction.__exit__, None, None, None)
+    return dependency
 
+
+get_write_connection = _write_connection("data")
+# Sessions, tokens, subscriptions: rows no anonymous answer reads, so the response cache stays.
+get_private_write_connection = _write_connection(None)
 
 ConnDep = Annotated[Connection, Depends(get_connection)]
 # scope="function": the transaction ends when the route returns, before the answer leaves.
 WriteConnDep = Annotated[Connection, Depends(get_write_connection, scope="function")]
+PrivateWriteConnDep = Annotated[Connection,
+                                Depends(get_private_write_connection, scope="function")]
 
 
 # --- answers ---------------------------------------------------------------------------------
@@ -330,13 +344,15 @@ def _touch_api_token(request: Request, conn: Connection) -> None:
         touch_api_token(conn, *found)
 
 
-def write_in_request(request: Request, work: Callable[[Connection], T]) -> T:
+def write_in_request(request: Request, work: Callable[[Connection], T], *,
+                     changes: str | None = "data") -> T:
     """``work`` in one write transaction opened here, so that lock and work share the caller's
     thread (routes_votes.py says why), with the API token used, if any, stamped in it;
-    committed before the answer. An exception from ``work`` rolls it all back."""
+    committed before the answer. An exception from ``work`` rolls it all back. ``changes``:
+    as ``write_transaction``'s (None: no anonymous answer shows the write)."""
     from dailypapers.db.engine import write_transaction
 
-    with write_transaction(request.app.state.engine) as conn:
+    with write_transaction(request.app.state.engine, changes=changes) as conn:
         result = work(conn)
         _touch_api_token(request, conn)
     return result

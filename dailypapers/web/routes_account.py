@@ -23,7 +23,7 @@ from dailypapers.notify.mail import Mail, deliver
 from dailypapers.settings import Settings
 from dailypapers.web import routes_subscribe
 from dailypapers.web.deps import (
-    AUTH_RESPONSES, ConnDep, CsrfDep, CurrentUser, RequireUser, User, WriteConnDep,
+    AUTH_RESPONSES, ConnDep, CsrfDep, CurrentUser, PrivateWriteConnDep, RequireUser, User,
     client_address, clear_session_cookie, public_url, rate_limit, render, safe_next,
     session_token, set_session_cookie,
 )
@@ -116,13 +116,13 @@ def login(
         return render(request, "account_login.html", 400, next=safe_next(next, ""),
                       form={"username": username}, notice="",
                       error="Wrong username or password (or the account is suspended).")
-    with write_transaction(_engine(request)) as conn:
+    with write_transaction(_engine(request), changes=None) as conn:  # a hash, a session: private
         accounts.upgrade_hash(conn, user.id, password)
         return _signed_in(request, conn, user, next)
 
 
 @router.post("/logout")
-def logout(request: Request, _csrf: CsrfDep, conn: WriteConnDep) -> Response:
+def logout(request: Request, _csrf: CsrfDep, conn: PrivateWriteConnDep) -> Response:
     end_session(conn, session_token(request))
     response = RedirectResponse("/papers", status_code=303)
     clear_session_cookie(request, response)
@@ -174,7 +174,7 @@ def change_password(
     except AccountError as exc:
         with read_transaction(engine) as conn:
             return _account_page(request, conn, user, 400, errors={exc.field: exc.message})
-    with write_transaction(engine) as conn:
+    with write_transaction(engine, changes=None) as conn:  # no anonymous answer shows these
         accounts.set_password(conn, user.id, hashed)  # ends every session …
         token, _ = start_session(conn, user.id, _lifetime(request))  # … this browser gets one
     response = RedirectResponse("/account?changed=password", status_code=303)
@@ -183,7 +183,7 @@ def change_password(
 
 
 @router.post("/account/email", response_class=HTMLResponse)
-def change_email(request: Request, user: RequireUser, _csrf: CsrfDep, conn: WriteConnDep,
+def change_email(request: Request, user: RequireUser, _csrf: CsrfDep, conn: PrivateWriteConnDep,
                  email: FormText = "") -> Response:
     try:
         accounts.change_email(conn, user, email)
@@ -193,7 +193,7 @@ def change_email(request: Request, user: RequireUser, _csrf: CsrfDep, conn: Writ
 
 
 @router.post("/account/tokens", response_class=HTMLResponse)
-def create_token(request: Request, user: RequireUser, _csrf: CsrfDep, conn: WriteConnDep,
+def create_token(request: Request, user: RequireUser, _csrf: CsrfDep, conn: PrivateWriteConnDep,
                  token_name: FormText = "") -> Response:
     try:
         token = accounts.create_api_token(conn, user, token_name)
@@ -206,7 +206,7 @@ def create_token(request: Request, user: RequireUser, _csrf: CsrfDep, conn: Writ
 
 @router.post("/account/tokens/{token_id}/revoke", response_class=HTMLResponse)
 def revoke_token(request: Request, token_id: int, user: RequireUser, _csrf: CsrfDep,
-                 conn: WriteConnDep) -> Response:
+                 conn: PrivateWriteConnDep) -> Response:
     if not accounts.revoke_api_token(conn, user, token_id):
         return _account_page(request, conn, user, 404,
                              errors={"token": "No such token of yours (revoked already?)."})
@@ -223,7 +223,7 @@ def reset_request_page(request: Request) -> Response:
 
 @router.post("/reset", response_class=HTMLResponse)
 def reset_request(
-    request: Request, _csrf: CsrfDep, conn: WriteConnDep, background: BackgroundTasks,
+    request: Request, _csrf: CsrfDep, conn: PrivateWriteConnDep, background: BackgroundTasks,
     name_or_email: FormText = "",
 ) -> Response:
     settings = _settings(request)
@@ -281,7 +281,7 @@ def reset_password(request: Request, token: str, _csrf: CsrfDep,
         if username is None:
             raise AccountError(resets.SPENT_MESSAGE, "")
         hashed = accounts.prepare_password(new_password, username, "new_password")
-        with write_transaction(engine) as conn:
+        with write_transaction(engine, changes=None) as conn:  # the link, the hash, sessions
             resets.complete_reset(conn, token, hashed)
     except AccountError as exc:
         if exc.field != "new_password":

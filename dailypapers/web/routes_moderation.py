@@ -34,6 +34,12 @@ def _write(request: Request, work: Callable[[Connection], T]) -> T:
     return write_in_request(request, work)
 
 
+def _flag_write(request: Request, work: Callable[[Connection], T]) -> T:
+    """A new flag: only moderators read flags (the public log has actions, not flags), so the
+    cached anonymous answers stay."""
+    return write_in_request(request, work, changes=None)
+
+
 def _paper_id(value: Any) -> str:
     try:
         return split_arxiv_id(value if isinstance(value, str) else "")[0]
@@ -230,7 +236,7 @@ async def flag_form(request: Request, _csrf: CsrfDep, user: RequireUser) -> HTML
         return label, name
 
     try:
-        label, name = await run_in_threadpool(_write, request, work)
+        label, name = await run_in_threadpool(_flag_write, request, work)
     except mod.ModerationError as exc:
         if exc.status == 404:
             return _refused(request, exc)
@@ -278,12 +284,12 @@ async def _body(request: Request) -> dict[str, Any]:
 
 
 async def _api_action(request: Request, user: User, work: Callable[[Connection, dict], Any],
-                      *, moderators_only: bool = True) -> JSONResponse:
+                      *, moderators_only: bool = True, write: Any = _write) -> JSONResponse:
     if moderators_only and not mod.is_moderator(user):
         return api_error(403, "moderators only")
     try:
         body = await _body(request)
-        result = await run_in_threadpool(_write, request, lambda conn: work(conn, body))
+        result = await run_in_threadpool(write, request, lambda conn: work(conn, body))
     except mod.ModerationError as exc:
         return api_error(exc.status, exc.message)
     return JSONResponse(result if isinstance(result, dict) else {"ok": True})
@@ -400,7 +406,7 @@ async def api_flag(request: Request, user: RequireUser) -> JSONResponse:
         return {"id": mod.flag(conn, user, target_type, target_id, body.get("reason"),
                                body.get("detail", ""))}
 
-    return await _api_action(request, user, work, moderators_only=False)
+    return await _api_action(request, user, work, moderators_only=False, write=_flag_write)
 
 
 _QUEUE_ITEM = {"type": "object", "required": ["targetType", "targetId", "count"], "properties": {

@@ -39,7 +39,7 @@ from dailypapers.notify.mail import Mail, deliver
 from dailypapers.notify.subscriptions import Preferences, Subscription, SubscriptionError
 from dailypapers.settings import Settings
 from dailypapers.web.deps import (
-    ConnDep, CsrfDep, CurrentUser, RequireUser, User, WriteConnDep, client_address,
+    ConnDep, CsrfDep, CurrentUser, PrivateWriteConnDep, RequireUser, User, client_address,
     csrf_token_for, public_url, rate_limit, render, secret_key,
 )
 
@@ -156,7 +156,8 @@ def subscribe(
     except SubscriptionError as exc:
         return render(request, "subscribe.html", 400, sent="",
                       **form_context(request, form, {exc.field: exc.message}))
-    with write_transaction(request.app.state.engine) as conn:
+    # Subscriptions show on no anonymous page (their links are never cached: web/cache.py).
+    with write_transaction(request.app.state.engine, changes=None) as conn:
         requested = subs.request_subscription(conn, address, key, prefs,
                                               user.id if user is not None else None)
     # Past the per-address limit the answer is the same, minus the mail: the form must not
@@ -224,7 +225,7 @@ def confirm_page(request: Request, token: str, conn: ConnDep) -> Response:
 
 
 @router.post("/subscribe/confirm/{token}", response_class=HTMLResponse)
-def confirm(request: Request, token: str, _csrf: CsrfDep, conn: WriteConnDep) -> Response:
+def confirm(request: Request, token: str, _csrf: CsrfDep, conn: PrivateWriteConnDep) -> Response:
     claims = _claims(request, "confirm", token)
     state = subs.confirm(conn, claims.subscription_id) if claims else None
     if state is None:
@@ -253,7 +254,7 @@ def unsubscribe_page(request: Request, token: str, conn: ConnDep) -> Response:
 
 
 @router.post("/unsubscribe/{token}", response_class=HTMLResponse)
-def unsubscribe(request: Request, token: str, conn: WriteConnDep) -> Response:
+def unsubscribe(request: Request, token: str, conn: PrivateWriteConnDep) -> Response:
     # No CSRF token, cookie or login: the signed token is the credential (RFC 8058 one-click,
     # whose body "List-Unsubscribe=One-Click" needs no reading).
     claims = _claims(request, "unsubscribe", token)
@@ -294,7 +295,7 @@ def manage_page(request: Request, token: str, conn: ConnDep, saved: str = "") ->
 
 @router.post("/subscription/{token}", response_class=HTMLResponse)
 def manage(
-    request: Request, token: str, conn: WriteConnDep, csrf_token: FormText = "",
+    request: Request, token: str, conn: PrivateWriteConnDep, csrf_token: FormText = "",
     frequency: FormText = "", trending: FormText = "", max_items: FormText = "",
     categories: FormText = "", searches: FormText = "",
 ) -> Response:
@@ -342,7 +343,8 @@ def admin_mail(request: Request, conn: ConnDep, user: RequireUser) -> HTMLRespon
 
 
 @router.post("/admin/mail/unsuppress", response_class=HTMLResponse, include_in_schema=False)
-def admin_unsuppress(request: Request, _csrf: CsrfDep, user: RequireUser, conn: WriteConnDep,
+def admin_unsuppress(request: Request, _csrf: CsrfDep, user: RequireUser,
+                     conn: PrivateWriteConnDep,
                      address: Annotated[str, Form(max_length=400)] = "") -> HTMLResponse:
     """Send to a stopped address again (what `dailypapers mail unsuppress` does)."""
     if not user.is_admin:
