@@ -5,8 +5,8 @@ Route modules import from here, never from ``web/app.py`` (which imports the rou
 - ``ConnDep``: a read transaction for the request.
 - ``WriteConnDep``: one write transaction for the request (``db.engine.write_transaction``),
   committed when the route returns, *before* the answer is sent (so the next request sees the
-  write), rolled back when it raises. Work that must follow the commit (mail) goes in FastAPI's
-  ``BackgroundTasks``, which run after the answer.
+  write), rolled back when it raises. Work that must follow the commit (mail, or with a task
+  queue the mail's enqueue) goes in FastAPI's ``BackgroundTasks``, which run after the answer.
 - ``CurrentUser`` (``User | None``) and ``RequireUser`` (``User``). Pages know the user by the
   session cookie; ``/api/`` paths only by ``Authorization: Bearer <personal API token>`` and
   ignore cookies, so no API call is ever made with a browser's ambient credentials (and the API
