@@ -328,3 +328,27 @@ def test_users_unknown_to_the_table_keep_nothing_behind(engine):
         mails.add(conn, "password_reset", "http://papers.example", user_id=user.id)
         conn.execute(users.delete().where(users.c.id == user.id))
     assert rows(engine) == []
+
+
+def test_the_scheduler_s_rounds_enqueue_a_mail_left_unsent(engine, queue):
+    """The sweep runs in `dailypapers scheduler`'s loop (here in a thread, no worker)."""
+    from dailypapers.queue import run_scheduler
+
+    cfg, _ = queue
+    cfg = cfg.model_copy(update={"embed_in_background": False})
+    user = add_user(engine, "Ada", "ada@example.org")
+    with write_transaction(engine) as conn:
+        mail_id = mails.add(conn, "password_reset", "http://papers.example", user_id=user.id)
+    mails.release(engine, [mail_id])  # as if its minute had passed with no enqueue
+    stop = threading.Event()
+    thread = threading.Thread(target=run_scheduler, args=(cfg, engine, stop), daemon=True)
+    thread.start()
+    try:
+        wait_until("the sweep's enqueue", lambda: [m["args"] for m in queued_messages(cfg)
+                                                   if m["actor_name"] == "mail"])
+    finally:
+        stop.set()
+        thread.join(30)
+    assert [m["args"] for m in queued_messages(cfg) if m["actor_name"] == "mail"] == [[mail_id]]
+    (row,) = rows(engine)  # not enqueued again until a lease later (90 s here)
+    assert row.due_at - row.created_at > dt.timedelta(seconds=80) and row.state == "pending"
