@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import signal
 import sys
 import threading
@@ -79,20 +78,22 @@ def install(main: click.Group, engine_for: Any) -> None:
 
     @main.command()
     def jobs() -> None:
-        """Per scheduled job: slots queued, running and failed, and the last run; then what the
-        queue holds. Exit 1 when the queue does not answer."""
+        """Per scheduled job: slots queued, running and failed, and the last run; then the
+        one-off mails queued for the workers and what the queue holds. Exit 1 when the queue does not answer."""
         from dailypapers.db.engine import read_transaction
         from dailypapers.job_runs import summaries
-        from dailypapers.job_status import job_names, last_run_text, queue_line
+        from dailypapers.job_status import job_names, last_run_text, mail_line, queue_line
 
         settings = get_settings()
         engine = engine_for(settings)
         with read_transaction(engine) as conn:
             rows = summaries(conn, job_names(settings))
+            mails = mail_line(conn)
         click.echo(f"{'job':<14} {'queued':>6} {'running':>7} {'failed':>6}  last run")
         for row in rows:
             click.echo(f"{row.job:<14} {row.queued:>6} {row.running:>7} {row.failed:>6}  "
                        f"{last_run_text(row)}")
+        click.echo(mails)
         line, ok = queue_line(settings)
         click.echo(line)
         if not ok:

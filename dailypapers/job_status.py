@@ -1,5 +1,5 @@
 """What `dailypapers jobs` and /admin/jobs show: the jobs' names, a last run as text, one line
-on the queue."""
+on the one-off mails the workers send, one line on the queue."""
 
 from __future__ import annotations
 
@@ -33,6 +33,18 @@ def last_run_text(row: Any) -> str:
         text += f", ended {_stamp(row.last_finished)}"
     if row.last_error:
         text += f" ({row.last_error[:120]})"
+    return text
+
+
+def mail_line(conn: Any) -> str:
+    """The one-off mails (resets, confirmations) queued for the workers: notify/queued_mail.py."""
+    from dailypapers.notify.queued_mail import summary
+
+    mails = summary(conn)
+    text = (f"Queued mails: {mails.waiting} waiting; in the last day {mails.sent} sent, "
+            f"{mails.failed} failed")
+    if mails.oldest_waiting is not None:
+        text += f"; the oldest waiting since {_stamp(mails.oldest_waiting)}"
     return text
 
 

@@ -17,7 +17,9 @@ Dramatiq's own scheduler story is "bring your own": ours claims slots in the dat
 Tasks, all on one queue, carry names and times only (never a secret: each worker reads its own
 settings): ``slot(job, slot)`` runs one scheduled slot (job_runs.py records it), ``deliver()``
 sends digest mails, ``embed()`` embeds papers without a vector, ``media()`` fetches the
-thumbnails and avatars a sync found. The last two relay: a task that
+thumbnails and avatars a sync found, ``mail(id)`` sends one queued one-off mail (a password
+reset, a subscription's confirmation: notify/queued_mail.py; the id names a row, the worker
+makes the token or signed link when it sends). ``embed`` and ``media`` relay: a task that
 finds work left enqueues one more of itself before doing its share, so every idle worker joins a
 large digest or a backlog of abstracts (each claims its own outbox rows / papers), and the chain
 ends when a task finds nothing to do.
@@ -28,6 +30,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -54,6 +57,7 @@ QUEUE = "jobs"
 MAINTENANCE_CHANCE = 100_000
 MAX_BACKOFF_MS = 3_600_000
 CONNECT_TIMEOUT = 3.0
+MAIL_SWEEP_SECONDS = 10.0  # how often the scheduler looks for one-off mails left unsent
 
 
 class QueueUnreachable(Exception):
@@ -154,7 +158,8 @@ def make_broker(settings: Settings) -> tuple[RedisBroker, dict[str, dramatiq.Act
     actors = {name: dramatiq.Actor(fn, broker=broker, actor_name=name, queue_name=QUEUE,
                                    priority=0, options={})
               for name, fn in (("slot", _slot_task), ("deliver", _deliver_task),
-                               ("embed", _embed_task), ("media", _media_task))}
+                               ("embed", _embed_task), ("media", _media_task),
+                               ("mail", _mail_task))}
     return broker, actors
 
 
@@ -196,6 +201,61 @@ def _media_task() -> None:
 
     ctx = _ctx()
     fetch_media(ctx.settings, ctx.engine, log=log.info, stop=ctx.stop)
+
+
+def _mail_task(mail_id: int) -> None:
+    from dailypapers.notify.mail import backend_from_settings
+    from dailypapers.notify.queued_mail import MailNotSent, send_queued
+
+    ctx = _ctx()
+    try:
+        outcome = send_queued(ctx.settings, ctx.engine, backend_from_settings(ctx.settings),
+                              int(mail_id))
+    except Exception as exc:
+        count_task_failure("mail")
+        if isinstance(exc, MailNotSent):  # the relay refused: retried after dramatiq's backoff
+            log.warning("queued mail %s not sent: %s", mail_id, exc)
+        raise
+    log.info("queued mail %s: %s", mail_id, outcome)
+
+
+class MailEnqueuer:
+    """A web process's way to hand a committed ``queued_mail`` row to the workers: one broker
+    per process, made on first use. Never raises: a row whose enqueue failed (the queue is
+    down) stays pending, and the scheduler's sweep enqueues it later."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._actor: dramatiq.Actor | None = None  # type: ignore[type-arg]
+        self._lock = threading.Lock()
+
+    def __call__(self, mail_id: int) -> bool:
+        try:
+            with self._lock:
+                if self._actor is None:
+                    self._actor = make_broker(self.settings)[1]["mail"]
+            self._actor.send(mail_id)
+        except (redis.RedisError, OSError) as exc:
+            log.warning("could not enqueue queued mail %s (%s): the scheduler's sweep will",
+                        mail_id, type(exc).__name__)
+            return False
+        return True
+
+
+def sweep_mail(settings: Settings, engine: Engine, send: Callable[[int], Any]) -> int:
+    """Enqueue the one-off mails left unsent (enqueue failed, worker died); how many."""
+    from dailypapers.notify import queued_mail
+
+    ids = queued_mail.take_due(engine, settings)
+    for done, mail_id in enumerate(ids):
+        try:
+            send(mail_id)
+        except (redis.RedisError, OSError):
+            queued_mail.release(engine, ids[done:])  # due again on the next round
+            raise
+    if ids:
+        log.info("enqueued %d queued mails again", len(ids))
+    return len(ids)
 
 
 def _relay(name: str) -> None:
@@ -371,6 +431,13 @@ class SlotScheduler:
         log.info("enqueued %s %s", job, key)
 
 
+def _sweep_round(settings: Settings, engine: Engine, send: Callable[[int], Any]) -> None:
+    try:
+        sweep_mail(settings, engine, send)
+    except (redis.RedisError, OSError) as exc:
+        log.warning("the queue does not answer (%s): queued mails wait", type(exc).__name__)
+
+
 def run_scheduler(settings: Settings, engine: Engine, stop: threading.Event) -> None:
     check_queue(settings)
     broker, actors = make_broker(settings)
@@ -381,13 +448,19 @@ def run_scheduler(settings: Settings, engine: Engine, stop: threading.Event) -> 
     pause = min(1.0, shortest / 4)
     log.info("scheduling %s on %s", ", ".join(j.name for j in jobs),
              safe_queue_url(settings.queue_url))
-    last_prune = 0.0
+    last_prune = last_sweep = 0.0
     try:
         while not stop.is_set():
             try:
                 scheduler.tick()
+                if time.monotonic() - last_sweep > MAIL_SWEEP_SECONDS:
+                    last_sweep = time.monotonic()
+                    _sweep_round(settings, engine, actors["mail"].send)
                 if dt.datetime.now().timestamp() - last_prune > 3600:
+                    from dailypapers.notify.queued_mail import prune
+
                     job_runs.prune(engine)
+                    prune(engine)
                     last_prune = dt.datetime.now().timestamp()
             except Exception:  # the database away for a moment: the next round tries again
                 log.exception("scheduler round failed")

@@ -30,10 +30,24 @@ class ResetRequest(NamedTuple):
     token: str
 
 
+def resettable(row: sa.Row | None) -> bool:  # type: ignore[type-arg]
+    """Whether a reset link may be mailed to this user row: it has an address, not suspended."""
+    return row is not None and bool(row.email) and row.suspended_at is None
+
+
 def request_reset(conn: Connection, name_or_email: str) -> ResetRequest | None:
     """A reset link for the account of this name or address, if it has an address to send to."""
-    row = user_by_name_or_email(conn, name_or_email)
-    if row is None or not row.email or row.suspended_at is not None:
+    return _new_reset(conn, user_by_name_or_email(conn, name_or_email))
+
+
+def reset_for_user(conn: Connection, user_id: int) -> ResetRequest | None:
+    """:func:`request_reset` by user id: what a queue worker calls when it sends the mail (the
+    token is made then, so it never travels through the queue)."""
+    return _new_reset(conn, conn.execute(sa.select(users).where(users.c.id == user_id)).first())
+
+
+def _new_reset(conn: Connection, row: sa.Row | None) -> ResetRequest | None:  # type: ignore[type-arg]
+    if not resettable(row):
         return None
     token = new_token()
     now = db_now(conn)

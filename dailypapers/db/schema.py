@@ -15,6 +15,7 @@ from dailypapers.db.schema_notify import (  # noqa: F401
     digest_outbox,
     digests,
     mail_events,
+    queued_mail,
     send_budgets,
     sent_mail,
     subscription_topics,

@@ -158,3 +158,27 @@ send_budgets = sa.Table(
     sa.Column("name", sa.String(16), primary_key=True),
     sa.Column("next_at", sa.DateTime(timezone=True), nullable=False),
 )
+
+# One-off mails a queue worker sends (dailypapers/notify/queued_mail.py), with
+# DAILYPAPERS_QUEUE_URL set: what to send and to whom by id, never a token or a link (the worker
+# makes those when it sends). pending → sent | skipped (nobody to send to any more) | failed
+# (attempts spent). A worker holds a row under ``lease_until``; the scheduler's sweep enqueues a
+# pending row again once ``due_at`` passed (its enqueue failed, or its worker died).
+queued_mail = sa.Table(
+    "queued_mail",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(32), nullable=False),  # password_reset, subscription_confirm, …
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE")),
+    sa.Column("subscription_id", sa.Integer,
+              sa.ForeignKey("subscriptions.id", ondelete="CASCADE")),
+    sa.Column("base_url", sa.String(255), nullable=False),  # the site's address for the links
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("lease_until", sa.DateTime(timezone=True)),
+    sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("finished_at", sa.DateTime(timezone=True)),
+    sa.Column("error", sa.Text),
+    sa.Index("ix_queued_mail_state_due", "state", "due_at"),
+)

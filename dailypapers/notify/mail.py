@@ -14,7 +14,8 @@
 
 Callers send *after* their transaction commits (a rolled-back request must not mail anyone, and
 a slow relay must not hold a database transaction open): web routes hand :func:`deliver` to
-FastAPI's ``BackgroundTasks``. :func:`deliver` records every attempt in ``sent_mail`` (who, what
+FastAPI's ``BackgroundTasks`` (with DAILYPAPERS_QUEUE_URL set, a queue worker sends them instead:
+notify/queued_mail.py). :func:`deliver` records every attempt in ``sent_mail`` (who, what
 kind, subject, backend, sent or failed and why; never the body) in a transaction of its own, and
 never raises: a mail that could not be sent is a ``failed`` row and a log line.
 """
@@ -155,6 +156,12 @@ def build_message(mail: Mail, sender: str) -> EmailMessage:
 
 def deliver(engine: Engine, backend: MailBackend, sender: str, mail: Mail) -> bool:
     """Send one mail and record it in ``sent_mail``; True when the backend took it."""
+    return send_and_record(engine, backend, sender, mail) is None
+
+
+def send_and_record(engine: Engine, backend: MailBackend, sender: str, mail: Mail) -> str | None:
+    """:func:`deliver`, answering why it failed (None: the backend took it), for a caller
+    that retries (the queue's workers, notify/queued_mail.py)."""
     error = None
     try:
         backend.send(build_message(mail, sender))
@@ -171,4 +178,4 @@ def deliver(engine: Engine, backend: MailBackend, sender: str, mail: Mail) -> bo
                 created_at=db_now(conn)))
     except Exception as exc:  # the mail is out (or not) either way; the log keeps the trace
         log.warning("could not record mail %s: %s", mail.kind, exc)
-    return error is None
+    return error

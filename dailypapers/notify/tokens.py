@@ -60,6 +60,15 @@ def make_token(key: bytes, purpose: str, subscription_id: int, now: float | None
     return f"{payload}.{_signature(key, purpose, payload)}"
 
 
+LINK_PATHS = {"confirm": "/subscribe/confirm/", "unsubscribe": "/unsubscribe/",
+              "manage": "/subscription/"}
+
+
+def link_path(key: bytes, purpose: str, subscription_id: int) -> str:
+    """The site path of a fresh signed link (``/subscribe/confirm/<token>``)."""
+    return LINK_PATHS[purpose] + make_token(key, purpose, subscription_id)
+
+
 def read_token(keys: Sequence[bytes], purpose: str, token: str, *,
                max_age_seconds: float | None = None, now: float | None = None) -> Claims | None:
     """The claims of a token signed for ``purpose`` under one of ``keys``, or None (forged,

@@ -123,6 +123,11 @@ def create_app(
     # "Now" for rules that depend on the date (a submission's age, today's list): tests set it.
     app.state.clock = lambda: dt.datetime.now(dt.timezone.utc)
     app.state.mail_backend = backend_from_settings(settings)
+    app.state.mail_queue = None  # without a task queue, routes send their mail themselves
+    if settings.queue_url:
+        from dailypapers.queue import MailEnqueuer
+
+        app.state.mail_queue = MailEnqueuer(settings)
     redact_reset_links_in_access_log()
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.bytecode_cache = _COMPILED_TEMPLATES

@@ -5,10 +5,10 @@ Route modules import from here, never from ``web/app.py`` (which imports the rou
 - ``ConnDep``: a read transaction for the request.
 - ``WriteConnDep``: one write transaction for the request (``db.engine.write_transaction``),
   committed when the route returns, *before* the answer is sent (so the next request sees the
-  write), rolled back when it raises. Work that must follow the commit (mail) goes in FastAPI's
-  ``BackgroundTasks``, which run after the answer. ``PrivateWriteConnDep``: the same for a
-  write no anonymous answer shows (sessions, tokens, subscriptions): it moves no data version,
-  so the cached anonymous answers stay (web/cache.py).
+  write), rolled back when it raises. Work that must follow the commit (mail, or with a task
+  queue the mail's enqueue) goes in FastAPI's ``BackgroundTasks``, which run after the answer.
+  ``PrivateWriteConnDep``: the same for a write no anonymous answer shows (sessions, tokens,
+  subscriptions): it moves no data version, so the cached anonymous answers stay (web/cache.py).
 - ``CurrentUser`` (``User | None``) and ``RequireUser`` (``User``). Pages know the user by the
   session cookie; ``/api/`` paths only by ``Authorization: Bearer <personal API token>`` and
   ignore cookies, so no API call is ever made with a browser's ambient credentials (and the API

@@ -19,12 +19,14 @@ from dailypapers.community import accounts, resets
 from dailypapers.community.accounts import AccountError
 from dailypapers.community.sessions import end_session, start_session
 from dailypapers.db.engine import read_transaction, write_transaction
-from dailypapers.notify.mail import Mail, deliver
+from dailypapers.notify import queued_mail
+from dailypapers.notify.mail import deliver
 from dailypapers.settings import Settings
 from dailypapers.web import routes_subscribe
 from dailypapers.web.deps import (
     AUTH_RESPONSES, ConnDep, CsrfDep, CurrentUser, PrivateWriteConnDep, RequireUser, User,
-    client_address, clear_session_cookie, public_url, rate_limit, render, safe_next,
+    client_address, clear_session_cookie, public_base, rate_limit,
+    render, safe_next,
     session_token, set_session_cookie,
 )
 
@@ -234,29 +236,19 @@ def reset_request(
     limiter = request.app.state.rate_limiter
     if row is not None and limiter.hit(settings.ratelimit_reset_per_account, "reset-account",
                                        str(row.id)) is None:
-        reset = resets.request_reset(conn, name_or_email)
-        if reset is not None:
-            link = public_url(request, f"/reset/{reset.token}")
-            minutes = int(settings.password_reset_minutes)
-            mail = Mail(to=reset.email, kind="password_reset", user_id=reset.user_id,
-                        subject=f"Reset your password on {settings.site_name}",
-                        text=RESET_MAIL.format(username=reset.username, site=settings.site_name,
-                                               link=link, minutes=minutes))
+        enqueue = request.app.state.mail_queue
+        if enqueue is not None:
+            # A worker makes the token when it sends: only the user's id is stored and queued.
+            if resets.resettable(row):
+                mail_id = queued_mail.add(conn, "password_reset", public_base(request),
+                                          user_id=row.id)
+                background.add_task(enqueue, mail_id)  # after the answer: after the commit
+        elif (reset := resets.request_reset(conn, name_or_email)) is not None:
+            mail = queued_mail.reset_mail(settings, public_base(request), reset)
             # Runs after the answer is sent, so after this request's transaction committed.
             background.add_task(deliver, request.app.state.engine, request.app.state.mail_backend,
                                 settings.mail_from, mail)
     return render(request, "account_reset_request.html", sent=True, form={})
-
-
-RESET_MAIL = """Hello {username},
-
-someone (we hope you) asked to reset your password on {site}.
-Open this link within {minutes} minutes to choose a new one; it works once:
-
-{link}
-
-If you did not ask, ignore this mail: your password stays as it is.
-"""
 
 
 @router.get("/reset/{token}", response_class=HTMLResponse)

@@ -1,5 +1,6 @@
 """``/admin/jobs``: administrators only (403 for anyone else), read-only: each scheduled job's
-slots (queued, running, failed, the last run) and what the task queue holds, as `dailypapers
+slots (queued, running, failed, the last run), the one-off mails queued for the workers and
+what the task queue holds, as `dailypapers
 jobs` prints them."""
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from dailypapers.job_runs import summaries
-from dailypapers.job_status import job_names, last_run_text, queue_line
+from dailypapers.job_status import job_names, last_run_text, mail_line, queue_line
 from dailypapers.web.deps import ConnDep, RequireUser, render
 
 router = APIRouter(include_in_schema=False)
@@ -23,4 +24,4 @@ def admin_jobs(request: Request, conn: ConnDep, user: RequireUser) -> HTMLRespon
     rows = summaries(conn, job_names(settings))
     queue, answered = queue_line(settings)
     return render(request, "admin_jobs.html", rows=rows, last_run=last_run_text,
-                  queue=queue, queue_answered=answered)
+                  mail=mail_line(conn), queue=queue, queue_answered=answered)

@@ -35,12 +35,13 @@ from dailypapers.db.engine import write_transaction
 from dailypapers.notify import bounces
 from dailypapers.notify import subscriptions as subs
 from dailypapers.notify import tokens
+from dailypapers.notify import queued_mail
 from dailypapers.notify.mail import Mail, deliver
 from dailypapers.notify.subscriptions import Preferences, Subscription, SubscriptionError
 from dailypapers.settings import Settings
 from dailypapers.web.deps import (
     ConnDep, CsrfDep, CurrentUser, PrivateWriteConnDep, RequireUser, User, client_address,
-    csrf_token_for, public_url, rate_limit, render, secret_key,
+    csrf_token_for, public_base, rate_limit, render, secret_key,
 )
 
 router = APIRouter(include_in_schema=False)
@@ -71,9 +72,7 @@ def _keys(request: Request) -> tuple[bytes, ...]:
 
 
 def link(request: Request, purpose: str, subscription_id: int) -> str:
-    path = {"confirm": "/subscribe/confirm/", "unsubscribe": "/unsubscribe/",
-            "manage": "/subscription/"}[purpose]
-    return path + tokens.make_token(_keys(request)[0], purpose, subscription_id)
+    return tokens.link_path(_keys(request)[0], purpose, subscription_id)
 
 
 def _claims(request: Request, purpose: str, token: str) -> tokens.Claims | None:
@@ -156,51 +155,32 @@ def subscribe(
     except SubscriptionError as exc:
         return render(request, "subscribe.html", 400, sent="",
                       **form_context(request, form, {exc.field: exc.message}))
+    # Past the per-address limit the answer is the same, minus the mail: the form must not
+    # become a way to flood someone's inbox, nor tell whether an address is subscribed.
+    limiter = request.app.state.rate_limiter
+    enqueue = request.app.state.mail_queue
     # Subscriptions show on no anonymous page (their links are never cached: web/cache.py).
     with write_transaction(request.app.state.engine, changes=None) as conn:
         requested = subs.request_subscription(conn, address, key, prefs,
                                               user.id if user is not None else None)
-    # Past the per-address limit the answer is the same, minus the mail: the form must not
-    # become a way to flood someone's inbox, nor tell whether an address is subscribed.
-    limiter = request.app.state.rate_limiter
-    if requested.mail != "none" and limiter.hit(settings.ratelimit_subscribe_per_address,
-                                                "subscribe-address", key) is None:
+        mailed = requested.mail != "none" and limiter.hit(
+            settings.ratelimit_subscribe_per_address, "subscribe-address", key) is None
+        if mailed and enqueue is not None:  # a worker signs the link when it sends
+            mail_id = queued_mail.add(conn, f"subscription_{requested.mail}", public_base(request),
+                                      subscription_id=requested.subscription_id)
+    if mailed and enqueue is not None:
+        background.add_task(enqueue, mail_id)
+    elif mailed:
         background.add_task(deliver, request.app.state.engine, request.app.state.mail_backend,
                             settings.mail_from, _mail(request, requested))
     return render(request, "subscribe.html", sent=address,
                   confirm_hours=int(settings.subscribe_confirm_hours))
 
 
-CONFIRM_MAIL = """Hello,
-
-someone (we hope you) asked {site} to mail its papers digest to this address.
-Open this link within {hours} hours and press the button to confirm:
-
-{link}
-
-If you did not ask, ignore this mail: nothing more will be sent.
-"""
-
-MANAGE_MAIL = """Hello,
-
-someone (we hope you) asked {site} to mail its papers digest to this address, which
-already receives it. Nothing has changed. To change what arrives, or to unsubscribe:
-
-{link}
-"""
-
-
 def _mail(request: Request, requested: subs.Requested) -> Mail:
-    site = _settings(request).site_name
-    if requested.mail == "confirm":
-        url = public_url(request, link(request, "confirm", requested.subscription_id))
-        return Mail(to=requested.email, kind="subscription_confirm",
-                    subject=f"Confirm your {site} digest",
-                    text=CONFIRM_MAIL.format(site=site, link=url,
-                                             hours=int(_settings(request).subscribe_confirm_hours)))
-    url = public_url(request, link(request, "manage", requested.subscription_id))
-    return Mail(to=requested.email, kind="subscription_manage",
-                subject=f"Your {site} digest", text=MANAGE_MAIL.format(site=site, link=url))
+    return queued_mail.subscription_mail(
+        _settings(request), public_base(request), _keys(request)[0],
+        f"subscription_{requested.mail}", requested.subscription_id, requested.email)
 
 
 # --- confirming -------------------------------------------------------------------------------
