@@ -68,6 +68,15 @@ def test_the_second_process_maps_the_first_ones_graph(engine, settings):
         assert got == first.vectors.search(query, 10) == own.search(query, 10)
     assert second.similar("2604.00042", 5) == first.similar("2604.00042", 5)
 
+    # A process that starts once the file exists serves from it at its first catch-up, and
+    # copies none of its rows (they equal the database's): no build, no graph thread needed.
+    third = _service(engine, settings)
+    assert third.vectors.uses_graph and not third.vectors.needs_graph()
+    assert third.vectors.graphs_built == 0 and third.vectors.stale_rows == 0
+    assert len(third.vectors._layout.tail) == 0 and len(third.vectors) == 1500
+    for query in _queries(stored, seed=2):
+        assert third.vectors.search(query, 10) == first.vectors.search(query, 10)
+
 
 def test_processes_building_at_once_build_one_graph(engine, settings):
     _random_papers(engine, 1500)
@@ -93,8 +102,8 @@ def test_a_changed_vector_set_never_uses_the_stale_file(engine, settings):
     moved = {f"2604.{n:05d}": -stored[f"2604.{n:05d}"] for n in range(20)}
     with write_transaction(engine) as conn:
         store_vectors(conn, GRAPH_MODEL, GRAPH_DIM, [(pid, "h2", v) for pid, v in moved.items()])
-    second = _service(engine, settings)
-    assert second.build_graph() and second.vectors.graphs_built == 0
+    second = _service(engine, settings)  # starts from the file
+    assert second.vectors.uses_graph and not second.vectors.needs_graph()
     assert second.vectors.stale_rows == 2 * len(moved)  # dead in the file, live in the tail
     current = {**stored, **{p: v.astype("<f2").astype(np.float32) for p, v in moved.items()}}
     for pid, vector in moved.items():
@@ -112,6 +121,7 @@ def test_a_changed_vector_set_never_uses_the_stale_file(engine, settings):
     with write_transaction(engine) as conn:
         store_vectors(conn, GRAPH_MODEL, GRAPH_DIM, [(pid, "h3", v) for pid, v in many.items()])
     third = _service(engine, settings)
+    assert third.vectors.needs_graph()
     assert third.build_graph() and third.vectors.graphs_built == 1
     new = _snapshot_files(settings)
     assert len(new) == 3 and not set(new) & set(old)
@@ -132,7 +142,8 @@ def test_another_model_or_deleted_rows_do_not_use_the_file(engine, settings):
     with write_transaction(engine) as conn:
         conn.execute(paper_embeddings.delete().where(paper_embeddings.c.paper_id.in_(gone)))
     later = _service(engine, settings)
-    assert later.build_graph() and later.vectors.graphs_built == 0 and len(later.vectors) == 1400
+    assert later.vectors.uses_graph and later.vectors.stale_rows == 100
+    assert later.vectors.graphs_built == 0 and len(later.vectors) == 1400
     for pid in gone[:20]:
         assert not set(gone) & {p for p, _ in later.vectors.search(stored[pid], 10)}
         assert later.vectors.vector_of(pid) is None

@@ -207,6 +207,9 @@ class _Layout:
         self.pos = {pid: slot for slot, pid in enumerate(self.ids) if self.live[slot]}
         self.size = len(self.base)  # slots in use: published after the row is written
         self.dead = int(len(self.live) - self.live.sum())
+        # While a process starts from the saved graph: its rows not yet confirmed equal to the
+        # database's (not live until then), by id.
+        self.unconfirmed: dict[str, int] | None = None
 
     @property
     def tail_rows(self) -> int:
@@ -253,6 +256,8 @@ class VectorIndex:
         with self._lock:
             if len(self) and self._stored_count(conn) < len(self):
                 self._reset()  # rows were deleted (e.g. demo removed): reload from scratch
+            if not self.watermark and not self._layout.size:
+                self._start_from_saved_graph()
             total = 0
             while True:
                 rows = conn.execute(
@@ -263,9 +268,31 @@ class VectorIndex:
                     .order_by(paper_embeddings.c.seq).limit(chunk)
                 ).all()
                 if not rows:
+                    self._layout.unconfirmed = None  # the saved rows not seen are not ours
                     return total
                 self._apply(rows)
                 total += len(rows)
+
+    def _start_from_saved_graph(self) -> None:
+        """Start from the node's saved graph and vectors, if there is one: the first catch-up
+        then keeps only the rows the database has unchanged (compared bit for bit) and copies
+        just the others, instead of all of them, into this process."""
+        folder = self.graph_dir
+        if folder is None or self.ann_min_vectors <= 0 or not folder.is_dir():
+            return
+        snapshot = graph_store.latest(folder, self.model, self.dim)
+        if snapshot is None or len(snapshot.ids) < self.ann_min_vectors:
+            return
+        try:
+            graph, base = snapshot.open(self.dim)
+        except (OSError, ValueError) as e:  # superseded and removed meanwhile, or damaged
+            log.info("saved vector graph %s not used: %s", snapshot.name, e)
+            return
+        layout = _Layout(self.dim, base, np.zeros(len(snapshot.ids), dtype=bool), graph,
+                         list(snapshot.ids))
+        layout.unconfirmed = {pid: slot for slot, pid in enumerate(snapshot.ids)}
+        self._layout = layout
+        log.info("starting from the saved vector graph %s", snapshot.name)
 
     def _stored_count(self, conn: Connection) -> int:
         return conn.execute(
@@ -281,7 +308,15 @@ class VectorIndex:
         layout = self._layout
         vectors = np.frombuffer(b"".join(r[2] for r in rows), dtype="<f2").reshape(-1, self.dim)
         nb = len(layout.base)
-        new_rows = sum(1 for r in rows if layout.pos.get(r[1], -1) < nb)
+        saved = np.full(len(rows), -1, dtype=np.int64)  # the saved row this one confirms
+        if layout.unconfirmed:
+            saved[:] = [layout.unconfirmed.pop(r[1], -1) if r[1] not in layout.pos else -1
+                        for r in rows]
+            known = np.flatnonzero(saved >= 0)
+            same = (layout.base[saved[known]] == vectors[known]).all(axis=1)
+            saved[known[~same]] = -1
+        new_rows = sum(1 for i, r in enumerate(rows)
+                       if saved[i] < 0 and layout.pos.get(r[1], -1) < nb)
         needed = layout.tail_rows + new_rows
         if needed > len(layout.tail):
             grown = np.zeros((max(needed, int(len(layout.tail) * 1.5) + 1024), self.dim),
@@ -290,7 +325,11 @@ class VectorIndex:
             layout.tail = grown
         for i, (seq, pid, _blob) in enumerate(rows):
             slot = layout.pos.get(pid)
-            if slot is not None and slot >= nb:
+            if saved[i] >= 0:  # as saved: the mapped row serves, nothing is copied
+                layout.live[saved[i]] = True
+                layout.dead -= 1
+                layout.pos[pid] = int(saved[i])
+            elif slot is not None and slot >= nb:
                 layout.tail[slot - nb] = vectors[i]  # already ours: changed in place
             else:
                 if slot is not None:  # the graph's row is superseded: scanned in the tail
