@@ -10,7 +10,9 @@ SQLAlchemy's in different text forms, so equal instants compare unequal.)
 The in-memory ``VectorIndex`` is derived: it loads the rows of one model and catches up by the
 ``seq`` watermark. An exact scan of 100k × 384 float32 takes a few ms here, with recall 1.0 by
 construction; from ``ann_min_vectors`` rows on, an HNSW graph (ann.py), built in the
-background, proposes candidates that the exact vectors re-rank.
+background, proposes candidates that the exact vectors re-rank. The graph and the vectors it
+was built from are one per node, memory-mapped from ``<data_dir>/index/vectors/``
+(graph_store.py); each process copies only the rows that differ from them (``_Layout``).
 """
 
 from __future__ import annotations
