@@ -38,6 +38,8 @@ import numpy as np
 
 from dailypapers.index.ann import Graph
 
+# In the folder's name and each description: bump it when ann.py's graph parameters or these
+# files change, so a process of the new code never maps an old graph (the old folder is left).
 FORMAT = 1
 SUFFIXES = (".usearch", ".npy", ".json")
 
