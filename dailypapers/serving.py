@@ -17,9 +17,10 @@ Who does what (``DAILYPAPERS_QUEUE_URL`` empty, the embedded default):
 - each web process (:func:`worker_app`): pages and API, and its own search indexes, caught up
   from the database as in one process (``index.worker.IndexWorker`` with embedding off). The
   keyword folder under ``<data_dir>/index/`` is shared: an update takes its file lock, and the
-  others then find nothing left to do (``keyword_store.update`` compares stamps). Each process
-  holds its own vector matrix, and past ``DAILYPAPERS_ANN_MIN_VECTORS`` its own HNSW graph
-  (README, "Production", gives the cost).
+  others then find nothing left to do (``keyword_store.update`` compares stamps). Past
+  ``DAILYPAPERS_ANN_MIN_VECTORS`` the HNSW graph and its vectors are one per node too: built by
+  the first process that needs them, saved under ``<data_dir>/index/vectors/`` and memory-mapped
+  by all (``index.graph_store``; README, "Production", gives the cost).
 With a queue URL, the jobs and the embedding belong to ``dailypapers worker`` processes instead,
 and the supervisor runs neither.
 """

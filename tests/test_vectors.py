@@ -305,17 +305,24 @@ def test_a_backlog_larger_than_a_batch_is_embedded_batch_after_batch(engine, emb
         assert pending(conn, embedder.name, 100) == []
 
 
-def test_a_graph_that_would_have_to_grow_under_searches_is_rebuilt_instead(engine):
-    """usearch reallocates its graph at powers of two, which must not overlap a search: a full
-    graph is dropped (the exact scan answers) and built again, with room, by the next build."""
+def test_a_graph_never_grows_new_rows_are_scanned_beside_it_until_a_rebuild(engine):
+    """usearch reallocates its graph as it grows, which must not overlap a search (and a mapped
+    graph is read-only): new rows are scanned exactly beside it, and past REBUILD_FRACTION of
+    its size a new graph is built over all of them."""
+    from dailypapers.index.vectors import REBUILD_FRACTION
+
     _random_papers(engine, 1024)
     index = _caught_up(engine, VectorIndex(GRAPH_MODEL, GRAPH_DIM, ann_min_vectors=1000))
-    assert index.build_graph() and index._graph._index.capacity == 1024
+    assert index.build_graph() and len(index._layout.graph) == 1024
     added = _random_papers(engine, 1, start=9000, seed=3)
     _caught_up(engine, index)
-    assert not index.uses_graph and index.needs_graph() and len(index) == 1025
-    assert index.search(added["2604.09000"], 1)[0][0] == "2604.09000"  # the exact scan
-    assert index.build_graph() and index.search(added["2604.09000"], 1)[0][0] == "2604.09000"
+    assert index.uses_graph and not index.needs_graph() and len(index) == 1025
+    assert index.search(added["2604.09000"], 1)[0][0] == "2604.09000"  # scanned beside it
+    _random_papers(engine, int(REBUILD_FRACTION * 1024), start=9001, seed=4)
+    _caught_up(engine, index)
+    assert index.needs_graph()
+    assert index.build_graph() and len(index._layout.graph) == len(index) == 1127
+    assert index.stale_rows == 0 and index.search(added["2604.09000"], 1)[0][0] == "2604.09000"
 
 
 def test_large_requests_scan_exactly_even_with_a_graph(engine):

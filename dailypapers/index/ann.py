@@ -17,9 +17,11 @@ the same recall at twice the memory and build time; without the exact re-rank, i
 about 0.08 more. Building on one core: about 15-20 s per 100k vectors. Recall at a fixed ef
 falls as the graph grows (bench/vector_scale.py, 300k vectors with noisy copies: ef 512
 0.944, 1024 0.970, 2048 0.984 at 4.6 ms), so ef grows with the graph: ``expansion_for``.
-The graph lives in memory only: it is derived from the matrix, built in the background when the
-collection crosses the threshold (the exact scan answers meanwhile), and kept up to date row by
-row after that.
+The graph is derived from the matrix, built in the background when the collection crosses the
+threshold (the exact scan answers meanwhile) and never changed after: rows that arrive or change
+later are scanned exactly beside it until there are enough of them to build again (vectors.py).
+Built once per node: the builder saves it under ``<data_dir>/index/vectors/`` and every process
+of the node memory-maps that file read-only (graph_store.py).
 """
 
 from __future__ import annotations
@@ -37,22 +39,27 @@ OVERFETCH = 2  # candidates per wanted result, re-ranked exactly
 MAX_WANT = 200
 
 
-class GraphFull(Exception):
-    """Adding would make usearch reallocate the graph, which searches must not overlap."""
-
-
 class Graph:
     """HNSW over int8-quantised unit vectors; keys are the matrix's row numbers."""
 
-    def __init__(self, dim: int) -> None:
+    def __init__(self, dim: int, *, view: str | None = None) -> None:
+        """An empty graph, or with ``view`` the graph saved in that file, memory-mapped
+        read-only (the page cache holds one copy for every process that views it)."""
         # onnxruntime must be loaded before usearch: the other way round, onnxruntime's import
         # binds a libstdc++ symbol that usearch's extension brought and crashes the process
         # (usearch 2.26.6, onnxruntime 1.31.1; tests/test_vectors.py checks the order holds).
         import onnxruntime  # noqa: F401
         from usearch.index import Index
 
-        self._index = Index(ndim=dim, metric="cos", dtype="i8", connectivity=CONNECTIVITY,
-                            expansion_add=EXPANSION_ADD, expansion_search=MIN_EXPANSION)
+        if view is None:
+            self._index = Index(ndim=dim, metric="cos", dtype="i8", connectivity=CONNECTIVITY,
+                                expansion_add=EXPANSION_ADD, expansion_search=MIN_EXPANSION)
+        else:
+            self._index = Index.restore(view, view=True)
+            if self._index is None or self._index.ndim != dim:
+                raise ValueError(f"{view} holds no graph of {dim} dimensions")
+            # Not saved in the file: set as the builder had it.
+            self._index.expansion_search = expansion_for(len(self._index))
 
     def __len__(self) -> int:
         return len(self._index)
@@ -61,19 +68,15 @@ class Graph:
     def memory_bytes(self) -> int:
         return int(self._index.memory_usage)
 
-    def add(self, slots: np.ndarray, vectors: np.ndarray, *, live: bool = False) -> None:
-        """Add rows (one thread: the graph is background work), replacing any already present.
-        ``live``: searches may be running; raises GraphFull rather than grow the graph's memory
-        under them (usearch reallocates at powers of two)."""
+    def add(self, slots: np.ndarray, vectors: np.ndarray) -> None:
+        """Add new rows (one thread: the graph is background work), before any search: usearch
+        reallocates as it grows, which a search must not overlap."""
         slots = np.asarray(slots, dtype=np.uint64)
-        present = (slots[np.asarray(self._index.contains(slots), dtype=bool)]
-                   if len(self._index) else slots[:0])
-        if live and len(self._index) - len(present) + len(slots) > self._index.capacity:
-            raise GraphFull(f"{len(self._index)} + {len(slots) - len(present)} rows")
-        if len(present):
-            self._index.remove(present)
         self._index.add(slots, np.ascontiguousarray(vectors, dtype=np.float32), threads=1)
         self._index.expansion_search = expansion_for(len(self._index))
+
+    def save(self, path: str) -> None:
+        self._index.save(path)
 
     def candidates(self, query: np.ndarray, want: int) -> np.ndarray:
         """Row numbers of about the ``want`` nearest rows (more, to be re-ranked exactly)."""

@@ -33,6 +33,7 @@ from sqlalchemy.engine import Engine
 from dailypapers.db import data_version
 from dailypapers.db.engine import read_transaction
 from dailypapers.index.embedder import Embedder, get_embedder
+from dailypapers.index.graph_store import graph_dir
 from dailypapers.index.keyword import KeywordIndex, SearchFilters, Weights
 from dailypapers.index.keyword_store import keyword_dir
 from dailypapers.index.query import ParsedQuery, QueryError, parse_query
@@ -96,6 +97,7 @@ class SearchService:
         if fusion not in FUSIONS:
             raise ValueError(f"unknown fusion {fusion!r}; use one of {', '.join(FUSIONS)}")
         self.engine = engine
+        self.data_dir = Path(data_dir)
         self.path = keyword_dir(data_dir)
         self.embedder_spec = embedder if isinstance(embedder, str) else embedder.name
         self._embedder: Embedder | None = None if isinstance(embedder, str) else embedder
@@ -140,8 +142,9 @@ class SearchService:
         if self._vectors is None:
             with self._lock:
                 if self._vectors is None:
-                    index = VectorIndex(self.embedder.name, self.embedder.dim,
-                                        self.ann_min_vectors)
+                    name, dim = self.embedder.name, self.embedder.dim
+                    index = VectorIndex(name, dim, self.ann_min_vectors,
+                                        graph_dir=graph_dir(self.data_dir, name, dim))
                     with read_transaction(self.engine) as conn:
                         index.catch_up(conn)
                     self._vectors = index
@@ -168,8 +171,10 @@ class SearchService:
             vectors.catch_up(conn)
 
     def build_graph(self) -> bool:
-        """Build the approximate vector graph if the collection has grown past the threshold
-        (minutes for a large one: call from a background thread; searches scan meanwhile)."""
+        """Serve from the approximate vector graph if the collection has grown past the
+        threshold: the node's saved one, or one built here and saved for the node's other
+        processes (minutes for a large one: call from a background thread; searches scan
+        meanwhile)."""
         return self.vectors.build_graph()
 
     def embed_some(self, stop: threading.Event | None = None, max_batches: int | None = None) -> int:

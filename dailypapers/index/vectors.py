@@ -10,7 +10,9 @@ SQLAlchemy's in different text forms, so equal instants compare unequal.)
 The in-memory ``VectorIndex`` is derived: it loads the rows of one model and catches up by the
 ``seq`` watermark. An exact scan of 100k × 384 float32 takes a few ms here, with recall 1.0 by
 construction; from ``ann_min_vectors`` rows on, an HNSW graph (ann.py), built in the
-background, proposes candidates that the exact vectors re-rank.
+background, proposes candidates that the exact vectors re-rank. The graph and the vectors it
+was built from are one per node, memory-mapped from ``<data_dir>/index/vectors/``
+(graph_store.py); each process copies only the rows that differ from them (``_Layout``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import hashlib
 import logging
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
@@ -29,8 +32,10 @@ from sqlalchemy.engine import Connection, Engine
 
 from dailypapers.db.engine import db_now, read_transaction, write_transaction
 from dailypapers.db.schema import embed_claims, paper_embeddings, papers
+from dailypapers.index import graph_store
 from dailypapers.index.ann import MAX_WANT, Graph
 from dailypapers.index.embedder import Embedder, document_text
+from dailypapers.index.keyword_store import locked
 from dailypapers.settings import ANN_MIN_VECTORS
 
 log = logging.getLogger("dailypapers.index")
@@ -184,31 +189,79 @@ def _embed_batch(engine: Engine, embedder: Embedder, todo: list[Pending]) -> int
     return len(changed)
 
 
-class VectorIndex:
-    """All vectors of one model, in memory, for exact cosine search. Thread-safe for readers."""
+# Rows the graph lacks (new or changed since it was built, or its rows we lack) are scanned
+# exactly beside it; past this share of the graph's rows a new graph is built. At 100,000 rows
+# that is a 10,000-row scan (~0.5 ms a query) and a rebuild per ~10,000 new papers.
+REBUILD_FRACTION = 0.1
 
-    def __init__(self, model: str, dim: int, ann_min_vectors: int = ANN_MIN_VECTORS) -> None:
+
+class _Layout:
+    """The rows a search reads, by slot: ``base`` (the graph's rows, read-only, memory-mapped
+    from the node's saved graph) then ``tail`` (this process's own copy of every row the graph
+    lacks). Without a graph everything is tail: the exact scan. Replaced whole by a reset or a
+    new graph; a catch-up appends to the tail and marks superseded base rows not ``live``."""
+
+    def __init__(self, dim: int, base: np.ndarray | None = None, live: np.ndarray | None = None,
+                 graph: Graph | None = None, ids: list[str] | None = None) -> None:
+        self.base = base if base is not None else np.zeros((0, dim), dtype=np.float32)
+        self.live = live if live is not None else np.ones(len(self.base), dtype=bool)
+        self.graph = graph
+        self.tail = np.zeros((0, dim), dtype=np.float32)
+        self.ids: list[str] = ids if ids is not None else []
+        self.pos = {pid: slot for slot, pid in enumerate(self.ids) if self.live[slot]}
+        self.size = len(self.base)  # slots in use: published after the row is written
+        self.dead = int(len(self.live) - self.live.sum())
+        # While a process starts from the saved graph: its rows not yet confirmed equal to the
+        # database's (not live until then), by id.
+        self.unconfirmed: dict[str, int] | None = None
+
+    @property
+    def tail_rows(self) -> int:
+        return self.size - len(self.base)
+
+    @property
+    def stale(self) -> int:
+        """Rows the graph does not answer for: scanned exactly, or wasted candidates."""
+        return self.tail_rows + self.dead
+
+    def vectors_at(self, slots: np.ndarray) -> np.ndarray:
+        nb = len(self.base)
+        out = np.empty((len(slots), self.base.shape[1]), dtype=np.float32)
+        in_base = slots < nb
+        out[in_base] = self.base[slots[in_base]]
+        out[~in_base] = self.tail[slots[~in_base] - nb]
+        return out
+
+
+class VectorIndex:
+    """All vectors of one model, in memory, for exact cosine search. Thread-safe for readers.
+
+    With ``graph_dir`` (graph_store.py), the graph is one per node: built by the first process
+    that needs it, saved there, and memory-mapped by every process with its vectors."""
+
+    def __init__(self, model: str, dim: int, ann_min_vectors: int = ANN_MIN_VECTORS,
+                 graph_dir: Path | None = None) -> None:
         self.model = model
         self.dim = dim
         self.ann_min_vectors = ann_min_vectors
-        self._matrix = np.zeros((0, dim), dtype=np.float32)
-        self._ids: list[str] = []
-        self._pos: dict[str, int] = {}
-        self._size = 0
+        self.graph_dir = graph_dir
+        self._layout = _Layout(dim)
         self.watermark = 0
         self._lock = threading.Lock()  # one writer at a time; readers take a snapshot
-        self._graph: Graph | None = None  # serves searches once it covers every row
-        self._building: set[int] | None = None  # rows changed while a graph is being built
-        self._stale_build = False  # rows were dropped while it was being built
+        self._building = False
+        self.graphs_built = 0  # by this process (the others were another's, mapped)
 
     def __len__(self) -> int:
-        return self._size
+        layout = self._layout
+        return layout.size - layout.dead
 
     def catch_up(self, conn: Connection, chunk: int = 20000) -> int:
         """Load vectors added since the watermark; returns how many rows were read."""
         with self._lock:
-            if self._size and self._stored_count(conn) < self._size:
+            if len(self) and self._stored_count(conn) < len(self):
                 self._reset()  # rows were deleted (e.g. demo removed): reload from scratch
+            if not self.watermark and not self._layout.size:
+                self._start_from_saved_graph()
             total = 0
             while True:
                 rows = conn.execute(
@@ -219,9 +272,31 @@ class VectorIndex:
                     .order_by(paper_embeddings.c.seq).limit(chunk)
                 ).all()
                 if not rows:
+                    self._layout.unconfirmed = None  # the saved rows not seen are not ours
                     return total
                 self._apply(rows)
                 total += len(rows)
+
+    def _start_from_saved_graph(self) -> None:
+        """Start from the node's saved graph and vectors, if there is one: the first catch-up
+        then keeps only the rows the database has unchanged (compared bit for bit) and copies
+        just the others, instead of all of them, into this process."""
+        folder = self.graph_dir
+        if folder is None or self.ann_min_vectors <= 0 or not folder.is_dir():
+            return
+        snapshot = graph_store.latest(folder, self.model, self.dim)
+        if snapshot is None or len(snapshot.ids) < self.ann_min_vectors:
+            return
+        try:
+            graph, base = snapshot.open(self.dim)
+        except (OSError, ValueError) as e:  # superseded and removed meanwhile, or damaged
+            log.info("saved vector graph %s not used: %s", snapshot.name, e)
+            return
+        layout = _Layout(self.dim, base, np.zeros(len(snapshot.ids), dtype=bool), graph,
+                         list(snapshot.ids))
+        layout.unconfirmed = {pid: slot for slot, pid in enumerate(snapshot.ids)}
+        self._layout = layout
+        log.info("starting from the saved vector graph %s", snapshot.name)
 
     def _stored_count(self, conn: Connection) -> int:
         return conn.execute(
@@ -230,113 +305,176 @@ class VectorIndex:
         ).scalar() or 0
 
     def _reset(self) -> None:
-        self._graph, self._size = None, 0  # first: readers in flight then find nothing to read
-        self._matrix = np.zeros((0, self.dim), dtype=np.float32)
-        self._ids, self._pos, self.watermark = [], {}, 0
-        self._stale_build = True  # a build in progress saw the old rows; build_graph drops it
+        self._layout = _Layout(self.dim)  # one swap: readers in flight keep the old rows
+        self.watermark = 0
 
     def _apply(self, rows: list) -> None:  # type: ignore[type-arg]
+        layout = self._layout
         vectors = np.frombuffer(b"".join(r[2] for r in rows), dtype="<f2").reshape(-1, self.dim)
-        new_rows = [i for i, r in enumerate(rows) if r[1] not in self._pos]
-        needed = self._size + len(new_rows)
-        if needed > len(self._matrix):
-            grown = np.zeros((max(needed, int(len(self._matrix) * 1.5) + 1024), self.dim),
+        nb = len(layout.base)
+        saved = np.full(len(rows), -1, dtype=np.int64)  # the saved row this one confirms
+        if layout.unconfirmed:
+            saved[:] = [layout.unconfirmed.pop(r[1], -1) if r[1] not in layout.pos else -1
+                        for r in rows]
+            known = np.flatnonzero(saved >= 0)
+            same = (layout.base[saved[known]] == vectors[known]).all(axis=1)
+            saved[known[~same]] = -1
+        new_rows = sum(1 for i, r in enumerate(rows)
+                       if saved[i] < 0 and layout.pos.get(r[1], -1) < nb)
+        needed = layout.tail_rows + new_rows
+        if needed > len(layout.tail):
+            grown = np.zeros((max(needed, int(len(layout.tail) * 1.5) + 1024), self.dim),
                              dtype=np.float32)
-            grown[: self._size] = self._matrix[: self._size]
-            self._matrix = grown
-        changed: list[int] = []
+            grown[: layout.tail_rows] = layout.tail[: layout.tail_rows]
+            layout.tail = grown
         for i, (seq, pid, _blob) in enumerate(rows):
-            slot = self._pos.get(pid)
-            if slot is None:
-                slot = self._size
-                self._ids.append(pid)
-                self._pos[pid] = slot
-                self._matrix[slot] = vectors[i]
-                self._size += 1  # published after the row is written
+            slot = layout.pos.get(pid)
+            if saved[i] >= 0:  # as saved: the mapped row serves, nothing is copied
+                layout.live[saved[i]] = True
+                layout.dead -= 1
+                layout.pos[pid] = int(saved[i])
+            elif slot is not None and slot >= nb:
+                layout.tail[slot - nb] = vectors[i]  # already ours: changed in place
             else:
-                self._matrix[slot] = vectors[i]
-            changed.append(slot)
+                if slot is not None:  # the graph's row is superseded: scanned in the tail
+                    layout.live[slot] = False
+                    layout.dead += 1
+                slot = layout.size
+                layout.tail[slot - nb] = vectors[i]
+                layout.ids.append(pid)
+                layout.pos[pid] = slot
+                layout.size += 1  # published after the row is written
             self.watermark = max(self.watermark, seq)
-        if self._building is not None:
-            self._building.update(changed)
-        if self._graph is not None and changed:
-            slots = np.unique(np.array(changed, dtype=np.int64))
-            try:
-                self._graph.add(slots, self._matrix[slots], live=True)
-            except Exception as e:  # GraphFull, or usearch failing: never serve a partial graph
-                self._graph = None  # the exact scan answers; the index worker builds a new one
-                log.info("vector graph dropped (%s); it will be rebuilt", e)
 
     # --- the approximate graph, for large collections --------------------------------------
 
     @property
     def uses_graph(self) -> bool:
-        return self._graph is not None
+        return self._layout.graph is not None
 
     @property
     def graph_bytes(self) -> int:
-        graph = self._graph
+        graph = self._layout.graph
         return graph.memory_bytes if graph is not None else 0
+
+    @property
+    def stale_rows(self) -> int:
+        """Rows the graph does not answer for (all of them without a graph)."""
+        return self._layout.stale
 
     def drop_graph(self) -> None:
         """Back to the exact scan (for comparisons); ``needs_graph`` may ask for it again."""
         with self._lock:
-            self._graph = None
+            self._layout.graph = None
 
     def needs_graph(self) -> bool:
-        return (self._graph is None and self._building is None
-                and self._size >= self.ann_min_vectors > 0)
+        """No graph yet past the threshold, or too many rows it does not answer for."""
+        layout = self._layout
+        if self._building or not 0 < self.ann_min_vectors <= len(self):
+            return False
+        graph_rows = len(layout.base) - layout.dead
+        return layout.graph is None or layout.stale > REBUILD_FRACTION * graph_rows
 
     def build_graph(self) -> bool:
-        """Build the HNSW graph over the current rows (slow: call from a background thread).
-        Rows that change meanwhile are added at the end; returns whether the graph now serves."""
+        """Serve from a graph over the current rows (slow: call from a background thread):
+        the node's saved one if it fits them, else one built here (and saved for the others).
+        Rows that change meanwhile are scanned exactly; returns whether a graph now serves."""
         with self._lock:
             if not self.needs_graph():
                 return False
-            matrix, size = self._matrix, self._size
-            self._building, self._stale_build = set(), False
-        graph = Graph(self.dim)
+            self._building = True
         try:
-            graph.add(np.arange(size), matrix[:size])  # readers keep the exact scan meanwhile
-        except BaseException:
-            with self._lock:
-                self._building = None
-            raise
-        with self._lock:
-            changed, self._building = self._building, None
-            if self._stale_build:
-                return False
-            late = sorted(changed | set(range(size, self._size)))
-            if late:
-                slots = np.array(late, dtype=np.int64)
-                graph.add(slots, self._matrix[slots])
-            self._graph = graph
+            if self.graph_dir is None:
+                return self._install(*self._build_from_current())
+            with locked(self.graph_dir):  # another process building now: wait, then map its graph
+                snapshot = graph_store.latest(self.graph_dir, self.model, self.dim)
+                if snapshot is not None and self._install(snapshot.ids, *snapshot.open(self.dim),
+                                                          only_if_fits=True):
+                    log.info("vector graph %s mapped (built before)", snapshot.name)
+                    graph_store.sweep(self.graph_dir, keep=snapshot)
+                    return True
+                ids, graph, matrix, watermark = self._build_from_current(with_watermark=True)
+                snapshot = graph_store.save(self.graph_dir, self.model, self.dim, watermark,
+                                            ids, matrix, graph)
+                graph_store.sweep(self.graph_dir, keep=snapshot)
+                del graph, matrix  # this process's copies: it maps the saved files like the others
+                return self._install(snapshot.ids, *snapshot.open(self.dim))
+        finally:
+            self._building = False
+
+    def _build_from_current(self, with_watermark: bool = False):  # type: ignore[no-untyped-def]
+        with self._lock:  # a copy: catch-ups may change rows while the graph is built
+            layout, watermark = self._layout, self.watermark
+            slots = np.array(sorted(layout.pos.values()), dtype=np.int64)
+            ids = [layout.ids[slot] for slot in slots]
+            matrix = layout.vectors_at(slots)
+        graph = Graph(self.dim)
+        graph.add(np.arange(len(ids)), matrix)  # readers keep what they have meanwhile
+        self.graphs_built += 1
         log.info("vector graph built over %d rows (%.0f MiB)", len(graph),
                  graph.memory_bytes / 2**20)
-        return True
+        return (ids, graph, matrix, watermark) if with_watermark else (ids, graph, matrix)
+
+    def _install(self, ids: list[str], graph: Graph, base: np.ndarray, *,
+                 only_if_fits: bool = False) -> bool:
+        """Serve ``graph`` over ``base`` (rows of ``ids``) where its rows equal ours; our other
+        rows become the tail. ``only_if_fits``: not if that leaves too many rows stale."""
+        with self._lock:
+            current = self._layout
+            ours = np.array([current.pos.get(pid, -1) for pid in ids], dtype=np.int64)
+            live = ours >= 0
+            for start in range(0, len(ids), 8192):  # bit for bit: both are float16 read as float32
+                part = slice(start, start + 8192)
+                known = np.flatnonzero(live[part]) + start
+                same = (current.vectors_at(ours[known]) == base[known]).all(axis=1)
+                live[known[~same]] = False
+            layout = _Layout(self.dim, base, live, graph, list(ids))
+            covered = set(ours[live].tolist())
+            rest = np.array([slot for slot in sorted(current.pos.values()) if slot not in covered],
+                            dtype=np.int64)
+            layout.tail = current.vectors_at(rest)
+            for slot in rest.tolist():
+                layout.pos[current.ids[slot]] = layout.size
+                layout.ids.append(current.ids[slot])
+                layout.size += 1
+            if only_if_fits and (not live.any() or
+                                 layout.stale > REBUILD_FRACTION * (len(ids) - layout.dead)):
+                return False
+            self._layout = layout
+            return True
 
     def vector_of(self, paper_id: str) -> np.ndarray | None:
-        slot = self._pos.get(paper_id)
-        return None if slot is None else self._matrix[slot].copy()
+        layout = self._layout
+        slot = layout.pos.get(paper_id)
+        return None if slot is None else layout.vectors_at(np.array([slot]))[0]
 
     def search(self, query: np.ndarray, k: int, exclude: set[str] | None = None
                ) -> list[tuple[str, float]]:
-        # One snapshot: a reset or a growth may replace these while we read.
-        graph, matrix, ids = self._graph, self._matrix, self._ids
-        size = min(self._size, len(matrix), len(ids))
-        want = min(size, k + len(exclude or ()))
+        layout = self._layout  # one snapshot: a reset or a new graph replaces it whole
+        size = layout.size  # first: rows below it are written in whichever tail we then read
+        base, live, graph, tail, ids = (layout.base, layout.live, layout.graph, layout.tail,
+                                        layout.ids)
+        nb = len(base)
+        size = min(size, nb + len(tail), len(ids))
+        want = min(size - layout.dead, k + len(exclude or ()))
         if want <= 0 or k <= 0:
             return []
         query = query.astype(np.float32)
+        tail_scores = tail[: size - nb] @ query
         if graph is not None and want <= MAX_WANT:
             rows = graph.candidates(query, want)
-            rows = rows[(rows >= 0) & (rows < size)]
-            scores = matrix[rows] @ query  # exact cosines re-rank the graph's candidates
+            rows = rows[(rows >= 0) & (rows < nb)]
+            rows = rows[live[rows]]
+            # exact cosines re-rank the graph's candidates; the rows it lacks are scanned
+            scores = np.concatenate([base[rows] @ query, tail_scores])
+            rows = np.concatenate([rows, np.arange(nb, size)])
         else:
-            scores = matrix[:size] @ query
+            scores = np.concatenate([base @ query, tail_scores]) if nb else tail_scores
+            if layout.dead:
+                scores[:nb][~live] = -np.inf
             rows = np.argpartition(-scores, want - 1)[:want] if want < size else np.arange(size)
             scores = scores[rows]
         order = np.argsort(-scores, kind="stable")
         out = [(ids[rows[i]], float(scores[i])) for i in order
-               if not exclude or ids[rows[i]] not in exclude]
+               if scores[i] > -np.inf and (not exclude or ids[rows[i]] not in exclude)]
         return out[:k]

@@ -4,8 +4,9 @@ Runs in one background thread: keyword updates are cheap; embedding runs at most
 time on one core (onnxruntime releases the GIL), so pages and keyword search keep answering.
 Papers that a separate ``dailypapers import`` adds are searchable by keyword within one
 interval (10 s by default) and by meaning once embedded. When the collection grows past
-``ann_min_vectors``, the approximate vector graph is built in a thread of its own (minutes for a
-large collection, on one core), so catching up never waits for it.
+``ann_min_vectors``, the approximate vector graph is built (or, when another process of the node
+saved one that fits, mapped) in a thread of its own (minutes for a large collection, on one
+core; waiting there while another process builds it), so catching up never waits for it.
 """
 
 from __future__ import annotations
