@@ -103,6 +103,9 @@ def create_app(
     app.state.mail_backend = backend_from_settings(settings)
     redact_reset_links_in_access_log()
     templates = Jinja2Templates(directory=str(HERE / "templates"))
+    # Templates ship with the package: no stat() of each file on every render (a restart loads
+    # new ones).
+    templates.env.auto_reload = False
     filters.install(templates.env)
     templates.env.globals.update(site_name=settings.site_name, version=__version__,
                                  static_url=static_url)

@@ -33,8 +33,10 @@ How it is invalidated (db/data_version.py has the details):
 - Paper votes move the *votes* version instead. An answer of :data:`VOTES_OF_ROWS_READ` (the
   listings, paper pages, search and their API twins, whose vote counts and vote orders all come
   from paper rows the catalog notes) keeps the vote stamps of the rows it read, and a hit first
-  checks them in one query (skipped while the votes version has not moved since the last check):
-  a vote on another paper leaves it cached. Any other answer, or one whose selection depended on
+  checks them (skipped while the votes version has not moved since the last check): a vote on
+  another paper leaves it cached. On PostgreSQL, while the version listener stays connected, the
+  check asks the process's log of voted papers (``data_version.VOTE_LOG``) instead of the
+  database; else it reads the stamps in one query. Any other answer, or one whose selection depended on
   votes (``note_all_votes``), is good only at the votes version it was made at.
 - The search indexes lag the rows by up to DAILYPAPERS_INDEX_INTERVAL_SECONDS anyway; their state
   in this process is part of the key, and an entry older than DAILYPAPERS_CACHE_SECONDS is
@@ -101,6 +103,8 @@ class Entry:
     stamps: dict[str, tuple[Any, ...]]  # paper id: vote stamp, of the rows the answer read
     checked_at_votes: int  # the votes version at which ``stamps`` were last found current
     route: Any = None  # the route that rendered it: a hit is timed and counted under it too
+    # (listener connection, VOTE_LOG.seq) taken before the answer's read; None: no listener
+    vote_mark: tuple[int, int] | None = None
 
 
 class ResponseStore:
@@ -162,7 +166,7 @@ class VersionReader:
         self.engine, self.listener = engine, listener
         self._waiting: asyncio.Future[tuple[int, int]] | None = None
         self._known: tuple[tuple[int, int], tuple[int, int]] | None = None  # (stamp, versions)
-        self.reads = 0
+        self.reads = self.stamp_reads = 0
 
     def _stamp(self) -> tuple[int, int] | None:
         """What must not move for a read to stay current; None: no listener to tell us."""
@@ -210,7 +214,25 @@ class VersionReader:
         with read_transaction(self.engine) as conn:
             return data_version.read(conn)
 
+    def vote_mark(self) -> tuple[int, int] | None:
+        """Where the vote log stands, while the listener is connected (else None). Taken before
+        a read, a later vote on a paper the read saw is on the log after this mark."""
+        listener = self.listener
+        if listener is None or not listener.connected:
+            return None
+        return listener.connections, data_version.VOTE_LOG.seq
+
+    def votes_changed(self, ids: Any, mark: tuple[int, int] | None) -> bool | None:
+        """Whether a paper of ``ids`` got a vote after ``mark``; None when the log cannot tell
+        (the listener reconnected since, or the log forgot)."""
+        now = self.vote_mark()
+        if (mark is None or now is None or now[0] != mark[0]
+                or not data_version.VOTE_LOG.knows_since(mark[1])):
+            return None
+        return data_version.VOTE_LOG.changed_since(ids, mark[1])
+
     def stamps(self, ids: list[str]) -> dict[str, tuple[Any, ...]]:
+        self.stamp_reads += 1
         with read_transaction(self.engine) as conn:
             return data_version.vote_stamps(conn, ids)
 
@@ -241,6 +263,7 @@ class ResponseCache:
             await self.app(scope, receive, _Capture(self, scope, None, 0, vary, headers, send))
             return
         try:
+            vote_mark = self.versions.vote_mark()  # before the read: see vote_mark
             data, votes = await self.versions.read()
             self.store.saw_version(data)
             key = (data, self.index_state(), path, scope.get("query_string", b""),
@@ -262,21 +285,29 @@ class ResponseCache:
         notebook, token = data_version.open_notebook()  # the route's threads see it too
         try:
             await self.app(scope, receive, _Capture(self, scope, key, votes, vary, headers, send,
-                                                    notebook))
+                                                    notebook, vote_mark))
         finally:
             data_version.close_notebook(token)
 
     async def _still_good(self, key: tuple[Any, ...], entry: Entry, votes: int) -> bool:
         if entry.votes is not None:
             good = entry.votes == votes
-        elif entry.checked_at_votes == votes or not entry.stamps:
+        elif not entry.stamps:
             good = True
         else:
-            ids = list(entry.stamps)
-            good = await run_in_threadpool(self.versions.stamps, ids) == entry.stamps
-        if good:
-            entry.checked_at_votes = max(entry.checked_at_votes, votes)
-        else:
+            # The log, when it can tell, needs neither a query nor the version (which may have
+            # been read before the log heard of a vote it counts): asked on every hit.
+            changed = self.versions.votes_changed(entry.stamps, entry.vote_mark)
+            if changed is not None:
+                good = not changed
+            elif entry.checked_at_votes == votes:
+                good = True
+            else:
+                ids = list(entry.stamps)
+                good = await run_in_threadpool(self.versions.stamps, ids) == entry.stamps
+                if good:
+                    entry.checked_at_votes = max(entry.checked_at_votes, votes)
+        if not good:
             self.store.discard(key)
         return good
 
@@ -286,8 +317,10 @@ class _Capture:
 
     def __init__(self, cache: ResponseCache, scope: Scope, key: tuple[Any, ...] | None,
                  votes: int, vary: bytes, request_headers: Headers, send: Send,
-                 notebook: dict[str, Any] | None = None) -> None:
+                 notebook: dict[str, Any] | None = None,
+                 vote_mark: tuple[int, int] | None = None) -> None:
         self.cache, self.scope, self.key, self.votes, self.vary = cache, scope, key, votes, vary
+        self.vote_mark = vote_mark
         self.request_headers, self.send = request_headers, send
         self.notebook = notebook if notebook is not None else {}
         self.start: Message | None = None
@@ -353,7 +386,7 @@ class _Capture:
             self.cache.store.put(self.key, Entry(
                 time.monotonic(), raw, body, etag, votes=None if by_rows else self.votes,
                 stamps=dict(notes) if by_rows else {}, checked_at_votes=self.votes,
-                route=self.scope.get("route")))
+                route=self.scope.get("route"), vote_mark=self.vote_mark))
         # MISS: this answer was looked for here, and rendered
         await _answer([*raw, MISS] if self.key is not None else raw, body, etag,
                       self.request_headers, self.send)
