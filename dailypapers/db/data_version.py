@@ -162,6 +162,7 @@ def read(conn: Connection) -> tuple[int, int]:
 
 ALL_VOTES = "*"  # in a notebook: the answer depends on every vote
 INCOMPLETE = "!"  # in a notebook: the answer is not whole (keep it nowhere)
+INDEXES = "#"  # in a notebook: {part of the search indexes: its state when used}
 _notebook: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
     "dailypapers_papers_read", default=None)
 
@@ -192,6 +193,14 @@ def note_all_votes() -> None:
     notebook = _notebook.get()
     if notebook is not None:
         notebook[ALL_VOTES] = True
+
+
+def note_index(part: str, token: Any) -> None:
+    """The computation uses this part of the process's search indexes, at ``token``
+    (index/search.py's ``index_tokens``)."""
+    notebook = _notebook.get()
+    if notebook is not None:
+        notebook.setdefault(INDEXES, {})[part] = token
 
 
 def note_incomplete() -> None:

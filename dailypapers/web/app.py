@@ -32,7 +32,7 @@ from dailypapers.db.engine import make_engine
 from dailypapers.logs import configure as configure_logging
 from dailypapers.notify.mail import backend_from_settings
 from dailypapers.settings import Settings, get_settings
-from dailypapers.web import filters, observability
+from dailypapers.web import filters, fragments, observability
 # Route modules import these from web/deps.py; the names stay importable from here too.
 from dailypapers.web.deps import (  # noqa: F401
     ConnDep, RateLimited, SignInRequired, api_error, is_api, public_base, public_url, render,
@@ -108,7 +108,7 @@ def create_app(
     templates.env.auto_reload = False
     filters.install(templates.env)
     templates.env.globals.update(site_name=settings.site_name, version=__version__,
-                                 static_url=static_url)
+                                 static_url=static_url, paper_card=fragments.paper_card)
     app.state.templates = templates
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 

@@ -14,7 +14,7 @@ What a browser or a reverse proxy is told (GET and HEAD; web/security.py adds th
   500 too).
 
 The server-side cache: a bounded LRU (``DAILYPAPERS_CACHE_BYTES`` per process) of anonymous 200
-answers keyed by (data version, search indexes' state, path, query). Nothing else in a request
+answers keyed by (data version, path, query). Nothing else in a request
 changes an anonymous answer: no route reads Accept or other request headers, and absolute links
 come from DAILYPAPERS_BASE_URL or the server socket, never the Host header.
 
@@ -38,10 +38,14 @@ How it is invalidated (db/data_version.py has the details):
   check asks the process's log of voted papers (``data_version.VOTE_LOG``) instead of the
   database; else it reads the stamps in one query. Any other answer, or one whose selection depended on
   votes (``note_all_votes``), is good only at the votes version it was made at.
-- The search indexes lag the rows by up to DAILYPAPERS_INDEX_INTERVAL_SECONDS anyway; their state
-  in this process is part of the key, and an entry older than DAILYPAPERS_CACHE_SECONDS is
-  dropped, which bounds what no key sees (a keyword commit by another process, the clock of
-  "today"). A search cut short by its time budget is not kept.
+- The search indexes lag the rows by up to DAILYPAPERS_INDEX_INTERVAL_SECONDS anyway. An answer
+  that used a part of this process's indexes notes that part's state (index/search.py's
+  ``index_tokens``: the keyword index's text, its every change, the vectors), and a hit first
+  checks that those parts have not moved since: a vote, which moves a document's upvotes in the
+  keyword index, ends only answers ranked by upvotes, and a page that used no index (a day's
+  list) outlives every index change. An entry older than DAILYPAPERS_CACHE_SECONDS is dropped,
+  which bounds what nothing sees (a keyword commit by another process, the clock of "today").
+  A search cut short by its time budget is not kept.
 """
 
 from __future__ import annotations
@@ -67,6 +71,7 @@ from sqlalchemy import exc as sa_exc
 
 from dailypapers.db import data_version
 from dailypapers.db.engine import read_transaction
+from dailypapers.web import fragments
 from dailypapers.settings import Settings
 
 PUBLIC = "public, no-cache"
@@ -105,6 +110,7 @@ class Entry:
     route: Any = None  # the route that rendered it: a hit is timed and counted under it too
     # (listener connection, VOTE_LOG.seq) taken before the answer's read; None: no listener
     vote_mark: tuple[int, int] | None = None
+    indexes: dict[str, Any] | None = None  # the index parts it used, and their state then
 
 
 class ResponseStore:
@@ -241,9 +247,9 @@ class ResponseCache:
     """The ASGI middleware (see the module's docstring)."""
 
     def __init__(self, app: ASGIApp, *, settings: Settings, store: ResponseStore,
-                 versions: VersionReader, index_state: Callable[[], tuple[object, ...]]) -> None:
+                 versions: VersionReader, index_tokens: Callable[[], dict[str, Any]]) -> None:
         self.app = app
-        self.store, self.versions, self.index_state = store, versions, index_state
+        self.store, self.versions, self.index_tokens = store, versions, index_tokens
         self.session_cookie = f"{_session_cookie(settings)}=".encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -266,8 +272,8 @@ class ResponseCache:
             vote_mark = self.versions.vote_mark()  # before the read: see vote_mark
             data, votes = await self.versions.read()
             self.store.saw_version(data)
-            key = (data, self.index_state(), path, scope.get("query_string", b""),
-                   tuple(scope.get("server") or ()))
+            scope.setdefault("state", {})[fragments.DATA_VERSION] = data  # web/fragments.py
+            key = (data, path, scope.get("query_string", b""), tuple(scope.get("server") or ()))
             entry = self.store.get(key)
             good = entry is not None and await self._still_good(key, entry, votes)
         except DATABASE_AWAY:
@@ -290,6 +296,11 @@ class ResponseCache:
             data_version.close_notebook(token)
 
     async def _still_good(self, key: tuple[Any, ...], entry: Entry, votes: int) -> bool:
+        if entry.indexes:
+            now = self.index_tokens()
+            if any(now.get(part) != token for part, token in entry.indexes.items()):
+                self.store.discard(key)
+                return False
         if entry.votes is not None:
             good = entry.votes == votes
         elif not entry.stamps:
@@ -379,14 +390,15 @@ class _Capture:
         headers.setdefault("Cache-Control", PUBLIC)
         _add_vary(headers, self.vary)
         raw = [(n, v) for n, v in self.start["headers"] if n != b"content-length"]
-        notes = self.notebook
+        notes = dict(self.notebook)
+        indexes = notes.pop(data_version.INDEXES, None)
         if self.key is not None and data_version.INCOMPLETE not in notes:
             by_rows = (data_version.ALL_VOTES not in notes
                        and VOTES_OF_ROWS_READ.fullmatch(self.scope["path"]) is not None)
             self.cache.store.put(self.key, Entry(
                 time.monotonic(), raw, body, etag, votes=None if by_rows else self.votes,
                 stamps=dict(notes) if by_rows else {}, checked_at_votes=self.votes,
-                route=self.scope.get("route"), vote_mark=self.vote_mark))
+                route=self.scope.get("route"), vote_mark=self.vote_mark, indexes=indexes))
         # MISS: this answer was looked for here, and rendered
         await _answer([*raw, MISS] if self.key is not None else raw, body, etag,
                       self.request_headers, self.send)
@@ -457,6 +469,9 @@ def _session_cookie(settings: Settings) -> str:
 def install(app: FastAPI, settings: Settings, engine: Engine, search: Any) -> None:
     """Add the middleware (call before ``HeadAsGet``, which must stay outside it)."""
     store = app.state.response_cache = ResponseStore(settings.cache_bytes, settings.cache_seconds)
+    # Cards get a quarter on top: a page's many cards outlive the page a vote ends.
+    app.state.fragments = (fragments.FragmentStore(settings.cache_bytes // 4)
+                           if settings.cache_bytes > 0 else None)
     listener = None
     if engine.dialect.name == "postgresql" and settings.cache_bytes > 0:
         from dailypapers.db.version_listener import VersionListener
@@ -465,4 +480,4 @@ def install(app: FastAPI, settings: Settings, engine: Engine, search: Any) -> No
         app.state.jobs.append(listener)  # started and stopped with the app
     versions = app.state.data_versions = VersionReader(engine, listener)
     app.add_middleware(ResponseCache, settings=settings, store=store, versions=versions,
-                       index_state=search.state_token)
+                       index_tokens=search.index_tokens)
