@@ -13,9 +13,11 @@ in Redis (DAILYPAPERS_BENCH_REDIS, default redis://127.0.0.1:6379/15), every cli
 redis://127.0.0.1:6379/14) and one ``dailypapers worker`` (``start_worker``), both stopped with
 SIGTERM at the end; no scheduler, so nothing syncs.
 
-Load: Debian's ``wrk`` (compiled: installed with apt-get when missing), one connection per wrk
-thread so its Lua script knows which request each answer belongs to and times it (LuaJIT's ffi
-reads CLOCK_MONOTONIC). A fixed, seeded mix (SEED) of MIX_SIZE requests, each thread starting at
+Load: Debian's ``wrk`` (compiled: installed with apt-get when missing), WRK_THREADS threads
+sharing the connections; each request carries its own ``X-Request-ID``, which the server returns,
+so the Lua script knows which request each answer belongs to and times it (LuaJIT's ffi reads
+CLOCK_MONOTONIC). One thread per connection (64 threads on 2 cores) cost the clients' own
+scheduling delays in every figure, the static file's p99 included. A fixed, seeded mix (SEED) of MIX_SIZE requests, each thread starting at
 its own offset: day pages, paper pages, the search page, the search APIs, the HF API, and 5%
 signed-in votes (POST or DELETE /api/v1/papers/{id}/vote with a user's token). Days (and the
 papers of a day) are drawn newest-first with weight 1/rank^1.5 (the latest lists are the
@@ -70,6 +72,8 @@ SEED = 20261130
 MIX_SIZE = 40_000
 USERS = 2000
 WEB_PROCESSES = 2
+WRK_THREADS = 2
+CACHE_BYTES = 256 << 20  # per web process
 STATIC_PATH = "/static/favicon.svg"
 STATIC_SECONDS, WARMUP_SECONDS = 20, 10
 TARGET_RATIO, TARGET_P99_MS = 40.0, 100.0
@@ -113,26 +117,34 @@ function init(args)
   -- flat tables only: wrk's thread:get crashes copying nested ones
   lk, lv, errs, sent, hits = {}, {}, {}, {}, {}
   for k = 1, #kinds do errs[k], sent[k], hits[k] = 0, 0, 0 end
-  cur, t0 = 1, 0
+  -- A thread drives several connections: each request carries its own X-Request-ID (the
+  -- server returns it), which tells which request an answer belongs to and when it left.
+  pending_kind, pending_t0, seq = {}, {}, 0
 end
 
 function request()
   i = i %% n + 1
   local r = reqs[i]
-  cur = r[1]
-  sent[cur] = sent[cur] + 1
-  t0 = now_ms()
+  seq = seq + 1
+  local rid = "load-" .. id .. "-" .. seq
+  pending_kind[rid], pending_t0[rid] = r[1], now_ms()
+  sent[r[1]] = sent[r[1]] + 1
+  local headers = {["X-Request-ID"] = rid}
   if r[4] then
-    return wrk.format(r[2], r[3], {["Authorization"] = "Bearer dp_load" .. r[4] .. "_%(tail)s"})
+    headers["Authorization"] = "Bearer dp_load" .. r[4] .. "_%(tail)s"
   end
-  return wrk.format(r[2], r[3])
+  return wrk.format(r[2], r[3], headers)
 end
 
 function response(status, headers, body)
+  local rid = headers["x-request-id"] or headers["X-Request-ID"]
+  local kind = rid and pending_kind[rid]
+  if not kind then return end  -- never: the server returns every sane request id
   local m = #lv + 1
-  lk[m], lv[m] = cur, now_ms() - t0
-  if status >= 400 then errs[cur] = errs[cur] + 1 end
-  if headers["x-cache"] == "hit" or headers["X-Cache"] == "hit" then hits[cur] = hits[cur] + 1 end
+  lk[m], lv[m] = kind, now_ms() - pending_t0[rid]
+  pending_kind[rid], pending_t0[rid] = nil, nil
+  if status >= 400 then errs[kind] = errs[kind] + 1 end
+  if headers["x-cache"] == "hit" or headers["X-Cache"] == "hit" then hits[kind] = hits[kind] + 1 end
 end
 
 function done(summary, latency, requests)
@@ -373,7 +385,7 @@ def wait_until_up(port: int, server: subprocess.Popen, seconds: float = 120) -> 
         time.sleep(0.5)
 
 
-def wait_until_idle(pids: list[int], seconds: float = 120) -> float:
+def wait_until_idle(pids: list[int], seconds: float = 300) -> float:
     """Until the web processes use under 10 % of a core (start-up work done: the vector graph
     each builds past DAILYPAPERS_ANN_MIN_VECTORS); returns the seconds waited."""
     start = time.monotonic()
@@ -388,7 +400,7 @@ def wait_until_idle(pids: list[int], seconds: float = 120) -> float:
 def run_wrk(base: str, script: Path, seconds: int, connections: int) -> float:
     """Runs wrk; returns the CPU seconds it used."""
     before = os.times()
-    subprocess.run(["wrk", "-t", str(connections), "-c", str(connections), "-d", f"{seconds}s",
+    subprocess.run(["wrk", "-t", str(WRK_THREADS), "-c", str(connections), "-d", f"{seconds}s",
                     "--timeout", "5s", "-s", str(script), base],
                    check=True, capture_output=True, text=True)
     after = os.times()
@@ -470,14 +482,18 @@ def main() -> None:
               + ", ".join(f"{k} {100 * counts[k] / MIX_SIZE:.1f} %" for k in MIX))
         out_mix, out_static = work / "mix.out", work / "static.out"
         mix_lua, static_lua = work / "mix.lua", work / "static.lua"
-        mix_lua.write_text(lua_script(mix, out_mix, args.connections))
+        mix_lua.write_text(lua_script(mix, out_mix, WRK_THREADS))
         static_lua.write_text(lua_script([("static", "GET", STATIC_PATH, None)], out_static,
-                                         args.connections))
+                                         WRK_THREADS))
         port = free_port()
         env = {**os.environ, "DAILYPAPERS_DATABASE_URL": url, "DAILYPAPERS_DATA_DIR": str(work),
                "DAILYPAPERS_SECRET_KEY": "l" * 64, "DAILYPAPERS_EMBED_IN_BACKGROUND": "false",
                "DAILYPAPERS_RATELIMIT_STORAGE": REDIS, "DAILYPAPERS_QUEUE_URL": QUEUE,
-               "DAILYPAPERS_RATELIMIT_VOTE_PER_IP": "100000000/minute"}
+               "DAILYPAPERS_RATELIMIT_VOTE_PER_IP": "100000000/minute",
+               # Production's sizing (deploy/README.md): the distinct anonymous answers read
+               # within DAILYPAPERS_CACHE_SECONDS, ~30 KB each; the 32 MiB default evicted
+               # most of them here.
+               "DAILYPAPERS_CACHE_BYTES": str(CACHE_BYTES)}
         log = work / "server.log"
         server = start_web(env, port, log)
         worker = start_worker(env, work / "worker.log")

@@ -251,3 +251,79 @@ def test_a_write_by_another_os_process_ends_cached_answers(loaded, settings, db_
             http.get(f"{two.url}{path}")
             http.get(f"{two.url}{path}")
             assert versions.reads == reads + 2
+
+
+_VOTE_ELSEWHERE = textwrap.dedent("""
+    import sys
+    from dailypapers.community.votes import set_vote
+    from dailypapers.db.engine import make_engine, write_transaction
+    from dailypapers.rank.trending import TrendingParams
+    with write_transaction(make_engine(sys.argv[1]), changes="votes") as conn:
+        set_vote(conn, int(sys.argv[2]), sys.argv[3], True, TrendingParams())
+""")
+
+
+def test_votes_from_another_os_process_are_checked_without_a_query(loaded, settings, db_url):
+    """On PostgreSQL a vote's notification names its paper, and a cached answer is checked
+    against this process's log of them: a vote on another paper keeps the answer without reading
+    a stamp, a vote on its paper ends it. The vote comes from another OS process, so only the
+    notification can tell this one. On SQLite (no listener) the stamps are read instead."""
+    path = f"/api/papers/{PAPER}"
+    listening = db_url.startswith("postgresql")
+    with write_transaction(loaded) as conn:
+        now = db_now(conn)
+        voter = conn.execute(users.insert().values(
+            username="far", username_key="far", password_hash="!", created_at=now,
+            password_changed_at=now)).inserted_primary_key[0]
+
+    def vote(paper: str) -> None:
+        subprocess.run([sys.executable, "-c", _VOTE_ELSEWHERE, db_url, str(voter), paper],
+                       check=True, env={**os.environ, "PYTHONPATH": str(Path.cwd())})
+
+    with _server(settings, db_url) as two, httpx.Client() as http:
+        app = two.server.config.app
+        cache, versions = app.state.response_cache, app.state.data_versions
+        if listening:
+            _wait_for(lambda: versions.listener.connected)
+        assert _upvotes(http, two.url) == 7
+        hits, stamp_reads = cache.hits, versions.stamp_reads
+        vote(OTHER_DAY)
+        _wait_for(lambda: _upvotes(http, two.url, OTHER_DAY) == 2)
+        assert _upvotes(http, two.url) == 7
+        assert cache.hits == hits + 1  # kept: the vote was on another paper
+        assert versions.stamp_reads == (stamp_reads if listening else stamp_reads + 1)
+        vote(PAPER)
+        # A bounded wait, not a timing: an answer wrongly kept stays for cache_seconds (600).
+        _wait_for(lambda: _upvotes(http, two.url) == 8)
+        if listening:
+            assert versions.stamp_reads == stamp_reads
+
+
+def test_the_vote_log_forgets_rolled_back_votes_and_says_when_it_cannot_tell(loaded):
+    """A vote rolled back is never logged (nor left on the pooled connection for the next
+    transaction); a change too wide to name (``*``) or a log past its bound makes every
+    earlier mark unanswerable, so the cache reads the stamps."""
+    from dailypapers.db import data_version
+
+    log = data_version.VOTE_LOG
+    seq = log.seq
+    with pytest.raises(RuntimeError), write_transaction(loaded, changes="votes") as conn:
+        data_version.note_voted(conn, PAPER)
+        raise RuntimeError("rolled back")
+    with write_transaction(loaded, changes="votes") as conn:
+        assert data_version.take_voted(conn) == frozenset()
+    assert log.seq == seq and not log.changed_since([PAPER], seq)
+    with write_transaction(loaded, changes="votes") as conn:
+        data_version.note_voted(conn, RIVAL)
+    assert log.seq == seq + 1 and log.changed_since([RIVAL], seq)
+    assert not log.changed_since([PAPER], seq) and log.knows_since(seq)
+    fresh = data_version.VoteLog()
+    fresh.record(["a"])
+    fresh.record([data_version.ALL_VOTES])
+    assert not fresh.knows_since(1) and fresh.knows_since(2)
+    fresh.MAX_PAPERS = 2
+    fresh.record(["b", "c", "d"])
+    fresh.record(["e"])  # past the bound: everything before is forgotten
+    assert not fresh.knows_since(3) and fresh.knows_since(4)
+    assert data_version.parse_voted("v 2603.00001 2603.00002") == ["2603.00001", "2603.00002"]
+    assert data_version.parse_voted("") is None and data_version.parse_voted("v") == []

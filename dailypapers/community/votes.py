@@ -26,6 +26,7 @@ from sqlalchemy.engine import Connection
 
 from dailypapers.community import votes_pg, votes_sqlite
 from dailypapers.community.sessions import ApiTokenUser, touch_api_token
+from dailypapers.db import data_version
 from dailypapers.db.schema import votes
 from dailypapers.rank.trending import TrendingParams
 
@@ -60,7 +61,15 @@ def set_vote(conn: Connection, user_id: int, paper_id: str, on: bool,
         raise UnknownPaper(paper_id) from None
     if counts is None:
         raise UnknownPaper(paper_id)
-    return VoteState(paper_id, on, *counts)
+    state = VoteState(paper_id, on, *counts)
+    _note_change(conn, state)
+    return state
+
+
+def _note_change(conn: Connection, state: VoteState) -> None:
+    """Cached answers that show this paper's counts are stale once this commits."""
+    if state.changed:
+        data_version.note_voted(conn, state.paper_id)
 
 
 def vote_by_token(conn: Connection, token: str, paper_id: str, on: bool,
@@ -79,6 +88,7 @@ def vote_by_token(conn: Connection, token: str, paper_id: str, on: bool,
         if counts is None:
             raise UnknownPaper(paper_id)
         state = VoteState(paper_id, on, *counts)
+        _note_change(conn, state)
     else:
         voter = votes_sqlite.api_token_user(conn, token)
         if voter is None:

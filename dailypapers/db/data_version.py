@@ -28,6 +28,14 @@ PostgreSQL all writes (votes above all) would queue behind one another. Each wri
 On PostgreSQL the bump also NOTIFYs (delivered to listeners at commit, never on a rollback), so
 web processes learn of a move without asking (db/version_listener.py); and each process counts
 its own commits (:func:`local_writes`), which it sees at once.
+
+Which papers a vote changed travels too, so that a cached answer can be checked without a
+query: the vote code notes each paper whose counts it changed (:func:`note_voted`, the one rule
+for any writer of the vote columns), the votes bump's notification carries their ids
+(``v <id> <id>…``), and every process records them in :data:`VOTE_LOG`, the listener as they
+arrive and ``write_transaction`` for its own commits at once. web/cache.py trusts the log only
+while the listener stayed connected since the answer was made (a dropped connection loses
+notifications); otherwise it reads the stamps as before.
 """
 
 from __future__ import annotations
@@ -55,9 +63,23 @@ _READ = sa.text(
     f"COALESCE(SUM(CASE WHEN shard >= {VOTE_SHARDS} THEN version END), 0) FROM data_versions")
 
 
-_NOTIFY = "NOTIFY dailypapers_data_version"  # the channel of db/version_listener.py
+CHANNEL = "dailypapers_data_version"  # the channel of db/version_listener.py
+_NOTIFY = sa.text("SELECT pg_notify(:channel, :payload)")
+VOTED_PREFIX = "v"  # a notification's payload: "v <paper id> …" for a votes bump
+MAX_PAYLOAD = 7000  # PostgreSQL refuses 8000 bytes and more
+_VOTED = "dailypapers_voted"  # Connection.info: the papers this transaction's votes changed
 _local_lock = threading.Lock()
 _local_writes = 0
+
+
+def note_voted(conn: Connection, paper_id: str) -> None:
+    """This transaction changed the vote counts of ``paper_id`` (call for every such paper)."""
+    conn.info.setdefault(_VOTED, set()).add(paper_id)
+
+
+def take_voted(conn: Connection) -> frozenset[str]:
+    """The papers noted so far, forgotten by the connection (it goes back to the pool)."""
+    return frozenset(conn.info.pop(_VOTED, ()))
 
 
 def bump(conn: Connection, changes: str = "data") -> None:
@@ -67,12 +89,20 @@ def bump(conn: Connection, changes: str = "data") -> None:
     shard = random.randrange(PG_SHARDS) if postgres else 0
     conn.execute(_BUMP, {"shard": shard + (VOTE_SHARDS if changes == "votes" else 0)})
     if postgres:
-        conn.exec_driver_sql(_NOTIFY)
+        payload = ""
+        if changes == "votes":
+            payload = " ".join([VOTED_PREFIX, *sorted(conn.info.get(_VOTED, ()))])
+            if len(payload.encode()) > MAX_PAYLOAD:
+                payload = f"{VOTED_PREFIX} {ALL_VOTES}"  # too many to name: every paper
+        conn.execute(_NOTIFY, {"channel": CHANNEL, "payload": payload})
 
 
-def committed_here() -> None:
-    """A bumped transaction of this process committed (``write_transaction`` calls it)."""
+def committed_here(voted: frozenset[str] = frozenset()) -> None:
+    """A bumped transaction of this process committed (``write_transaction`` calls it), its
+    votes having changed the papers ``voted``."""
     global _local_writes
+    if voted:
+        VOTE_LOG.record(voted)
     with _local_lock:
         _local_writes += 1
 
@@ -81,6 +111,48 @@ def local_writes() -> int:
     """How many bumped transactions this process committed: a cache that saw this number move
     reads the version again, without waiting for a notification."""
     return _local_writes
+
+
+class VoteLog:
+    """Which papers' votes changed, in order: a number (``seq``) per recorded change, and per
+    paper the number of its last one. Bounded: past MAX_PAPERS it forgets everything and says
+    so (``floor``): a question about an earlier point cannot be answered from it."""
+
+    MAX_PAPERS = 200_000
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.seq = self.floor = 0
+        self._last: dict[str, int] = {}
+
+    def record(self, paper_ids: Iterable[str]) -> None:
+        with self._lock:
+            self.seq += 1
+            if ALL_VOTES in paper_ids or len(self._last) > self.MAX_PAPERS:
+                self._last.clear()
+                self.floor = self.seq
+            else:
+                for paper_id in paper_ids:
+                    self._last[paper_id] = self.seq
+
+    def knows_since(self, seq: int) -> bool:
+        """Whether every change after ``seq`` is still on record."""
+        return seq >= self.floor
+
+    def changed_since(self, paper_ids: Iterable[str], seq: int) -> bool:
+        last = self._last
+        return any(last.get(paper_id, 0) > seq for paper_id in paper_ids)
+
+
+VOTE_LOG = VoteLog()  # this process's
+
+
+def parse_voted(payload: str) -> list[str] | None:
+    """The paper ids of a notification's payload; None for one that is not about votes."""
+    words = payload.split()
+    if not words or words[0] != VOTED_PREFIX:
+        return None
+    return words[1:]
 
 
 def read(conn: Connection) -> tuple[int, int]:
@@ -93,6 +165,7 @@ def read(conn: Connection) -> tuple[int, int]:
 
 ALL_VOTES = "*"  # in a notebook: the answer depends on every vote
 INCOMPLETE = "!"  # in a notebook: the answer is not whole (keep it nowhere)
+INDEXES = "#"  # in a notebook: {part of the search indexes: its state when used}
 _notebook: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
     "dailypapers_papers_read", default=None)
 
@@ -123,6 +196,14 @@ def note_all_votes() -> None:
     notebook = _notebook.get()
     if notebook is not None:
         notebook[ALL_VOTES] = True
+
+
+def note_index(part: str, token: Any) -> None:
+    """The computation uses this part of the process's search indexes, at ``token``
+    (index/search.py's ``index_tokens``)."""
+    notebook = _notebook.get()
+    if notebook is not None:
+        notebook.setdefault(INDEXES, {})[part] = token
 
 
 def note_incomplete() -> None:

@@ -124,12 +124,15 @@ def write_transaction(engine: Engine, *, changes: str | None = "data") -> Iterat
     voted papers only check those), ``None`` for a write no public page or API answer shows."""
     with engine.connect() as conn:
         conn = conn.execution_options(sqlite_immediate=True)
-        with conn.begin():
-            yield conn
-            if changes is not None:
-                data_version.bump(conn, changes)  # last: its row is locked only until commit
+        try:
+            with conn.begin():
+                yield conn
+                if changes is not None:
+                    data_version.bump(conn, changes)  # last: its row is locked only until commit
+        finally:
+            voted = data_version.take_voted(conn)
         if changes is not None:
-            data_version.committed_here()  # this process's cache sees it at once
+            data_version.committed_here(voted)  # this process's cache sees it at once
 
 
 @contextlib.contextmanager

@@ -18,6 +18,10 @@ write is signed in, and signed-in answers are never cached; a write by this proc
 once (``local_writes``). While the listener is down (PostgreSQL restarted, the connection
 dropped), every request reads the version as it did before, and the listener reconnects every
 ``RETRY_SECONDS``.
+
+A votes notification names the papers whose counts changed; the thread records them in
+``data_version.VOTE_LOG``, which lets a cached answer be checked without a query while the
+connection lasts (``connections`` tells when it did not).
 """
 
 from __future__ import annotations
@@ -27,9 +31,10 @@ import logging
 import psycopg
 from sqlalchemy.engine import Engine
 
+from dailypapers.db import data_version
 from dailypapers.jobs import BackgroundThread
 
-CHANNEL = "dailypapers_data_version"
+CHANNEL = data_version.CHANNEL
 RETRY_SECONDS = 1.0
 # How often the thread looks at its stop event between notifications: the app's stop waits for
 # it (at 1 s every PostgreSQL app took ~0.9 s to stop, in each test and at each SIGTERM); a wait
@@ -52,6 +57,8 @@ class VersionListener(BackgroundThread):
         # Moves on each notification, connection and loss; only this thread writes it.
         self.generation = 0
         self.connected = False
+        # Moves on each connection: the vote log is complete within one (web/cache.py).
+        self.connections = 0
 
     def _loop(self) -> None:
         failing = False
@@ -62,12 +69,16 @@ class VersionListener(BackgroundThread):
                     conn.execute(f"LISTEN {CHANNEL}")
                     # Listening from here on: reads that start now may be trusted.
                     self.generation += 1
+                    self.connections += 1
                     self.connected = True
                     if failing:
                         log.info("version listener connected again")
                     failing = False
                     while not self._stop.is_set():
-                        for _ in conn.notifies(timeout=WAIT_SECONDS):
+                        for notify in conn.notifies(timeout=WAIT_SECONDS):
+                            voted = data_version.parse_voted(notify.payload)
+                            if voted:  # before the generation: a reader then sees both
+                                data_version.VOTE_LOG.record(voted)
                             self.generation += 1
             except psycopg.Error as exc:
                 if not failing:  # once per outage, not once per retry

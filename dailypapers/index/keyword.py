@@ -12,7 +12,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import tantivy
 from sqlalchemy.engine import Engine
@@ -64,7 +64,11 @@ class KeywordIndex:
         self._index: tantivy.Index | None = None
         self._checked = 0.0
         self.changes = 0  # updates that changed documents, here (web/cache.py keys on it)
+        # ... that changed more than counts (votes, comments): what an answer ranked by text
+        # alone depends on (index/search.py notes which one each answer used)
+        self.text_changes = 0
         self._served_watermark: dt.datetime | None = None
+        self._served_text_watermark: str | None = None
         self._reopen()
 
     @classmethod
@@ -124,6 +128,11 @@ class KeywordIndex:
             if report.indexed or report.removed or watermark != self._served_watermark:
                 self.changes += 1
             self._served_watermark = watermark
+            # From the state file, so another process's commit counts by its kind too.
+            text_watermark = self._state().get(store.TEXT_WATERMARK)
+            if text_watermark is None or text_watermark != self._served_text_watermark:
+                self.text_changes += 1
+            self._served_text_watermark = text_watermark
             return report
 
     def rebuild(self, engine: Engine) -> store.BuildReport:
@@ -132,6 +141,7 @@ class KeywordIndex:
             assert report is not None
             self.refresh()
             self.changes += 1
+            self.text_changes += 1
             return report
 
     @property
@@ -142,9 +152,12 @@ class KeywordIndex:
     def num_docs(self) -> int:
         return self._searcher().num_docs
 
+    def _state(self) -> dict[str, Any]:
+        return store.read_state(self._generation) if self._generation else {}
+
     @property
     def watermark(self) -> dt.datetime | None:
-        state = store.read_state(self._generation) if self._generation else {}
+        state = self._state()
         return dt.datetime.fromisoformat(state["watermark"]) if state.get("watermark") else None
 
     def search(self, query: ParsedQuery | str, *, limit: int = 20, offset: int = 0,

@@ -71,6 +71,8 @@ class IndexMissing(RuntimeError):
     """No complete index at this path: build one (``build`` or ``KeywordIndex.ensure``)."""
 
 
+TEXT_WATERMARK = "text_watermark"  # state.json: the last commit that changed more than counts
+
 def keyword_dir(data_dir: Path | str) -> Path:
     """The versioned folder for this code's schema, e.g. ``data/index/keyword/v1``."""
     return Path(data_dir) / "index" / "keyword" / f"v{SCHEMA_VERSION}"
@@ -257,23 +259,26 @@ def _rows_by_id(engine: Engine, ids: list[str], chunk: int) -> Iterator[list[dic
             yield _with_features(conn, rows)
 
 
-def changed_stamps(engine: Engine, since: dt.datetime) -> dict[str, int]:
+def changed_stamps(engine: Engine, since: dt.datetime) -> tuple[dict[str, int], dict[str, int]]:
     """Papers whose row, counts (a vote: ``counts_updated_at``) or one of whose feature days
     changed at or after ``since``, with the stamp their document would get (only ids and clocks
-    are read: no abstracts)."""
+    are read: no abstracts); and their text's stamp, the same without the counts'."""
     out: dict[str, int] = {}
+    text: dict[str, int] = {}
     with read_transaction(engine) as conn:
         for pid, stamp, counted in conn.execute(
             sa.select(papers.c.id, papers.c.row_updated_at, papers.c.counts_updated_at)
             .where(sa.or_(papers.c.row_updated_at >= since, papers.c.counts_updated_at >= since))
         ):
-            out[pid] = max(micros(stamp), micros(counted) if counted is not None else 0)
+            text[pid] = micros(stamp)
+            out[pid] = max(text[pid], micros(counted) if counted is not None else 0)
         for pid, stamp in conn.execute(
             sa.select(feature_days.c.paper_id, sa.func.max(feature_days.c.row_updated_at))
             .where(feature_days.c.row_updated_at >= since).group_by(feature_days.c.paper_id)
         ):
             out[pid] = max(out.get(pid, 0), micros(stamp))
-    return out
+            text[pid] = max(text.get(pid, 0), micros(stamp))
+    return out, text
 
 
 # --- building and updating -------------------------------------------------------------------
@@ -319,7 +324,7 @@ def build(engine: Engine, path: Path, *, chunk: int = CHUNK, heap: int = BUILD_H
             writer = None
             write_state(tmp, {
                 "schema_version": SCHEMA_VERSION,
-                "watermark": watermark.isoformat(),
+                "watermark": watermark.isoformat(), TEXT_WATERMARK: watermark.isoformat(),
                 "documents": count,
                 "built_at": dt.datetime.now(dt.timezone.utc).isoformat(),
             })
@@ -364,8 +369,10 @@ def update(engine: Engine, path: Path, *, chunk: int = CHUNK,
         index = open_tantivy(gen)
         epoch = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
         since = old - overlap if old is not None else epoch
-        stamps = changed_stamps(engine, since)
-        stale = _differing(index.searcher(), stamps, chunk)
+        stamps, text_stamps = changed_stamps(engine, since)
+        stale, indexed_stamps = _differing(index.searcher(), stamps, chunk)
+        # A document indexed at or after its text's last change differs by its counts only.
+        text_changed = any(indexed_stamps.get(pid, -1) < text_stamps[pid] for pid in stale)
         skipped = len(stamps) - len(stale)
 
         def reindex(writer: Any) -> int:
@@ -387,6 +394,10 @@ def update(engine: Engine, path: Path, *, chunk: int = CHUNK,
 
         if gone:
             _commit(index, remove)
+        # Where the last change to more than counts (votes, comments) was committed: answers
+        # that rank by text alone depend on it only (index/keyword.py's ``text_changes``).
+        if gone or text_changed or not state.get(TEXT_WATERMARK):
+            state[TEXT_WATERMARK] = new.isoformat()
         state.update(watermark=new.isoformat(), documents=index.searcher().num_docs,
                      updated_at=dt.datetime.now(dt.timezone.utc).isoformat())
         write_state(gen, state)
@@ -422,10 +433,13 @@ def _deleted(engine: Engine, searcher: tantivy.Searcher) -> list[str]:
     return sorted(indexed - known)
 
 
-def _differing(searcher: tantivy.Searcher, stamps: dict[str, int], chunk: int) -> list[str]:
-    """The ids whose indexed stamp is not ``stamps[id]`` (or that are not indexed at all)."""
+def _differing(searcher: tantivy.Searcher, stamps: dict[str, int], chunk: int
+               ) -> tuple[list[str], dict[str, int]]:
+    """The ids whose indexed stamp is not ``stamps[id]`` (or that are not indexed at all), and
+    the indexed stamps of those that are."""
     ids = sorted(stamps)
     stale: list[str] = []
+    found: dict[str, int] = {}
     for start in range(0, len(ids), chunk):
         part = ids[start:start + chunk]
         query = tantivy.Query.term_set_query(SCHEMA, F_ID, part)
@@ -433,4 +447,5 @@ def _differing(searcher: tantivy.Searcher, stamps: dict[str, int], chunk: int) -
         values = searcher.fast_field_values(F_STAMP, addresses) if addresses else []
         indexed = {searcher.doc(a)[F_ID][0]: v for a, v in zip(addresses, values)}
         stale.extend(pid for pid in part if indexed.get(pid) != stamps[pid])
-    return stale
+        found.update(indexed)
+    return stale, found

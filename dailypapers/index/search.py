@@ -155,13 +155,24 @@ class SearchService:
         """Both indexes are open (the first catch-up is done): what ``/readyz`` waits for."""
         return self._keyword is not None and self._vectors is not None
 
-    def state_token(self) -> tuple[object, ...]:
-        """Changes whenever this process's indexes change (web/cache.py keys cached answers on
-        it); loads nothing. Another process's keyword commit reaches our searcher by tantivy's
-        own reload, which this does not see: cached answers' age bound covers that."""
+    def index_tokens(self) -> dict[str, object]:
+        """What each part of this process's indexes is at, by the name an answer notes when it
+        uses that part (``data_version.note_index``; web/cache.py keeps a cached answer only
+        while the parts it used stay put): ``keyword`` moves with any change, ``text`` only
+        with changes beyond counts (a vote moves a document's upvotes, which only a ranking by
+        upvotes reads), ``vectors`` with the vectors loaded. Loads nothing. Another process's
+        keyword commit reaches our searcher by tantivy's own reload, which this does not see:
+        cached answers' age bound covers that."""
         keyword, vectors = self._keyword, self._vectors
-        return (keyword.generation if keyword else None, keyword.changes if keyword else 0,
-                vectors.watermark if vectors else -1, len(vectors) if vectors else -1)
+        generation = keyword.generation if keyword else None
+        return {"keyword": (generation, keyword.changes if keyword else 0),
+                "text": (generation, keyword.text_changes if keyword else 0),
+                "vectors": (vectors.watermark, len(vectors), vectors.layouts) if vectors else None}
+
+    def _note(self, *parts: str) -> None:
+        tokens = self.index_tokens()
+        for part in parts:
+            data_version.note_index(part, tokens[part])
 
     def catch_up(self) -> None:
         """Index what the database gained since the watermarks (cheap when nothing changed)."""
@@ -203,7 +214,10 @@ class SearchService:
             raise QueryError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
         parsed = query if isinstance(query, ParsedQuery) else parse_query(query, strict=strict)
         if mode == "keyword" or sort != "relevance" or not parsed.positive or parsed.arxiv_ids:
+            # Before the search: a change after this only makes the noted state older.
+            self._note("keyword" if sort == "upvotes" else "text")
             return self._keyword_only(parsed, limit, offset, filters, sort, deadline)
+        self._note("text", "vectors")
         want = max(CANDIDATES, offset + limit)
         kw = self.keyword.search(parsed, limit=want, filters=filters, sort="relevance")
         warnings = list(kw.warnings)
@@ -296,6 +310,7 @@ class SearchService:
 
     def similar(self, paper_id: str, k: int = 6) -> list[tuple[str, float]]:
         """Nearest papers by embedding, excluding the paper itself."""
+        self._note("vectors")
         vectors = self.vectors
         vector = vectors.vector_of(paper_id)
         if vector is None:

@@ -250,6 +250,9 @@ class VectorIndex:
         self._lock = threading.Lock()  # one writer at a time; readers take a snapshot
         self._building = False
         self.graphs_built = 0  # by this process (the others were another's, mapped)
+        # Moves whenever searches may rank differently with the same rows (a graph installed
+        # or dropped): part of index/search.py's ``index_tokens``.
+        self.layouts = 0
 
     def __len__(self) -> int:
         layout = self._layout
@@ -296,6 +299,7 @@ class VectorIndex:
                          list(snapshot.ids))
         layout.unconfirmed = {pid: slot for slot, pid in enumerate(snapshot.ids)}
         self._layout = layout
+        self.layouts += 1
         log.info("starting from the saved vector graph %s", snapshot.name)
 
     def _stored_count(self, conn: Connection) -> int:
@@ -306,6 +310,7 @@ class VectorIndex:
 
     def _reset(self) -> None:
         self._layout = _Layout(self.dim)  # one swap: readers in flight keep the old rows
+        self.layouts += 1
         self.watermark = 0
 
     def _apply(self, rows: list) -> None:  # type: ignore[type-arg]
@@ -441,6 +446,7 @@ class VectorIndex:
                                  layout.stale > REBUILD_FRACTION * (len(ids) - layout.dead)):
                 return False
             self._layout = layout
+            self.layouts += 1
             return True
 
     def vector_of(self, paper_id: str) -> np.ndarray | None:

@@ -34,7 +34,7 @@ from dailypapers.db.engine import make_engine
 from dailypapers.logs import configure as configure_logging
 from dailypapers.notify.mail import backend_from_settings
 from dailypapers.settings import Settings, get_settings
-from dailypapers.web import filters, observability
+from dailypapers.web import filters, fragments, observability
 # Route modules import these from web/deps.py; the names stay importable from here too.
 from dailypapers.web.deps import (  # noqa: F401
     ConnDep, RateLimited, SignInRequired, api_error, is_api, public_base, public_url, render,
@@ -131,9 +131,12 @@ def create_app(
     redact_reset_links_in_access_log()
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.bytecode_cache = _COMPILED_TEMPLATES
+    # Templates ship with the package: no stat() of each file on every render (a restart loads
+    # new ones).
+    templates.env.auto_reload = False
     filters.install(templates.env)
     templates.env.globals.update(site_name=settings.site_name, version=__version__,
-                                 static_url=static_url)
+                                 static_url=static_url, paper_card=fragments.paper_card)
     app.state.templates = templates
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 

@@ -14,7 +14,7 @@ What a browser or a reverse proxy is told (GET and HEAD; web/security.py adds th
   500 too).
 
 The server-side cache: a bounded LRU (``DAILYPAPERS_CACHE_BYTES`` per process) of anonymous 200
-answers keyed by (data version, search indexes' state, path, query). Nothing else in a request
+answers keyed by (data version, path, query). Nothing else in a request
 changes an anonymous answer: no route reads Accept or other request headers, and absolute links
 come from DAILYPAPERS_BASE_URL or the server socket, never the Host header.
 
@@ -35,13 +35,19 @@ How it is invalidated (db/data_version.py has the details):
 - Paper votes move the *votes* version instead. An answer of :data:`VOTES_OF_ROWS_READ` (the
   listings, paper pages, search and their API twins, whose vote counts and vote orders all come
   from paper rows the catalog notes) keeps the vote stamps of the rows it read, and a hit first
-  checks them in one query (skipped while the votes version has not moved since the last check):
-  a vote on another paper leaves it cached. Any other answer, or one whose selection depended on
+  checks them (skipped while the votes version has not moved since the last check): a vote on
+  another paper leaves it cached. On PostgreSQL, while the version listener stays connected, the
+  check asks the process's log of voted papers (``data_version.VOTE_LOG``) instead of the
+  database; else it reads the stamps in one query. Any other answer, or one whose selection depended on
   votes (``note_all_votes``), is good only at the votes version it was made at.
-- The search indexes lag the rows by up to DAILYPAPERS_INDEX_INTERVAL_SECONDS anyway; their state
-  in this process is part of the key, and an entry older than DAILYPAPERS_CACHE_SECONDS is
-  dropped, which bounds what no key sees (a keyword commit by another process, the clock of
-  "today"). A search cut short by its time budget is not kept.
+- The search indexes lag the rows by up to DAILYPAPERS_INDEX_INTERVAL_SECONDS anyway. An answer
+  that used a part of this process's indexes notes that part's state (index/search.py's
+  ``index_tokens``: the keyword index's text, its every change, the vectors), and a hit first
+  checks that those parts have not moved since: a vote, which moves a document's upvotes in the
+  keyword index, ends only answers ranked by upvotes, and a page that used no index (a day's
+  list) outlives every index change. An entry older than DAILYPAPERS_CACHE_SECONDS is dropped,
+  which bounds what nothing sees (a keyword commit by another process, the clock of "today").
+  A search cut short by its time budget is not kept.
 """
 
 from __future__ import annotations
@@ -67,6 +73,7 @@ from sqlalchemy import exc as sa_exc
 
 from dailypapers.db import data_version
 from dailypapers.db.engine import read_transaction
+from dailypapers.web import fragments
 from dailypapers.settings import Settings
 
 PUBLIC = "public, no-cache"
@@ -103,6 +110,9 @@ class Entry:
     stamps: dict[str, tuple[Any, ...]]  # paper id: vote stamp, of the rows the answer read
     checked_at_votes: int  # the votes version at which ``stamps`` were last found current
     route: Any = None  # the route that rendered it: a hit is timed and counted under it too
+    # (listener connection, VOTE_LOG.seq) taken before the answer's read; None: no listener
+    vote_mark: tuple[int, int] | None = None
+    indexes: dict[str, Any] | None = None  # the index parts it used, and their state then
 
 
 class ResponseStore:
@@ -164,7 +174,7 @@ class VersionReader:
         self.engine, self.listener = engine, listener
         self._waiting: asyncio.Future[tuple[int, int]] | None = None
         self._known: tuple[tuple[int, int], tuple[int, int]] | None = None  # (stamp, versions)
-        self.reads = 0
+        self.reads = self.stamp_reads = 0
 
     def _stamp(self) -> tuple[int, int] | None:
         """What must not move for a read to stay current; None: no listener to tell us."""
@@ -212,7 +222,25 @@ class VersionReader:
         with read_transaction(self.engine) as conn:
             return data_version.read(conn)
 
+    def vote_mark(self) -> tuple[int, int] | None:
+        """Where the vote log stands, while the listener is connected (else None). Taken before
+        a read, a later vote on a paper the read saw is on the log after this mark."""
+        listener = self.listener
+        if listener is None or not listener.connected:
+            return None
+        return listener.connections, data_version.VOTE_LOG.seq
+
+    def votes_changed(self, ids: Any, mark: tuple[int, int] | None) -> bool | None:
+        """Whether a paper of ``ids`` got a vote after ``mark``; None when the log cannot tell
+        (the listener reconnected since, or the log forgot)."""
+        now = self.vote_mark()
+        if (mark is None or now is None or now[0] != mark[0]
+                or not data_version.VOTE_LOG.knows_since(mark[1])):
+            return None
+        return data_version.VOTE_LOG.changed_since(ids, mark[1])
+
     def stamps(self, ids: list[str]) -> dict[str, tuple[Any, ...]]:
+        self.stamp_reads += 1
         with read_transaction(self.engine) as conn:
             return data_version.vote_stamps(conn, ids)
 
@@ -221,9 +249,9 @@ class ResponseCache:
     """The ASGI middleware (see the module's docstring)."""
 
     def __init__(self, app: ASGIApp, *, settings: Settings, store: ResponseStore,
-                 versions: VersionReader, index_state: Callable[[], tuple[object, ...]]) -> None:
+                 versions: VersionReader, index_tokens: Callable[[], dict[str, Any]]) -> None:
         self.app = app
-        self.store, self.versions, self.index_state = store, versions, index_state
+        self.store, self.versions, self.index_tokens = store, versions, index_tokens
         self.session_cookie = f"{_session_cookie(settings)}=".encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -243,10 +271,11 @@ class ResponseCache:
             await self.app(scope, receive, _Capture(self, scope, None, 0, vary, headers, send))
             return
         try:
+            vote_mark = self.versions.vote_mark()  # before the read: see vote_mark
             data, votes = await self.versions.read()
             self.store.saw_version(data)
-            key = (data, self.index_state(), path, scope.get("query_string", b""),
-                   tuple(scope.get("server") or ()))
+            scope.setdefault("state", {})[fragments.DATA_VERSION] = data  # web/fragments.py
+            key = (data, path, scope.get("query_string", b""), tuple(scope.get("server") or ()))
             entry = self.store.get(key)
             good = entry is not None and await self._still_good(key, entry, votes)
         except DATABASE_AWAY:
@@ -264,21 +293,34 @@ class ResponseCache:
         notebook, token = data_version.open_notebook()  # the route's threads see it too
         try:
             await self.app(scope, receive, _Capture(self, scope, key, votes, vary, headers, send,
-                                                    notebook))
+                                                    notebook, vote_mark))
         finally:
             data_version.close_notebook(token)
 
     async def _still_good(self, key: tuple[Any, ...], entry: Entry, votes: int) -> bool:
+        if entry.indexes:
+            now = self.index_tokens()
+            if any(now.get(part) != token for part, token in entry.indexes.items()):
+                self.store.discard(key)
+                return False
         if entry.votes is not None:
             good = entry.votes == votes
-        elif entry.checked_at_votes == votes or not entry.stamps:
+        elif not entry.stamps:
             good = True
         else:
-            ids = list(entry.stamps)
-            good = await run_in_threadpool(self.versions.stamps, ids) == entry.stamps
-        if good:
-            entry.checked_at_votes = max(entry.checked_at_votes, votes)
-        else:
+            # The log, when it can tell, needs neither a query nor the version (which may have
+            # been read before the log heard of a vote it counts): asked on every hit.
+            changed = self.versions.votes_changed(entry.stamps, entry.vote_mark)
+            if changed is not None:
+                good = not changed
+            elif entry.checked_at_votes == votes:
+                good = True
+            else:
+                ids = list(entry.stamps)
+                good = await run_in_threadpool(self.versions.stamps, ids) == entry.stamps
+                if good:
+                    entry.checked_at_votes = max(entry.checked_at_votes, votes)
+        if not good:
             self.store.discard(key)
         return good
 
@@ -288,8 +330,10 @@ class _Capture:
 
     def __init__(self, cache: ResponseCache, scope: Scope, key: tuple[Any, ...] | None,
                  votes: int, vary: bytes, request_headers: Headers, send: Send,
-                 notebook: dict[str, Any] | None = None) -> None:
+                 notebook: dict[str, Any] | None = None,
+                 vote_mark: tuple[int, int] | None = None) -> None:
         self.cache, self.scope, self.key, self.votes, self.vary = cache, scope, key, votes, vary
+        self.vote_mark = vote_mark
         self.request_headers, self.send = request_headers, send
         self.notebook = notebook if notebook is not None else {}
         self.start: Message | None = None
@@ -348,14 +392,15 @@ class _Capture:
         headers.setdefault("Cache-Control", PUBLIC)
         _add_vary(headers, self.vary)
         raw = [(n, v) for n, v in self.start["headers"] if n != b"content-length"]
-        notes = self.notebook
+        notes = dict(self.notebook)
+        indexes = notes.pop(data_version.INDEXES, None)
         if self.key is not None and data_version.INCOMPLETE not in notes:
             by_rows = (data_version.ALL_VOTES not in notes
                        and VOTES_OF_ROWS_READ.fullmatch(self.scope["path"]) is not None)
             self.cache.store.put(self.key, Entry(
                 time.monotonic(), raw, body, etag, votes=None if by_rows else self.votes,
                 stamps=dict(notes) if by_rows else {}, checked_at_votes=self.votes,
-                route=self.scope.get("route")))
+                route=self.scope.get("route"), vote_mark=self.vote_mark, indexes=indexes))
         # MISS: this answer was looked for here, and rendered
         await _answer([*raw, MISS] if self.key is not None else raw, body, etag,
                       self.request_headers, self.send)
@@ -426,6 +471,9 @@ def _session_cookie(settings: Settings) -> str:
 def install(app: FastAPI, settings: Settings, engine: Engine, search: Any) -> None:
     """Add the middleware (call before ``HeadAsGet``, which must stay outside it)."""
     store = app.state.response_cache = ResponseStore(settings.cache_bytes, settings.cache_seconds)
+    # Cards get a quarter on top: a page's many cards outlive the page a vote ends.
+    app.state.fragments = (fragments.FragmentStore(settings.cache_bytes // 4)
+                           if settings.cache_bytes > 0 else None)
     listener = None
     if engine.dialect.name == "postgresql" and settings.cache_bytes > 0:
         from dailypapers.db.version_listener import VersionListener
@@ -434,4 +482,4 @@ def install(app: FastAPI, settings: Settings, engine: Engine, search: Any) -> No
         app.state.jobs.append(listener)  # started and stopped with the app
     versions = app.state.data_versions = VersionReader(engine, listener)
     app.add_middleware(ResponseCache, settings=settings, store=store, versions=versions,
-                       index_state=search.state_token)
+                       index_tokens=search.index_tokens)
