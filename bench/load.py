@@ -386,6 +386,7 @@ def wait_until_settled(base: str, seconds: float = 600) -> float:
     vector search is not waiting for its graph: the first process builds the node's graph
     (~15-20 s of a core per 100,000 vectors, a minute on a busy machine), the other maps it;
     a run measured meanwhile measures the build. Returns the seconds waited."""
+    import urllib.error
     import urllib.request
 
     start = time.monotonic()
@@ -393,8 +394,11 @@ def wait_until_settled(base: str, seconds: float = 600) -> float:
     while settled < 20:
         if time.monotonic() - start > seconds:
             raise RuntimeError(f"the vector graph was not ready within {seconds:.0f} s")
-        with urllib.request.urlopen(f"{base}/readyz", timeout=10) as answer:
-            state = json.loads(answer.read()).get("vector_search")
+        try:
+            with urllib.request.urlopen(f"{base}/readyz", timeout=10) as answer:
+                state = json.loads(answer.read()).get("vector_search")
+        except urllib.error.HTTPError:  # 503: that process's indexes are still loading
+            state = None
         settled = settled + 1 if state in ("graph", "exact") else 0
         time.sleep(0.05 if settled else 1.0)
     return time.monotonic() - start
