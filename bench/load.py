@@ -347,10 +347,6 @@ def cpu_by_pid(pids: list[int]) -> dict[int, float]:
     return found
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    return sum(cpu_by_pid(pids).values())
-
-
 def cpu_used(before: dict[int, float], after: dict[int, float]) -> float:
     """CPU seconds between two readings; a process that ended in between counts nothing (its
     last reading is lost), one that started counts whole."""
@@ -385,15 +381,26 @@ def wait_until_up(port: int, server: subprocess.Popen, seconds: float = 120) -> 
         time.sleep(0.5)
 
 
-def wait_until_idle(pids: list[int], seconds: float = 300) -> float:
-    """Until the web processes use under 10 % of a core (start-up work done: the vector graph
-    each builds past DAILYPAPERS_ANN_MIN_VECTORS); returns the seconds waited."""
+def wait_until_settled(base: str, seconds: float = 600) -> float:
+    """Until /readyz has answered, 20 times in a row (so from both web processes), that the
+    vector search is not waiting for its graph: the first process builds the node's graph
+    (~15-20 s of a core per 100,000 vectors, a minute on a busy machine), the other maps it;
+    a run measured meanwhile measures the build. Returns the seconds waited."""
+    import urllib.error
+    import urllib.request
+
     start = time.monotonic()
-    while time.monotonic() - start < seconds:
-        before = cpu_seconds(pids)
-        time.sleep(2)
-        if (cpu_seconds(pids) - before) / 2 < 0.10:
-            break
+    settled = 0
+    while settled < 20:
+        if time.monotonic() - start > seconds:
+            raise RuntimeError(f"the vector graph was not ready within {seconds:.0f} s")
+        try:
+            with urllib.request.urlopen(f"{base}/readyz", timeout=10) as answer:
+                state = json.loads(answer.read()).get("vector_search")
+        except urllib.error.HTTPError:  # 503: that process's indexes are still loading
+            state = None
+        settled = settled + 1 if state in ("graph", "exact") else 0
+        time.sleep(0.05 if settled else 1.0)
     return time.monotonic() - start
 
 
@@ -500,8 +507,9 @@ def main() -> None:
         base = f"http://127.0.0.1:{port}"
         wait_until_up(port, server)
         pids = tree(server.pid)
-        waited = wait_until_idle(pids)
-        print(f"{WEB_PROCESSES} web processes up on {base}; idle after {waited:.0f} s")
+        waited = wait_until_settled(base)
+        print(f"{WEB_PROCESSES} web processes up on {base}; vector graph ready after "
+              f"{waited:.0f} s")
         run_wrk(base, mix_lua, WARMUP_SECONDS, args.connections)  # caches, pools, graph pages
         run_wrk(base, static_lua, STATIC_SECONDS, args.connections)
         s_duration, s_kinds, s_socket = read_results(out_static)

@@ -49,7 +49,9 @@ def exact_top(stored: dict[str, np.ndarray], query: np.ndarray, k: int) -> list[
 def test_the_second_process_maps_the_first_ones_graph(engine, settings):
     stored = _random_papers(engine, 1500)
     first, second = _service(engine, settings), _service(engine, settings)
+    assert first.vectors.graph_state == "building"  # due: /readyz says so meanwhile
     assert first.build_graph() and first.vectors.graphs_built == 1
+    assert first.vectors.graph_state == "graph"
     files = _snapshot_files(settings)
     assert [f.rsplit(".", 1)[1] for f in files] == ["json", "npy", "usearch"]
     mtimes = {p.name: p.stat().st_mtime_ns for p in _folder(settings).iterdir()}
@@ -58,6 +60,12 @@ def test_the_second_process_maps_the_first_ones_graph(engine, settings):
     assert second.vectors.graphs_built == 0  # mapped, not built
     assert {p.name: p.stat().st_mtime_ns for p in _folder(settings).iterdir()} == mtimes
     assert second.vectors.stale_rows == 0
+    layouts = second.vectors.layouts
+    second.vectors.drop_graph()  # searches rank differently: the index token moves
+    assert second.vectors.layouts == layouts + 1 and second.vectors.graph_state == "building"
+    assert second.build_graph()
+    few = VectorIndex(GRAPH_MODEL, GRAPH_DIM, ann_min_vectors=10_000)
+    assert _caught_up(engine, few).graph_state == "exact"
 
     # The same results as the process that built it, and as a graph of the process's own
     # (usearch builds the same graph from the same rows in the same order, one thread).

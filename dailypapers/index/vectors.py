@@ -371,6 +371,15 @@ class VectorIndex:
         """Back to the exact scan (for comparisons); ``needs_graph`` may ask for it again."""
         with self._lock:
             self._layout.graph = None
+            self.layouts += 1
+
+    @property
+    def graph_state(self) -> str:
+        """"building" (a graph is due or being built: searches scan exactly meanwhile),
+        "graph" (searches use it) or "exact" (too few vectors to need one)."""
+        if self._building or self.needs_graph():
+            return "building"
+        return "graph" if self.uses_graph else "exact"
 
     def needs_graph(self) -> bool:
         """No graph yet past the threshold, or too many rows it does not answer for."""

@@ -7,6 +7,9 @@
   them (``serve``'s index thread; an app without one loads them at the first search). A 503
   names what is down, so a balancer sends traffic elsewhere until it is back; why it is down
   (the driver's words, which name hosts and ports) goes to the log, not to the public answer.
+  Its ``vector_search`` says how this process answers by meaning meanwhile: "building" (a
+  vector graph is due: the exact scan answers, slower on a large collection), "graph" or
+  "exact" (too few vectors to need one).
 Both answer JSON, never cached.
 """
 
@@ -46,6 +49,8 @@ def readyz(request: Request) -> JSONResponse:
         checks["indexes"] = "ok" if state.search.loaded else "loading"
     down = sorted(name for name, result in checks.items() if result != "ok")
     body: dict[str, Any] = {"status": "unavailable" if down else "ok", "checks": checks}
+    if worker is not None and state.search.loaded:  # for operators: ready all the same
+        body["vector_search"] = state.search.vectors.graph_state
     if down:
         body["down"] = down
     return JSONResponse(body, status_code=503 if down else 200, headers=NO_STORE)
