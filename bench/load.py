@@ -497,7 +497,7 @@ def main() -> None:
                "DAILYPAPERS_SECRET_KEY": "l" * 64, "DAILYPAPERS_EMBED_IN_BACKGROUND": "false",
                "DAILYPAPERS_RATELIMIT_STORAGE": REDIS, "DAILYPAPERS_QUEUE_URL": QUEUE,
                "DAILYPAPERS_RATELIMIT_VOTE_PER_IP": "100000000/minute",
-               # Production's sizing (deploy/README.md): the distinct anonymous answers read
+               # Production's sizing (README, Production): the distinct anonymous answers read
                # within DAILYPAPERS_CACHE_SECONDS, ~30 KB each; the 32 MiB default evicted
                # most of them here.
                "DAILYPAPERS_CACHE_BYTES": str(CACHE_BYTES)}
