@@ -110,7 +110,8 @@ def test_readyz_waits_for_the_indexes_of_this_process(settings: Settings,
     app.state.search.catch_up()  # what the index thread does first
     ready = client.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json() == {"status": "ok", "checks": {"database": "ok", "indexes": "ok"}}
+    assert ready.json() == {"status": "ok", "checks": {"database": "ok", "indexes": "ok"},
+                            "vector_search": "exact"}  # a few vectors: no graph needed
     # An app without an index thread loads its indexes at the first search: nothing to wait for.
     plain = TestClient(create_app(settings, engine)).get("/readyz")
     assert plain.json() == {"status": "ok", "checks": {"database": "ok"}}

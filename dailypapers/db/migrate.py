@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -15,6 +16,7 @@ from dailypapers.db.engine import write_transaction
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # pg_advisory_xact_lock's key: any constant no other code locks ("dailypap" in ASCII).
 MIGRATION_LOCK_KEY = 0x6461696C79706170
+SQLITE_LOCKED_ATTEMPTS = 5
 
 
 def alembic_config(url: str) -> Config:
@@ -27,7 +29,24 @@ def alembic_config(url: str) -> Config:
 def upgrade(engine: sa.Engine, revision: str = "head") -> None:
     """Upgrade the schema; when that reached the head, rebuild every count cache and stored
     trending score from rows in the same transaction. Migrations never call that code themselves:
-    rank/stored.py reads today's columns, which a migration in the middle of the chain lacks."""
+    rank/stored.py reads today's columns, which a migration in the middle of the chain lacks.
+
+    SQLite: a brand-new file that two processes open at once can answer "database is locked"
+    without waiting (its switch to WAL wants the file to itself; seen once in a test run of two
+    processes migrating one new file on a loaded machine): the whole upgrade, rolled back, is
+    tried again a few times."""
+    for attempt in range(SQLITE_LOCKED_ATTEMPTS):
+        try:
+            _upgrade(engine, revision)
+            return
+        except sa.exc.OperationalError as exc:
+            if (engine.dialect.name != "sqlite" or "database is locked" not in str(exc)
+                    or attempt == SQLITE_LOCKED_ATTEMPTS - 1):
+                raise
+            time.sleep(0.2 * (attempt + 1))
+
+
+def _upgrade(engine: sa.Engine, revision: str) -> None:
     if revision == "head" and current_revision(engine) == head_revision():
         return  # every start of every command comes here: no lock when there is nothing to do
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
