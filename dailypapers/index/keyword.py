@@ -124,12 +124,13 @@ class KeywordIndex:
             # Another process's commit to the shared folder reaches us by this refresh with
             # nothing indexed here: its watermark moving counts as a change all the same (else an
             # answer cached before it would be served until it expires).
-            watermark = self.watermark
+            state = self._state()  # read once: both marks come from it
+            watermark = _watermark(state)
             if report.indexed or report.removed or watermark != self._served_watermark:
                 self.changes += 1
             self._served_watermark = watermark
             # From the state file, so another process's commit counts by its kind too.
-            text_watermark = self._state().get(store.TEXT_WATERMARK)
+            text_watermark = state.get(store.TEXT_WATERMARK)
             if text_watermark is None or text_watermark != self._served_text_watermark:
                 self.text_changes += 1
             self._served_text_watermark = text_watermark
@@ -157,8 +158,7 @@ class KeywordIndex:
 
     @property
     def watermark(self) -> dt.datetime | None:
-        state = self._state()
-        return dt.datetime.fromisoformat(state["watermark"]) if state.get("watermark") else None
+        return _watermark(self._state())
 
     def search(self, query: ParsedQuery | str, *, limit: int = 20, offset: int = 0,
                filters: SearchFilters | None = None, sort: str = "relevance",
@@ -218,3 +218,7 @@ class KeywordIndex:
         clone.__dict__.update(self.__dict__)
         clone.weights = dataclasses.replace(self.weights, **changes)
         return clone
+
+
+def _watermark(state: dict[str, Any]) -> dt.datetime | None:
+    return dt.datetime.fromisoformat(state["watermark"]) if state.get("watermark") else None

@@ -136,7 +136,8 @@ def create_app(
     templates.env.auto_reload = False
     filters.install(templates.env)
     templates.env.globals.update(site_name=settings.site_name, version=__version__,
-                                 static_url=static_url, paper_card=fragments.paper_card)
+                                 static_url=static_url)
+    fragments.install(templates.env, app.state, settings)  # paper_card, and its store
     app.state.templates = templates
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 

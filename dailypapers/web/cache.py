@@ -73,7 +73,6 @@ from sqlalchemy import exc as sa_exc
 
 from dailypapers.db import data_version
 from dailypapers.db.engine import read_transaction
-from dailypapers.web import fragments
 from dailypapers.settings import Settings
 
 PUBLIC = "public, no-cache"
@@ -92,6 +91,8 @@ VOTES_OF_ROWS_READ = re.compile(
     r"/papers(/.*)?|/search|/api/papers/.+|/api/v1/search|/api/daily_papers")
 # Probes and metrics read their own state each time (and /healthz touches no database).
 UNCACHED_PROBES = frozenset({"/healthz", "/readyz", "/metrics"})
+# scope["state"]: the data version this anonymous request was keyed on (web/fragments.py)
+DATA_VERSION_STATE = "dailypapers_data_version"
 DATABASE_AWAY = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)
 
 
@@ -115,36 +116,33 @@ class Entry:
     indexes: dict[str, Any] | None = None  # the index parts it used, and their state then
 
 
-class ResponseStore:
-    """An LRU of answers bounded by their bytes. Only the event loop's thread touches it."""
+class SizedLRU:
+    """An LRU bounded by the bytes of what it holds (``size`` of each value), for one data
+    version at a time: ``saw_version`` of another frees everything (web/fragments.py's cards
+    use one too)."""
 
-    def __init__(self, max_bytes: int, max_age: float) -> None:
-        self.max_bytes, self.max_age = max_bytes, max_age
-        self._entries: OrderedDict[tuple[Any, ...], Entry] = OrderedDict()
+    def __init__(self, max_bytes: int, size: Callable[[Any], int]) -> None:
+        self.max_bytes, self._size = max_bytes, size
+        self._entries: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
         self._bytes = 0
         self._version: Any = None
-        self.hits = self.misses = 0
 
-    def get(self, key: tuple[Any, ...]) -> Entry | None:
-        entry = self._entries.get(key)
-        if entry is not None and time.monotonic() - entry.stored_at <= self.max_age:
+    def get(self, key: tuple[Any, ...]) -> Any:
+        value = self._entries.get(key)
+        if value is not None:
             self._entries.move_to_end(key)
-            return entry
-        if entry is not None:
-            self._drop(key)
-        return None
+        return value
 
     def discard(self, key: tuple[Any, ...]) -> None:
         if key in self._entries:
-            self._drop(key)
+            self._bytes -= self._size(self._entries.pop(key))
 
-    def put(self, key: tuple[Any, ...], entry: Entry) -> None:
-        if key in self._entries:
-            self._drop(key)
-        self._entries[key] = entry
-        self._bytes += _size(entry)
+    def put(self, key: tuple[Any, ...], value: Any) -> None:
+        self.discard(key)
+        self._entries[key] = value
+        self._bytes += self._size(value)
         while self._bytes > self.max_bytes and self._entries:
-            self._drop(next(iter(self._entries)))
+            self.discard(next(iter(self._entries)))
 
     def saw_version(self, version: Any) -> None:
         """Entries of another version can never be asked for again: free them all."""
@@ -152,8 +150,21 @@ class ResponseStore:
             self._entries.clear()
             self._bytes, self._version = 0, version
 
-    def _drop(self, key: tuple[Any, ...]) -> None:
-        self._bytes -= _size(self._entries.pop(key))
+
+class ResponseStore(SizedLRU):
+    """The answers, none older than ``max_age``. Only the event loop's thread touches it."""
+
+    def __init__(self, max_bytes: int, max_age: float) -> None:
+        super().__init__(max_bytes, _size)
+        self.max_age = max_age
+        self.hits = self.misses = 0
+
+    def get(self, key: tuple[Any, ...]) -> Entry | None:
+        entry = super().get(key)
+        if entry is not None and time.monotonic() - entry.stored_at > self.max_age:
+            self.discard(key)
+            return None
+        return entry
 
 
 def _size(entry: Entry) -> int:
@@ -176,12 +187,15 @@ class VersionReader:
         self._known: tuple[tuple[int, int], tuple[int, int]] | None = None  # (stamp, versions)
         self.reads = self.stamp_reads = 0
 
+    def _listening(self) -> Any:
+        """The listener while it is connected, else None."""
+        listener = self.listener
+        return listener if listener is not None and listener.connected else None
+
     def _stamp(self) -> tuple[int, int] | None:
         """What must not move for a read to stay current; None: no listener to tell us."""
-        listener = self.listener
-        if listener is None or not listener.connected:
-            return None
-        return listener.generation, data_version.local_writes()
+        listener = self._listening()
+        return None if listener is None else (listener.generation, data_version.local_writes())
 
     async def read(self) -> tuple[int, int]:
         """(data version, votes version)."""
@@ -225,10 +239,8 @@ class VersionReader:
     def vote_mark(self) -> tuple[int, int] | None:
         """Where the vote log stands, while the listener is connected (else None). Taken before
         a read, a later vote on a paper the read saw is on the log after this mark."""
-        listener = self.listener
-        if listener is None or not listener.connected:
-            return None
-        return listener.connections, data_version.VOTE_LOG.seq
+        listener = self._listening()
+        return None if listener is None else (listener.connections, data_version.VOTE_LOG.seq)
 
     def votes_changed(self, ids: Any, mark: tuple[int, int] | None) -> bool | None:
         """Whether a paper of ``ids`` got a vote after ``mark``; None when the log cannot tell
@@ -274,7 +286,7 @@ class ResponseCache:
             vote_mark = self.versions.vote_mark()  # before the read: see vote_mark
             data, votes = await self.versions.read()
             self.store.saw_version(data)
-            scope.setdefault("state", {})[fragments.DATA_VERSION] = data  # web/fragments.py
+            scope.setdefault("state", {})[DATA_VERSION_STATE] = data  # web/fragments.py
             key = (data, path, scope.get("query_string", b""), tuple(scope.get("server") or ()))
             entry = self.store.get(key)
             good = entry is not None and await self._still_good(key, entry, votes)
@@ -471,9 +483,6 @@ def _session_cookie(settings: Settings) -> str:
 def install(app: FastAPI, settings: Settings, engine: Engine, search: Any) -> None:
     """Add the middleware (call before ``HeadAsGet``, which must stay outside it)."""
     store = app.state.response_cache = ResponseStore(settings.cache_bytes, settings.cache_seconds)
-    # Cards get a quarter on top: a page's many cards outlive the page a vote ends.
-    app.state.fragments = (fragments.FragmentStore(settings.cache_bytes // 4)
-                           if settings.cache_bytes > 0 else None)
     listener = None
     if engine.dialect.name == "postgresql" and settings.cache_bytes > 0:
         from dailypapers.db.version_listener import VersionListener

@@ -15,35 +15,32 @@ kept, nor is any card of a request the page cache did not key (no version known)
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from typing import Any
 
-from jinja2 import pass_context
+from jinja2 import Environment, pass_context
 from jinja2.runtime import Context
 from markupsafe import Markup
 
-# scope["state"] key: the data version web/cache.py read for this anonymous request
-DATA_VERSION = "dailypapers_data_version"
+from dailypapers.settings import Settings
+from dailypapers.web.cache import DATA_VERSION_STATE, SizedLRU
+
 CARD_TEMPLATE = "_card.html"
 
 
 class FragmentStore:
-    """An LRU of rendered fragments bounded by their bytes, for one data version at a time.
+    """Rendered fragments of one data version at a time (web/cache.py's ``SizedLRU``).
     Rendering runs on threadpool threads: a lock guards it."""
 
     def __init__(self, max_bytes: int) -> None:
-        self.max_bytes = max_bytes
+        self._cards = SizedLRU(max_bytes, lambda html: len(html) + 100)
         self._lock = threading.Lock()
-        self._items: OrderedDict[tuple[Any, ...], str] = OrderedDict()
-        self._bytes = 0
         self._version: Any = None
         self.hits = self.misses = 0
 
     def get(self, version: Any, key: tuple[Any, ...]) -> str | None:
         with self._lock:
-            found = self._items.get(key) if version == self._version else None
+            found = self._cards.get(key) if version == self._version else None
             if found is not None:
-                self._items.move_to_end(key)
                 self.hits += 1
             else:
                 self.misses += 1
@@ -51,43 +48,42 @@ class FragmentStore:
 
     def put(self, version: Any, key: tuple[Any, ...], html: str) -> None:
         with self._lock:
-            if version != self._version:
-                if self._version is not None and _older(version, self._version):
-                    return  # a request that read the version before the last move: not kept
-                self._items.clear()
-                self._bytes, self._version = 0, version
-            if key in self._items:
-                return
-            self._items[key] = html
-            self._bytes += len(html) + 100
-            while self._bytes > self.max_bytes and self._items:
-                _, dropped = self._items.popitem(last=False)
-                self._bytes -= len(dropped) + 100
+            if self._version is not None and version < self._version:
+                return  # a request that read the version before the last move: not kept
+            self._version = version
+            self._cards.saw_version(version)
+            if self._cards.get(key) is None:
+                self._cards.put(key, html)
 
 
-def _older(version: Any, than: Any) -> bool:
-    try:
-        return bool(version < than)
-    except TypeError:
-        return False
+def install(env: Environment, app_state: Any, settings: Settings) -> None:
+    """``paper_card`` for the templates, and its store (a quarter on top of the page cache's
+    bytes: a page's many cards outlive the page a vote ends; none when that cache is off)."""
+    app_state.fragments = (FragmentStore(settings.cache_bytes // 4)
+                           if settings.cache_bytes > 0 else None)
+    env.globals["paper_card"] = paper_card
 
 
 @pass_context
 def paper_card(context: Context, entry: Any, show_day: bool) -> Markup:
     """``_card.html`` for ``entry``, from the store when the reader is anonymous."""
-    template = context.environment.get_template(CARD_TEMPLATE)
-    variables = {**context.get_all(), "entry": entry, "show_day": show_day}
+    def render() -> str:  # the variables copied only when a card is made
+        return context.environment.get_template(CARD_TEMPLATE).render(
+            {**context.get_all(), "entry": entry, "show_day": show_day})
+
     request = context.get("request")
-    store: FragmentStore | None = getattr(getattr(request, "app", None), "state", None) and \
-        getattr(request.app.state, "fragments", None)
-    version = request.scope.get("state", {}).get(DATA_VERSION) if request is not None else None
-    if store is None or version is None or context.get("current_user"):
-        return Markup(template.render(variables))
+    store: FragmentStore | None = (getattr(request.app.state, "fragments", None)
+                                   if request is not None else None)
+    if store is None or context.get("current_user"):
+        return Markup(render())
+    version = request.scope.get("state", {}).get(DATA_VERSION_STATE)
+    if version is None:  # a request the page cache did not key
+        return Markup(render())
     paper, feature = entry.paper, entry.feature
     key = (paper["id"], feature.get("id"), feature.get("day"), bool(show_day),
            paper.get("upvotes"), paper.get("local_upvotes"), paper.get("counts_updated_at"))
     html = store.get(version, key)
     if html is None:
-        html = template.render(variables)
+        html = render()
         store.put(version, key, html)
     return Markup(html)
