@@ -285,9 +285,12 @@ def features_of(conn: Connection, paper_id: str) -> list[dict[str, Any]]:
 
 
 def last_updated(conn: Connection) -> dt.datetime | None:
-    """When data last changed: the end of the newest successful ingest run."""
+    """When data last changed: the end of the newest successful ingest run that stored or
+    changed a record (a sync that found nothing new moves no data version, so no cached page may
+    show its end)."""
     stamp = conn.execute(
-        sa.select(sa.func.max(ingest_runs.c.finished_at)).where(ingest_runs.c.status == "ok")
+        sa.select(sa.func.max(ingest_runs.c.finished_at))
+        .where(ingest_runs.c.status == "ok", ingest_runs.c.inserted + ingest_runs.c.updated > 0)
     ).scalar()
     if stamp is not None and stamp.tzinfo is None:
         stamp = stamp.replace(tzinfo=dt.timezone.utc)

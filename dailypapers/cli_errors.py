@@ -17,6 +17,8 @@ import sqlalchemy as sa
 DATABASE_URL = "DAILYPAPERS_DATABASE_URL"
 DATA_DIR = "DAILYPAPERS_DATA_DIR"
 EXAMPLE_URLS = "sqlite:///path/to/file.sqlite3 or postgresql://user@host:5432/dbname"
+# `import` stored what it could but refused some; `mail bounce` could not read its message.
+EXIT_REFUSED = 2
 
 
 class ConfigError(Exception):

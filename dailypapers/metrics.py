@@ -12,7 +12,7 @@ each scrape drops the live gauges of processes that have died since (:func:`forg
 What is counted as it happens (here): requests by route template and status class, their
 latency, failed jobs, pooled database connections in use. What is read at scrape time from the
 database and the index folder (:class:`DatabaseCollector`, in the scraping process only, one short
-read transaction): digest mails by outbox state, queue depth, the last slot each scheduled job
+read transaction): digest mails by outbox state, one-off mails by queued_mail state, queue depth, the last slot each scheduled job
 claimed, keyword index lag behind the database, papers and stored vectors.
 """
 
@@ -37,6 +37,7 @@ log = logging.getLogger("dailypapers.metrics")
 
 ENV = "PROMETHEUS_MULTIPROC_DIR"
 OUTBOX_STATES = ("pending", "sending", "sent", "failed", "skipped")  # db/schema.py digest_outbox
+QUEUED_MAIL_STATES = ("pending", "sent", "skipped", "failed")  # notify/queued_mail.py
 # Page and API answers take 1-20 ms here (bench/page_speed.py), a hybrid search ~16 ms, an
 # embedding-backed first search or a slow PostgreSQL far more: buckets from 2.5 ms to 10 s.
 LATENCY_BUCKETS = (0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -245,13 +246,19 @@ class DatabaseCollector:
         from prometheus_client.core import GaugeMetricFamily
 
         from dailypapers.db.engine import db_now, read_transaction
-        from dailypapers.db.schema import digest_outbox, feature_days, job_slots, paper_embeddings, papers
+        from dailypapers.db.schema import (
+            digest_outbox, feature_days, job_slots, paper_embeddings, papers, queued_mail,
+        )
 
         with read_transaction(self.engine) as conn:
             outbox = dict.fromkeys(OUTBOX_STATES, 0)
             for state, count in conn.execute(
                     sa.select(digest_outbox.c.state, sa.func.count()).group_by(digest_outbox.c.state)):
                 outbox[state] = count
+            one_off = dict.fromkeys(QUEUED_MAIL_STATES, 0)  # a few rows: pruned after 30 days
+            for state, count in conn.execute(
+                    sa.select(queued_mail.c.state, sa.func.count()).group_by(queued_mail.c.state)):
+                one_off[state] = count
             slots = conn.execute(sa.select(job_slots.c.job, sa.func.max(job_slots.c.slot))
                                  .group_by(job_slots.c.job)).all()
             # One pass over papers for its count and newest stamps (~45 ms at 200,000 rows on
@@ -270,6 +277,13 @@ class DatabaseCollector:
         for state, count in sorted(outbox.items()):
             mails.add_metric([state], count)
         yield mails
+        queued = GaugeMetricFamily(
+            "dailypapers_queued_mails",
+            "One-off mails (password resets, subscription mails) by queued_mail state",
+            labels=["state"])
+        for state, count in sorted(one_off.items()):
+            queued.add_metric([state], count)
+        yield queued
 
         depths = _queue_depths_from_module(self.settings)
         if depths is None:  # the embedded mode: the outbox is the only queue there is

@@ -170,6 +170,11 @@ def test_run_bookkeeping_and_checkpoints_move_no_data_version(settings, loaded, 
     _finish(engine, SourceReport("hf", run_id=run.id), "failed", "upstream down", print)
     assert _version(engine) == before
     _finish(engine, SourceReport("hf", run_id=run.id), "ok", None, print)
+    assert _version(engine) == before  # it stored nothing: "Data last updated" stays
+    with write_transaction(engine, changes=None) as conn:
+        conn.execute(ingest_runs.update().where(ingest_runs.c.id == run.id)
+                     .values(status="running", finished_at=None, updated=1))
+    _finish(engine, SourceReport("hf", run_id=run.id), "ok", None, print)
     assert _version(engine) == before + 1
 
 

@@ -139,6 +139,19 @@ def test_every_command_the_readme_names_exists() -> None:
             assert flag in options, f"README names `{span}`: {flag} is not an option"
 
 
+# --- metrics -----------------------------------------------------------------------------------
+
+
+def test_every_metric_is_in_the_readme() -> None:
+    source = (REPO / "dailypapers" / "metrics.py").read_text()
+    names = set(re.findall(r'"(dailypapers_[a-z_]+)"', source))
+    assert {"dailypapers_outbox_mails", "dailypapers_http_requests"} <= names
+    paragraph = README[README.index("**Metrics.**"):README.index("**Logs.**")]
+    documented = set(code_spans(paragraph))
+    for name in sorted(names):  # a counter is exposed (and documented) with its _total
+        assert {name, f"{name}_total"} & documented, f"metric {name} is not in README.md"
+
+
 # --- quick start and CI ------------------------------------------------------------------------
 
 

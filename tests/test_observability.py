@@ -28,7 +28,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from dailypapers import logs
 from dailypapers.db.engine import write_transaction
-from dailypapers.db.schema import digest_outbox, digests, papers
+from dailypapers.db.schema import digest_outbox, digests, papers, queued_mail
 from dailypapers.index import keyword_store
 from dailypapers.jobs import Job, Scheduler
 from dailypapers.settings import Settings
@@ -164,6 +164,22 @@ def test_index_lag_is_the_newest_change_past_the_watermark(
     with LiveServer(create_app(settings, engine)) as server:
         lag = value(scrape(server.url), "dailypapers_index_keyword_lag_seconds")
     assert lag == pytest.approx(90, abs=0.01)
+
+
+QUEUED = {"pending": 3, "sent": 5, "skipped": 1, "failed": 2}  # all different: a swap shows
+
+
+def test_queued_one_off_mails_are_counted_by_state(settings: Settings, engine: sa.Engine) -> None:
+    now = dt.datetime.now(dt.timezone.utc)
+    with write_transaction(engine, changes=None) as conn:
+        conn.execute(queued_mail.insert(), [dict(
+            kind="password_reset", base_url="http://testserver", state=state, attempts=1,
+            due_at=now, created_at=now) for state, n in QUEUED.items() for _ in range(n)])
+    with LiveServer(create_app(settings, engine)) as server:
+        samples = scrape(server.url)
+    assert {state: value(samples, "dailypapers_queued_mails", state=state)
+            for state in QUEUED} == QUEUED
+    assert value(samples, "dailypapers_outbox_mails", state="pending") == 0  # not the outbox's
 
 
 def test_metrics_answer_only_allowed_direct_clients(sqlite_url: str, tmp_path: Path) -> None:

@@ -4,13 +4,18 @@ row of ids, enqueued by id (no token in Redis), and sent by a worker (its loop i
 real Redis) to a real SMTP server on loopback; the link it mails works. A queue that is down at
 request time costs nothing: the scheduler's sweep enqueues the row later. A worker that died
 between sending and marking leaves a row the sweep finishes; a refused attempt is retried with
-dramatiq's backoff. SQLite and PostgreSQL."""
+dramatiq's backoff. SQLite and PostgreSQL; a `dailypapers worker` process of its own on
+PostgreSQL."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -28,7 +33,7 @@ from dailypapers.db.schema import password_resets, queued_mail, sent_mail, users
 from dailypapers.notify import queued_mail as mails
 from dailypapers.queue import make_broker, queue_depth, run_worker, sweep_mail
 from tests.account_helpers import NEW_PASSWORD, PASSWORD, Browser, csrf, serve, sha256
-from tests.conftest import TEST_SECRET_KEY, free_port
+from tests.conftest import REPO, TEST_SECRET_KEY, free_port
 from tests.mail_helpers import Inbox, smtp  # noqa: F401  (the fixture)
 from tests.test_queue import _cli, redis_or_skip
 
@@ -352,3 +357,42 @@ def test_the_scheduler_s_rounds_enqueue_a_mail_left_unsent(engine, queue):
     assert [m["args"] for m in queued_messages(cfg) if m["actor_name"] == "mail"] == [[mail_id]]
     (row,) = rows(engine)  # not enqueued again until a lease later (90 s here)
     assert row.due_at - row.created_at > dt.timedelta(seconds=80) and row.state == "pending"
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_a_reset_asked_on_the_web_is_mailed_once_by_a_separate_worker_process(
+        engine, queue, db_url, tmp_path):
+    """`dailypapers worker` as its own process, as deployed: the web app only commits the row
+    and enqueues its id; the worker process claims, sends and marks it."""
+    cfg, inbox = queue
+    add_user(engine, "Margaret", "margaret@example.org")
+    env = {**os.environ, "PYTHONPATH": str(REPO), "DAILYPAPERS_DATABASE_URL": db_url,
+           "DAILYPAPERS_DATA_DIR": str(tmp_path), "DAILYPAPERS_SECRET_KEY": TEST_SECRET_KEY,
+           "DAILYPAPERS_QUEUE_URL": cfg.queue_url, "DAILYPAPERS_QUEUE_PREFIX": cfg.queue_prefix,
+           "DAILYPAPERS_MAIL_BACKEND": "smtp", "DAILYPAPERS_MAIL_SMTP_HOST": "127.0.0.1",
+           "DAILYPAPERS_MAIL_SMTP_PORT": str(cfg.mail_smtp_port),
+           "DAILYPAPERS_MAIL_SMTP_SECURITY": "none", "DAILYPAPERS_MAIL_FROM": cfg.mail_from}
+    log = tmp_path / "worker.log"
+    with log.open("w") as out:  # started first: its start-up overlaps the request
+        proc = subprocess.Popen([sys.executable, "-m", "dailypapers", "worker"], env=env,
+                                stdout=out, stderr=subprocess.STDOUT)
+    try:
+        with serve(cfg, engine) as server:
+            answer = Browser(server.url).submit("/reset", "/reset",
+                                                {"name_or_email": "margaret"})
+            assert answer.status_code == 200 and "on its way" in answer.text
+            (mail,) = inbox.wait_for(1)
+            wait_until("the row marked sent", lambda: rows(engine)[0].state == "sent")
+            wait_until("the task acknowledged", lambda: queue_depth(cfg).held == 0)
+        assert proc.poll() is None, log.read_text()
+    finally:
+        proc.send_signal(signal.SIGTERM)  # finishes what it holds, exits 0
+        code = proc.wait(30)
+    assert code == 0, log.read_text()
+    assert "Worker on" in log.read_text()
+    assert mail["To"] == "margaret@example.org" and "Reset your password" in mail["Subject"]
+    (row,) = rows(engine)
+    assert (row.state, row.attempts, row.error) == ("sent", 1, None)  # one claim, one send
+    assert [(r.kind, r.status) for r in rows(engine, sent_mail)] == [("password_reset", "sent")]
+    assert queue_depth(cfg).waiting == 0
+    assert len(inbox.messages) == 1  # after the worker stopped: nothing more arrived

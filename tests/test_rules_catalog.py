@@ -211,9 +211,11 @@ def test_last_updated_is_the_end_of_the_newest_successful_run(engine) -> None:
         assert catalog.counts(conn) == {"papers": 0, "feature_days": 0}
     start = dt.datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
     with write_transaction(engine) as conn:
-        for status, hours in (("ok", 1), ("ok", 3), ("failed", 5), ("running", 7)):
+        # The ok run at 4 h stored nothing new: data did not change then.
+        for status, hours, stored in (("ok", 1, 1), ("ok", 3, 1), ("ok", 4, 0), ("failed", 5, 1),
+                                      ("running", 7, 1)):
             conn.execute(sa.insert(ingest_runs).values(
-                source="import", status=status, started_at=start,
+                source="import", status=status, started_at=start, updated=stored,
                 finished_at=start + dt.timedelta(hours=hours)))
     with read_transaction(engine) as conn:
         stamp = catalog.last_updated(conn)

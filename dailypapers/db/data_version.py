@@ -68,6 +68,7 @@ _NOTIFY = sa.text("SELECT pg_notify(:channel, :payload)")
 VOTED_PREFIX = "v"  # a notification's payload: "v <paper id> …" for a votes bump
 MAX_PAYLOAD = 7000  # PostgreSQL refuses 8000 bytes and more
 _VOTED = "dailypapers_voted"  # Connection.info: the papers this transaction's votes changed
+_UNCHANGED = "dailypapers_unchanged"  # Connection.info: this transaction changed nothing public
 _local_lock = threading.Lock()
 _local_writes = 0
 
@@ -80,6 +81,19 @@ def note_voted(conn: Connection, paper_id: str) -> None:
 def take_voted(conn: Connection) -> frozenset[str]:
     """The papers noted so far, forgotten by the connection (it goes back to the pool)."""
     return frozenset(conn.info.pop(_VOTED, ()))
+
+
+def unchanged(conn: Connection) -> None:
+    """This transaction changed no public row after all (a sync page whose every record was
+    already stored): ``write_transaction`` then counts it nowhere, and every process keeps its
+    cached answers."""
+    conn.info[_UNCHANGED] = True
+
+
+def take_unchanged(conn: Connection) -> bool:
+    """Whether :func:`unchanged` was called, forgotten by the connection (it goes back to the
+    pool)."""
+    return bool(conn.info.pop(_UNCHANGED, False))
 
 
 def bump(conn: Connection, changes: str = "data") -> None:

@@ -121,17 +121,23 @@ def write_transaction(engine: Engine, *, changes: str | None = "data") -> Iterat
     """One write transaction: commits on success, rolls back on error. It also moves a data
     version in the same transaction (db/data_version.py), which invalidates the web processes'
     cached anonymous answers: ``changes="votes"`` for paper votes (answers that depend on the
-    voted papers only check those), ``None`` for a write no public page or API answer shows."""
+    voted papers only check those), ``None`` for a write no public page or API answer shows.
+    The body may find out it changed nothing public after all: ``data_version.unchanged(conn)``.
+    """
+    counted = changes is not None
     with engine.connect() as conn:
         conn = conn.execution_options(sqlite_immediate=True)
         try:
             with conn.begin():
                 yield conn
-                if changes is not None:
+                if changes is not None and not data_version.take_unchanged(conn):
                     data_version.bump(conn, changes)  # last: its row is locked only until commit
+                else:
+                    counted = False
         finally:
             voted = data_version.take_voted(conn)
-        if changes is not None:
+            data_version.take_unchanged(conn)  # never left for the connection's next user
+        if counted:
             data_version.committed_here(voted)  # this process's cache sees it at once
 
 

@@ -30,6 +30,7 @@ from typing import IO, Any
 
 from sqlalchemy.engine import Engine
 
+from dailypapers.db import data_version
 from dailypapers.db.engine import write_transaction
 from dailypapers.ingest import arxiv_atom, arxiv_oai, arxiv_rss, hf_daily, kaggle
 from dailypapers.ingest import hf_paper_info
@@ -182,8 +183,9 @@ def import_paths(
         close = getattr(batches, "close", None)
         if close:
             close()
-    with write_transaction(engine) as conn:  # moves "Data last updated" on public pages
-        finish_run(conn, run_id, status="ok")
+    with write_transaction(engine) as conn:  # moves "Data last updated" if it stored something
+        if not finish_run(conn, run_id, status="ok"):
+            data_version.unchanged(conn)
     if total.inserted + total.updated >= ANALYZE_AFTER_ROWS:
         refresh_planner_statistics(engine)
     return run_id, total
@@ -388,4 +390,6 @@ def _commit_batch(
         counts.refused += len(refused)
         counts.refusal_list.extend(refused)
         record_progress(conn, run_id, counts)
+        if not counts.changed:  # records stored before: nothing public moved
+            data_version.unchanged(conn)
     return counts

@@ -94,6 +94,11 @@ class Counts:
     def total(self) -> int:
         return self.inserted + self.updated + self.unchanged
 
+    @property
+    def changed(self) -> bool:
+        """Whether a row anyone reads was written (refusals and unchanged records write none)."""
+        return bool(self.inserted or self.updated)
+
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
@@ -476,9 +481,14 @@ def _plain(value: str | None, width: int) -> str | None:
     return clean_text(str(value))[:width]
 
 
-def finish_run(conn: Connection, run_id: int, *, status: str, error: str | None = None) -> None:
+def finish_run(conn: Connection, run_id: int, *, status: str, error: str | None = None) -> bool:
+    """End the run; whether it stored or changed any record (only an ok run that did is "Data
+    last updated", catalog.last_updated)."""
     conn.execute(
         ingest_runs.update()
         .where(ingest_runs.c.id == run_id)
         .values(status=status, finished_at=utcnow(), error=error)
     )
+    stored = conn.execute(sa.select(ingest_runs.c.inserted + ingest_runs.c.updated)
+                          .where(ingest_runs.c.id == run_id)).scalar()
+    return bool(stored)

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection, Engine
 
+from dailypapers.db import data_version
 from dailypapers.db.engine import write_transaction
 from dailypapers.ingest.records import ParsedItem, Refusal
 from dailypapers.ingest.service import Counts, record_progress, store_items
@@ -63,6 +64,8 @@ class SourceContext:
             counts.refusal_list.extend(refused)
             record_progress(conn, self.run_id, counts)
             state = advance(conn, current)
+            if not counts.changed:  # a page seen before: its run and checkpoint show nowhere
+                data_version.unchanged(conn)
         self.counts.add(counts)
         self.pages += 1
         return counts, state

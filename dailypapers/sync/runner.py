@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Engine
 
+from dailypapers.db import data_version
 from dailypapers.db.engine import write_transaction
 from dailypapers.ingest.media import MediaCounts, fetch_media
 from dailypapers.ingest.service import Counts, finish_run, start_run
@@ -168,9 +169,10 @@ def _finish(
     if source.run_id is None:
         return
     try:
-        # Only an ok run moves a public answer (its "Data last updated").
+        # Only an ok run that stored something moves a public answer ("Data last updated").
         with write_transaction(engine, changes="data" if status == "ok" else None) as conn:
-            finish_run(conn, source.run_id, status=status, error=error)
+            if not finish_run(conn, source.run_id, status=status, error=error):
+                data_version.unchanged(conn)
     except Exception as exc:
         log(f"{source.name}: could not record the end of run {source.run_id}: {exc}")
         if status == "ok":
