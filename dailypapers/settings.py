@@ -198,7 +198,8 @@ class Settings(BaseSettings):
     )
     cache_seconds: float = Field(
         default=60.0, gt=0,
-        description="The longest a cached anonymous answer is served (a write ends it sooner)",
+        description="The longest a cached anonymous answer that used the keyword index or the date "
+        "is served (a write ends it sooner); other answers live until a write ends them",
     )
     embed_in_background: bool = Field(
         default=True, description="Embed new papers in the background of `serve` (one core at "

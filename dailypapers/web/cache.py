@@ -45,9 +45,12 @@ How it is invalidated (db/data_version.py has the details):
   ``index_tokens``: the keyword index's text, its every change, the vectors), and a hit first
   checks that those parts have not moved since: a vote, which moves a document's upvotes in the
   keyword index, ends only answers ranked by upvotes, and a page that used no index (a day's
-  list) outlives every index change. An entry older than DAILYPAPERS_CACHE_SECONDS is dropped,
-  which bounds what nothing sees (a keyword commit by another process, the clock of "today").
-  A search cut short by its time budget is not kept.
+  list) outlives every index change. Two things nothing announces: another process's keyword
+  commit (our searcher sees it by tantivy's own reload) and the clock ("Today" on the latest
+  list). An answer that used the keyword index or read the clock (``note_clock``) is dropped
+  once older than DAILYPAPERS_CACHE_SECONDS; any other is kept until a write ends it (an hour
+  at most, SAFETY_SECONDS: a net for a dependency nobody noted). A search cut short by its time
+  budget is not kept.
 """
 
 from __future__ import annotations
@@ -79,6 +82,7 @@ PUBLIC = "public, no-cache"
 PRIVATE = "private, no-store"
 # Links that are credentials (a password reset, a subscription's): never kept, anywhere.
 PRIVATE_PREFIXES = ("/reset/", "/subscribe/confirm/", "/unsubscribe/", "/subscription/")
+SAFETY_SECONDS = 3600.0  # the longest any answer is kept (see the docstring)
 MAX_ENTRY_BYTES = 2 << 20  # a bigger answer (a media file) streams through, uncached
 _PERSONAL = "dailypapers_personal"
 # Whether this server had the answer (X-Cache, as proxies say it): for operators and the bench.
@@ -89,6 +93,9 @@ HIT, MISS = (b"x-cache", b"hit"), (b"x-cache", b"miss")
 # papers), search (the index ranks, the rows give the counts) and the API's twins.
 VOTES_OF_ROWS_READ = re.compile(
     r"/papers(/.*)?|/search|/api/papers/.+|/api/v1/search|/api/daily_papers")
+# Index parts another process may move without telling this one (index/search.py's tokens):
+# the keyword folder is shared, the vectors are loaded by each process itself.
+UNANNOUNCED_INDEXES = frozenset({"keyword", "text"})
 # Probes and metrics read their own state each time (and /healthz touches no database).
 UNCACHED_PROBES = frozenset({"/healthz", "/readyz", "/metrics"})
 # scope["state"]: the data version this anonymous request was keyed on (web/fragments.py)
@@ -114,6 +121,8 @@ class Entry:
     # (listener connection, VOTE_LOG.seq) taken before the answer's read; None: no listener
     vote_mark: tuple[int, int] | None = None
     indexes: dict[str, Any] | None = None  # the index parts it used, and their state then
+    # it read what nothing announces (the keyword index, the clock): kept only max_age seconds
+    unannounced: bool = True
 
 
 class SizedLRU:
@@ -161,7 +170,8 @@ class ResponseStore(SizedLRU):
 
     def get(self, key: tuple[Any, ...]) -> Entry | None:
         entry = super().get(key)
-        if entry is not None and time.monotonic() - entry.stored_at > self.max_age:
+        if entry is not None and time.monotonic() - entry.stored_at > (
+                self.max_age if entry.unannounced else max(self.max_age, SAFETY_SECONDS)):
             self.discard(key)
             return None
         return entry
@@ -406,13 +416,16 @@ class _Capture:
         raw = [(n, v) for n, v in self.start["headers"] if n != b"content-length"]
         notes = dict(self.notebook)
         indexes = notes.pop(data_version.INDEXES, None)
+        clock = notes.pop(data_version.CLOCK, False)  # the rest are paper ids (and * or !)
         if self.key is not None and data_version.INCOMPLETE not in notes:
             by_rows = (data_version.ALL_VOTES not in notes
                        and VOTES_OF_ROWS_READ.fullmatch(self.scope["path"]) is not None)
             self.cache.store.put(self.key, Entry(
                 time.monotonic(), raw, body, etag, votes=None if by_rows else self.votes,
                 stamps=dict(notes) if by_rows else {}, checked_at_votes=self.votes,
-                route=self.scope.get("route"), vote_mark=self.vote_mark, indexes=indexes))
+                route=self.scope.get("route"), vote_mark=self.vote_mark, indexes=indexes,
+                unannounced=clock or bool(
+                    indexes and UNANNOUNCED_INDEXES.intersection(indexes))))
         # MISS: this answer was looked for here, and rendered
         await _answer([*raw, MISS] if self.key is not None else raw, body, etag,
                       self.request_headers, self.send)
