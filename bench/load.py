@@ -66,6 +66,8 @@ from dailypapers.ingest.service import insert_rows
 PG = os.environ.get("DAILYPAPERS_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS = os.environ.get("DAILYPAPERS_BENCH_REDIS", "redis://127.0.0.1:6379/15")  # rate limits
 QUEUE = os.environ.get("DAILYPAPERS_BENCH_QUEUE", "redis://127.0.0.1:6379/14")  # the task queue
+# the answers the web processes share (web/shared_cache.py)
+SHARED = os.environ.get("DAILYPAPERS_BENCH_SHARED", "redis://127.0.0.1:6379/13")
 HF_DAILY = SHARED_DATA / "hf-daily"
 QUERIES = REPO / "bench" / "queries" / "latency.jsonl"
 SEED = 20261130
@@ -144,7 +146,8 @@ function response(status, headers, body)
   lk[m], lv[m] = kind, now_ms() - pending_t0[rid]
   pending_kind[rid], pending_t0[rid] = nil, nil
   if status >= 400 then errs[kind] = errs[kind] + 1 end
-  if headers["x-cache"] == "hit" or headers["X-Cache"] == "hit" then hits[kind] = hits[kind] + 1 end
+  local cached = headers["x-cache"] or headers["X-Cache"]
+  if cached == "hit" or cached == "shared" then hits[kind] = hits[kind] + 1 end
 end
 
 function done(summary, latency, requests)
@@ -463,8 +466,9 @@ def main() -> None:
     ensure_wrk()
     import redis
 
-    for url in (REDIS, QUEUE):
+    for url in (REDIS, QUEUE, SHARED):
         redis.Redis.from_url(url).ping()  # a clear error now rather than 500s under load
+    redis.Redis.from_url(SHARED).flushdb()  # a run starts with nothing shared
     if args.reuse:
         url, work, args.keep = args.reuse[0], Path(args.reuse[1]), True
         engine = make_engine(url)
@@ -500,7 +504,7 @@ def main() -> None:
                # Production's sizing (README, Production): the distinct anonymous answers read
                # within DAILYPAPERS_CACHE_SECONDS, ~30 KB each; the 32 MiB default evicted
                # most of them here.
-               "DAILYPAPERS_CACHE_BYTES": str(CACHE_BYTES)}
+               "DAILYPAPERS_CACHE_BYTES": str(CACHE_BYTES), "DAILYPAPERS_CACHE_SHARED_URL": SHARED}
         log = work / "server.log"
         server = start_web(env, port, log)
         worker = start_worker(env, work / "worker.log")

@@ -198,7 +198,12 @@ class Settings(BaseSettings):
     )
     cache_seconds: float = Field(
         default=60.0, gt=0,
-        description="The longest a cached anonymous answer is served (a write ends it sooner)",
+        description="The longest a cached anonymous answer that used the keyword index or the date "
+        "is served (a write ends it sooner); other answers live until a write ends them",
+    )
+    cache_shared_url: str = Field(
+        default="", description="redis://host:port/db where the web processes share their "
+        "cached anonymous answers (empty: each keeps its own only)",
     )
     embed_in_background: bool = Field(
         default=True, description="Embed new papers in the background of `serve` (one core at "
@@ -449,12 +454,12 @@ class Settings(BaseSettings):
                                  f"{value[:100]!r}") from None
         return value.strip()
 
-    @field_validator("queue_url")
+    @field_validator("queue_url", "cache_shared_url")
     @classmethod
     def _queue_url(cls, value: str) -> str:
         value = value.strip()
         if value and value.split("://", 1)[0] not in ("redis", "rediss", "unix"):
-            raise ValueError("must be empty (embedded) or "
+            raise ValueError("must be empty or "
                              f"redis://host:port/db, got {safe_queue_url(value)!r}")
         return value
 

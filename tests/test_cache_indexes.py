@@ -112,3 +112,34 @@ def test_the_keyword_index_tells_a_change_of_counts_from_one_of_text(loaded, set
     one.catch_up()
     two.catch_up()
     assert two.index_tokens()["text"] != before["text"]
+
+
+def test_only_answers_that_read_the_keyword_index_or_the_clock_age_out(loaded, settings,
+                                                                       monkeypatch):
+    """DAILYPAPERS_CACHE_SECONDS bounds what nothing announces: another process's keyword commit
+    and midnight ("Today" on the latest list). A day page, a paper's page (similar papers: the
+    vectors, which this process loads itself) and the API's paper live until a write ends them,
+    or SAFETY_SECONDS."""
+    from types import SimpleNamespace
+
+    from dailypapers.web import cache
+
+    now = [1000.0]
+    monkeypatch.setattr(cache, "time", SimpleNamespace(monotonic=lambda: now[0]))
+    app = create_app(settings.model_copy(update={"cache_seconds": 60}), loaded)
+    bounded = (RELEVANCE, "/search?q=widget", "/papers")
+    kept = (DAY, f"/papers/{WIDGET}", f"/api/papers/{WIDGET}",
+            "/api/daily_papers?date=2026-03-02")
+    with TestClient(app) as web:
+        app.state.search.catch_up()
+        for path in (*bounded, *kept):
+            assert _cache(web, path) == "miss", path
+            assert _cache(web, path) == "hit", path
+        now[0] += 59
+        assert {p: _cache(web, p) for p in (*bounded, *kept)} == dict.fromkeys(
+            (*bounded, *kept), "hit")
+        now[0] += 2  # 61 s after they were made
+        assert {p: _cache(web, p) for p in (*bounded, *kept)} == {
+            **dict.fromkeys(bounded, "miss"), **dict.fromkeys(kept, "hit")}
+        now[0] += cache.SAFETY_SECONDS - 60  # the kept ones: just past the safety net
+        assert {p: _cache(web, p) for p in kept} == dict.fromkeys(kept, "miss")

@@ -315,3 +315,30 @@ def test_the_media_command_and_import_fetch_media(
     assert "media: 1 fetched, 1 refused, 0 failed" in rest.output
     assert "refused " + fake.url + "/c.svg" in rest.output and "image/svg+xml" in rest.output
     assert len(list((tmp_path / "data" / "media").iterdir())) == 2
+
+
+def test_the_lookup_asks_the_database_once_per_data_version(engine: sa.Engine) -> None:
+    """A page rendered at a data version a catch-up already read at does not ask again about a
+    URL never fetched (media writes move the data version); a new version, or none, does."""
+    from dailypapers.db.engine import write_transaction
+    from dailypapers.ingest.media import MediaFile, MediaLookup
+
+    asked: list[str] = []
+
+    def count(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
+        if "FROM media" in statement:
+            asked.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", count)
+    lookup = MediaLookup(engine)
+    a, b = "https://img.example/a.png", "https://img.example/b.png"
+    assert lookup.get(a, version=5) is None and len(asked) == 1
+    assert lookup.get(b, version=5) is None and len(asked) == 1  # read at 5 already
+    with write_transaction(engine, changes=None) as conn:  # a row no version announced
+        conn.execute(media.insert().values(
+            url_hash="b" * 64, url=b, status="ok", sha256="f" * 64, ext="png", width=4,
+            height=3, size_bytes=10, fetched_at=dt.datetime(2026, 3, 2, tzinfo=dt.timezone.utc)))
+    assert lookup.get(b, version=5) is None and len(asked) == 1
+    assert lookup.get(b, version=6) == MediaFile(f"{'f' * 64}.png", 4, 3) and len(asked) == 2
+    assert lookup.get(a, version=None) is None and len(asked) == 3  # unknown version: asks
+    assert lookup.get(a, version=6) is None and len(asked) == 3

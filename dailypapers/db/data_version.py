@@ -180,6 +180,7 @@ def read(conn: Connection) -> tuple[int, int]:
 ALL_VOTES = "*"  # in a notebook: the answer depends on every vote
 INCOMPLETE = "!"  # in a notebook: the answer is not whole (keep it nowhere)
 INDEXES = "#"  # in a notebook: {part of the search indexes: its state when used}
+CLOCK = "@"  # in a notebook: the answer depends on the date (what "today" is)
 _notebook: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
     "dailypapers_papers_read", default=None)
 
@@ -218,6 +219,14 @@ def note_index(part: str, token: Any) -> None:
     notebook = _notebook.get()
     if notebook is not None:
         notebook.setdefault(INDEXES, {})[part] = token
+
+
+def note_clock() -> None:
+    """The computation read the clock: web/cache.py keeps its answer no longer than
+    DAILYPAPERS_CACHE_SECONDS (nothing announces midnight)."""
+    notebook = _notebook.get()
+    if notebook is not None:
+        notebook[CLOCK] = True
 
 
 def note_incomplete() -> None:

@@ -169,6 +169,14 @@ class SearchService:
                 "text": (generation, keyword.text_changes if keyword else 0),
                 "vectors": (vectors.watermark, len(vectors), vectors.layouts) if vectors else None}
 
+    def shared_index_tokens(self) -> dict[str, object]:
+        """The parts of ``index_tokens`` that another process at the same rows has too
+        (web/shared_cache.py): the vectors' rows, by watermark and count (whether they are
+        ranked by a scan or a graph is this process's own). Not the keyword index: another
+        process's commits reach it unannounced."""
+        vectors = self._vectors
+        return {"vectors": (vectors.watermark, len(vectors)) if vectors else None}
+
     def _note(self, *parts: str) -> None:
         tokens = self.index_tokens()
         for part in parts:

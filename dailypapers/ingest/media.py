@@ -337,26 +337,36 @@ def _record(engine: Engine, url: str, status: str, *, name: str | None = None,
 
 class MediaLookup:
     """URL → MediaFile for templates: the ok rows, kept in memory and caught up with at most one
-    small query (rows with a larger id) per page that meets a URL it does not know."""
+    small query (rows with a larger id) per page that meets a URL it does not know.
+
+    A page that knows the data version it renders at (``version``: web/cache.py's, read before
+    the page's rows) skips even that query when a catch-up already read at that version: every
+    media write moves the data version, so no row is missing (most pages meet URLs that were
+    never fetched, and asked the database about them each time)."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.files: dict[str, MediaFile | None] = {}
         self.last_id = 0
+        self.version_read: int | None = None  # the newest data version a catch-up started at
         self._lock = threading.Lock()
 
     def get(self, url: object, *, refresh: bool = True,
-            reader: Callable[[], ContextManager[Connection]] | None = None) -> MediaFile | None:
+            reader: Callable[[], ContextManager[Connection]] | None = None,
+            version: int | None = None) -> MediaFile | None:
         if not isinstance(url, str) or not url:
             return None
-        if url in self.files or not refresh:
+        if (url in self.files or not refresh
+                or (version is not None and version == self.version_read)):
             return self.files.get(url)
-        self.refresh(reader)
+        self.refresh(reader, version)
         return self.files.get(url)
 
-    def refresh(self, reader: Callable[[], ContextManager[Connection]] | None = None) -> None:
+    def refresh(self, reader: Callable[[], ContextManager[Connection]] | None = None,
+                version: int | None = None) -> None:
         """``reader``: the page's own read transaction (web/deps.request_reader), so a page
-        never holds two pooled connections (under load every request waited on a second one)."""
+        never holds two pooled connections (under load every request waited on a second one).
+        ``version``: the data version read before this (None: unknown)."""
         with self._lock:
             with (reader() if reader is not None else read_transaction(self.engine)) as conn:
                 rows = conn.execute(
@@ -369,3 +379,5 @@ class MediaLookup:
                 self.files[row.url] = (
                     MediaFile(f"{row.sha256}.{row.ext}", row.width, row.height) if ok else None)
                 self.last_id = max(self.last_id, row.id)
+            if version is not None and (self.version_read is None or version > self.version_read):
+                self.version_read = version

@@ -45,9 +45,12 @@ How it is invalidated (db/data_version.py has the details):
   ``index_tokens``: the keyword index's text, its every change, the vectors), and a hit first
   checks that those parts have not moved since: a vote, which moves a document's upvotes in the
   keyword index, ends only answers ranked by upvotes, and a page that used no index (a day's
-  list) outlives every index change. An entry older than DAILYPAPERS_CACHE_SECONDS is dropped,
-  which bounds what nothing sees (a keyword commit by another process, the clock of "today").
-  A search cut short by its time budget is not kept.
+  list) outlives every index change. Two things nothing announces: another process's keyword
+  commit (our searcher sees it by tantivy's own reload) and the clock ("Today" on the latest
+  list). An answer that used the keyword index or read the clock (``note_clock``) is dropped
+  once older than DAILYPAPERS_CACHE_SECONDS; any other is kept until a write ends it (an hour
+  at most, SAFETY_SECONDS: a net for a dependency nobody noted). A search cut short by its time
+  budget is not kept.
 """
 
 from __future__ import annotations
@@ -79,16 +82,21 @@ PUBLIC = "public, no-cache"
 PRIVATE = "private, no-store"
 # Links that are credentials (a password reset, a subscription's): never kept, anywhere.
 PRIVATE_PREFIXES = ("/reset/", "/subscribe/confirm/", "/unsubscribe/", "/subscription/")
+SAFETY_SECONDS = 3600.0  # the longest any answer is kept (see the docstring)
 MAX_ENTRY_BYTES = 2 << 20  # a bigger answer (a media file) streams through, uncached
 _PERSONAL = "dailypapers_personal"
 # Whether this server had the answer (X-Cache, as proxies say it): for operators and the bench.
-HIT, MISS = (b"x-cache", b"hit"), (b"x-cache", b"miss")
+# SHARED: another web process had it (web/shared_cache.py).
+HIT, MISS, SHARED = (b"x-cache", b"hit"), (b"x-cache", b"miss"), (b"x-cache", b"shared")
 # Paths whose answers read every paper they show or rank through catalog functions that note
 # the rows (catalog._entries, get_paper, papers_by_ids): /papers and its day, week, month and
 # trending lists (each reads its whole period, then pages it), paper pages (and their similar
 # papers), search (the index ranks, the rows give the counts) and the API's twins.
 VOTES_OF_ROWS_READ = re.compile(
     r"/papers(/.*)?|/search|/api/papers/.+|/api/v1/search|/api/daily_papers")
+# Index parts another process may move without telling this one (index/search.py's tokens):
+# the keyword folder is shared, the vectors are loaded by each process itself.
+UNANNOUNCED_INDEXES = frozenset({"keyword", "text"})
 # Probes and metrics read their own state each time (and /healthz touches no database).
 UNCACHED_PROBES = frozenset({"/healthz", "/readyz", "/metrics"})
 # scope["state"]: the data version this anonymous request was keyed on (web/fragments.py)
@@ -114,6 +122,8 @@ class Entry:
     # (listener connection, VOTE_LOG.seq) taken before the answer's read; None: no listener
     vote_mark: tuple[int, int] | None = None
     indexes: dict[str, Any] | None = None  # the index parts it used, and their state then
+    # it read what nothing announces (the keyword index, the clock): kept only max_age seconds
+    unannounced: bool = True
 
 
 class SizedLRU:
@@ -161,7 +171,8 @@ class ResponseStore(SizedLRU):
 
     def get(self, key: tuple[Any, ...]) -> Entry | None:
         entry = super().get(key)
-        if entry is not None and time.monotonic() - entry.stored_at > self.max_age:
+        if entry is not None and time.monotonic() - entry.stored_at > (
+                self.max_age if entry.unannounced else max(self.max_age, SAFETY_SECONDS)):
             self.discard(key)
             return None
         return entry
@@ -261,9 +272,13 @@ class ResponseCache:
     """The ASGI middleware (see the module's docstring)."""
 
     def __init__(self, app: ASGIApp, *, settings: Settings, store: ResponseStore,
-                 versions: VersionReader, index_tokens: Callable[[], dict[str, Any]]) -> None:
+                 versions: VersionReader, index_tokens: Callable[[], dict[str, Any]],
+                 shared: Any = None) -> None:
         self.app = app
         self.store, self.versions, self.index_tokens = store, versions, index_tokens
+        self.shared = shared  # web/shared_cache.SharedAnswers, or None
+        # key: the answer being made for it now (one render per key; the others wait for it)
+        self.in_flight: dict[tuple[Any, ...], asyncio.Future[None]] = {}
         self.session_cookie = f"{_session_cookie(settings)}=".encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -288,26 +303,62 @@ class ResponseCache:
             self.store.saw_version(data)
             scope.setdefault("state", {})[DATA_VERSION_STATE] = data  # web/fragments.py
             key = (data, path, scope.get("query_string", b""), tuple(scope.get("server") or ()))
-            entry = self.store.get(key)
-            good = entry is not None and await self._still_good(key, entry, votes)
+            entry, source = await self._kept(key, votes), HIT
+            flight = self.in_flight.get(key) if entry is None else None
+            if flight is not None:  # the same answer is being made here: wait for it
+                await asyncio.shield(flight)
+                entry = await self._kept(key, votes)
+            elif entry is None:  # this request makes it: the same key's others wait
+                flight = self.in_flight[key] = asyncio.get_running_loop().create_future()
+                try:
+                    if self.shared is not None:  # another web process may have made it
+                        entry, source = await self.shared.adopt(self, key, votes), SHARED
+                except BaseException:
+                    self._land(key, flight)
+                    raise
+                if entry is None:
+                    await self._make(scope, receive, send, key, votes, vary, headers,
+                                     vote_mark, flight)
+                    return
+                self._land(key, flight)
         except DATABASE_AWAY:
             # No version, no key: the route answers uncached (its own 503 when it needs the
             # database too), never a 500 from here.
             await self.app(scope, receive, _Capture(self, scope, None, 0, vary, headers, send))
             return
-        if entry is not None and good:
+        if entry is not None:
             self.store.hits += 1
             if entry.route is not None:  # for /metrics and the access line (observability.py)
                 scope["route"] = entry.route
-            await _answer([*entry.headers, HIT], entry.body, entry.etag, headers, send)
+            await _answer([*entry.headers, source], entry.body, entry.etag, headers, send)
             return
+        # What was in flight could not be kept (personal, an error, cut short): make our own.
+        await self._make(scope, receive, send, key, votes, vary, headers, vote_mark, None)
+
+    async def _kept(self, key: tuple[Any, ...], votes: int) -> Entry | None:
+        entry = self.store.get(key)
+        return entry if entry is not None and await self._still_good(key, entry, votes) else None
+
+    async def _make(self, scope: Scope, receive: Receive, send: Send, key: tuple[Any, ...],
+                    votes: int, vary: bytes, headers: Headers, vote_mark: Any,
+                    flight: asyncio.Future[None] | None) -> None:
+        """Render the answer (and keep it, when it may be kept)."""
         self.store.misses += 1
         notebook, token = data_version.open_notebook()  # the route's threads see it too
         try:
             await self.app(scope, receive, _Capture(self, scope, key, votes, vary, headers, send,
-                                                    notebook, vote_mark))
+                                                    notebook, vote_mark, flight))
         finally:
             data_version.close_notebook(token)
+            if flight is not None:
+                self._land(key, flight)
+
+    def _land(self, key: tuple[Any, ...], flight: asyncio.Future[None]) -> None:
+        """The answer in flight is kept (or will not be): wake those waiting for it."""
+        if self.in_flight.get(key) is flight:
+            del self.in_flight[key]
+        if not flight.done():
+            flight.set_result(None)
 
     async def _still_good(self, key: tuple[Any, ...], entry: Entry, votes: int) -> bool:
         if entry.indexes:
@@ -343,9 +394,10 @@ class _Capture:
     def __init__(self, cache: ResponseCache, scope: Scope, key: tuple[Any, ...] | None,
                  votes: int, vary: bytes, request_headers: Headers, send: Send,
                  notebook: dict[str, Any] | None = None,
-                 vote_mark: tuple[int, int] | None = None) -> None:
+                 vote_mark: tuple[int, int] | None = None,
+                 flight: asyncio.Future[None] | None = None) -> None:
         self.cache, self.scope, self.key, self.votes, self.vary = cache, scope, key, votes, vary
-        self.vote_mark = vote_mark
+        self.vote_mark, self.flight = vote_mark, flight
         self.request_headers, self.send = request_headers, send
         self.notebook = notebook if notebook is not None else {}
         self.start: Message | None = None
@@ -406,16 +458,25 @@ class _Capture:
         raw = [(n, v) for n, v in self.start["headers"] if n != b"content-length"]
         notes = dict(self.notebook)
         indexes = notes.pop(data_version.INDEXES, None)
+        clock = notes.pop(data_version.CLOCK, False)  # the rest are paper ids (and * or !)
+        entry = None
         if self.key is not None and data_version.INCOMPLETE not in notes:
             by_rows = (data_version.ALL_VOTES not in notes
                        and VOTES_OF_ROWS_READ.fullmatch(self.scope["path"]) is not None)
-            self.cache.store.put(self.key, Entry(
+            entry = Entry(
                 time.monotonic(), raw, body, etag, votes=None if by_rows else self.votes,
                 stamps=dict(notes) if by_rows else {}, checked_at_votes=self.votes,
-                route=self.scope.get("route"), vote_mark=self.vote_mark, indexes=indexes))
+                route=self.scope.get("route"), vote_mark=self.vote_mark, indexes=indexes,
+                unannounced=clock or bool(
+                    indexes and UNANNOUNCED_INDEXES.intersection(indexes)))
+            self.cache.store.put(self.key, entry)
+        if self.flight is not None:  # kept: those waiting for it answer from the store now
+            self.cache._land(self.key, self.flight)  # type: ignore[arg-type]
         # MISS: this answer was looked for here, and rendered
         await _answer([*raw, MISS] if self.key is not None else raw, body, etag,
                       self.request_headers, self.send)
+        if entry is not None and self.cache.shared is not None:  # after the answer left
+            await self.cache.shared.offer(self.cache, self.key, entry)
 
 
 async def _answer(headers: list[tuple[bytes, bytes]], body: bytes, etag: bytes,
@@ -490,5 +551,12 @@ def install(app: FastAPI, settings: Settings, engine: Engine, search: Any) -> No
         listener = VersionListener(engine)
         app.state.jobs.append(listener)  # started and stopped with the app
     versions = app.state.data_versions = VersionReader(engine, listener)
+    shared = None
+    if settings.cache_shared_url and settings.cache_bytes > 0:
+        from dailypapers.web.shared_cache import SharedAnswers
+
+        shared = SharedAnswers(settings.cache_shared_url, settings.queue_prefix,
+                               search.shared_index_tokens)
+    app.state.shared_answers = shared
     app.add_middleware(ResponseCache, settings=settings, store=store, versions=versions,
-                       index_tokens=search.index_tokens)
+                       index_tokens=search.index_tokens, shared=shared)

@@ -15,6 +15,7 @@ from jinja2 import pass_context
 
 from dailypapers.ingest.media import CONTENT_TYPES, FILE_NAME, MediaFile, MediaLookup, media_dir
 from dailypapers.ingest.validate import safe_url
+from dailypapers.web.cache import DATA_VERSION_STATE
 from dailypapers.web.deps import request_reader
 
 router = APIRouter()
@@ -51,7 +52,9 @@ def install(app: FastAPI, templates: Any) -> None:
         if first:
             state.media_caught_up = True
         return lookup.get(url, refresh=first,
-                          reader=(lambda: request_reader(request)) if request else None)
+                          reader=(lambda: request_reader(request)) if request else None,
+                          version=(request.scope.get("state", {}).get(DATA_VERSION_STATE)
+                                   if request else None))
 
     templates.env.globals["media"] = media
     app.include_router(router)

@@ -14,6 +14,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from dailypapers import catalog
+from dailypapers.db import data_version
 from dailypapers.ids import InvalidArxivId, split_arxiv_id
 from dailypapers.ingest.linked import linked_of
 from dailypapers.community.moderation import is_moderator
@@ -225,6 +226,8 @@ def _listing(request: Request, conn: ConnDep, period: catalog.Period, sort: str 
     week_label = catalog.week_period(period.start).label
     month_label = catalog.month_period(period.start).label
     today = dt.datetime.now(dt.timezone.utc).date()
+    if latest is not None:  # "Today" or "Latest": this answer changes at midnight
+        data_version.note_clock()
     if period.kind == "day":  # that day's list first, /papers's rolling feed after it
         announced = feeds.day_links(period.start, latest=latest is not None)
     else:  # a month has no feed of its own
