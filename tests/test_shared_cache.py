@@ -90,16 +90,22 @@ def test_an_answer_made_by_one_process_is_taken_by_another_while_good(loaded, sh
         assert three.state.shared_answers.refused == 2  # read, checked, refused
 
 
-def test_a_search_is_never_shared_and_a_votes_bound_answer_only_at_its_version(loaded,
-                                                                                shared_settings):
+def test_searches_by_upvotes_are_never_shared_and_votes_bound_answers_only_at_their_version(
+        loaded, shared_settings):
     one, two = create_app(shared_settings, loaded), create_app(shared_settings, loaded)
     with TestClient(one) as a, TestClient(two) as b:
         for app in (one, two):
             app.state.search.catch_up()
-        search = "/api/v1/search?q=widget"
+        search, by_upvotes = "/api/v1/search?q=widget", "/api/v1/search?q=widget&sort=upvotes"
         latest = "/api/daily_papers"  # the newest across days: a vote may change which
-        assert _get(a, search)[0] == "miss" and _get(a, search)[0] == "hit"
-        assert _get(b, search)[0] == "miss"  # the keyword index: each process its own
+        made = _get(a, search)
+        assert made[0] == "miss" and _get(b, search) == ("shared", made[1])
+        assert _get(a, by_upvotes)[0] == "miss" and _get(a, by_upvotes)[0] == "hit"
+        assert _get(b, by_upvotes)[0] == "miss"  # a vote elsewhere may move it: its own only
+        other = "/api/v1/search?q=study"
+        assert _get(a, other)[0] == "miss"
+        two.state.shared_answers.shared_index_tokens = lambda: {"text": "another folder"}
+        assert _get(b, other)[0] == "miss"  # not the index it was made with
         assert _get(a, latest)[0] == "miss"
         assert _get(b, latest)[0] == "shared"
         _vote(loaded, ELSEWHERE)  # moves the votes version, which that answer depends on

@@ -72,6 +72,17 @@ class RateLimiter:
 
     def hit(self, rules: str, scope: str, key: str) -> float | None:
         """Count one attempt; seconds to wait instead when the limit is reached (not counted)."""
+        items = _items(rules)
+        if len(items) == 1:  # the library's hit tests and counts in one step (one round trip
+            # to Redis, not two: a vote checks two limits), and counts nothing when refused
+            try:
+                if self.strategy.hit(items[0], self.prefix, scope, key):
+                    return None
+                return self._retry_after(items[0], scope, key)
+            except Exception as exc:  # noqa: BLE001
+                log.warning("rate limit storage unavailable (%s): letting the request through",
+                            exc)
+                return None
         waiting = self.check(rules, scope, key)
         if waiting is not None:
             return waiting

@@ -172,10 +172,13 @@ class SearchService:
     def shared_index_tokens(self) -> dict[str, object]:
         """The parts of ``index_tokens`` that another process at the same rows has too
         (web/shared_cache.py): the vectors' rows, by watermark and count (whether they are
-        ranked by a scan or a graph is this process's own). Not the keyword index: another
-        process's commits reach it unannounced."""
-        vectors = self._vectors
-        return {"vectors": (vectors.watermark, len(vectors)) if vectors else None}
+        ranked by a scan or a graph is this process's own), and the keyword index's folder
+        (``text``: one per machine; its commits reach each process unannounced, so an answer
+        that used it is kept DAILYPAPERS_CACHE_SECONDS at most, shared or not). Not
+        ``keyword``: a ranking by upvotes moves with votes on papers it does not show."""
+        vectors, keyword = self._vectors, self._keyword
+        return {"vectors": (vectors.watermark, len(vectors)) if vectors else None,
+                "text": str(keyword.generation) if keyword and keyword.generation else None}
 
     def _note(self, *parts: str) -> None:
         tokens = self.index_tokens()

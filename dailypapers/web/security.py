@@ -47,6 +47,9 @@ CACHE_VERSIONED_STATIC = "public, max-age=31536000, immutable"
 CACHE_STATIC = "public, max-age=3600"
 CACHE_PAGE = "no-cache"
 CACHE_API = "no-store"
+_SECURITY_RAW = [(n.lower().encode("latin-1"), v.encode("latin-1"))
+                 for n, v in SECURITY_HEADERS.items()]
+_SECURITY_NAMES = frozenset(n for n, _ in _SECURITY_RAW)
 
 
 def cache_control(path: str, query_string: bytes, status: int) -> str:
@@ -93,9 +96,12 @@ class SecurityHeaders:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
+                # Ours replace any of the same name: one pass over the raw list (every answer,
+                # cached ones included, comes through here).
+                message["headers"] = [
+                    *((n, v) for n, v in message.get("headers", ())
+                      if n.lower() not in _SECURITY_NAMES), *_SECURITY_RAW]
                 headers = MutableHeaders(scope=message)
-                for name, value in SECURITY_HEADERS.items():
-                    headers[name] = value
                 location = headers.get("location")
                 if location:
                     headers["Location"] = _same_host_relative(location, scope)

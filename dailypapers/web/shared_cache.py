@@ -11,10 +11,12 @@ it). What makes an answer good travels with it, and the taker checks it as it ch
   vote stamps of the papers it read is taken only if a read of those stamps, now, finds them
   unchanged (one query: far cheaper than making the answer; the process's own later hits then
   check its vote log, from a mark taken before that read);
-- an answer that used the keyword index is never shared (another process's commits reach an
-  index unannounced: each process keeps its own, DAILYPAPERS_CACHE_SECONDS old at most); one
-  that used the vectors is taken only by a process whose vectors are at the same rows
-  (index/search.py's ``shared_index_tokens``);
+- an answer that used the vectors is taken only by a process whose vectors are at the same
+  rows, one that used the keyword index's text only by a process that serves the same index
+  folder (index/search.py's ``shared_index_tokens``); its commits reach every process
+  unannounced anyway, so such an answer lives DAILYPAPERS_CACHE_SECONDS at most, made here or
+  taken. A ranking by upvotes (``keyword``) is never shared: a vote on a paper it does not
+  show may change it, which only the process's own index tells;
 - its age travels too: an answer that read the clock lives DAILYPAPERS_CACHE_SECONDS, any other
   an hour at most (Redis drops it then: each key expires).
 
@@ -46,6 +48,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 TIMEOUT_SECONDS = 0.25  # a Redis slower than this is treated as away
 RETRY_SECONDS = 5.0
+SHAREABLE_INDEXES = frozenset({"vectors", "text"})  # index/search.py's shared_index_tokens
 
 
 class SharedAnswers:
@@ -148,8 +151,8 @@ class SharedAnswers:
         from dailypapers.web.cache import SAFETY_SECONDS
 
         parts = set(entry.indexes or ())
-        if not parts <= {"vectors"}:
-            return  # the keyword index: never shared (see the module's docstring)
+        if not parts <= SHAREABLE_INDEXES:
+            return  # a ranking by upvotes: never shared (see the module's docstring)
         shared = self.shared_index_tokens() if parts else {}
         age = time.monotonic() - entry.stored_at
         seconds = (cache.store.max_age if entry.unannounced
