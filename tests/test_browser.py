@@ -149,3 +149,48 @@ def test_a_page_of_many_formulas_is_typeset_to_the_last(browser, tmp_path):
         assert mathml.evaluate("e => getComputedStyle(e).position") == "absolute"
     context.close()
     engine.dispose()
+
+
+def test_katex_waits_until_a_formula_is_near(browser, tmp_path):
+    """A listing whose only formula is in its last card fetches no KaTeX on load (math.js waits
+    for the formula to come within a screen of the viewport); scrolled to, it is typeset. The
+    formula in the first card of another day is typeset at once."""
+    from dailypapers.db.engine import make_engine
+    from dailypapers.db.migrate import upgrade
+    from dailypapers.ingest.files import import_paths
+    from dailypapers.settings import Settings
+    from tests.helpers import hf_item, write_json
+
+    settings = Settings(data_dir=tmp_path, database_url=f"sqlite:///{tmp_path}/lazy.sqlite3")
+    engine = make_engine(settings.effective_database_url)
+    upgrade(engine)
+    # 12 cards on 03-02, most upvoted first: the formula is in the 12th, ~2000 px down.
+    late = [hf_item(f"2603.000{n:02}", title=f"Plain paper {n}", upvotes=100 - n)
+            for n in range(1, 12)]
+    late.append(hf_item("2603.00099", title="Bounds on $\\ell_2$ regret", upvotes=1))
+    early = [hf_item("2603.00201", title="Rates of $\\sqrt{T}$", upvotes=9, day="2026-03-03"),
+             hf_item("2603.00202", title="Plain again", upvotes=1, day="2026-03-03")]
+    import_paths(engine, [write_json(tmp_path / "2026-03-02.json", late),
+                          write_json(tmp_path / "2026-03-03.json", early)])
+    context = browser.new_context(viewport={"width": 375, "height": 640}, is_mobile=True)
+    page = context.new_page()
+    fetched: list[str] = []
+    page.on("request", lambda req: fetched.append(req.url))
+    with LiveServer(create_app(settings, engine)) as server:
+        page.goto(f"{server.url}/papers/date/2026-03-02", wait_until="load")
+        page.wait_for_load_state("networkidle")
+        assert page.evaluate("document.documentElement.dataset.math") == "deferred"
+        assert not [url for url in fetched if "katex.min.js" in url]
+        title = page.locator("#paper-2603\\.00099 h3")
+        assert title.locator(".katex").count() == 0
+        title.scroll_into_view_if_needed()
+        page.locator("html[data-math=ready]").wait_for(state="attached")
+        assert title.locator(".katex annotation").text_content() == "\\ell_2"
+        assert [url for url in fetched if "katex.min.js" in url]
+
+        fetched.clear()
+        page.goto(f"{server.url}/papers/date/2026-03-03")
+        page.locator("html[data-math=ready]").wait_for(state="attached")
+        assert page.locator("#paper-2603\\.00201 h3 .katex").count() == 1
+    context.close()
+    engine.dispose()

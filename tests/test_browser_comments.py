@@ -56,7 +56,9 @@ def test_xss_vectors_in_comments_fire_nothing_and_forms_work(
     page = context.new_page()
     page.on("popup", lambda popup: popup.close())
     page.goto(f"{site}/papers/{P1}", wait_until="load")
-    page.wait_for_function("document.documentElement.dataset.math === 'ready'")
+    # math.js fetches KaTeX once a formula is near the viewport, then typesets every one.
+    page.locator("#comments span.math").first.scroll_into_view_if_needed()
+    page.locator("html[data-math=ready]").wait_for(state="attached")
     assert page.locator("li.comment").count() == 3 * len(XSS_VECTORS)
     for details in page.locator("#comments details").all()[:40]:
         details.locator("summary").click()  # opens the edit form holding the raw text
@@ -118,7 +120,8 @@ def test_a_thread_is_accessible_and_fits_a_phone(
                                   "url": live_server.url}])
     visitor.visit(f"/papers/{P1}")
     page = visitor.page
-    page.wait_for_function("document.documentElement.dataset.math === 'ready'")
+    page.locator("#comments span.math").first.scroll_into_view_if_needed()  # see above
+    page.locator("html[data-math=ready]").wait_for(state="attached")
     assert page.locator("#comments .comment-body .katex").count() == 1
     for summary in page.locator("#comments details > summary").all():
         summary.click()
