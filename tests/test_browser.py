@@ -88,7 +88,7 @@ def test_daily_page_then_paper_page(page, demo_site):
 
 def test_latex_is_rendered_by_bundled_katex(page, demo_site):
     page.goto(f"{demo_site.url}/papers/2412.12023")
-    page.wait_for_function("document.documentElement.dataset.math === 'ready'")
+    page.locator("html[data-math=ready]").wait_for(state="attached")
     assert page.locator("h1.paper-title .katex").count() >= 1
     assert page.locator("section.abstract .katex").count() >= 2
     # The raw TeX is no longer shown as text.

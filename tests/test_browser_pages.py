@@ -152,7 +152,7 @@ def test_page_is_self_contained_and_accessible(visitors, name, width, scheme):
         page.wait_for_selector(".opblock", timeout=15_000)
         assert page.locator(".opblock").count() == len(paths)
     elif name == "paper with code and math":
-        page.wait_for_function("document.documentElement.dataset.math === 'ready'")
+        page.locator("html[data-math=ready]").wait_for(state="attached")
         assert page.locator("section.abstract .katex").count() == 2
         assert page.locator("a.code-link").count() == 1
         # The thumbnail and the organisation's avatar, loaded from /media/ (checked below: no

@@ -65,7 +65,7 @@ def test_api_docs_renders_and_runs_requests_from_our_origin_only(watched, demo_s
 def test_pages_with_math_render_without_a_csp_violation(watched, demo_site, path):
     page, seen = watched
     page.goto(f"{demo_site.url}{path}")
-    page.wait_for_function("document.documentElement.dataset.math === 'ready'")
+    page.locator("html[data-math=ready]").wait_for(state="attached")
     page.wait_for_load_state("networkidle")
     if path == "/papers/2412.12023":  # KaTeX styled its nodes (through the CSSOM)
         assert page.locator("h1.paper-title .katex [style]").count() >= 1
