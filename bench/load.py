@@ -11,7 +11,9 @@ in Redis (DAILYPAPERS_BENCH_REDIS, default redis://127.0.0.1:6379/15), every cli
 127.0.0.1 the per-address vote limit lifted. Production's shape: ``dailypapers serve --workers 2
 --no-sync`` (``start_web``) with the task queue in Redis (DAILYPAPERS_BENCH_QUEUE, default
 redis://127.0.0.1:6379/14) and one ``dailypapers worker`` (``start_worker``), both stopped with
-SIGTERM at the end; no scheduler, so nothing syncs.
+SIGTERM at the end; no scheduler, so nothing syncs. The web processes share the answers they make
+through Redis (DAILYPAPERS_BENCH_SHARED, default redis://127.0.0.1:6379/13, emptied first), as
+deploy/ runs them.
 
 Load: Debian's ``wrk`` (compiled: installed with apt-get when missing), WRK_THREADS threads
 sharing the connections; each request carries its own ``X-Request-ID``, which the server returns,
@@ -117,8 +119,8 @@ end
 function init(args)
   i = ((id - 1) * %(stride)d) %% n
   -- flat tables only: wrk's thread:get crashes copying nested ones
-  lk, lv, errs, sent, hits = {}, {}, {}, {}, {}
-  for k = 1, #kinds do errs[k], sent[k], hits[k] = 0, 0, 0 end
+  lk, lv, errs, sent, hits, shared = {}, {}, {}, {}, {}, {}
+  for k = 1, #kinds do errs[k], sent[k], hits[k], shared[k] = 0, 0, 0, 0 end
   -- A thread drives several connections: each request carries its own X-Request-ID (the
   -- server returns it), which tells which request an answer belongs to and when it left.
   pending_kind, pending_t0, seq = {}, {}, 0
@@ -148,6 +150,7 @@ function response(status, headers, body)
   if status >= 400 then errs[kind] = errs[kind] + 1 end
   local cached = headers["x-cache"] or headers["X-Cache"]
   if cached == "hit" or cached == "shared" then hits[kind] = hits[kind] + 1 end
+  if cached == "shared" then shared[kind] = shared[kind] + 1 end
 end
 
 function done(summary, latency, requests)
@@ -157,7 +160,10 @@ function done(summary, latency, requests)
     summary.errors.timeout, summary.errors.status))
   for _, t in ipairs(threads) do
     local ks, vs, e, s, h = t:get("lk"), t:get("lv"), t:get("errs"), t:get("sent"), t:get("hits")
-    for k = 1, #kinds do out:write("K ", kinds[k], " ", s[k], " ", e[k], " ", h[k], "\n") end
+    local sh = t:get("shared")
+    for k = 1, #kinds do
+      out:write("K ", kinds[k], " ", s[k], " ", e[k], " ", h[k], " ", sh[k], "\n")
+    end
     for m = 1, #vs do out:write("L ", kinds[ks[m]], string.format(" %%.3f\n", vs[m])) end
   end
   out:close()
@@ -420,7 +426,8 @@ def run_wrk(base: str, script: Path, seconds: int, connections: int) -> float:
 
 def read_results(path: Path) -> tuple[float, dict[str, dict[str, object]], int]:
     """(duration s, per kind {sent, errors, latencies}, socket errors)."""
-    per_kind: dict[str, dict[str, object]] = {k: {"sent": 0, "errors": 0, "hits": 0, "ms": []}
+    per_kind: dict[str, dict[str, object]] = {k: {"sent": 0, "errors": 0, "hits": 0,
+                                                  "shared": 0, "ms": []}
                                               for k in KINDS}
     duration, socket_errors = 0.0, 0
     for line in path.read_text().splitlines():
@@ -433,18 +440,20 @@ def read_results(path: Path) -> tuple[float, dict[str, dict[str, object]], int]:
             entry["sent"] += int(parts[2])  # type: ignore[operator]
             entry["errors"] += int(parts[3])  # type: ignore[operator]
             entry["hits"] += int(parts[4])  # type: ignore[operator]
+            entry["shared"] += int(parts[5])  # type: ignore[operator]
         elif parts[0] == "L":
             per_kind[parts[1]]["ms"].append(float(parts[2]))  # type: ignore[union-attr]
     return duration, per_kind, socket_errors
 
 
 def line(label: str, count: int, duration: float, ms: list[float], errors: int,
-         hits: int = 0) -> str:
+         hits: int = 0, shared: int = 0) -> str:
     if not ms:
         return f"  {label:<12} no answers, {errors} errors"
     return (f"  {label:<12} {count / duration:8.1f} req/s  p50 {percentile(ms, 50):6.1f}  "
             f"p95 {percentile(ms, 95):6.1f}  p99 {percentile(ms, 99):6.1f} ms  "
-            f"errors {errors}  cached {100 * hits / count:3.0f} %")
+            f"errors {errors}  cached {100 * hits / count:3.0f} % "
+            f"(shared {100 * shared / count:2.0f} %)")
 
 
 def ensure_wrk() -> None:
@@ -541,15 +550,17 @@ def main() -> None:
                static["errors"] + s_socket))  # type: ignore[operator]
     print(f"mix, {args.connections} clients, {args.seconds} s:")
     every: list[float] = []
-    errors, hits = socket_errors, 0
+    errors, hits, shared = socket_errors, 0, 0
     for kind in MIX:
         entry = kinds[kind]
         ms = entry["ms"]  # type: ignore[assignment]
         every.extend(ms)
         errors += entry["errors"]  # type: ignore[operator]
         hits += entry["hits"]  # type: ignore[operator]
-        print(line(kind, len(ms), duration, ms, entry["errors"], entry["hits"]))  # type: ignore[arg-type]
-    print(line("all", len(every), duration, every, errors, hits)
+        shared += entry["shared"]  # type: ignore[operator]
+        print(line(kind, len(ms), duration, ms, entry["errors"], entry["hits"],  # type: ignore[arg-type]
+                   entry["shared"]))  # type: ignore[arg-type]
+    print(line("all", len(every), duration, every, errors, hits, shared)
           + (f" (socket errors/timeouts {socket_errors})" if socket_errors else ""))
     print(f"CPU over the {wall:.0f} s run (2 cores = 200 %): wrk {100 * wrk_cpu / wall:.0f} %, "
           f"web processes {100 * web_cpu / wall:.0f} %, worker {100 * worker_cpu / wall:.0f} %, "
