@@ -256,3 +256,7 @@ def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untype
     if skipped:
         line += " (" + "; ".join(f"{n} needs {extra}" for n, extra in skipped.items()) + ")"
     terminalreporter.write_line(("CI: " if IN_CI else "") + line)
+
+
+# --- chromium: one for the browser tests that run one after another (tests/chromium.py) --------
+from tests.chromium import browser, pytest_runtest_teardown  # noqa: E402,F401

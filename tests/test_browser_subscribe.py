@@ -22,7 +22,6 @@ from dailypapers.settings import Settings
 from dailypapers.web.app import create_app
 from tests.conftest import TEST_SECRET_KEY, LiveServer, free_port
 from tests.mail_helpers import Inbox
-from tests.test_browser import browser  # noqa: F401  (the module-scoped chromium fixture)
 from tests.test_browser_pages import AXE
 
 pytestmark = pytest.mark.browser
