@@ -59,7 +59,7 @@ class ServeProcess:
                     return
             except httpx.HTTPError:
                 pass
-            time.sleep(0.1)
+            time.sleep(0.02)
         raise AssertionError("serve did not become ready:\n" + self.output())
 
     def output(self) -> str:

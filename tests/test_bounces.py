@@ -22,11 +22,10 @@ from dailypapers import catalog
 from dailypapers.db.engine import read_transaction, write_transaction
 from dailypapers.db.schema import digest_outbox, mail_events, subscriptions
 from dailypapers.notify import bounces, outbox
-from aiosmtpd.controller import Controller
-
 from dailypapers.notify.delivery import deliver
-from tests.conftest import TEST_SECRET_KEY, free_port
+from tests.conftest import TEST_SECRET_KEY
 from tests.digest_helpers import BASE, ScriptedInbox, feature, outbox_rows, smtp_settings, subscribe
+from tests.mail_helpers import smtp_server
 from tests.moderation_helpers import add_person, site
 from tests.test_cli import cli, data_dir  # noqa: F401  (fixtures)
 
@@ -163,9 +162,7 @@ def test_a_delivered_digest_bounced_back_stops_the_next_one(cli, settings, engin
     ann = subscribe(engine, "ann@example.org")
     subscribe(engine, "bob@example.org")
     inbox = ScriptedInbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    try:
+    with smtp_server(inbox) as controller:
         ids = _outbox_message_ids(engine, tmp_path)
         report = deliver(smtp_settings(settings, controller.port), engine,
                          TEST_SECRET_KEY.encode())
@@ -178,8 +175,6 @@ def test_a_delivered_digest_bounced_back_stops_the_next_one(cli, settings, engin
         with write_transaction(engine) as conn:
             outbox.build(conn, "daily", catalog.day_period(dt.date(2026, 3, 31)),
                          base_url=BASE, sender_domain="papers.example.org", search=None)
-    finally:
-        controller.stop()
     rows = [(r["email"], r["state"]) for r in outbox_rows(engine)]
     assert rows.count(("ann@example.org", "sent")) == 1
     assert [e for e, _s in rows].count("ann@example.org") == 1  # none in the second digest

@@ -17,15 +17,15 @@ import httpx
 import lxml.html
 import pytest
 import sqlalchemy as sa
-from aiosmtpd.controller import Controller
 
 from dailypapers import catalog
 from dailypapers.db.engine import read_transaction, write_transaction
 from dailypapers.db.schema import digest_outbox, mail_events, subscriptions
 from dailypapers.notify import outbox, tokens
 from dailypapers.notify.delivery import deliver
-from tests.conftest import TEST_SECRET_KEY, free_port
+from tests.conftest import TEST_SECRET_KEY
 from tests.digest_helpers import BASE, feature, smtp_settings, subscribe
+from tests.mail_helpers import smtp_server
 from tests.moderation_helpers import add_person, site
 from tests.test_bounces import DAY, _bounce, _events, _subs, dsn
 from tests.test_cli import cli, data_dir  # noqa: F401  (fixtures)
@@ -53,10 +53,8 @@ class EnvelopeSink:
 @pytest.fixture
 def sink():  # type: ignore[no-untyped-def]
     inbox = EnvelopeSink()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield controller.port, inbox
-    controller.stop()
+    with smtp_server(inbox) as controller:
+        yield controller.port, inbox
 
 
 def _build(engine, tmp_path) -> dict[int, int]:  # type: ignore[no-untyped-def]

@@ -3,21 +3,13 @@ links, previous/next day, and no horizontal scrolling on a 375 px phone."""
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 from dailypapers.web.app import create_app
-from tests.conftest import IN_CI, LiveServer
+from tests.conftest import LiveServer
 from tests.helpers import demo_database
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
 
 
 @pytest.fixture(scope="module")
@@ -26,20 +18,6 @@ def demo_site(tmp_path_factory):
     with LiveServer(create_app(settings, engine)) as server:
         yield server
     engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if CHROMIUM is None:
-        if IN_CI:
-            pytest.fail("chromium is not installed (CI=true: .ci/run installs it)")
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

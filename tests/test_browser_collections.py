@@ -8,7 +8,6 @@ import pytest
 
 from dailypapers.web.app import create_app
 from tests.conftest import LiveServer, sqlite_only
-from tests.test_browser import browser  # noqa: F401  (the module-scoped chromium fixture)
 from tests.test_browser_pages import VIEWS, Visitor, _check
 from tests.test_collections import GENEROUS, _item_ids, _session
 from tests.test_votes import DAY, P1, P2, _load, _users

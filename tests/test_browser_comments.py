@@ -12,7 +12,6 @@ from dailypapers.community.comments import CommentRules, add_comment
 from dailypapers.db.engine import write_transaction
 from dailypapers.rank.trending import TrendingParams
 from tests.conftest import sqlite_only
-from tests.test_browser import browser  # noqa: F401  (the chromium fixture)
 from tests.test_hostile import HOOK_DIALOGS, SETTLE
 from tests.test_votes import P1, _load, _session, _users
 from tests.xss_vectors import XSS_VECTORS

@@ -19,7 +19,6 @@ from tests.account_helpers import GENEROUS
 from tests.conftest import SHARED_DATA, LiveServer, shared, sqlite_only
 from tests.fake_upstream import ATOM_PATH, FakeUpstream
 from tests.helpers import hf_item, write_json
-from tests.test_browser import browser  # noqa: F401  (the chromium fixture)
 
 pytestmark = pytest.mark.browser
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import pytest
 
 from tests.moderation_helpers import HIDE, KEEP, add_person, flag_rows, log_rows, site
-from tests.test_browser import browser  # noqa: F401  (the module-scoped chromium fixture)
 from tests.test_browser_pages import Visitor, _check
 
 pytestmark = pytest.mark.browser

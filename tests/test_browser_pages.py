@@ -17,7 +17,6 @@ from tests.conftest import LiveServer
 from dailypapers.ingest.media import fetch_urls
 from tests.fake_upstream import FakeUpstream
 from tests.helpers import demo_database, hf_item, png, write_json
-from tests.test_browser import browser  # noqa: F401  (the module-scoped chromium fixture)
 
 pytestmark = pytest.mark.browser
 

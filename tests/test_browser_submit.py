@@ -12,7 +12,6 @@ from dailypapers.web.app import create_app
 from tests.conftest import SHARED_DATA, LiveServer, shared
 from tests.fake_upstream import ATOM_PATH, FakeUpstream
 from tests.helpers import demo_database
-from tests.test_browser import browser  # noqa: F401  (fixture shared with that module)
 
 pytestmark = pytest.mark.browser
 

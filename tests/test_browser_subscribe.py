@@ -13,16 +13,14 @@ import re
 
 import pytest
 import sqlalchemy as sa
-from aiosmtpd.controller import Controller
 
 from dailypapers.db.engine import make_engine, read_transaction
 from dailypapers.db.migrate import upgrade
 from dailypapers.db.schema import subscription_topics, subscriptions
 from dailypapers.settings import Settings
 from dailypapers.web.app import create_app
-from tests.conftest import TEST_SECRET_KEY, LiveServer, free_port
-from tests.mail_helpers import Inbox
-from tests.test_browser import browser  # noqa: F401  (the module-scoped chromium fixture)
+from tests.conftest import TEST_SECRET_KEY, LiveServer
+from tests.mail_helpers import Inbox, smtp_server
 from tests.test_browser_pages import AXE
 
 pytestmark = pytest.mark.browser
@@ -33,13 +31,16 @@ MAX_TABS = 60  # more than any of these pages has focusable elements
 @pytest.fixture(scope="module")
 def mailing_site(tmp_path_factory):  # type: ignore[no-untyped-def]
     inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
+    with smtp_server(inbox) as controller:
+        yield from _mailing_site(tmp_path_factory, inbox, controller.port)
+
+
+def _mailing_site(tmp_path_factory, inbox, smtp_port):  # type: ignore[no-untyped-def]
     data_dir = tmp_path_factory.mktemp("browser-subscribe")
     settings = Settings(
         data_dir=data_dir, database_url=f"sqlite:///{data_dir}/site.sqlite3",
         secret_key=TEST_SECRET_KEY, mail_backend="smtp", mail_smtp_host="127.0.0.1",
-        mail_smtp_port=controller.port, mail_smtp_security="none",
+        mail_smtp_port=smtp_port, mail_smtp_security="none",
         mail_from="Daily Papers <digest@papers.example.org>")
     engine = make_engine(settings.effective_database_url)
     upgrade(engine)
@@ -47,7 +48,6 @@ def mailing_site(tmp_path_factory):  # type: ignore[no-untyped-def]
         with LiveServer(create_app(settings, engine)) as server:
             yield server, engine, inbox
     finally:
-        controller.stop()
         engine.dispose()
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_browser import browser, demo_site  # noqa: F401  (fixtures shared with that module)
+from tests.test_browser import demo_site  # noqa: F401  (a fixture shared with that module)
 
 pytestmark = pytest.mark.browser
 

@@ -10,7 +10,6 @@ import pytest
 
 from dailypapers.web.app import create_app
 from tests.conftest import LiveServer, sqlite_only
-from tests.test_browser import browser  # noqa: F401  (the chromium fixture)
 from tests.helpers import watch_page
 from tests.test_collections import GENEROUS, _auth, _session
 from tests.test_votes import DAY, P1, _load, _users

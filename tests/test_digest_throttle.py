@@ -10,13 +10,12 @@ import sys
 import threading
 import time
 
-from aiosmtpd.controller import Controller
 
 from dailypapers.db.engine import write_transaction
 from dailypapers.db.schema import digest_outbox
 from dailypapers.notify import outbox
-from tests.conftest import free_port
 from tests.digest_helpers import BASE, feature, sender_env, subscribe_many
+from tests.mail_helpers import smtp_server
 
 RATE = 20  # mails per second, for both processes together
 MAILS = 70  # 69 gaps of 1/20 s: at least 3.45 s; two processes at 20/s each would need 1.7 s
@@ -48,21 +47,17 @@ def test_two_sender_processes_share_one_rate(db_url, engine, tmp_path):
         conn.execute(digest_outbox.update().values(
             lease_until=dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=HELD_SECONDS)))
     sink = Arrivals()
-    controller = Controller(sink, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    # A lease of 2 s: 20 rows a claim (half a lease at the rate), so both processes get some.
-    env = sender_env(db_url, tmp_path, controller.port, DIGEST_RATE_PER_SECOND=str(RATE),
-                     DIGEST_LEASE_SECONDS="2")
-    command = [sys.executable, "-m", "dailypapers", "digest", "send", "--period", "daily",
-               "--date", "2026-03-02"]
-    try:
+    with smtp_server(sink) as controller:
+        # A lease of 2 s: 20 rows a claim (half a lease at the rate), so both processes get some.
+        env = sender_env(db_url, tmp_path, controller.port, DIGEST_RATE_PER_SECOND=str(RATE),
+                         DIGEST_LEASE_SECONDS="2")
+        command = [sys.executable, "-m", "dailypapers", "digest", "send", "--period", "daily",
+                   "--date", "2026-03-02"]
         senders = [subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
                                     stderr=subprocess.PIPE) for _ in range(2)]
         for sender in senders:
             _out, err = sender.communicate(timeout=120)
             assert sender.returncode == 0, err.decode()[-2000:]
-    finally:
-        controller.stop()
 
     times = sorted(when for when, _rcpt, _peer in sink.seen)
     assert sorted(rcpt for _when, rcpt, _peer in sink.seen) == readers  # each exactly once

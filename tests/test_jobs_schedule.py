@@ -8,14 +8,14 @@ import datetime as dt
 import threading
 
 import pytest
-from aiosmtpd.controller import Controller
 from click.testing import CliRunner
 
 from dailypapers.cli import main
 from dailypapers.jobs import Job, Scheduler, next_daily, next_weekly, scheduled_jobs
 from dailypapers.settings import Settings, get_settings
-from tests.conftest import TEST_SECRET_KEY, free_port
+from tests.conftest import TEST_SECRET_KEY
 from tests.digest_helpers import ScriptedInbox, feature, outbox_rows, smtp_settings, subscribe
+from tests.mail_helpers import smtp_server
 
 UTC = dt.timezone.utc
 
@@ -79,9 +79,7 @@ def test_one_thread_runs_every_job_at_start_then_each_at_its_time_and_survives_a
 
 def test_the_daily_digest_job_sends_the_last_complete_day_once(settings, engine, tmp_path):
     inbox = ScriptedInbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    try:
+    with smtp_server(inbox) as controller:
         cfg = smtp_settings(settings, controller.port)
         feature(engine, tmp_path, "2026-03-02", {"2603.00001": 1.0, "2603.00002": 2.0})
         subscribe(engine, "ann@example.org")
@@ -90,8 +88,6 @@ def test_the_daily_digest_job_sends_the_last_complete_day_once(settings, engine,
         stop = threading.Event()
         daily.run(cfg, engine, stop)
         daily.run(cfg, engine, stop)  # twice: nothing new
-    finally:
-        controller.stop()
     assert [m["To"] for m in inbox.messages] == ["ann@example.org"]
     assert "March 2, 2026" in str(inbox.messages[0]["Subject"])
     assert [r["state"] for r in outbox_rows(engine)] == ["sent"]
@@ -101,31 +97,27 @@ def test_digest_send_command_reports_a_pause_and_status_shows_the_outbox(
         db_url, engine, tmp_path, monkeypatch):
     inbox = ScriptedInbox()
     inbox.refuse_all = "421 4.7.0 slow down"
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    feature(engine, tmp_path, "2026-03-02", {"2603.00001": 1.0})
-    for n in range(3):
-        subscribe(engine, f"r{n}@example.org")
-    env = {"DATABASE_URL": db_url, "DATA_DIR": str(tmp_path), "SECRET_KEY": TEST_SECRET_KEY,
-           "MAIL_BACKEND": "smtp", "MAIL_SMTP_HOST": "127.0.0.1",
-           "MAIL_SMTP_PORT": str(controller.port), "MAIL_SMTP_SECURITY": "none",
-           "DIGEST_PAUSE_AFTER": "2", "DIGEST_RATE_PER_SECOND": "0"}
-    for name, value in env.items():
-        monkeypatch.setenv(f"DAILYPAPERS_{name}", value)
-    monkeypatch.chdir(tmp_path)
+    with smtp_server(inbox) as controller:
+        feature(engine, tmp_path, "2026-03-02", {"2603.00001": 1.0})
+        for n in range(3):
+            subscribe(engine, f"r{n}@example.org")
+        env = {"DATABASE_URL": db_url, "DATA_DIR": str(tmp_path), "SECRET_KEY": TEST_SECRET_KEY,
+               "MAIL_BACKEND": "smtp", "MAIL_SMTP_HOST": "127.0.0.1",
+               "MAIL_SMTP_PORT": str(controller.port), "MAIL_SMTP_SECURITY": "none",
+               "DIGEST_PAUSE_AFTER": "2", "DIGEST_RATE_PER_SECOND": "0"}
+        for name, value in env.items():
+            monkeypatch.setenv(f"DAILYPAPERS_{name}", value)
+        monkeypatch.chdir(tmp_path)
 
-    def run(*args: str):
-        get_settings.cache_clear()
-        try:
-            return CliRunner().invoke(main, list(args))
-        finally:
+        def run(*args: str):
             get_settings.cache_clear()
+            try:
+                return CliRunner().invoke(main, list(args))
+            finally:
+                get_settings.cache_clear()
 
-    try:
         sent = run("digest", "send", "--period", "daily", "--date", "2026-03-02")
         status = run("status")
-    finally:
-        controller.stop()
     assert sent.exit_code == 1
     assert "2 failures in a row" in sent.output and "421" in sent.output
     assert status.exit_code == 0, status.output

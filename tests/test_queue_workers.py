@@ -25,13 +25,13 @@ from pathlib import Path
 
 import redis
 import sqlalchemy as sa
-from aiosmtpd.controller import Controller
 
 from dailypapers.db.engine import make_engine
 from dailypapers.db.schema import digest_outbox, ingest_runs, job_slots, metadata, paper_embeddings
-from tests.conftest import REPO, TEST_SECRET_KEY, free_port
+from tests.conftest import REPO, TEST_SECRET_KEY
 from tests.digest_helpers import BASE, feature, subscribe_many
 from tests.fake_upstream import ATOM_PATH, HF_PATH, OAI_PATH, Fault, FakeUpstream
+from tests.mail_helpers import smtp_server
 from tests.test_queue import REDIS, redis_or_skip
 
 READERS = 60
@@ -87,8 +87,6 @@ def test_two_workers_and_two_schedulers_run_each_slot_once_recover_a_killed_task
     (tmp_path / "upstream").mkdir()
     prefix = f"test-{uuid.uuid4().hex[:10]}"
     sink = Sink()
-    smtp = Controller(sink, hostname="127.0.0.1", port=free_port())
-    smtp.start()
     procs: list[subprocess.Popen] = []
     logs: list[Path] = []
 
@@ -100,7 +98,8 @@ def test_two_workers_and_two_schedulers_run_each_slot_once_recover_a_killed_task
         procs.append(proc)
         return proc
 
-    with FakeUpstream(tmp_path / "upstream", atom_files=[], oai_pages=0) as fake:
+    with smtp_server(sink) as smtp, \
+            FakeUpstream(tmp_path / "upstream", atom_files=[], oai_pages=0) as fake:
         env = {**os.environ, "PYTHONPATH": str(REPO), "DAILYPAPERS_DATABASE_URL": postgres_url,
                "DAILYPAPERS_DATA_DIR": str(tmp_path), "DAILYPAPERS_SECRET_KEY": TEST_SECRET_KEY,
                "DAILYPAPERS_QUEUE_URL": REDIS, "DAILYPAPERS_QUEUE_PREFIX": prefix,
@@ -180,7 +179,6 @@ def test_two_workers_and_two_schedulers_run_each_slot_once_recover_a_killed_task
                 if proc.poll() is None:
                     proc.kill()
                     proc.wait(10)
-            smtp.stop()
             client = redis.Redis.from_url(REDIS)
             for name in client.scan_iter(f"{prefix}:*"):
                 client.delete(name)

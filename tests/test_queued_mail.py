@@ -25,7 +25,6 @@ import lxml.html
 import pytest
 import redis
 import sqlalchemy as sa
-from aiosmtpd.controller import Controller
 
 from dailypapers.community.accounts import create_user
 from dailypapers.db.engine import write_transaction
@@ -34,7 +33,7 @@ from dailypapers.notify import queued_mail as mails
 from dailypapers.queue import make_broker, queue_depth, run_worker, sweep_mail
 from tests.account_helpers import NEW_PASSWORD, PASSWORD, Browser, csrf, serve, sha256
 from tests.conftest import REPO, TEST_SECRET_KEY, free_port
-from tests.mail_helpers import Inbox, smtp  # noqa: F401  (the fixture)
+from tests.mail_helpers import Inbox, smtp, smtp_server  # noqa: F401  (smtp: the fixture)
 from tests.test_queue import _cli, redis_or_skip
 
 REDIS_DB = "redis://127.0.0.1:6379/9"  # a database of its own on the test machine's Redis
@@ -235,13 +234,11 @@ def test_a_refused_mail_is_retried_with_backoff_and_one_never_accepted_ends_fail
         engine, queue, db_url, tmp_path, monkeypatch):
     cfg, _ = queue
     inbox = RefusesFirst()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    flaky = cfg.model_copy(update={"mail_smtp_port": controller.port})
-    nobody = cfg.model_copy(update={"mail_smtp_port": free_port()})  # nothing listens
-    add_user(engine, "Barbara", "barbara@example.org")
-    add_user(engine, "Edsger", "edsger@example.org")
-    try:
+    with smtp_server(inbox) as controller:
+        flaky = cfg.model_copy(update={"mail_smtp_port": controller.port})
+        nobody = cfg.model_copy(update={"mail_smtp_port": free_port()})  # nothing listens
+        add_user(engine, "Barbara", "barbara@example.org")
+        add_user(engine, "Edsger", "edsger@example.org")
         with serve(flaky, engine) as web, worker(flaky, engine):
             Browser(web.url).submit("/reset", "/reset", {"name_or_email": "barbara"})
             (mail,) = inbox.wait_for(1)
@@ -263,8 +260,6 @@ def test_a_refused_mail_is_retried_with_backoff_and_one_never_accepted_ends_fail
         assert mails.take_due(engine, cfg, now=last.due_at + dt.timedelta(hours=2)) == []
         shown = _cli(monkeypatch, db_url, tmp_path, "jobs", SECRET_KEY=TEST_SECRET_KEY)
         assert "Queued mails: 0 waiting; in the last day 1 sent, 1 failed" in shown.output
-    finally:
-        controller.stop()
 
 
 def test_a_subscription_confirmation_goes_by_the_worker_and_its_signed_link_confirms(

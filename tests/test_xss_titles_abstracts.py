@@ -21,7 +21,6 @@ from dailypapers.index.worker import IndexWorker
 from dailypapers.web.app import create_app
 from tests.conftest import LiveServer, sqlite_only
 from tests.helpers import search_service
-from tests.test_browser import browser  # noqa: F401  (the chromium fixture)
 from tests.test_collections_hostile import _inert
 from tests.xss_vectors import XSS_VECTORS
 
