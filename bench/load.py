@@ -219,6 +219,20 @@ def load(url: str, data_dir: Path) -> None:
     engine.dispose()
 
 
+def forget_votes(engine: sa.Engine) -> None:
+    """A kept database starts as a fresh one: no local votes. Otherwise the mix's votes, replayed
+    run after run, mostly find the state they ask for already there (a no-op moves nothing), and a
+    reused run measured far fewer invalidated answers than a fresh one (~96 % of day pages cached
+    against ~68 %)."""
+    from dailypapers.db.schema import votes
+    from dailypapers.rank.stored import recount
+    from dailypapers.rank.trending import TrendingParams
+
+    with write_transaction(engine, changes="votes") as conn:
+        conn.execute(votes.delete())
+        recount(conn, TrendingParams())
+
+
 def analyze(engine: sa.Engine) -> None:
     """Planner statistics, as after any bulk load (autovacuum may not have come by yet). Without
     them every search's ``hidden_at IS NOT NULL`` scanned all 110,000 papers (58 ms of
@@ -470,7 +484,8 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--keep", action="store_true", help="keep the database and folder")
     parser.add_argument("--reuse", nargs=2, metavar=("URL", "DIR"),
-                        help="a database and folder kept by --keep (no load: for trying changes)")
+                        help="a database and folder kept by --keep (no load, its votes "
+                        "forgotten: for trying changes)")
     args = parser.parse_args()
     ensure_wrk()
     import redis
@@ -481,6 +496,7 @@ def main() -> None:
     if args.reuse:
         url, work, args.keep = args.reuse[0], Path(args.reuse[1]), True
         engine = make_engine(url)
+        forget_votes(engine)
         analyze(engine)
         engine.dispose()
     else:
