@@ -19,7 +19,7 @@ import jinja2
 import jinja2.bccache
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import exc as sa_exc
@@ -41,6 +41,7 @@ from dailypapers.web.deps import (  # noqa: F401
     single_valued_api_parameters,
 )
 from dailypapers.web.security import SecurityHeaders
+from dailypapers.web.json_response import JSONResponse
 
 HERE = Path(__file__).resolve().parent
 
@@ -113,6 +114,7 @@ def create_app(
         title=settings.site_name, version=__version__, lifespan=lifespan, docs_url=None,
         redoc_url=None, openapi_url="/api/openapi.json",
         dependencies=[Depends(single_valued_api_parameters)],
+        default_response_class=JSONResponse,  # web/json_response.py
     )
     app.state.settings = settings
     app.state.engine = engine

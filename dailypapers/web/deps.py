@@ -37,7 +37,7 @@ from urllib.parse import urlencode
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine
@@ -49,6 +49,7 @@ from dailypapers.db.engine import read_transaction, write_transaction
 from dailypapers.settings import Settings
 from dailypapers.web.cache import PRIVATE, mark_personal
 from dailypapers.web.params import ApiError
+from dailypapers.web.json_response import JSONResponse
 
 __all__ = [
     "ConnDep", "WriteConnDep", "PrivateWriteConnDep", "CurrentUser", "RequireUser", "CsrfDep",

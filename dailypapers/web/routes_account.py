@@ -12,7 +12,7 @@ import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Form, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.engine import Engine
 
 from dailypapers.community import accounts, resets
@@ -29,6 +29,7 @@ from dailypapers.web.deps import (
     render, safe_next,
     session_token, set_session_cookie,
 )
+from dailypapers.web.json_response import JSONResponse
 
 router = APIRouter(include_in_schema=False)
 api_router = APIRouter()

@@ -6,7 +6,6 @@ import base64
 import binascii
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
 
 from dailypapers import catalog
 from dailypapers.ids import InvalidArxivId, split_arxiv_id
@@ -26,6 +25,7 @@ from dailypapers.web.params import (
     text_param,
     week_doc,
 )
+from dailypapers.web.json_response import JSONResponse
 
 router = APIRouter(prefix="/api")
 

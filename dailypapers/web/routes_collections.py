@@ -13,7 +13,7 @@ from typing import Annotated, Any, TypeVar
 
 import jinja2
 from fastapi import APIRouter, Form, Path, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 from sqlalchemy.engine import Connection
 
@@ -26,6 +26,7 @@ from dailypapers.web.deps import (
 )
 from dailypapers.web import feeds
 from dailypapers.web.params import BadParam, int_doc, int_param
+from dailypapers.web.json_response import JSONResponse
 
 router = APIRouter()
 T = TypeVar("T")

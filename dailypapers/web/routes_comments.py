@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.engine import Connection
 
 from dailypapers import catalog
@@ -27,6 +27,7 @@ from dailypapers.web.deps import (
     AUTH_RESPONSES, ConnDep, CsrfDep, RequireUser, client_address, rate_limit, write_in_request,
 )
 from dailypapers.web.params import query_doc
+from dailypapers.web.json_response import JSONResponse
 
 router = APIRouter()
 

@@ -21,9 +21,9 @@ from typing import Any
 import redis
 import sqlalchemy as sa
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
 
 from dailypapers.cli_errors import _first_line, safe_url
+from dailypapers.web.json_response import JSONResponse
 
 log = logging.getLogger("dailypapers.web")
 router = APIRouter(include_in_schema=False)

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.engine import Connection
 
 from dailypapers.community import moderation as mod
@@ -23,6 +23,7 @@ from dailypapers.web.deps import (
     render, safe_next, write_in_request,
 )
 from dailypapers.web.params import ApiError, BadParam, api_doc, int_doc, int_param
+from dailypapers.web.json_response import JSONResponse
 
 router = APIRouter()
 T = TypeVar("T")

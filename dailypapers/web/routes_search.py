@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse
 
 from dailypapers import catalog
 from dailypapers.index.keyword import SearchFilters
@@ -31,6 +31,7 @@ from dailypapers.web.params import (
     int_param,
     query_doc,
 )
+from dailypapers.web.json_response import JSONResponse
 
 # Every route here searches: at most DAILYPAPERS_SEARCH_CONCURRENCY run at once (web/limits.py).
 router = APIRouter(route_class=LimitedRoute)

@@ -11,7 +11,7 @@ import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.engine import Connection
 
@@ -23,6 +23,7 @@ from dailypapers.web.deps import (
     AUTH_RESPONSES, CsrfDep, RequireUser, User, client_address, public_url, rate_limit, render,
 )
 from dailypapers.web.params import ApiError
+from dailypapers.web.json_response import JSONResponse
 
 router = APIRouter()
 

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.engine import Connection
 
 from dailypapers import catalog
@@ -29,6 +29,7 @@ from dailypapers.web.deps import (
     ConnDep, CsrfDep, RequireUser, api_error, client_address, rate_limit, render, safe_next,
     write_gate,
 )
+from dailypapers.web.json_response import JSONResponse
 
 router = APIRouter()
 T = TypeVar("T")
