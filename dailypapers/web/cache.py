@@ -171,11 +171,15 @@ class ResponseStore(SizedLRU):
 
     def get(self, key: tuple[Any, ...]) -> Entry | None:
         entry = super().get(key)
-        if entry is not None and time.monotonic() - entry.stored_at > (
-                self.max_age if entry.unannounced else max(self.max_age, SAFETY_SECONDS)):
+        if entry is not None and time.monotonic() - entry.stored_at > self.lifetime(
+                entry.unannounced):
             self.discard(key)
             return None
         return entry
+
+    def lifetime(self, unannounced: bool) -> float:
+        """The longest an answer is kept, here or shared (see the module's docstring)."""
+        return self.max_age if unannounced else max(self.max_age, SAFETY_SECONDS)
 
 
 def _size(entry: Entry) -> int:

@@ -115,12 +115,10 @@ class SharedAnswers:
 
     async def _good_entry(self, cache: ResponseCache, meta: dict[str, Any], body: bytes,
                           votes: int) -> Entry | None:
-        from dailypapers.web.cache import SAFETY_SECONDS, Entry
+        from dailypapers.web.cache import Entry
 
         age = time.time() - meta["made"]
-        max_age = cache.store.max_age if meta["unannounced"] else max(cache.store.max_age,
-                                                                      SAFETY_SECONDS)
-        if age > max_age:
+        if age > cache.store.lifetime(meta["unannounced"]):
             return None
         local_indexes = None
         if meta["indexes"]:
@@ -148,15 +146,12 @@ class SharedAnswers:
 
     async def offer(self, cache: ResponseCache, key: tuple[Any, ...], entry: Entry) -> None:
         """Keep an answer made here for the other processes, if it can be shared."""
-        from dailypapers.web.cache import SAFETY_SECONDS
-
         parts = set(entry.indexes or ())
         if not parts <= SHAREABLE_INDEXES:
             return  # a ranking by upvotes: never shared (see the module's docstring)
         shared = self.shared_index_tokens() if parts else {}
         age = time.monotonic() - entry.stored_at
-        seconds = (cache.store.max_age if entry.unannounced
-                   else max(cache.store.max_age, SAFETY_SECONDS)) - age
+        seconds = cache.store.lifetime(entry.unannounced) - age
         if seconds < 1:
             return
         meta = {
