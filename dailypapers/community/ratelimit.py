@@ -45,6 +45,10 @@ class _MemoryStorage(MemoryStorage):
             self.timer.start()
 
 
+def _storage_away(exc: Exception) -> None:
+    log.warning("rate limit storage unavailable (%s): letting the request through", exc)
+
+
 class RateLimiter:
     def __init__(self, storage_url: str, key_prefix: str = "dailypapers") -> None:
         if storage_url.startswith("memory://"):
@@ -67,30 +71,26 @@ class RateLimiter:
                 if not self.strategy.test(item, self.prefix, scope, key):
                     return self._retry_after(item, scope, key)
         except Exception as exc:  # noqa: BLE001 - a storage outage must not stop the site
-            log.warning("rate limit storage unavailable (%s): letting the request through", exc)
+            _storage_away(exc)
         return None
 
     def hit(self, rules: str, scope: str, key: str) -> float | None:
         """Count one attempt; seconds to wait instead when the limit is reached (not counted)."""
         items = _items(rules)
-        if len(items) == 1:  # the library's hit tests and counts in one step (one round trip
-            # to Redis, not two: a vote checks two limits), and counts nothing when refused
-            try:
+        try:
+            if len(items) == 1:  # the library's hit tests and counts in one step (one round
+                # trip to Redis, not two: a vote checks two limits), and counts nothing when
+                # refused
                 if self.strategy.hit(items[0], self.prefix, scope, key):
                     return None
                 return self._retry_after(items[0], scope, key)
-            except Exception as exc:  # noqa: BLE001
-                log.warning("rate limit storage unavailable (%s): letting the request through",
-                            exc)
-                return None
-        waiting = self.check(rules, scope, key)
-        if waiting is not None:
-            return waiting
-        try:
-            for item in _items(rules):
+            waiting = self.check(rules, scope, key)  # every rule first: a refusal counts none
+            if waiting is not None:
+                return waiting
+            for item in items:
                 self.strategy.hit(item, self.prefix, scope, key)
         except Exception as exc:  # noqa: BLE001
-            log.warning("rate limit storage unavailable (%s): letting the request through", exc)
+            _storage_away(exc)
         return None
 
     def reset(self) -> None:
