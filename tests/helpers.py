@@ -42,6 +42,18 @@ def parse_hf_file(path: Path) -> tuple[list[ParsedItem], list[Refusal]]:
     )
 
 
+def add_voter(engine: Engine, user_id: int = 1, name: str = "voter") -> None:
+    """A user with no password (signs in nowhere) whose id votes are cast as."""
+    from dailypapers.db.engine import db_now
+    from dailypapers.db.schema import users
+
+    with write_transaction(engine) as conn:
+        now = db_now(conn)
+        conn.execute(users.insert().values(id=user_id, username=name, username_key=name,
+                                           password_hash="!", created_at=now,
+                                           password_changed_at=now))
+
+
 def write_json(path: Path, payload: Any) -> Path:
     path.write_text(json.dumps(payload))
     return path

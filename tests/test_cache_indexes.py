@@ -10,11 +10,11 @@ from fastapi.testclient import TestClient
 
 from dailypapers.community.votes import set_vote
 from dailypapers.db.engine import db_now, write_transaction
-from dailypapers.db.schema import papers, users
+from dailypapers.db.schema import papers
 from dailypapers.ingest.files import import_paths
 from dailypapers.rank.trending import TrendingParams
 from dailypapers.web.app import create_app
-from tests.helpers import hf_item, write_json
+from tests.helpers import add_voter, hf_item, write_json
 
 WIDGET, GADGET, SPROCKET = "2603.00001", "2603.00002", "2603.00003"
 RELEVANCE = "/api/v1/search?q=widget"
@@ -28,11 +28,7 @@ def loaded(engine, tmp_path):  # type: ignore[no-untyped-def]
         hf_item(WIDGET, title="Widget study", upvotes=7, day="2026-03-02"),
         hf_item(GADGET, title="Gadget study", upvotes=5, day="2026-03-02"),
         hf_item(SPROCKET, title="Sprocket widget survey", upvotes=1, day="2026-03-02")])])
-    with write_transaction(engine) as conn:
-        now = db_now(conn)
-        conn.execute(users.insert().values(id=1, username="voter", username_key="voter",
-                                           password_hash="!", created_at=now,
-                                           password_changed_at=now))
+    add_voter(engine)
     return engine
 
 

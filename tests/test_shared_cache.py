@@ -17,12 +17,11 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.testclient import TestClient
 
 from dailypapers.community.votes import set_vote
-from dailypapers.db.engine import db_now, write_transaction
-from dailypapers.db.schema import users
+from dailypapers.db.engine import write_transaction
 from dailypapers.ingest.files import import_paths
 from dailypapers.rank.trending import TrendingParams
 from dailypapers.web.app import create_app
-from tests.helpers import hf_item, write_json
+from tests.helpers import add_voter, hf_item, write_json
 
 REDIS = os.environ.get("DAILYPAPERS_TEST_REDIS_URL", "redis://127.0.0.1:6379") + "/11"
 WIDGET, GADGET, ELSEWHERE = "2603.00001", "2603.00002", "2603.00003"
@@ -37,11 +36,7 @@ def loaded(engine, tmp_path):  # type: ignore[no-untyped-def]
             hf_item(GADGET, title="Gadget study", upvotes=5, day="2026-03-02")]),
         write_json(tmp_path / "2026-03-03.json", [
             hf_item(ELSEWHERE, title="Sprocket widget survey", upvotes=1, day="2026-03-03")])])
-    with write_transaction(engine) as conn:
-        now = db_now(conn)
-        conn.execute(users.insert().values(id=1, username="voter", username_key="voter",
-                                           password_hash="!", created_at=now,
-                                           password_changed_at=now))
+    add_voter(engine)
     return engine
 
 
