@@ -82,6 +82,13 @@ def test_what_cannot_be_read_is_shown_as_received() -> None:
     assert tex_to_text(huge) == huge
     fits = r"\% " * (MAX_CONVERT // 3)
     assert tex_to_text(fits) == "% " * (MAX_CONVERT // 3)
+    assert tex_to_text(r"\'\author x") == r"\'\author x"  # pylatexenc's rule needs arguments
+
+
+def test_maketitle_stays_as_written() -> None:
+    # pylatexenc's would print a title another abstract set, the converter being shared
+    tex_to_text(r"\title{Another paper}")
+    assert tex_to_text(r"as in \maketitle") == r"as in \maketitle"
 
 
 def test_math_still_goes_to_katex_untouched() -> None:

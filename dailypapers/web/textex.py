@@ -8,7 +8,7 @@ text stays as received. pylatexenc does the reading, with these choices:
 - ``~`` stays ``~``: arXiv shows abstracts as plain text and authors write ``~10%`` for
   "about 10%" more often than a TeX tie. A bare ``%`` starts no comment (``2% error`` is text,
   and the rest of its line is converted too).
-- ``\\today`` stays as written (it is not the day we render the page).
+- ``\\today`` and ``\\maketitle`` stay as written (it is not the day we render the page).
 - Only text with a backslash, a brace or TeX's opening quote (````like this''``, common in arXiv
   abstracts without any other TeX) is converted: plain text passes through untouched, and
   the reading costs ~5 µs a character (linear: 0.05 s for 10,000 characters, 7 s for 1 MB), so
@@ -52,6 +52,9 @@ def _arg_text(node, l2tobj, index: int) -> str:  # type: ignore[no-untyped-def]
 _TEXT_DB = get_default_latex_context_db()
 _TEXT_DB.add_context_category("dailypapers", prepend=True, macros=[
     MacroTextSpec("today", simplify_repl=lambda n, l2tobj=None: n.latex_verbatim()),
+    # pylatexenc's would print a \title and \author another abstract set (the converter is
+    # shared) and today's date.
+    MacroTextSpec("maketitle", simplify_repl=lambda n, l2tobj=None: n.latex_verbatim()),
     MacroTextSpec("LaTeX", simplify_repl="LaTeX"),
     MacroTextSpec("TeX", simplify_repl="TeX"),
     MacroTextSpec("S", simplify_repl="§"),
@@ -121,7 +124,7 @@ def tex_to_text(segment: str) -> str:
         nodes = latexwalker.LatexWalker(protected, latex_context=_WALKER_DB,
                                         tolerant_parsing=True).get_latex_nodes()[0]
         text = _CONVERTER.nodelist_to_text(nodes)
-    except (RecursionError, IndexError, ValueError, TypeError, KeyError,
+    except (RecursionError, IndexError, ValueError, TypeError, KeyError, AttributeError,
             latexwalker.LatexWalkerError):  # deep nesting, a malformed macro: as received
         return segment
     return text.replace("\ue000", "$").replace("\ue003", "%")
