@@ -14,6 +14,7 @@ from dailypapers.db.schema import papers
 from dailypapers.ingest.files import import_paths
 from dailypapers.ingest.records import SOURCE_OAI, PaperRecord, ParsedItem
 from dailypapers.web.mathtext import math_markup, split_math, wrap_math
+from dailypapers.web import textex
 from dailypapers.web.textex import MAX_CONVERT, tex_to_html, tex_to_text, unstrip_math
 from tests.helpers import hf_item, store, write_json
 
@@ -82,6 +83,82 @@ def test_what_cannot_be_read_is_shown_as_received() -> None:
     assert tex_to_text(huge) == huge
     fits = r"\% " * (MAX_CONVERT // 3)
     assert tex_to_text(fits) == "% " * (MAX_CONVERT // 3)
+    assert tex_to_text(r"\'\author x") == r"\'\author x"  # pylatexenc's rule needs arguments
+
+
+# tex_to_text reads only the TeX (textex._convert_by_nodes): each case is one its cuts between
+# plain text and TeX nodes could get wrong; the whole-segment walk is the reference.
+@pytest.mark.parametrize("tex, text", [
+    # a group reaching far, with TeX inside; a style switch running to the group's end
+    (r"see {\it a long phrase with \% and ``quotes'' -- inside} end",
+     "see a long phrase with % and “quotes” – inside end"),
+    (r"{\bf Deep and \it Shallow} models", "Deep and Shallow models"),
+    # arguments after spaces and line breaks, an optional one before them
+    ("\\textbf \n {bold} words and \\\"   U and \\'\ne", "bold words and Ü and é"),
+    ("\\href {https://a.example} \n {the site} now", "the site (https://a.example) now"),
+    (r"as in \cite [p.~3] {smith} and \\ [2pt] next", "as in [smith] and \n [2pt] next"),
+    # a comment (after \\, not a bare %) ends its line and the indentation after it
+    ("a 2% error, \\\\% a comment\n    next \\% line", "a 2% error, \n% a comment\nnext % line"),
+    # TeX quotes and dashes are read as pylatexenc's specials, lone quotes are not
+    (r"``a'' and don''t, rock'n'roll, `single' and ?`no!` \%",
+     "“a” and don”t, rock'n'roll, `single' and ¿no¡ %"),
+    (r"5--6 and 7---8 with \%", "5–6 and 7—8 with %"),
+    (r"about~10\% and R\&D", "about~10% and R&D"),
+    # a backslash ending the text goes with the spaces before it; an escaped one stays
+    ("a \\% b \\", "a % b"),
+    ("a \\% b  \\\\", "a % b  \n"),
+    # unbalanced braces: a stray closing one is dropped, an unclosed group runs to the end
+    (r"a } b \% c", "a  b % c"),
+    (r"{ a \% b", " a % b"),
+    # a blank line after a command, \verb, an environment, unclosed math: as the whole walk
+    ("\\it\n\nnext para \\%", "\n\nnext para %"),
+    (r"\verb|{x| and \% after", "{x and % after"),
+    (r"\begin{itemize} \item a \item[b] c \end{itemize} after \%", " \n  * a \n  b c  after %"),
+    (r"\( x \% y", r"\( x \% y"),
+    (r"costs $5 and \% more", "costs $5 and % more"),
+    (r"\o re and \ss{} and \i\ x", "øre and ß and ı x"),
+])
+def test_reading_only_the_tex_gives_the_whole_walks_text(
+    tex: str, text: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert textex._tex_to_text_whole(tex) == text
+    monkeypatch.setattr(textex, "_DENSE_TEX", 0)  # node by node however dense the TeX
+    assert tex_to_text.__wrapped__(tex) == text
+
+
+def _count_calls(monkeypatch: pytest.MonkeyPatch, name: str) -> list[int]:
+    calls: list[int] = []
+    method = getattr(textex.latexwalker.LatexWalker, name)
+
+    def counted(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        return method(self, *args, **kwargs)
+
+    monkeypatch.setattr(textex.latexwalker.LatexWalker, name, counted)
+    return calls
+
+
+def test_plain_text_around_tex_is_not_walked(monkeypatch: pytest.MonkeyPatch) -> None:
+    tokens = _count_calls(monkeypatch, "get_token")
+    abstract = "We train a model. " * 100 + r"It reaches 69.4\% on {\it ImageNet}." + " More." * 50
+    assert tex_to_text.__wrapped__(abstract) == abstract.replace(r"69.4\%", "69.4%").replace(
+        r"{\it ImageNet}", "ImageNet")
+    assert len(tokens) < 20  # the TeX's tokens, not the 2,100 characters'
+
+
+def test_text_that_is_mostly_tex_is_walked_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    walks = _count_calls(monkeypatch, "get_latex_nodes")
+    assert tex_to_text.__wrapped__(r"\%  " * 30) == "%  " * 30  # a node every 4 characters
+    assert len(walks) == 30
+    walks.clear()
+    assert tex_to_text.__wrapped__(r"\% " * 30) == "% " * 30  # every 3: one walk is cheaper
+    assert len(walks) == 1
+
+
+def test_maketitle_stays_as_written() -> None:
+    # pylatexenc's would print a title another abstract set, the converter being shared
+    tex_to_text(r"\title{Another paper}")
+    assert tex_to_text(r"as in \maketitle") == r"as in \maketitle"
 
 
 def test_math_still_goes_to_katex_untouched() -> None:
