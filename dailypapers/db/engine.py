@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from dailypapers.db import data_version
+from dailypapers.db.jsoncodec import loads_json
 
 T = TypeVar("T")
 
@@ -41,7 +42,8 @@ def make_engine(url: str, *, pool_size: int = 20, max_overflow: int = 10,
         path = sa.engine.make_url(url).database
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
+                                  json_deserializer=loads_json)
         _configure_sqlite(engine)
         return engine
     if url.startswith("postgresql://") or url.startswith("postgres://"):
@@ -49,7 +51,8 @@ def make_engine(url: str, *, pool_size: int = 20, max_overflow: int = 10,
     engine = sa.create_engine(url, pool_pre_ping=ping_after_idle_seconds <= 0,
                               pool_size=pool_size, max_overflow=max_overflow,
                               pool_recycle=POOL_RECYCLE_SECONDS, pool_timeout=pool_timeout,
-                              connect_args={"connect_timeout": max(2, math.ceil(connect_timeout))})
+                              connect_args={"connect_timeout": max(2, math.ceil(connect_timeout))},
+                              json_deserializer=loads_json)
     if ping_after_idle_seconds > 0:
         _ping_after_idle(engine, ping_after_idle_seconds)
     return engine
