@@ -42,6 +42,7 @@ from dailypapers.web.deps import (  # noqa: F401
 )
 from dailypapers.web.security import SecurityHeaders
 from dailypapers.web.json_response import JSONResponse
+from dailypapers.web.request_reads import AppRoute
 
 HERE = Path(__file__).resolve().parent
 
@@ -116,6 +117,7 @@ def create_app(
         dependencies=[Depends(single_valued_api_parameters)],
         default_response_class=JSONResponse,  # web/json_response.py
     )
+    app.router.route_class = AppRoute  # web/request_reads.py (the routers set it too)
     app.state.settings = settings
     app.state.engine = engine
     app.state.search = search

@@ -26,8 +26,9 @@ from dailypapers.web.params import (
     week_doc,
 )
 from dailypapers.web.json_response import JSONResponse
+from dailypapers.web.request_reads import AppRoute
 
-router = APIRouter(prefix="/api")
+router = APIRouter(prefix="/api", route_class=AppRoute)
 
 # huggingface.co's values, and ours for the same orders.
 _API_SORTS = {"publishedAt": "newest", "trending": "trending", "upvotes": "upvotes"}

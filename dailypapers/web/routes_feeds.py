@@ -41,8 +41,9 @@ from dailypapers.web import feeds
 from dailypapers.web.deps import ConnDep, api_error, public_base, render
 from dailypapers.web.limits import LimitedRoute
 from dailypapers.web.routes_search import filters_from
+from dailypapers.web.request_reads import AppRoute
 
-router = APIRouter()
+router = APIRouter(route_class=AppRoute)
 # Category and search feeds run a search: they share the search slots (web/limits.py).
 search_router = APIRouter(route_class=LimitedRoute)
 

@@ -22,8 +22,9 @@ from dailypapers.web import feeds
 from dailypapers.web.deps import ConnDep, render, resolve_user
 from dailypapers.web.routes_comments import page_thread, parse_sort
 from dailypapers.web.paper_markdown import linked_sections, paper_markdown
+from dailypapers.web.request_reads import AppRoute
 
-router = APIRouter()
+router = APIRouter(route_class=AppRoute)
 log = logging.getLogger("dailypapers.web")
 
 SORT_LABELS = {"trending": "Trending", "upvotes": "Most upvoted", "newest": "Newest"}
