@@ -43,6 +43,7 @@ from dailypapers.web.deps import (  # noqa: F401
 from dailypapers.web.security import SecurityHeaders
 from dailypapers.web.json_response import JSONResponse
 from dailypapers.web.request_reads import AppRoute
+from dailypapers.web.version_memo import VersionMemo
 
 HERE = Path(__file__).resolve().parent
 
@@ -142,6 +143,8 @@ def create_app(
     templates.env.globals.update(site_name=settings.site_name, version=__version__,
                                  static_url=static_url)
     fragments.install(templates.env, app.state, settings)  # paper_card, and its store
+    # reads only a data-version move changes (web/version_memo.py); keyed like the cache
+    app.state.version_memo = VersionMemo() if settings.cache_bytes > 0 else None
     app.state.templates = templates
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
