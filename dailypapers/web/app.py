@@ -43,6 +43,7 @@ from dailypapers.web.deps import (  # noqa: F401
 from dailypapers.web.security import SecurityHeaders
 from dailypapers.web.json_response import JSONResponse
 from dailypapers.web.request_reads import AppRoute
+from dailypapers.web.entries_cache import EntriesCache
 from dailypapers.web.version_memo import VersionMemo
 
 HERE = Path(__file__).resolve().parent
@@ -145,6 +146,8 @@ def create_app(
     fragments.install(templates.env, app.state, settings)  # paper_card, and its store
     # reads only a data-version move changes (web/version_memo.py); keyed like the cache
     app.state.version_memo = VersionMemo() if settings.cache_bytes > 0 else None
+    # a period's entries, kept across the votes that end its page (web/entries_cache.py)
+    app.state.entries_cache = EntriesCache() if settings.cache_bytes > 0 else None
     app.state.templates = templates
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 

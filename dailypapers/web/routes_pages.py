@@ -23,6 +23,7 @@ from dailypapers.web.deps import ConnDep, render, resolve_user
 from dailypapers.web.routes_comments import page_thread, parse_sort
 from dailypapers.web.paper_markdown import linked_sections, paper_markdown
 from dailypapers.web.request_reads import AppRoute
+from dailypapers.web.entries_cache import period_entries
 from dailypapers.web.version_memo import last_updated, memo
 
 router = APIRouter(route_class=AppRoute)
@@ -208,7 +209,8 @@ def _listing(request: Request, conn: ConnDep, period: catalog.Period, sort: str 
     submitter = submitter or None
     if submitter is not None and len(submitter) > 128:  # the stored names are at most 128
         raise HTTPException(400, "invalid submitter: at most 128 characters")
-    entries = catalog.entries_in(conn, period.start, period.end, sort=sort, submitter=submitter)
+    entries = period_entries(request, conn, period.start, period.end, sort=sort,
+                             submitter=submitter)
     if period.kind == "day":  # a day is ~50 papers: one page
         number, pages, shown = 1, 1, entries
     else:
