@@ -8,6 +8,7 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -185,11 +186,15 @@ def sort_entries(entries: list[Entry], sort: str) -> list[Entry]:
 
 def entries_in(
     conn: Connection, start: dt.date, end: dt.date, *, sort: str = "trending",
-    submitter: str | None = None,
+    submitter: str | None = None, paper_ids: Iterable[str] | None = None,
 ) -> list[Entry]:
+    """The period's entries in ``sort``'s order; with ``paper_ids``, only those papers' (a
+    list kept elsewhere reads again the papers a vote changed: web/entries_cache.py)."""
     query = _base_query().where(feature_days.c.day >= start, feature_days.c.day < end)
     if submitter:
         query = query.where(feature_days.c.submitter_name == submitter)
+    if paper_ids is not None:
+        query = query.where(papers.c.id.in_(sorted(paper_ids)))
     if sort == "trending":  # the stored score, read in the order of its index (day, score)
         return _entries(conn, query.order_by(feature_days.c.trending_score.desc(), papers.c.id))
     return sort_entries(_entries(conn, query), sort)

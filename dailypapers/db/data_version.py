@@ -157,6 +157,11 @@ class VoteLog:
         last = self._last
         return any(last.get(paper_id, 0) > seq for paper_id in paper_ids)
 
+    def voted_since(self, paper_ids: Iterable[str], seq: int) -> set[str]:
+        """Which of ``paper_ids`` changed after ``seq`` (ask ``knows_since`` first)."""
+        last = self._last
+        return {paper_id for paper_id in paper_ids if last.get(paper_id, 0) > seq}
+
 
 VOTE_LOG = VoteLog()  # this process's
 

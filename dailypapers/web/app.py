@@ -42,6 +42,9 @@ from dailypapers.web.deps import (  # noqa: F401
 )
 from dailypapers.web.security import SecurityHeaders
 from dailypapers.web.json_response import JSONResponse
+from dailypapers.web.request_reads import AppRoute
+from dailypapers.web.entries_cache import EntriesCache
+from dailypapers.web.version_memo import VersionMemo
 
 HERE = Path(__file__).resolve().parent
 
@@ -116,6 +119,7 @@ def create_app(
         dependencies=[Depends(single_valued_api_parameters)],
         default_response_class=JSONResponse,  # web/json_response.py
     )
+    app.router.route_class = AppRoute  # web/request_reads.py (the routers set it too)
     app.state.settings = settings
     app.state.engine = engine
     app.state.search = search
@@ -140,6 +144,10 @@ def create_app(
     templates.env.globals.update(site_name=settings.site_name, version=__version__,
                                  static_url=static_url)
     fragments.install(templates.env, app.state, settings)  # paper_card, and its store
+    # reads only a data-version move changes (web/version_memo.py); keyed like the cache
+    app.state.version_memo = VersionMemo() if settings.cache_bytes > 0 else None
+    # a period's entries, kept across the votes that end its page (web/entries_cache.py)
+    app.state.entries_cache = EntriesCache() if settings.cache_bytes > 0 else None
     app.state.templates = templates
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 

@@ -49,6 +49,7 @@ from dailypapers.db.engine import read_transaction, write_transaction
 from dailypapers.settings import Settings
 from dailypapers.web.cache import PRIVATE, mark_personal
 from dailypapers.web.params import ApiError
+from dailypapers.web.request_reads import LazyRead
 from dailypapers.web.json_response import JSONResponse
 
 __all__ = [
@@ -75,27 +76,23 @@ log = logging.getLogger("dailypapers.web")
 
 T = TypeVar("T")
 
-def get_connection(request: Request) -> Iterator[Connection]:
-    """The request's read transaction. It ends after the answer has gone (the dependency's
-    default scope), and a read has nothing to commit: should the database go away in between
-    (stopped, restarted), the failed end is only logged. Raised, it would reach uvicorn after
-    the answer, and uvicorn closes the connection then, failing the client's next request on it
-    (one in ~1,500 answers in tests/test_outage.py)."""
-    with request.app.state.engine.connect() as conn:
-        transaction = conn.begin()
-        request.state.read_connection = conn  # for the page's templates: see request_reader
-        try:
-            yield conn
-        except BaseException:
-            transaction.rollback()
-            raise
-        finally:
-            request.state.read_connection = None
-        try:
-            transaction.commit()
-        except (sa_exc.OperationalError, sa_exc.InterfaceError) as exc:
-            log.info("read transaction ended by the database after the answer: %s",
-                     str(exc.orig or exc).splitlines()[0])
+async def get_connection(request: Request) -> AsyncIterator[Connection]:
+    """The request's read transaction (web/request_reads.py): nothing is checked out here, on
+    the event loop; the route's thread opens it at its first read and ends it as it returns
+    (``AppRoute``). What is still open when the answer has gone (the dependency's default
+    scope) is ended here, in a thread."""
+    reader = LazyRead(request.app.state.engine)
+    request.state.read_connection = reader  # for the page's templates: see request_reader
+    failed = False
+    try:
+        yield reader  # type: ignore[misc]
+    except BaseException:
+        failed = True
+        raise
+    finally:
+        request.state.read_connection = None
+        if reader.opened:
+            await run_in_threadpool(reader.end, failed)
 
 
 @contextlib.contextmanager
@@ -104,7 +101,7 @@ def request_reader(request: Request) -> Iterator[Connection]:
     A template helper that read through a transaction of its own held a second pooled
     connection while the page's was checked out."""
     conn = getattr(request.state, "read_connection", None)
-    if conn is not None:
+    if conn is not None and not conn.ended:
         yield conn
         return
     with read_transaction(request.app.state.engine) as conn:
@@ -207,7 +204,7 @@ def public_url(request: Request, path: str, query: dict[str, str] | None = None)
     return public_base(request) + path + (f"?{urlencode(query)}" if query else "")
 
 
-def single_valued_api_parameters(request: Request) -> None:
+async def single_valued_api_parameters(request: Request) -> None:
     """Every API parameter is one value (the OpenAPI description says so); ``?limit=5&limit=500``
     is a 400 naming it, rather than whichever value the parser keeps."""
     if not is_api(request):
@@ -303,8 +300,15 @@ def resolve_user(request: Request) -> User | None:
     return user
 
 
-def current_user(request: Request) -> User | None:
-    return resolve_user(request)
+async def current_user(request: Request) -> User | None:
+    """The dependency: a request without credentials is answered on the event loop (a thread
+    of the threadpool for each anonymous page was a hand-off for nothing); a lookup runs in one."""
+    if getattr(request.state, "user", _UNRESOLVED) is _UNRESOLVED and not (
+            _bearer_token(request) if is_api(request) else session_token(request)):
+        request.state.session = request.state.user = None
+    if getattr(request.state, "user", _UNRESOLVED) is not _UNRESOLVED:
+        return request.state.user  # type: ignore[no-any-return]
+    return await run_in_threadpool(resolve_user, request)
 
 
 class SignInRequired(Exception):
@@ -315,7 +319,8 @@ class SignInRequired(Exception):
         self.next_path = next_path
 
 
-def require_user(request: Request, user: Annotated[User | None, Depends(current_user)]) -> User:
+async def require_user(request: Request,
+                       user: Annotated[User | None, Depends(current_user)]) -> User:
     if user is not None:
         return user
     if is_api(request):

@@ -17,9 +17,9 @@ import threading
 from collections.abc import Awaitable, Callable
 
 from fastapi import Request, Response
-from fastapi.routing import APIRoute
 
 from dailypapers.web.deps import api_error, is_api, render
+from dailypapers.web.request_reads import AppRoute
 
 RETRY_AFTER_SECONDS = 2
 BUSY_MESSAGE = "too many searches are running; try again in a few seconds"
@@ -117,7 +117,7 @@ def busy_response(request: Request) -> Response:
     return response
 
 
-class LimitedRoute(APIRoute):
+class LimitedRoute(AppRoute):
     """A route whose handler runs only with a slot of the app's search limiter."""
 
     def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:

@@ -30,9 +30,10 @@ from dailypapers.web.deps import (
     session_token, set_session_cookie,
 )
 from dailypapers.web.json_response import JSONResponse
+from dailypapers.web.request_reads import AppRoute
 
-router = APIRouter(include_in_schema=False)
-api_router = APIRouter()
+router = APIRouter(include_in_schema=False, route_class=AppRoute)
+api_router = APIRouter(route_class=AppRoute)
 
 FormText = Annotated[str, Form()]
 NO_STORE = {"Cache-Control": "no-store"}  # pages that show a secret or a credential's form

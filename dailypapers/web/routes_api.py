@@ -26,8 +26,10 @@ from dailypapers.web.params import (
     week_doc,
 )
 from dailypapers.web.json_response import JSONResponse
+from dailypapers.web.request_reads import AppRoute
+from dailypapers.web.entries_cache import period_entries
 
-router = APIRouter(prefix="/api")
+router = APIRouter(prefix="/api", route_class=AppRoute)
 
 # huggingface.co's values, and ours for the same orders.
 _API_SORTS = {"publishedAt": "newest", "trending": "trending", "upvotes": "upvotes"}
@@ -81,8 +83,8 @@ def daily_papers(request: Request, conn: ConnDep) -> JSONResponse:
                 "week": catalog.parse_week,
                 "month": catalog.parse_month,
             }[name](params[name])
-            entries = catalog.entries_in(conn, period.start, period.end, sort=sort,
-                                         submitter=submitter)
+            entries = period_entries(request, conn, period.start, period.end, sort=sort,
+                                     submitter=submitter)
             window = entries[page * limit: page * limit + limit + 1]
         else:
             window = catalog.latest_entries(conn, sort=sort, limit=limit + 1,

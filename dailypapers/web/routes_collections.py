@@ -27,8 +27,9 @@ from dailypapers.web.deps import (
 from dailypapers.web import feeds
 from dailypapers.web.params import BadParam, int_doc, int_param
 from dailypapers.web.json_response import JSONResponse
+from dailypapers.web.request_reads import AppRoute
 
-router = APIRouter()
+router = APIRouter(route_class=AppRoute)
 T = TypeVar("T")
 _MAX_PAGE = 10_000
 

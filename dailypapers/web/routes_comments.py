@@ -28,8 +28,9 @@ from dailypapers.web.deps import (
 )
 from dailypapers.web.params import query_doc
 from dailypapers.web.json_response import JSONResponse
+from dailypapers.web.request_reads import AppRoute
 
-router = APIRouter()
+router = APIRouter(route_class=AppRoute)
 
 _SECURED = {"security": [{"apiToken": []}]}
 _COMMENT_SCHEMA: dict[str, Any] = {

@@ -41,8 +41,10 @@ from dailypapers.web import feeds
 from dailypapers.web.deps import ConnDep, api_error, public_base, render
 from dailypapers.web.limits import LimitedRoute
 from dailypapers.web.routes_search import filters_from
+from dailypapers.web.request_reads import AppRoute
+from dailypapers.web.version_memo import hidden_paper_ids, last_updated
 
-router = APIRouter()
+router = APIRouter(route_class=AppRoute)
 # Category and search feeds run a search: they share the search slots (web/limits.py).
 search_router = APIRouter(route_class=LimitedRoute)
 
@@ -154,7 +156,7 @@ def feeds_page(request: Request, conn: ConnDep) -> HTMLResponse:
     return render(request, "feeds.html", latest_day=day,
                   week=catalog.week_period(day).label if day else None,
                   categories=request.app.state.settings.arxiv_categories,
-                  last_updated=catalog.last_updated(conn), canonical="/feeds",
+                  last_updated=last_updated(request, conn), canonical="/feeds",
                   feeds=feeds.trending_links(),
                   description="Atom and RSS feeds of daily, weekly, trending, category and search "
                               "lists.")
@@ -209,7 +211,7 @@ def trending_feed(request: Request, conn: ConnDep) -> Response:
 def _search_papers(request: Request, conn: Connection, query: str,
                    filters: SearchFilters) -> list[dict[str, Any]]:
     # Papers a moderator hid are left out inside the search (they would take places otherwise).
-    filters = dataclasses.replace(filters, hidden_ids=catalog.hidden_paper_ids(conn))
+    filters = dataclasses.replace(filters, hidden_ids=hidden_paper_ids(request, conn))
     results = request.app.state.search.search(query, limit=feeds.MAX_ITEMS, filters=filters,
                                               sort="newest", mode="keyword", strict=True)
     rows = catalog.papers_by_ids(conn, [h.paper_id for h in results.hits])

@@ -24,9 +24,10 @@ from fastapi import APIRouter, Request
 
 from dailypapers.cli_errors import _first_line, safe_url
 from dailypapers.web.json_response import JSONResponse
+from dailypapers.web.request_reads import AppRoute
 
 log = logging.getLogger("dailypapers.web")
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=AppRoute)
 
 PROBE_TIMEOUT_SECONDS = 2.0
 NO_STORE = {"Cache-Control": "no-store"}

@@ -11,8 +11,9 @@ from fastapi.responses import HTMLResponse
 from dailypapers.job_runs import summaries
 from dailypapers.job_status import job_names, last_run_text, mail_line, queue_line
 from dailypapers.web.deps import ConnDep, RequireUser, render
+from dailypapers.web.request_reads import AppRoute
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=AppRoute)
 
 
 @router.get("/admin/jobs", response_class=HTMLResponse)

@@ -17,8 +17,9 @@ from dailypapers.ingest.media import CONTENT_TYPES, FILE_NAME, MediaFile, MediaL
 from dailypapers.ingest.validate import safe_url
 from dailypapers.web.cache import DATA_VERSION_STATE
 from dailypapers.web.deps import request_reader
+from dailypapers.web.request_reads import AppRoute
 
-router = APIRouter()
+router = APIRouter(route_class=AppRoute)
 
 CACHE_FOREVER = "public, max-age=31536000, immutable"
 

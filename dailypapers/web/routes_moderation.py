@@ -24,8 +24,9 @@ from dailypapers.web.deps import (
 )
 from dailypapers.web.params import ApiError, BadParam, api_doc, int_doc, int_param
 from dailypapers.web.json_response import JSONResponse
+from dailypapers.web.request_reads import AppRoute
 
-router = APIRouter()
+router = APIRouter(route_class=AppRoute)
 T = TypeVar("T")
 MAX_LOG_PAGE = 100_000
 

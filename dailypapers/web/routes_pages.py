@@ -22,8 +22,11 @@ from dailypapers.web import feeds
 from dailypapers.web.deps import ConnDep, render, resolve_user
 from dailypapers.web.routes_comments import page_thread, parse_sort
 from dailypapers.web.paper_markdown import linked_sections, paper_markdown
+from dailypapers.web.request_reads import AppRoute
+from dailypapers.web.entries_cache import period_entries
+from dailypapers.web.version_memo import last_updated, memo
 
-router = APIRouter()
+router = APIRouter(route_class=AppRoute)
 log = logging.getLogger("dailypapers.web")
 
 SORT_LABELS = {"trending": "Trending", "upvotes": "Most upvoted", "newest": "Newest"}
@@ -51,7 +54,7 @@ def latest(request: Request, conn: ConnDep, sort: str | None = None,
     if day is None:
         return render(request, "listing.html", period=None, entries=[], sort=_sort(sort),
                       sort_labels=SORT_LABELS, prev_link=None, next_link=None, pages=1,
-                      last_updated=catalog.last_updated(conn), canonical="/papers",
+                      last_updated=last_updated(request, conn), canonical="/papers",
                       feeds=feeds.links("/feeds/latest.atom", "Latest day's papers"),
                       description="Daily papers, with no papers imported yet.")
     return _listing(request, conn, catalog.day_period(day), sort, None, submitter, latest=day)
@@ -70,7 +73,7 @@ def trending(request: Request, conn: ConnDep, page: str | None = None) -> HTMLRe
         request, "listing.html", period=None, trending=True, nav="trending", trending_days=days,
         entries=shown, total=len(entries), first_rank=(number - 1) * PAGE_SIZE + 1,
         sort="trending", sort_labels=SORT_LABELS, prev_link=None, next_link=None,
-        page=number, pages=pages, page_link=page_link, last_updated=catalog.last_updated(conn),
+        page=number, pages=pages, page_link=page_link, last_updated=last_updated(request, conn),
         canonical=page_link(number), feeds=feeds.trending_links(), description=(
             f"Trending papers of the last {catalog.TRENDING_DAYS} featured days, by upvotes "
             "and freshness."),
@@ -136,7 +139,7 @@ def paper_page(request: Request, conn: ConnDep, paper_id: str,
     return render(request, "paper.html", paper=paper, features=features,
                   similar=_similar(request, conn, canonical),
                   linked=linked_sections(linked_of(conn, canonical)),
-                  last_updated=catalog.last_updated(conn), canonical=f"/papers/{canonical}",
+                  last_updated=last_updated(request, conn), canonical=f"/papers/{canonical}",
                   **page_thread(request, conn, canonical, _viewer_id(request), order))
 
 
@@ -206,14 +209,16 @@ def _listing(request: Request, conn: ConnDep, period: catalog.Period, sort: str 
     submitter = submitter or None
     if submitter is not None and len(submitter) > 128:  # the stored names are at most 128
         raise HTTPException(400, "invalid submitter: at most 128 characters")
-    entries = catalog.entries_in(conn, period.start, period.end, sort=sort, submitter=submitter)
+    entries = period_entries(request, conn, period.start, period.end, sort=sort,
+                             submitter=submitter)
     if period.kind == "day":  # a day is ~50 papers: one page
         number, pages, shown = 1, 1, entries
     else:
         number, pages, shown = _page_of(entries, page)
     keep = _query(sort, submitter)
     if period.kind == "day":
-        before, after = catalog.neighbour_days(conn, period.start)
+        before, after = memo(request, ("neighbours", period.start),
+                             lambda: catalog.neighbour_days(conn, period.start))
         prev_link = f"/papers/date/{before.isoformat()}{keep}" if before else None
         next_link = f"/papers/date/{after.isoformat()}{keep}" if after else None
     else:
@@ -244,7 +249,7 @@ def _listing(request: Request, conn: ConnDep, period: catalog.Period, sort: str 
                "month": f"/papers/month/{month_label}{keep}"},
         latest_label="Today" if latest is not None and latest == today else "Latest",
         nav="latest" if latest else None,
-        last_updated=catalog.last_updated(conn),
+        last_updated=last_updated(request, conn),
         canonical="/papers" if latest else path + _query("trending", None, number),
         description=_describe(period, len(entries)), feeds=announced,
     )

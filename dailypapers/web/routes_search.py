@@ -32,6 +32,7 @@ from dailypapers.web.params import (
     query_doc,
 )
 from dailypapers.web.json_response import JSONResponse
+from dailypapers.web.version_memo import hidden_paper_ids, last_updated
 
 # Every route here searches: at most DAILYPAPERS_SEARCH_CONCURRENCY run at once (web/limits.py).
 router = APIRouter(route_class=LimitedRoute)
@@ -135,7 +136,7 @@ def _run(request: Request, conn: ConnDep, q: str, *, limit: int, offset: int,
          strict: bool) -> SearchResults:
     params = request.query_params
     # Hidden papers are left out inside the search, so totals and pages count only what shows.
-    filters = dataclasses.replace(filters_from(params), hidden_ids=catalog.hidden_paper_ids(conn))
+    filters = dataclasses.replace(filters_from(params), hidden_ids=hidden_paper_ids(request, conn))
     return _service(request).search(
         q, limit=limit, offset=offset, filters=filters,
         sort=_choice(params, "sort", SORTS, "relevance"),
@@ -217,7 +218,7 @@ def search_page(request: Request, conn: ConnDep) -> HTMLResponse:
     params = request.query_params
     q = params.get("q") or ""
     context: dict[str, Any] = {"q": q, "params": params, "results": None, "error": None,
-                               "rows": [], "last_updated": catalog.last_updated(conn),
+                               "rows": [], "last_updated": last_updated(request, conn),
                                "feeds": feeds.search_links(params) if _feedable(q) else []}
     try:
         page = int_param(params, "page", 1, 1, 500)

@@ -24,8 +24,9 @@ from dailypapers.web.deps import (
 )
 from dailypapers.web.params import ApiError
 from dailypapers.web.json_response import JSONResponse
+from dailypapers.web.request_reads import AppRoute
 
-router = APIRouter()
+router = APIRouter(route_class=AppRoute)
 
 UNAVAILABLE = ("arXiv is not answering right now, so the paper could not be fetched. Nothing "
                "was stored; try again in a few minutes.")

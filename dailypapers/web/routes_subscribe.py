@@ -43,8 +43,9 @@ from dailypapers.web.deps import (
     ConnDep, CsrfDep, CurrentUser, PrivateWriteConnDep, RequireUser, User, client_address,
     csrf_token_for, public_base, rate_limit, render, secret_key,
 )
+from dailypapers.web.request_reads import AppRoute
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=AppRoute)
 
 FormText = Annotated[str, Form()]
 NO_STORE = {"Cache-Control": "no-store"}  # pages reached by a link that is a credential

@@ -14,8 +14,9 @@ from dailypapers.community.collections import public_collections_of
 from dailypapers.community.submissions import submissions_of
 from dailypapers.db.schema import users
 from dailypapers.web.deps import ConnDep, render
+from dailypapers.web.request_reads import AppRoute
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=AppRoute)
 
 PAGE_SIZE = 30
 MAX_PAGE = 1000

@@ -30,8 +30,9 @@ from dailypapers.web.deps import (
     write_gate,
 )
 from dailypapers.web.json_response import JSONResponse
+from dailypapers.web.request_reads import AppRoute
 
-router = APIRouter()
+router = APIRouter(route_class=AppRoute)
 T = TypeVar("T")
 
 

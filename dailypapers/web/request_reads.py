@@ -1,0 +1,121 @@
+"""A request's read transaction, opened where it is first used and ended in that same thread
+when the route returns: one hand-off to the threadpool per rendered answer instead of three.
+
+A sync ``yield`` dependency runs its start in one threadpool thread, the route in a second and
+its end in a third. Each hand-off wakes a thread, which waits for the interpreter lock, then
+wakes the event loop again; under bench/load.py's 64 clients the loop thread spent ~13 % of the
+lock's held time handing work to threads (py-spy --gil), and while a hand-off is under way
+nothing else in the process runs. So ``ConnDep`` is now an async dependency that touches no
+database (:class:`LazyRead`: nothing is checked out until the route's thread asks), and every
+route is an :class:`AppRoute`, whose sync routes end their reads in their own thread as they
+return. A read still open after that (an async route, a template rendered later) is ended by the
+dependency, in a thread, as before.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from fastapi.routing import APIRoute
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Connection, Engine, RootTransaction
+
+log = logging.getLogger("dailypapers.web")
+
+
+class LazyRead:
+    """Stands for a ``Connection`` in a read transaction: the first attribute asked of it
+    checks a connection out of the pool and begins (in the asking thread, never on the event
+    loop: routes and templates that read run in the threadpool). Used by one thread at a time."""
+
+    __slots__ = ("_engine", "_conn", "_transaction", "ended")
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._conn: Connection | None = None
+        self._transaction: RootTransaction | None = None
+        self.ended = False
+
+    @property
+    def opened(self) -> bool:
+        """Whether a connection is checked out now (to be ended)."""
+        return self._conn is not None
+
+    def _open(self) -> Connection:
+        conn = self._conn
+        if conn is None:
+            if self.ended:  # a reader that outlived its route: it must not hold a connection
+                raise RuntimeError("the request's read transaction has ended")
+            conn = self._engine.connect()
+            try:
+                self._transaction = conn.begin()
+            except BaseException:
+                conn.close()
+                raise
+            self._conn = conn
+        return conn
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._open(), name)
+
+    def end(self, failed: bool = False) -> None:
+        """Commit (a read has nothing to commit: it only ends the snapshot), or roll back when
+        the route failed; the connection goes back to the pool. Should the database have gone
+        away meanwhile, the end is only logged: raised, it would turn an answer that is ready
+        into an error (and after the answer, uvicorn would close the client's connection)."""
+        self.ended = True
+        conn, transaction = self._conn, self._transaction
+        if conn is None:
+            return
+        self._conn = self._transaction = None
+        try:
+            if transaction is not None and transaction.is_active:
+                if failed:
+                    transaction.rollback()
+                else:
+                    transaction.commit()
+        except (sa_exc.OperationalError, sa_exc.InterfaceError) as exc:
+            log.info("read transaction ended by the database after the answer: %s",
+                     str(exc.orig or exc).splitlines()[0])
+        finally:
+            conn.close()
+
+
+def end_reads(values: dict[str, Any], failed: bool) -> None:
+    for value in values.values():
+        if isinstance(value, LazyRead):
+            value.end(failed)
+
+
+def _ending_reads(call: Callable[..., Any]) -> Callable[..., Any]:
+    """``call`` (a sync route), ending the request's reads in its own thread as it returns."""
+    @functools.wraps(call)
+    def route_then_end_reads(**values: Any) -> Any:
+        try:
+            result = call(**values)
+        except BaseException:
+            end_reads(values, failed=True)
+            raise
+        end_reads(values, failed=False)
+        return result
+    route_then_end_reads.ends_reads = True  # type: ignore[attr-defined]
+    return route_then_end_reads
+
+
+class AppRoute(APIRoute):
+    """Every route of the app (the routers' ``route_class``): a sync route ends the request's
+    read transaction before its thread goes back to the pool (see the module's docstring).
+    Only the route's own ``ConnDep`` parameters are ended there; a reader asked for by another
+    dependency only is ended by that dependency."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        # The endpoint itself is wrapped (FastAPI reads its signature and globals through
+        # ``__wrapped__``): the app's included routers build their handlers from it.
+        if not getattr(endpoint, "ends_reads", False) and not inspect.iscoroutinefunction(
+                inspect.unwrap(endpoint)):
+            endpoint = _ending_reads(endpoint)
+        super().__init__(path, endpoint, **kwargs)

@@ -1,0 +1,126 @@
+"""A period's entries kept across votes (web/entries_cache.py): after a vote the day's page and
+JSON read only the voted paper again, show its new counts in the order its new score gives, and
+any other write reads the whole day again. Without PostgreSQL's listener nothing is kept."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+
+from dailypapers.community.votes import set_vote
+from dailypapers.db.engine import write_transaction
+from dailypapers.ingest.files import import_paths
+from dailypapers.rank.trending import TrendingParams
+from dailypapers.web.app import create_app
+from tests.helpers import add_voter, hf_item, write_json
+
+DAY = "2026-03-02"
+FIRST, SECOND, THIRD = "2603.00001", "2603.00002", "2603.00003"
+
+
+def _items(title: str = "Widget study") -> list[dict]:  # type: ignore[type-arg]
+    # Equal upvotes: trending ties, broken by id (FIRST, SECOND, THIRD).
+    return [hf_item(FIRST, title=title, upvotes=5, day=DAY),
+            hf_item(SECOND, title="Gadget study", upvotes=5, day=DAY),
+            hf_item(THIRD, title="Sprocket study", upvotes=5, day=DAY)]
+
+
+@pytest.fixture
+def site(engine, settings, tmp_path):  # type: ignore[no-untyped-def]
+    import_paths(engine, [write_json(tmp_path / f"{DAY}.json", _items())])
+    add_voter(engine)
+    app = create_app(settings, engine)
+    with TestClient(app) as client:
+        listener = app.state.data_versions.listener
+        if listener is not None:
+            deadline = time.monotonic() + 10
+            while not listener.connected:
+                assert time.monotonic() < deadline, "the version listener did not connect"
+                time.sleep(0.02)
+        yield app, client
+
+
+def _vote(engine, paper: str, on: bool = True) -> None:  # type: ignore[no-untyped-def]
+    with write_transaction(engine, changes="votes") as conn:
+        set_vote(conn, 1, paper, on, TrendingParams())
+
+
+def _page_order(text: str) -> list[str]:
+    return re.findall(r'<article class="card" id="paper-([0-9.]+)"', text)
+
+
+def _count_of(text: str, paper: str) -> str:
+    card = text[text.index(f'id="paper-{paper}"'):]
+    return re.search(r'<span class="count">(\d+)</span>', card).group(1)  # type: ignore[union-attr]
+
+
+def test_a_vote_reads_only_its_paper_again_and_moves_it_where_its_score_says(
+        site, engine, db_url):  # type: ignore[no-untyped-def]
+    app, client = site
+    cache = app.state.entries_cache
+    page = client.get(f"/papers/date/{DAY}")
+    api = client.get(f"/api/daily_papers?date={DAY}&sort=trending").json()
+    assert _page_order(page.text) == [FIRST, SECOND, THIRD]
+    assert [i["paper"]["id"] for i in api] == [FIRST, SECOND, THIRD]
+    reads = cache.reads
+
+    _vote(engine, THIRD)  # 6 upvotes: first of the day now
+    page = client.get(f"/papers/date/{DAY}")
+    api = client.get(f"/api/daily_papers?date={DAY}&sort=trending").json()
+    assert page.headers["x-cache"] == "miss"
+    assert _page_order(page.text) == [THIRD, FIRST, SECOND]
+    assert _count_of(page.text, THIRD) == "6" and _count_of(page.text, FIRST) == "5"
+    assert [i["paper"]["id"] for i in api] == [THIRD, FIRST, SECOND]
+    assert [i["paper"]["upvotes"] for i in api] == [6, 5, 5]
+    if db_url.startswith("postgresql"):
+        assert cache.reads == reads  # neither read the whole day again:
+        assert cache.refreshes == 1  # the page read the voted paper, and the API (the same
+        assert cache.reuses >= 1  # list: one day, by trending) took the page's list
+    else:  # no listener to tell which papers changed: every request reads the day
+        assert cache.reads == cache.refreshes == 0
+
+    _vote(engine, THIRD, on=False)  # back to the tie, and to the id order
+    page = client.get(f"/papers/date/{DAY}")
+    assert _page_order(page.text) == [FIRST, SECOND, THIRD]
+    assert _count_of(page.text, THIRD) == "5"
+    # The page renders as a fresh read would: the same bytes as a process that kept nothing.
+    with TestClient(create_app(app.state.settings, engine)) as fresh:
+        assert fresh.get(f"/papers/date/{DAY}").text == page.text
+
+
+def test_a_write_that_is_not_a_vote_reads_the_whole_day_again(
+        site, engine, tmp_path, db_url):  # type: ignore[no-untyped-def]
+    app, client = site
+    client.get(f"/papers/date/{DAY}")
+    _vote(engine, SECOND)
+    client.get(f"/papers/date/{DAY}")  # kept list refreshed
+    import_paths(engine, [write_json(tmp_path / "again.json", _items(title="Renamed study"))])
+    page = client.get(f"/papers/date/{DAY}")
+    assert "Renamed study" in page.text and "Widget study" not in page.text
+    assert _page_order(page.text) == [SECOND, FIRST, THIRD]
+
+
+def test_unvoted_lists_are_reused_and_votes_elsewhere_read_nothing(
+        site, engine, tmp_path, db_url):  # type: ignore[no-untyped-def]
+    if not db_url.startswith("postgresql"):
+        pytest.skip("the vote log needs PostgreSQL's listener")
+    app, client = site
+    cache = app.state.entries_cache
+    import_paths(engine, [write_json(tmp_path / "other.json", [
+        hf_item("2603.00009", title="Other day", upvotes=1, day="2026-03-03")])])
+    client.get(f"/papers/date/{DAY}")
+    client.get("/papers/date/2026-03-03")
+    reads = cache.reads
+    _vote(engine, "2603.00009")  # a paper of the other day
+    page = client.get(f"/papers/date/{DAY}")  # still cached as a page: no read at all
+    assert page.headers["x-cache"] == "hit"
+    other = client.get("/papers/date/2026-03-03")
+    assert other.headers["x-cache"] == "miss" and _count_of(other.text, "2603.00009") == "2"
+    assert cache.reads == reads and cache.refreshes == 1
+    # The same list asked for by the API is a list of its own (another sort, another key),
+    # and the day's page list is reused as it is.
+    assert client.get("/papers/date/2026-03-03?sort=newest").status_code == 200
+    assert cache.reads == reads + 1
