@@ -228,5 +228,61 @@ def test_paging_through_results_embeds_the_query_once(app) -> None:  # type: ign
     first = service.search("diffusion models for video generation", limit=5)
     second = service.search("diffusion models for video generation", limit=5, offset=5)
     info = service.query_vector.cache_info()
-    assert (info.misses, info.hits) == (1, 1)
+    # The second page is cut from the first's kept ranking (index/rankings.py): no embedding.
+    assert (info.misses, info.hits) == (1, 0)
     assert not {h.paper_id for h in first.hits} & {h.paper_id for h in second.hits}
+
+
+def test_the_same_search_is_ranked_once_while_the_indexes_stay(app, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The search page, Hugging Face's search API and ours rank a query alike: the ranking is
+    kept (index/rankings.py) while the indexes it used stay put, for DAILYPAPERS_CACHE_SECONDS
+    at most, and gives what a fresh ranking gives."""
+    from fastapi.testclient import TestClient
+
+    from dailypapers.index.keyword import SearchFilters
+
+    service = app.state.search
+    searched: list[str] = []
+    real = type(service.keyword).search
+
+    def counting(index, parsed, **kwargs):  # type: ignore[no-untyped-def]
+        searched.append(parsed.text)
+        return real(index, parsed, **kwargs)
+
+    monkeypatch.setattr(type(service.keyword), "search", counting)
+    q = "video diffusion"
+    with TestClient(app) as client:
+        page = client.get("/search", params={"q": q})
+        hf = client.get("/api/papers/search", params={"q": q}).json()
+        v1 = client.get("/api/v1/search", params={"q": q}).json()
+    assert page.status_code == 200 and hf and v1["data"]
+    assert searched == [q]  # one keyword search (and one dense) for the three
+    # As the routes ask (no filters given, no paper hidden):
+    fresh = service.search(q, limit=30, filters=SearchFilters())  # kept
+    assert searched == [q]
+    ids = [h.paper_id for h in fresh.hits]
+    assert [item["paper"]["id"] for item in hf][:len(ids)] == ids[:len(hf)]
+    assert [d["paper"]["id"] for d in v1["data"]] == ids[:len(v1["data"])]
+    service.rankings.max_age = -1.0  # older than DAILYPAPERS_CACHE_SECONDS: ranked again
+    again = service.search(q, limit=30, filters=SearchFilters())
+    assert searched == [q, q] and [h.paper_id for h in again.hits] == ids
+    service.rankings.max_age = 60.0
+    service.search(q, limit=30, filters=SearchFilters(), mode="dense")  # another mode is another ranking
+    assert len(searched) == 3
+    service.search(q, limit=30, filters=SearchFilters())
+    assert len(searched) == 3
+    # The vectors move (a paper embedded): the kept ranking is not taken.
+    vectors = service.vectors
+    monkeypatch.setattr(vectors, "watermark", vectors.watermark + 1)
+    service.search(q, limit=30, filters=SearchFilters())
+    assert len(searched) == 4
+
+
+def test_a_ranking_the_budget_cut_short_is_not_kept(app, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    service = app.state.search
+    service.budget_ms = 0.0  # every search out of time after its keyword part
+    cut = service.search("language model agents", limit=10)
+    assert cut.partial
+    service.budget_ms = 10_000.0
+    whole = service.search("language model agents", limit=10)
+    assert not whole.partial and whole.mode == "hybrid"

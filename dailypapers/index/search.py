@@ -37,6 +37,7 @@ from dailypapers.index.graph_store import graph_dir
 from dailypapers.index.keyword import KeywordIndex, SearchFilters, Weights
 from dailypapers.index.keyword_store import keyword_dir
 from dailypapers.index.query import ParsedQuery, QueryError, parse_query
+from dailypapers.index.rankings import RankingMemo
 from dailypapers.index.vectors import VectorIndex, embed_pending
 from dailypapers.settings import ANN_MIN_VECTORS, Settings
 
@@ -93,7 +94,7 @@ class SearchService:
     def __init__(self, engine: Engine, data_dir: Path, *, embedder: str | Embedder = "minilm-int8",
                  fusion: str = "convex", alpha: float = 0.4, alpha_short: float = 0.7,
                  rrf_k: float = 60.0, ann_min_vectors: int = ANN_MIN_VECTORS,
-                 budget_ms: float = DEFAULT_BUDGET_MS) -> None:
+                 budget_ms: float = DEFAULT_BUDGET_MS, ranking_seconds: float = 60.0) -> None:
         if fusion not in FUSIONS:
             raise ValueError(f"unknown fusion {fusion!r}; use one of {', '.join(FUSIONS)}")
         self.engine = engine
@@ -111,6 +112,7 @@ class SearchService:
         self._vectors: VectorIndex | None = None
         # Paging through results, or a popular query, embeds the same text again: remember it.
         self.query_vector = functools.lru_cache(maxsize=4096)(self._embed_query)
+        self.rankings = RankingMemo(ranking_seconds)  # the same search asked again
         self._lock = threading.Lock()
 
     @classmethod
@@ -119,7 +121,7 @@ class SearchService:
                    fusion=settings.search_fusion, alpha=settings.search_alpha,
                    alpha_short=settings.search_alpha_short, rrf_k=settings.search_rrf_k,
                    ann_min_vectors=settings.ann_min_vectors,
-                   budget_ms=settings.search_budget_ms)
+                   budget_ms=settings.search_budget_ms, ranking_seconds=settings.cache_seconds)
 
     # --- indexes -------------------------------------------------------------------------
 
@@ -180,10 +182,11 @@ class SearchService:
         return {"vectors": (vectors.watermark, len(vectors)) if vectors else None,
                 "text": str(keyword.generation) if keyword and keyword.generation else None}
 
-    def _note(self, *parts: str) -> None:
+    def _note(self, *parts: str) -> dict[str, object]:
         tokens = self.index_tokens()
         for part in parts:
             data_version.note_index(part, tokens[part])
+        return tokens
 
     def catch_up(self) -> None:
         """Index what the database gained since the watermarks (cheap when nothing changed)."""
@@ -228,8 +231,14 @@ class SearchService:
             # Before the search: a change after this only makes the noted state older.
             self._note("keyword" if sort == "upvotes" else "text")
             return self._keyword_only(parsed, limit, offset, filters, sort, deadline)
-        self._note("text", "vectors")
+        tokens, started = self._note("text", "vectors"), time.monotonic()
         want = max(CANDIDATES, offset + limit)
+        key, state = (repr(parsed), filters, mode, want), (tokens["text"], tokens["vectors"])
+        kept = self.rankings.get(key, state)  # index/rankings.py
+        if kept is not None:
+            ranked, total, kept_warnings = kept
+            return SearchResults(ranked[offset:offset + limit], total, parsed, mode, sort,
+                                 list(kept_warnings), deadline, budget)
         kw = self.keyword.search(parsed, limit=want, filters=filters, sort="relevance")
         warnings = list(kw.warnings)
         if time.monotonic() > deadline:  # the keyword ranking is what we have
@@ -241,6 +250,7 @@ class SearchService:
         if mode == "dense":
             ranked = self._dense(parsed, want, filters, None)
             hits = [SearchHit(pid, score, None, rank) for rank, (pid, score) in enumerate(ranked, 1)]
+            self.rankings.put(key, state, (hits, len(hits), tuple(warnings)), started)
             return SearchResults(hits[offset:offset + limit], len(hits), parsed, mode, sort, warnings,
                                  deadline, budget)
         constrained = bool(parsed.phrases or parsed.exclude_words or parsed.exclude_phrases
@@ -249,6 +259,8 @@ class SearchService:
         dense = self._dense(parsed, want, filters, allowed)
         fused = self._fuse(kw.hits, dense, self.alpha_for(parsed))
         total = max(kw.total, len(fused))
+        if time.monotonic() <= deadline:  # (one the budget cut short is not kept)
+            self.rankings.put(key, state, (fused, total, tuple(warnings)), started)
         return SearchResults(fused[offset:offset + limit], total, parsed, mode, sort, warnings,
                              deadline, budget)
 
