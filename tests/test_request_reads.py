@@ -106,3 +106,13 @@ def test_every_route_of_the_app_ends_its_reads(engine, settings):  # type: ignor
     routes = [r for r in app.routes if isinstance(r, APIRoute)]
     assert routes and all(isinstance(r, AppRoute) for r in routes), [
         r.path for r in routes if not isinstance(r, AppRoute)]
+
+
+def test_web_threads_bound_the_routes_running_at_once(engine, settings):  # type: ignore[no-untyped-def]
+    """DAILYPAPERS_WEB_THREADS: the threadpool's size in each web process (anyio's limiter of
+    the process's event loop, set when the app starts)."""
+    app = create_app(settings.model_copy(update={"web_threads": 3}), engine)
+    with TestClient(app) as client:
+        tokens = client.portal.call(
+            lambda: anyio.to_thread.current_default_thread_limiter().total_tokens)
+    assert tokens == 3
