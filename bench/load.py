@@ -78,7 +78,7 @@ USERS = 2000
 WEB_PROCESSES = 2
 WRK_THREADS = 2
 CACHE_BYTES = 256 << 20  # per web process
-WEB_THREADS = 2  # render threads per web process, as deploy/env.example sets them
+RENDERS = 2  # renders at once per web process, as deploy/env.example sets them
 STATIC_PATH = "/static/favicon.svg"
 STATIC_SECONDS, WARMUP_SECONDS = 20, 10
 TARGET_RATIO, TARGET_P99_MS = 40.0, 100.0
@@ -531,7 +531,7 @@ def main() -> None:
                # within DAILYPAPERS_CACHE_SECONDS, ~30 KB each; the 32 MiB default evicted
                # most of them here.
                "DAILYPAPERS_CACHE_BYTES": str(CACHE_BYTES), "DAILYPAPERS_CACHE_SHARED_URL": SHARED,
-               "DAILYPAPERS_WEB_THREADS": str(WEB_THREADS)}
+               "DAILYPAPERS_RENDER_CONCURRENCY": str(RENDERS)}
         log = work / "server.log"
         server = start_web(env, port, log)
         worker = start_worker(env, work / "worker.log")

@@ -201,10 +201,10 @@ class Settings(BaseSettings):
         description="The longest a cached anonymous answer that used the keyword index or the date "
         "is served (a write ends it sooner); other answers live until a write ends them",
     )
-    web_threads: int = Field(
+    render_concurrency: int = Field(
         default=40, ge=1, le=1000,
-        description="Threads each web process renders answers in at once (its threadpool); "
-        "more wait on its event loop, which keeps answering cached pages meanwhile",
+        description="Pages and API answers each web process renders at once; more wait on its "
+        "event loop, which keeps answering cached ones and static files meanwhile",
     )
     cache_shared_url: str = Field(
         default="", description="redis://host:port/db where the web processes share their "

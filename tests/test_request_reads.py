@@ -108,11 +108,41 @@ def test_every_route_of_the_app_ends_its_reads(engine, settings):  # type: ignor
         r.path for r in routes if not isinstance(r, AppRoute)]
 
 
-def test_web_threads_bound_the_routes_running_at_once(engine, settings):  # type: ignore[no-untyped-def]
-    """DAILYPAPERS_WEB_THREADS: the threadpool's size in each web process (anyio's limiter of
-    the process's event loop, set when the app starts)."""
-    app = create_app(settings.model_copy(update={"web_threads": 3}), engine)
-    with TestClient(app) as client:
-        tokens = client.portal.call(
-            lambda: anyio.to_thread.current_default_thread_limiter().total_tokens)
-    assert tokens == 3
+@pytest.mark.parametrize("slots", [1, 3])
+def test_renders_wait_on_the_loop_for_one_of_the_render_slots(
+        engine, settings, tmp_path, monkeypatch, slots):  # type: ignore[no-untyped-def]
+    """DAILYPAPERS_RENDER_CONCURRENCY: at most that many renders at once in a web process."""
+    import asyncio
+    import time
+
+    import httpx
+
+    from dailypapers import catalog
+
+    import_paths(engine, [write_json(tmp_path / "2026-03-02.json", [
+        hf_item(PAPER, title="Widget study", upvotes=7, day="2026-03-02")])])
+    app = create_app(settings.model_copy(update={"render_concurrency": slots,
+                                                 "cache_bytes": 0}), engine)
+    lock, running, most = threading.Lock(), [0], [0]
+    real = catalog.entries_in
+
+    def slow_read(*args, **kwargs):  # type: ignore[no-untyped-def]
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.3)
+        with lock:
+            running[0] -= 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(catalog, "entries_in", slow_read)
+
+    async def three_renders() -> list[int]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+            answers = await asyncio.gather(*(c.get(f"/papers/date/2026-03-02?sort={sort}")
+                                             for sort in ("trending", "upvotes", "newest")))
+        return [a.status_code for a in answers]
+
+    assert asyncio.run(three_renders()) == [200, 200, 200]
+    assert most[0] == slots

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-import anyio.to_thread
 import jinja2
 import jinja2.bccache
 from fastapi import Depends, FastAPI, Request
@@ -101,9 +100,6 @@ def create_app(
         # server: keep it out of the cyclic collector's full passes, the cause of 90-470 ms
         # spikes every ~100 requests in bench/page_speed.py.
         gc.freeze()
-        # Render threads at once: each one takes turns on the interpreter lock with the event
-        # loop, which answers the cached pages (see DAILYPAPERS_WEB_THREADS in the README).
-        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.web_threads
         if own_logging:
             configure_logging(settings.log_format)
         for job in jobs:

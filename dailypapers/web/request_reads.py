@@ -14,15 +14,20 @@ dependency, in a thread, as before.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
 import logging
-from collections.abc import Callable
+import threading
+import weakref
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fastapi.routing import APIRoute
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine, RootTransaction
+from starlette.requests import Request
+from starlette.responses import Response
 
 log = logging.getLogger("dailypapers.web")
 
@@ -107,15 +112,51 @@ def _ending_reads(call: Callable[..., Any]) -> Callable[..., Any]:
 
 
 class AppRoute(APIRoute):
-    """Every route of the app (the routers' ``route_class``): a sync route ends the request's
-    read transaction before its thread goes back to the pool (see the module's docstring).
-    Only the route's own ``ConnDep`` parameters are ended there; a reader asked for by another
-    dependency only is ended by that dependency."""
+    """Every route of the app (the routers' ``route_class``). A sync route (a render) ends the
+    request's read transaction before its thread goes back to the pool (see the module's
+    docstring; only the route's own ``ConnDep`` parameters are ended there, a reader asked for
+    by another dependency only is ended by that dependency), and waits on the event loop for one
+    of DAILYPAPERS_RENDER_CONCURRENCY slots (:func:`render_slot`)."""
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         # The endpoint itself is wrapped (FastAPI reads its signature and globals through
         # ``__wrapped__``): the app's included routers build their handlers from it.
-        if not getattr(endpoint, "ends_reads", False) and not inspect.iscoroutinefunction(
-                inspect.unwrap(endpoint)):
+        self.renders = getattr(endpoint, "ends_reads", False) or not inspect.iscoroutinefunction(
+            inspect.unwrap(endpoint))
+        if self.renders and not getattr(endpoint, "ends_reads", False):
             endpoint = _ending_reads(endpoint)
         super().__init__(path, endpoint, **kwargs)
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        if not getattr(self, "renders", False):
+            return handler
+
+        async def in_turn(request: Request) -> Response:
+            async with render_slot(request):
+                return await handler(request)
+
+        return in_turn
+
+
+_slots_lock = threading.Lock()
+
+
+def render_slot(request: Request) -> asyncio.Semaphore:
+    """One of the web process's DAILYPAPERS_RENDER_CONCURRENCY render slots (``async with``).
+
+    Every render thread takes turns on the interpreter lock with the event loop, which answers
+    the cached pages and static files meanwhile: with anyio's 40 threads rendering at once the
+    loop got a small share of it, and a cached page waited behind renders. A render waiting for
+    a slot waits on the loop and holds no thread. bench/load.py, alternating runs on 2 cores:
+    ~820 requests/s with 1 or 2 renders at once per web process, ~730 with 4, ~600 with 40."""
+    state = request.app.state
+    loop = asyncio.get_running_loop()  # asyncio primitives belong to one loop; tests run several
+    with _slots_lock:
+        slots = getattr(state, "render_slots", None)
+        if slots is None:
+            slots = state.render_slots = weakref.WeakKeyDictionary()
+        slot = slots.get(loop)
+        if slot is None:
+            slot = slots[loop] = asyncio.Semaphore(state.settings.render_concurrency)
+    return slot
