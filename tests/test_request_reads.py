@@ -146,3 +146,39 @@ def test_renders_wait_on_the_loop_for_one_of_the_render_slots(
 
     assert asyncio.run(three_renders()) == [200, 200, 200]
     assert most[0] == slots
+
+
+def test_a_render_that_waits_too_long_for_a_slot_is_a_503_with_retry_after(
+        engine, settings, tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
+    """No request waits without bound: as long as for a pooled connection, then a 503."""
+    import asyncio
+    import time
+
+    import httpx
+
+    from dailypapers import catalog
+
+    import_paths(engine, [write_json(tmp_path / "2026-03-02.json", [
+        hf_item(PAPER, title="Widget study", upvotes=7, day="2026-03-02")])])
+    app = create_app(settings.model_copy(update={
+        "render_concurrency": 1, "cache_bytes": 0, "db_pool_timeout_seconds": 0.2}), engine)
+    real = catalog.entries_in
+    monkeypatch.setattr(catalog, "entries_in",
+                        lambda *a, **k: time.sleep(1.0) or real(*a, **k))
+
+    async def two() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+            slow = asyncio.ensure_future(c.get("/papers/date/2026-03-02"))
+            await asyncio.sleep(0.1)  # the first holds the one slot
+            started = time.monotonic()
+            page, api = await asyncio.gather(c.get("/papers/date/2026-03-02?sort=newest"),
+                                             c.get("/api/daily_papers?date=2026-03-02"))
+            waited = time.monotonic() - started
+            return [await slow, page, api, waited]  # type: ignore[list-item]
+
+    first, page, api, waited = asyncio.run(two())
+    assert first.status_code == 200
+    assert page.status_code == api.status_code == 503 and waited < 0.9
+    assert page.headers["retry-after"] and api.headers["retry-after"]
+    assert "busy" in page.text and api.json()["error"].startswith("the server is busy")

@@ -107,12 +107,12 @@ def limiter_for(request: Request) -> ConcurrencyLimiter:
     return limiter
 
 
-def busy_response(request: Request) -> Response:
+def busy_response(request: Request, message: str = BUSY_MESSAGE) -> Response:
     headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
     if is_api(request):
-        response: Response = api_error(503, BUSY_MESSAGE)
+        response: Response = api_error(503, message)
     else:
-        response = render(request, "error.html", 503, title="Busy", message=BUSY_MESSAGE.capitalize())
+        response = render(request, "error.html", 503, title="Busy", message=message.capitalize())
     response.headers.update(headers)
     return response
 

@@ -133,13 +133,27 @@ class AppRoute(APIRoute):
             return handler
 
         async def in_turn(request: Request) -> Response:
-            async with render_slot(request):
+            slot = render_slot(request)
+            if slot.locked():  # wait for a turn, as long as for a pooled connection at most
+                try:
+                    await asyncio.wait_for(
+                        slot.acquire(), request.app.state.settings.db_pool_timeout_seconds)
+                except TimeoutError:  # never a hang: a 503 with Retry-After
+                    from dailypapers.web.limits import busy_response
+
+                    return busy_response(request, RENDERS_BUSY)
+            else:
+                await slot.acquire()
+            try:
                 return await handler(request)
+            finally:
+                slot.release()
 
         return in_turn
 
 
 _slots_lock = threading.Lock()
+RENDERS_BUSY = "the server is busy; try again in a few seconds"
 
 
 def render_slot(request: Request) -> asyncio.Semaphore:
@@ -149,7 +163,11 @@ def render_slot(request: Request) -> asyncio.Semaphore:
     the cached pages and static files meanwhile: with anyio's 40 threads rendering at once the
     loop got a small share of it, and a cached page waited behind renders. A render waiting for
     a slot waits on the loop and holds no thread. bench/load.py, alternating runs on 2 cores:
-    ~820 requests/s with 1 or 2 renders at once per web process, ~730 with 4, ~600 with 40."""
+    ~820 requests/s with 1 or 2 renders at once per web process, ~730 with 4, ~600 with 40.
+    A render waits for a slot as long as for a pooled connection
+    (DAILYPAPERS_DB_POOL_TIMEOUT_SECONDS), then answers 503 with Retry-After: during a database
+    outage each render holds its slot up to the connect timeout, and those behind it must not
+    wait without bound."""
     state = request.app.state
     loop = asyncio.get_running_loop()  # asyncio primitives belong to one loop; tests run several
     with _slots_lock:
