@@ -124,3 +124,19 @@ def test_unvoted_lists_are_reused_and_votes_elsewhere_read_nothing(
     # and the day's page list is reused as it is.
     assert client.get("/papers/date/2026-03-03?sort=newest").status_code == 200
     assert cache.reads == reads + 1
+
+
+def test_the_lists_are_bounded_by_their_entries(engine, settings):  # type: ignore[no-untyped-def]
+    """A quarter of DAILYPAPERS_CACHE_BYTES or so on top of the page cache: the least recently
+    used lists go first."""
+    from dailypapers.web.entries_cache import ENTRY_BYTES, MIN_ENTRIES, EntriesCache, Kept
+
+    assert EntriesCache.for_cache_bytes(32 << 20)._lists.max_bytes == (32 << 20) // ENTRY_BYTES
+    assert EntriesCache.for_cache_bytes(1)._lists.max_bytes == MIN_ENTRIES
+    cache = EntriesCache(10)
+    lists = {day: Kept([object()] * 4, (0, 0)) for day in ("a", "b", "c")}  # type: ignore[list-item]
+    for day, kept in lists.items():
+        cache.put(1, (day,), kept)
+    assert cache.get(1, ("a",)) is None  # 3 lists of 4 (+1 each) do not fit in 10
+    assert cache.get(1, ("b",)) is lists["b"] and cache.get(1, ("c",)) is lists["c"]
+    assert cache.get(2, ("c",)) is None  # another data version

@@ -147,7 +147,8 @@ def create_app(
     # reads only a data-version move changes (web/version_memo.py); keyed like the cache
     app.state.version_memo = VersionMemo() if settings.cache_bytes > 0 else None
     # a period's entries, kept across the votes that end its page (web/entries_cache.py)
-    app.state.entries_cache = EntriesCache() if settings.cache_bytes > 0 else None
+    app.state.entries_cache = (EntriesCache.for_cache_bytes(settings.cache_bytes)
+                               if settings.cache_bytes > 0 else None)
     app.state.templates = templates
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 

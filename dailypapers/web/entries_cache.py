@@ -31,7 +31,11 @@ from dailypapers import catalog
 from dailypapers.db import data_version
 from dailypapers.web.cache import DATA_VERSION_STATE, SizedLRU
 
-MAX_ENTRIES = 50_000  # entries kept per web process, over all lists (~2 KB each)
+# Entries kept per web process, over all lists: one for every ENTRY_BYTES of
+# DAILYPAPERS_CACHE_BYTES (a paper row with its abstract and authors is a few KB in memory), so
+# the lists take about a quarter on top of the page cache, as the cards do (web/fragments.py).
+ENTRY_BYTES = 16 << 10
+MIN_ENTRIES = 1000
 
 
 @dataclass(frozen=True)
@@ -41,7 +45,13 @@ class Kept:
 
 
 class EntriesCache:
-    def __init__(self, max_entries: int = MAX_ENTRIES) -> None:
+    """Lists of one data version at a time, bounded by their entries (LRU)."""
+
+    @classmethod
+    def for_cache_bytes(cls, cache_bytes: int) -> EntriesCache:
+        return cls(max(MIN_ENTRIES, cache_bytes // ENTRY_BYTES))
+
+    def __init__(self, max_entries: int) -> None:
         self._lists = SizedLRU(max_entries, lambda kept: len(kept.entries) + 1)
         self._lock = threading.Lock()
         self._version: Any = None
