@@ -59,6 +59,7 @@ import asyncio
 import email.utils
 import hashlib
 import re
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -161,6 +162,32 @@ class SizedLRU:
             self._bytes, self._version = 0, version
 
 
+class VersionedLRU:
+    """A :class:`SizedLRU` of the newest data version seen, shared by the threads that render
+    (a lock guards it): what a request keyed on an older version read is not kept (it reads at
+    least that version's rows, maybe newer ones, and the store moved on). The version comes from
+    web/cache.py, read before the request's rows, so a value kept under it is at least as new
+    as it says. Used for cards (web/fragments.py), lists (web/entries_cache.py) and small reads
+    (web/version_memo.py)."""
+
+    def __init__(self, max_bytes: int, size: Callable[[Any], int]) -> None:
+        self._lru = SizedLRU(max_bytes, size)
+        self._lock = threading.Lock()
+        self.max_bytes = max_bytes
+
+    def get(self, version: Any, key: tuple[Any, ...] | str) -> Any:
+        with self._lock:
+            return self._lru.get(key) if version == self._lru._version else None  # type: ignore[arg-type]
+
+    def put(self, version: Any, key: tuple[Any, ...] | str, value: Any) -> None:
+        with self._lock:
+            held = self._lru._version
+            if held is not None and version < held:
+                return  # a request that read the version before the last move: not kept
+            self._lru.saw_version(version)
+            self._lru.put(key, value)  # type: ignore[arg-type]
+
+
 class ResponseStore(SizedLRU):
     """The answers, none older than ``max_age``. Only the event loop's thread touches it."""
 
@@ -260,11 +287,20 @@ class VersionReader:
     def votes_changed(self, ids: Any, mark: tuple[int, int] | None) -> bool | None:
         """Whether a paper of ``ids`` got a vote after ``mark``; None when the log cannot tell
         (the listener reconnected since, or the log forgot)."""
-        now = self.vote_mark()
-        if (mark is None or now is None or now[0] != mark[0]
-                or not data_version.VOTE_LOG.knows_since(mark[1])):
+        if not self._log_tells(mark):
             return None
-        return data_version.VOTE_LOG.changed_since(ids, mark[1])
+        return data_version.VOTE_LOG.changed_since(ids, mark[1])  # type: ignore[index]
+
+    def voted_since(self, ids: Any, mark: tuple[int, int] | None) -> set[str] | None:
+        """Which papers of ``ids`` got a vote after ``mark``; None when the log cannot tell."""
+        if not self._log_tells(mark):
+            return None
+        return data_version.VOTE_LOG.voted_since(ids, mark[1])  # type: ignore[index]
+
+    def _log_tells(self, mark: tuple[int, int] | None) -> bool:
+        now = self.vote_mark()
+        return (mark is not None and now is not None and now[0] == mark[0]
+                and data_version.VOTE_LOG.knows_since(mark[1]))
 
     def stamps(self, ids: list[str]) -> dict[str, tuple[Any, ...]]:
         self.stamp_reads += 1

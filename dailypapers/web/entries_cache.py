@@ -20,7 +20,6 @@ refresh makes a new list, with new entries for the papers read again).
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +28,7 @@ from starlette.requests import Request
 
 from dailypapers import catalog
 from dailypapers.db import data_version
-from dailypapers.web.cache import DATA_VERSION_STATE, SizedLRU
+from dailypapers.web.cache import DATA_VERSION_STATE, VersionedLRU
 
 # Entries kept per web process, over all lists: one for every ENTRY_BYTES of
 # DAILYPAPERS_CACHE_BYTES (a paper row with its abstract and authors is a few KB in memory), so
@@ -52,23 +51,14 @@ class EntriesCache:
         return cls(max(MIN_ENTRIES, cache_bytes // ENTRY_BYTES))
 
     def __init__(self, max_entries: int) -> None:
-        self._lists = SizedLRU(max_entries, lambda kept: len(kept.entries) + 1)
-        self._lock = threading.Lock()
-        self._version: Any = None
+        self._lists = VersionedLRU(max_entries, lambda kept: len(kept.entries) + 1)
         self.reads = self.refreshes = self.reuses = 0
 
     def get(self, version: Any, key: tuple[Any, ...]) -> Kept | None:
-        with self._lock:
-            return self._lists.get(key) if version == self._version else None
+        return self._lists.get(version, key)  # type: ignore[no-any-return]
 
     def put(self, version: Any, key: tuple[Any, ...], kept: Kept) -> None:
-        with self._lock:
-            if self._version is not None and version < self._version:
-                return  # read by a request that read the version before the last move
-            if version != self._version:
-                self._version = version
-                self._lists.saw_version(version)
-            self._lists.put(key, kept)
+        self._lists.put(version, key, kept)
 
 
 def period_entries(request: Request, conn: Connection, start: dt.date, end: dt.date, *,
@@ -82,11 +72,10 @@ def period_entries(request: Request, conn: Connection, start: dt.date, end: dt.d
         return catalog.entries_in(conn, start, end, sort=sort, submitter=submitter)
     key = (start, end, sort, submitter)
     kept = cache.get(version, key)
-    if (kept is None or kept.mark[0] != mark[0]
-            or not data_version.VOTE_LOG.knows_since(kept.mark[1])):
+    voted = (versions.voted_since([e.paper["id"] for e in kept.entries], kept.mark)
+             if kept is not None else None)
+    if kept is None or voted is None:  # (the log cannot tell since the list was read)
         return _read_all(cache, version, key, mark, conn, start, end, sort, submitter)
-    voted = data_version.VOTE_LOG.voted_since([e.paper["id"] for e in kept.entries],
-                                              kept.mark[1])
     if not voted:
         cache.reuses += 1
         data_version.note_papers(e.paper for e in kept.entries)  # web/cache.py's stamps

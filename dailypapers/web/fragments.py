@@ -14,7 +14,6 @@ kept, nor is any card of a request the page cache did not key (no version known)
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 from jinja2 import Environment, pass_context
@@ -22,38 +21,28 @@ from jinja2.runtime import Context
 from markupsafe import Markup
 
 from dailypapers.settings import Settings
-from dailypapers.web.cache import DATA_VERSION_STATE, SizedLRU
+from dailypapers.web.cache import DATA_VERSION_STATE, VersionedLRU
 
 CARD_TEMPLATE = "_card.html"
 
 
 class FragmentStore:
-    """Rendered fragments of one data version at a time (web/cache.py's ``SizedLRU``).
-    Rendering runs on threadpool threads: a lock guards it."""
+    """Rendered fragments of one data version at a time (web/cache.py's ``VersionedLRU``)."""
 
     def __init__(self, max_bytes: int) -> None:
-        self._cards = SizedLRU(max_bytes, lambda html: len(html) + 100)
-        self._lock = threading.Lock()
-        self._version: Any = None
+        self._cards = VersionedLRU(max_bytes, lambda html: len(html) + 100)
         self.hits = self.misses = 0
 
     def get(self, version: Any, key: tuple[Any, ...]) -> str | None:
-        with self._lock:
-            found = self._cards.get(key) if version == self._version else None
-            if found is not None:
-                self.hits += 1
-            else:
-                self.misses += 1
-            return found
+        found: str | None = self._cards.get(version, key)
+        if found is not None:
+            self.hits += 1
+        else:
+            self.misses += 1
+        return found
 
     def put(self, version: Any, key: tuple[Any, ...], html: str) -> None:
-        with self._lock:
-            if self._version is not None and version < self._version:
-                return  # a request that read the version before the last move: not kept
-            self._version = version
-            self._cards.saw_version(version)
-            if self._cards.get(key) is None:
-                self._cards.put(key, html)
+        self._cards.put(version, key, html)
 
 
 def install(env: Environment, app_state: Any, settings: Settings) -> None:

@@ -11,46 +11,36 @@ cache did not key (signed in, not a GET) read the database as before.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Hashable
 import datetime as dt
+from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
 
 from sqlalchemy.engine import Connection
 from starlette.requests import Request
 
 from dailypapers import catalog
-from dailypapers.web.cache import DATA_VERSION_STATE
+from dailypapers.web.cache import DATA_VERSION_STATE, VersionedLRU
 
 T = TypeVar("T")
-MAX_VALUES = 10_000  # more keys than that in one version: start over (days × kinds is ~1,000)
+MAX_VALUES = 10_000  # values kept in one version, least recently used first out (days × kinds is ~1,000)
 
 
 class VersionMemo:
-    """Values of one data version at a time; threads share it (a lock guards it)."""
+    """Values of one data version at a time (web/cache.py's ``VersionedLRU``)."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._version: Any = None
-        self._values: dict[Hashable, Any] = {}
+        self._values = VersionedLRU(MAX_VALUES, lambda _: 1)
         self.hits = self.misses = 0
 
     def get(self, version: Any, key: Hashable, compute: Callable[[], T]) -> T:
-        with self._lock:
-            if version == self._version and key in self._values:
-                self.hits += 1
-                return self._values[key]  # type: ignore[no-any-return]
+        kept = self._values.get(version, key)  # (value,): a value may be None
+        if kept is not None:
+            self.hits += 1
+            return kept[0]  # type: ignore[no-any-return]
         self.misses += 1
         value = compute()
-        with self._lock:
-            if self._version is None or version > self._version:
-                self._version, self._values = version, {}
-            if version == self._version:  # (an older version's value is not kept)
-                if len(self._values) >= MAX_VALUES:
-                    self._values = {}
-                self._values[key] = value
+        self._values.put(version, key, (value,))
         return value
-
 
 def memo(request: Request, key: Hashable, compute: Callable[[], T]) -> T:
     """``compute()``, or its value kept at this request's data version."""
