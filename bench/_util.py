@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import statistics
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 # As the server runs (dailypapers/__init__.py): one BLAS thread. Import this module before numpy.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -43,3 +46,42 @@ def headline(name: str, value: float, unit: str, target: str, ok: bool) -> None:
     """Print the one closing line and exit non-zero when the target is missed."""
     print(f"{name}: {value:.4g} {unit} (target {target}){'' if ok else ' MISSED'}")
     sys.exit(0 if ok else 1)
+
+
+def corpus_files(limit_files: int | None = None) -> tuple[list[Path], list[Path]]:
+    """(hf-daily's files, the arXiv OAI-PMH pages), the first ``limit_files`` of each."""
+    hf_files = sorted((SHARED_DATA / "hf-daily").glob("*.json"))
+    oai_files = sorted((SHARED_DATA / "arxiv" / "oai-pmh-cs-2016").glob("*.gz"))
+    if limit_files:
+        hf_files, oai_files = hf_files[:limit_files], oai_files[:limit_files]
+    return hf_files, oai_files
+
+
+def papers_in(paths: list[Path]) -> Iterator[Any]:
+    """The paper records these files hold, as the import parses them (refusals skipped)."""
+    from dailypapers.ingest.files import iter_file
+    from dailypapers.ingest.records import ParsedItem
+
+    for path in paths:
+        for item in iter_file(path):
+            if isinstance(item, ParsedItem):
+                yield item.paper
+
+
+@contextlib.contextmanager
+def throwaway_database(admin_url: str, name: str) -> Iterator[str]:
+    """A new PostgreSQL database ``name`` on ``admin_url``'s server (its URL), dropped after."""
+    import sqlalchemy as sa
+
+    from dailypapers.db.engine import make_engine
+
+    admin = make_engine(admin_url).execution_options(isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield sa.engine.make_url(admin_url).set(database=name).render_as_string(
+            hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()

@@ -27,7 +27,7 @@ import statistics
 import time
 from unittest import mock
 
-from _util import SHARED_DATA, Timer, headline
+from _util import SHARED_DATA, Timer, headline, throwaway_database
 
 import sqlalchemy as sa
 
@@ -153,12 +153,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=200)
     args = parser.parse_args()
-    name = f"dailypapers_jsonload_{os.getpid()}"
-    admin = make_engine(PG).execution_options(isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    url = sa.engine.make_url(PG).set(database=name).render_as_string(hide_password=False)
-    try:
+    with throwaway_database(PG, f"dailypapers_jsonload_{os.getpid()}") as url:
         engine = make_engine(url)
         upgrade(engine)
         with Timer() as t:
@@ -167,10 +162,6 @@ def main() -> None:
         decode_figures(engine)
         engine.dispose()
         speedup = end_to_end(url, args.repeat)
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
     headline("json_decode_day_query_speedup", speedup, "x", f"≥ {TARGET_SPEEDUP}",
              speedup >= TARGET_SPEEDUP)
 

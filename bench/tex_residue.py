@@ -40,12 +40,10 @@ import subprocess
 import sys
 import time
 
-from _util import REPO, SHARED_DATA, headline
+from _util import REPO, corpus_files, headline, papers_in
 
 from markupsafe import escape  # noqa: E402
 
-from dailypapers.ingest.files import iter_file  # noqa: E402
-from dailypapers.ingest.records import ParsedItem  # noqa: E402
 from dailypapers.web import textex  # noqa: E402
 from dailypapers.web.mathtext import math_markup, split_math  # noqa: E402
 
@@ -105,21 +103,9 @@ def known(name: str) -> bool:
 
 
 def abstracts(limit_files: int | None) -> tuple[list[str], list[str]]:
-    hf_files = sorted((SHARED_DATA / "hf-daily").glob("*.json"))
-    oai_files = sorted((SHARED_DATA / "arxiv" / "oai-pmh-cs-2016").glob("*.gz"))
-    if limit_files:
-        hf_files, oai_files = hf_files[:limit_files], oai_files[:limit_files]
-
-    def read(paths: list) -> list[str]:  # type: ignore[type-arg]
-        out = []
-        for path in paths:
-            for item in iter_file(path):
-                if isinstance(item, ParsedItem) and item.paper.abstract:
-                    out.append(item.paper.abstract)
-        return out
-
-    return read(hf_files), read(oai_files)
-
+    hf_files, oai_files = corpus_files(limit_files)
+    return ([p.abstract for p in papers_in(hf_files) if p.abstract],
+            [p.abstract for p in papers_in(oai_files) if p.abstract])
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

@@ -31,31 +31,19 @@ import logging
 import random
 import time
 
-from _util import SHARED_DATA, headline
+from _util import corpus_files, headline, papers_in
 
-from dailypapers.ingest.files import iter_file  # noqa: E402
-from dailypapers.ingest.records import ParsedItem  # noqa: E402
 from dailypapers.web import textex  # noqa: E402
 from dailypapers.web.mathtext import split_math  # noqa: E402
 
 
 def read_texts(limit_files: int | None) -> tuple[list[str], list[str]]:
     """(hf-daily titles and abstracts, arXiv OAI titles and abstracts)."""
-    hf_files = sorted((SHARED_DATA / "hf-daily").glob("*.json"))
-    oai_files = sorted((SHARED_DATA / "arxiv" / "oai-pmh-cs-2016").glob("*.gz"))
-    if limit_files:
-        hf_files, oai_files = hf_files[:limit_files], oai_files[:limit_files]
+    def texts(paths: list) -> list[str]:  # type: ignore[type-arg]
+        return [t for paper in papers_in(paths) for t in (paper.title, paper.abstract) if t]
 
-    def read(paths: list) -> list[str]:  # type: ignore[type-arg]
-        out = []
-        for path in paths:
-            for item in iter_file(path):
-                if isinstance(item, ParsedItem):
-                    out += [t for t in (item.paper.title, item.paper.abstract) if t]
-        return out
-
-    return read(hf_files), read(oai_files)
-
+    hf_files, oai_files = corpus_files(limit_files)
+    return texts(hf_files), texts(oai_files)
 
 def segments(texts: list[str]) -> list[str]:
     """The text segments mathtext.math_markup passes to tex_to_text, those with TeX."""

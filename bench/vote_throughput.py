@@ -35,6 +35,7 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _util import throwaway_database  # noqa: E402
 
 import sqlalchemy as sa  # noqa: E402
 from sqlalchemy.dialects import postgresql, sqlite  # noqa: E402
@@ -218,18 +219,8 @@ def main() -> int:
         if args.only in (None, "sqlite"):
             results["sqlite"] = run("sqlite", f"sqlite:///{folder}/bench.sqlite3", folder, args)
         if args.only in (None, "postgresql"):
-            name = f"dailypapers_votes_{uuid.uuid4().hex[:8]}"
-            admin = make_engine(PG).execution_options(isolation_level="AUTOCOMMIT")
-            with admin.connect() as conn:
-                conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-            try:
-                url = sa.engine.make_url(PG).set(database=name).render_as_string(
-                    hide_password=False)
+            with throwaway_database(PG, f"dailypapers_votes_{uuid.uuid4().hex[:8]}") as url:
                 results["postgresql"] = run("postgresql", url, folder, args)
-            finally:
-                with admin.connect() as conn:
-                    conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-                admin.dispose()
     slowest = min(results, key=lambda k: results[k][0])
     ratio, clean = results[slowest]
     ok = ratio >= TARGET and all(c for _r, c in results.values())
