@@ -26,7 +26,6 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
-import logging
 import secrets
 import threading
 import weakref
@@ -39,7 +38,6 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
-from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine
 
 from dailypapers.community.secret_key import load_secret_key
@@ -68,7 +66,6 @@ CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _UNRESOLVED = object()
-log = logging.getLogger("dailypapers.web")
 
 
 # --- connections -----------------------------------------------------------------------------
