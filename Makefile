@@ -1,5 +1,7 @@
 # Two commands: `make run` serves the demo site, `make test` runs the whole suite.
 # Arguments pass through: make run ARGS="--port 8001", make test PYTEST_ARGS="-x tests/test_cli.py".
+# The suite runs in TEST_PROCESSES pytest processes, a test file at a time each (make test TEST_PROCESSES=0: one).
+TEST_PROCESSES ?= 2
 PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed-stamp
@@ -17,4 +19,4 @@ run: $(STAMP)
 	$(VENV)/bin/dailypapers serve $(ARGS)
 
 test: $(STAMP)
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -n $(TEST_PROCESSES) --dist loadfile $(PYTEST_ARGS)
