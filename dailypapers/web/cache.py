@@ -56,7 +56,6 @@ How it is invalidated (db/data_version.py has the details):
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import hashlib
 import re
 import threading
@@ -78,9 +77,9 @@ from sqlalchemy import exc as sa_exc
 from dailypapers.db import data_version
 from dailypapers.db.engine import read_transaction
 from dailypapers.settings import Settings
+from dailypapers.web.http_answers import PRIVATE, add_vary, answer, make_private, private
 
 PUBLIC = "public, no-cache"
-PRIVATE = "private, no-store"
 # Links that are credentials (a password reset, a subscription's): never kept, anywhere.
 PRIVATE_PREFIXES = ("/reset/", "/subscribe/confirm/", "/unsubscribe/", "/subscription/")
 SAFETY_SECONDS = 3600.0  # the longest any answer is kept (see the docstring)
@@ -332,7 +331,7 @@ class ResponseCache:
         headers = Headers(scope=scope)
         if (self.session_cookie in headers.get("cookie", "").encode("latin-1")
                 or "authorization" in headers or path.startswith(PRIVATE_PREFIXES)):
-            await self.app(scope, receive, _private(send, vary))
+            await self.app(scope, receive, private(send, vary))
             return
         if self.store.max_bytes <= 0 or scope["method"] != "GET":
             await self.app(scope, receive, _Capture(self, scope, None, 0, vary, headers, send))
@@ -370,7 +369,7 @@ class ResponseCache:
             self.store.hits += 1
             if entry.route is not None:  # for /metrics and the access line (observability.py)
                 scope["route"] = entry.route
-            await _answer([*entry.headers, source], entry.body, entry.etag, headers, send)
+            await answer([*entry.headers, source], entry.body, entry.etag, headers, send)
             return
         # What was in flight could not be kept (personal, an error, cut short): make our own.
         await self._make(scope, receive, send, key, votes, vary, headers, vote_mark, None)
@@ -456,7 +455,7 @@ class _Capture:
                         or "set-cookie" in headers
                         or any(p in headers.get("cache-control", "") for p in ("private", "no-store")))
             if personal:
-                _make_private(headers, self.vary)
+                make_private(headers, self.vary)
             if personal or message["status"] != 200:
                 await self._pass_through()
             return
@@ -494,7 +493,7 @@ class _Capture:
             b'"' + hashlib.blake2b(body, digest_size=16).hexdigest().encode() + b'"')
         headers["ETag"] = etag.decode("latin-1")
         headers.setdefault("Cache-Control", PUBLIC)
-        _add_vary(headers, self.vary)
+        add_vary(headers, self.vary)
         raw = [(n, v) for n, v in self.start["headers"] if n != b"content-length"]
         notes = dict(self.notebook)
         indexes = notes.pop(data_version.INDEXES, None)
@@ -513,66 +512,10 @@ class _Capture:
         if self.flight is not None:  # kept: those waiting for it answer from the store now
             self.cache._land(self.key, self.flight)  # type: ignore[arg-type]
         # MISS: this answer was looked for here, and rendered
-        await _answer([*raw, MISS] if self.key is not None else raw, body, etag,
+        await answer([*raw, MISS] if self.key is not None else raw, body, etag,
                       self.request_headers, self.send)
         if entry is not None and self.cache.shared is not None:  # after the answer left
             await self.cache.shared.offer(self.cache, self.key, entry)
-
-
-async def _answer(headers: list[tuple[bytes, bytes]], body: bytes, etag: bytes,
-                  request_headers: Headers, send: Send) -> None:
-    """A 200 with ``body``, or a 304 when the client already has it."""
-    if _not_modified(request_headers, etag, headers):
-        kept = [(n, v) for n, v in headers if n not in (b"content-type", b"content-length")]
-        await send({"type": "http.response.start", "status": 304, "headers": kept})
-        await send({"type": "http.response.body", "body": b""})
-        return
-    await send({"type": "http.response.start", "status": 200,
-                "headers": [*headers, (b"content-length", str(len(body)).encode())]})
-    await send({"type": "http.response.body", "body": body})
-
-
-def _not_modified(request_headers: Headers, etag: bytes,
-                  headers: list[tuple[bytes, bytes]]) -> bool:
-    """RFC 9110 §13.2.2: If-None-Match decides when sent (weak comparison, ``*`` matches any);
-    else If-Modified-Since against the answer's Last-Modified (the feeds'), if both read."""
-    if_none_match = request_headers.get("if-none-match")
-    if if_none_match is not None:
-        tags = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
-        return "*" in tags or etag.decode("latin-1").removeprefix("W/") in tags
-    since = request_headers.get("if-modified-since")
-    modified = next((v.decode("latin-1") for n, v in headers if n == b"last-modified"), None)
-    if not since or not modified:
-        return False
-    try:
-        since_at = email.utils.parsedate_to_datetime(since)
-        modified_at = email.utils.parsedate_to_datetime(modified)
-    except (TypeError, ValueError, IndexError):
-        return False
-    if since_at is None or since_at.tzinfo is None or modified_at.tzinfo is None:
-        return False
-    return modified_at <= since_at
-
-
-def _private(send: Send, vary: bytes) -> Send:
-    async def send_private(message: Message) -> None:
-        if message["type"] == "http.response.start":
-            _make_private(MutableHeaders(scope=message), vary)
-        await send(message)
-    return send_private
-
-
-def _make_private(headers: MutableHeaders, vary: bytes) -> None:
-    if "no-store" not in headers.get("cache-control", ""):  # a route's own no-store is enough
-        headers["Cache-Control"] = PRIVATE
-    _add_vary(headers, vary)
-
-
-def _add_vary(headers: MutableHeaders, vary: bytes) -> None:
-    have = {v.strip().lower() for v in headers.get("vary", "").split(",") if v.strip()}
-    for name in vary.decode().split(", "):
-        if name.lower() not in have:
-            headers.add_vary_header(name)
 
 
 def _session_cookie(settings: Settings) -> str:
