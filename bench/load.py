@@ -79,6 +79,7 @@ WEB_PROCESSES = 2
 WRK_THREADS = 2
 CACHE_BYTES = 256 << 20  # per web process
 RENDERS = 4  # renders at once per web process, as deploy/env.example sets them
+VOTE_LAG = 2  # seconds a voted anonymous answer is served while it is made anew, as deploy/env.example sets it
 STATIC_PATH = "/static/favicon.svg"
 STATIC_SECONDS, WARMUP_SECONDS = 20, 10
 TARGET_RATIO, TARGET_P99_MS = 40.0, 100.0
@@ -150,7 +151,7 @@ function response(status, headers, body)
   pending_kind[rid], pending_t0[rid] = nil, nil
   if status >= 400 then errs[kind] = errs[kind] + 1 end
   local cached = headers["x-cache"] or headers["X-Cache"]
-  if cached == "hit" or cached == "shared" then hits[kind] = hits[kind] + 1 end
+  if cached == "hit" or cached == "shared" or cached == "stale" then hits[kind] = hits[kind] + 1 end
   if cached == "shared" then shared[kind] = shared[kind] + 1 end
 end
 
@@ -531,7 +532,8 @@ def main() -> None:
                # within DAILYPAPERS_CACHE_SECONDS, ~30 KB each; the 32 MiB default evicted
                # most of them here.
                "DAILYPAPERS_CACHE_BYTES": str(CACHE_BYTES), "DAILYPAPERS_CACHE_SHARED_URL": SHARED,
-               "DAILYPAPERS_RENDER_CONCURRENCY": str(RENDERS)}
+               "DAILYPAPERS_RENDER_CONCURRENCY": str(RENDERS),
+               "DAILYPAPERS_CACHE_VOTE_LAG_SECONDS": str(VOTE_LAG)}
         log = work / "server.log"
         server = start_web(env, port, log)
         worker = start_worker(env, work / "worker.log")

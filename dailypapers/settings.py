@@ -201,6 +201,11 @@ class Settings(BaseSettings):
         description="The longest a cached anonymous answer that used the keyword index or the date "
         "is served (a write ends it sooner); other answers live until a write ends them",
     )
+    cache_vote_lag_seconds: float = Field(
+        default=0.0, ge=0, le=60,
+        description="How long a cached anonymous answer that votes changed is still served, "
+        "while one refresh renders it anew (0: never; the next request renders it)",
+    )
     render_concurrency: int = Field(
         default=40, ge=1, le=1000,
         description="Pages and API answers each web process renders at once; more wait on its "

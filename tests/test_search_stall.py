@@ -188,6 +188,37 @@ def test_saturated_search_is_a_503_with_retry_after(api, stalled_app) -> None:
     assert waited == [200] and limiter.active == 0
 
 
+def test_a_search_waiting_for_a_render_slot_holds_no_search_slot(settings, engine, tmp_path,
+                                                                   monkeypatch) -> None:
+    """The search bound counts only the wait for a search slot: a search queued behind other
+    renders (one render slot, held by a slow day page) holds none, so the next search is not
+    refused while the first waits (it was, when the search slot came first)."""
+    from dailypapers import catalog
+    from dailypapers.web.app import create_app
+
+    import_paths(engine, [stall_file(tmp_path)])
+    search = SearchService.from_settings(engine, settings)
+    search.keyword.update(engine)
+    app = create_app(settings.model_copy(update={
+        "render_concurrency": 1, "search_concurrency": 1, "search_queue_seconds": 0.3,
+        "cache_bytes": 0, "db_pool_timeout_seconds": 20}), engine, search=search)
+    real = catalog.entries_in
+    monkeypatch.setattr(catalog, "entries_in", lambda *a, **k: time.sleep(1.0) or real(*a, **k))
+
+    async def day_then_two_searches() -> list[int]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver",
+                                     timeout=30) as c:
+            day = asyncio.ensure_future(c.get("/papers/date/2026-03-02"))
+            await asyncio.sleep(0.2)  # the day page holds the one render slot for a second
+            answers = await asyncio.gather(
+                c.get("/api/v1/search", params={"q": "language", "mode": "keyword"}),
+                c.get("/api/v1/search", params={"q": "task", "mode": "keyword"}))
+            return [(await day).status_code, *(a.status_code for a in answers)]
+
+    assert asyncio.run(day_then_two_searches()) == [200, 200, 200]
+
+
 def test_a_burst_of_searches_leaves_other_pages_answering(stalled_app) -> None:
     results: Counter[object] = Counter()
     stop = threading.Event()

@@ -56,8 +56,8 @@ How it is invalidated (db/data_version.py has the details):
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import hashlib
+import logging
 import re
 import threading
 import time
@@ -78,9 +78,9 @@ from sqlalchemy import exc as sa_exc
 from dailypapers.db import data_version
 from dailypapers.db.engine import read_transaction
 from dailypapers.settings import Settings
+from dailypapers.web.http_answers import PRIVATE, add_vary, answer, make_private, private
 
 PUBLIC = "public, no-cache"
-PRIVATE = "private, no-store"
 # Links that are credentials (a password reset, a subscription's): never kept, anywhere.
 PRIVATE_PREFIXES = ("/reset/", "/subscribe/confirm/", "/unsubscribe/", "/subscription/")
 SAFETY_SECONDS = 3600.0  # the longest any answer is kept (see the docstring)
@@ -89,6 +89,8 @@ _PERSONAL = "dailypapers_personal"
 # Whether this server had the answer (X-Cache, as proxies say it): for operators and the bench.
 # SHARED: another web process had it (web/shared_cache.py).
 HIT, MISS, SHARED = (b"x-cache", b"hit"), (b"x-cache", b"miss"), (b"x-cache", b"shared")
+# STALE: kept, and a vote has changed it since; served while a refresh renders it anew
+STALE = (b"x-cache", b"stale")
 # Paths whose answers read every paper they show or rank through catalog functions that note
 # the rows (catalog._entries, get_paper, papers_by_ids): /papers and its day, week, month and
 # trending lists (each reads its whole period, then pages it), paper pages (and their similar
@@ -102,6 +104,7 @@ UNANNOUNCED_INDEXES = frozenset({"keyword", "text"})
 UNCACHED_PROBES = frozenset({"/healthz", "/readyz", "/metrics"})
 # scope["state"]: the data version this anonymous request was keyed on (web/fragments.py)
 DATA_VERSION_STATE = "dailypapers_data_version"
+log = logging.getLogger(__name__)
 DATABASE_AWAY = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)
 
 
@@ -125,6 +128,8 @@ class Entry:
     indexes: dict[str, Any] | None = None  # the index parts it used, and their state then
     # it read what nothing announces (the keyword index, the clock): kept only max_age seconds
     unannounced: bool = True
+    # when a vote was first found to have changed it (served for vote_lag seconds after: below)
+    stale_since: float | None = None
 
 
 class SizedLRU:
@@ -313,13 +318,16 @@ class ResponseCache:
 
     def __init__(self, app: ASGIApp, *, settings: Settings, store: ResponseStore,
                  versions: VersionReader, index_tokens: Callable[[], dict[str, Any]],
-                 shared: Any = None) -> None:
+                 shared: Any = None, refreshes: set[asyncio.Task[None]] | None = None) -> None:
         self.app = app
         self.store, self.versions, self.index_tokens = store, versions, index_tokens
         self.shared = shared  # web/shared_cache.SharedAnswers, or None
         # key: the answer being made for it now (one render per key; the others wait for it)
         self.in_flight: dict[tuple[Any, ...], asyncio.Future[None]] = {}
         self.session_cookie = f"{_session_cookie(settings)}=".encode()
+        self.vote_lag = settings.cache_vote_lag_seconds
+        # the refreshes running (held here: the loop keeps tasks weakly)
+        self.refreshes: set[asyncio.Task[None]] = set() if refreshes is None else refreshes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "") if scope["type"] == "http" else ""
@@ -332,7 +340,7 @@ class ResponseCache:
         headers = Headers(scope=scope)
         if (self.session_cookie in headers.get("cookie", "").encode("latin-1")
                 or "authorization" in headers or path.startswith(PRIVATE_PREFIXES)):
-            await self.app(scope, receive, _private(send, vary))
+            await self.app(scope, receive, private(send, vary))
             return
         if self.store.max_bytes <= 0 or scope["method"] != "GET":
             await self.app(scope, receive, _Capture(self, scope, None, 0, vary, headers, send))
@@ -344,6 +352,13 @@ class ResponseCache:
             scope.setdefault("state", {})[DATA_VERSION_STATE] = data  # web/fragments.py
             key = (data, path, scope.get("query_string", b""), tuple(scope.get("server") or ()))
             entry, source = await self._kept(key, votes), HIT
+            if entry is not None and entry.stale_since is not None:
+                source = STALE
+                # Made anew at most every vote_lag / 2 (while votes keep coming, a busy list
+                # would be rendered back to back), and the render has the other half.
+                if (key not in self.in_flight
+                        and time.monotonic() - entry.stored_at >= self.vote_lag / 2):
+                    self._refresh(scope, key, votes, vary, headers, vote_mark)
             flight = self.in_flight.get(key) if entry is None else None
             if flight is not None:  # the same answer is being made here: wait for it
                 await asyncio.shield(flight)
@@ -370,7 +385,7 @@ class ResponseCache:
             self.store.hits += 1
             if entry.route is not None:  # for /metrics and the access line (observability.py)
                 scope["route"] = entry.route
-            await _answer([*entry.headers, source], entry.body, entry.etag, headers, send)
+            await answer([*entry.headers, source], entry.body, entry.etag, headers, send)
             return
         # What was in flight could not be kept (personal, an error, cut short): make our own.
         await self._make(scope, receive, send, key, votes, vary, headers, vote_mark, None)
@@ -393,6 +408,43 @@ class ResponseCache:
             if flight is not None:
                 self._land(key, flight)
 
+    def _refresh(self, scope: Scope, key: tuple[Any, ...], votes: int, vary: bytes,
+                 headers: Headers, vote_mark: Any) -> None:
+        """Make ``key``'s answer anew in the background, as a request without a client would
+        (another process's, when it is good now; else rendered, waiting for a render slot like
+        any other), while those asking meanwhile get the stale one."""
+        flight = self.in_flight[key] = asyncio.get_running_loop().create_future()
+        state = {k: v for k, v in scope.get("state", {}).items() if k != _PERSONAL}
+        quiet = {b"if-none-match", b"if-modified-since"}  # its answer goes to no client
+        alone = {**scope, "state": state,
+                 "headers": [(n, v) for n, v in scope["headers"] if n not in quiet]}
+
+        async def no_body() -> Message:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def nowhere(message: Message) -> None:
+            return None
+
+        async def refresh() -> None:
+            stale = self.store.get(key)
+            try:
+                entry = None
+                if self.shared is not None:
+                    entry = await self.shared.adopt(self, key, votes)
+                if entry is None:
+                    await self._make(alone, no_body, nowhere, key, votes, vary,
+                                     Headers(scope=alone), vote_mark, flight)
+            except Exception as exc:  # the route's own error: the next request meets it
+                log.warning("refreshing %s failed: %s", scope.get("path"), type(exc).__name__)
+            finally:
+                self._land(key, flight)
+                if stale is not None and self.store.get(key) is stale:
+                    self.store.discard(key)  # not made anew: the next request renders itself
+
+        task = asyncio.get_running_loop().create_task(refresh())
+        self.refreshes.add(task)
+        task.add_done_callback(self.refreshes.discard)
+
     def _land(self, key: tuple[Any, ...], flight: asyncio.Future[None]) -> None:
         """The answer in flight is kept (or will not be): wake those waiting for it."""
         if self.in_flight.get(key) is flight:
@@ -401,11 +453,15 @@ class ResponseCache:
             flight.set_result(None)
 
     async def _still_good(self, key: tuple[Any, ...], entry: Entry, votes: int) -> bool:
+        """Whether ``entry`` may answer now: current, or changed by votes only, for at most
+        ``vote_lag`` seconds after that was first seen (then ``stale_since`` is set)."""
         if entry.indexes:
             now = self.index_tokens()
             if any(now.get(part) != token for part, token in entry.indexes.items()):
                 self.store.discard(key)
                 return False
+        if entry.stale_since is not None:  # a changed answer stays changed: no need to look
+            return self._stale_but_served(key, entry)
         if entry.votes is not None:
             good = entry.votes == votes
         elif not entry.stamps:
@@ -423,9 +479,16 @@ class ResponseCache:
                 good = await run_in_threadpool(self.versions.stamps, ids) == entry.stamps
                 if good:
                     entry.checked_at_votes = max(entry.checked_at_votes, votes)
-        if not good:
-            self.store.discard(key)
-        return good
+        if good:
+            return True
+        entry.stale_since = time.monotonic()
+        return self._stale_but_served(key, entry)
+
+    def _stale_but_served(self, key: tuple[Any, ...], entry: Entry) -> bool:
+        if self.vote_lag > 0 and time.monotonic() - entry.stale_since <= self.vote_lag:  # type: ignore[operator]
+            return True
+        self.store.discard(key)
+        return False
 
 
 class _Capture:
@@ -456,7 +519,7 @@ class _Capture:
                         or "set-cookie" in headers
                         or any(p in headers.get("cache-control", "") for p in ("private", "no-store")))
             if personal:
-                _make_private(headers, self.vary)
+                make_private(headers, self.vary)
             if personal or message["status"] != 200:
                 await self._pass_through()
             return
@@ -494,7 +557,7 @@ class _Capture:
             b'"' + hashlib.blake2b(body, digest_size=16).hexdigest().encode() + b'"')
         headers["ETag"] = etag.decode("latin-1")
         headers.setdefault("Cache-Control", PUBLIC)
-        _add_vary(headers, self.vary)
+        add_vary(headers, self.vary)
         raw = [(n, v) for n, v in self.start["headers"] if n != b"content-length"]
         notes = dict(self.notebook)
         indexes = notes.pop(data_version.INDEXES, None)
@@ -513,66 +576,10 @@ class _Capture:
         if self.flight is not None:  # kept: those waiting for it answer from the store now
             self.cache._land(self.key, self.flight)  # type: ignore[arg-type]
         # MISS: this answer was looked for here, and rendered
-        await _answer([*raw, MISS] if self.key is not None else raw, body, etag,
+        await answer([*raw, MISS] if self.key is not None else raw, body, etag,
                       self.request_headers, self.send)
         if entry is not None and self.cache.shared is not None:  # after the answer left
             await self.cache.shared.offer(self.cache, self.key, entry)
-
-
-async def _answer(headers: list[tuple[bytes, bytes]], body: bytes, etag: bytes,
-                  request_headers: Headers, send: Send) -> None:
-    """A 200 with ``body``, or a 304 when the client already has it."""
-    if _not_modified(request_headers, etag, headers):
-        kept = [(n, v) for n, v in headers if n not in (b"content-type", b"content-length")]
-        await send({"type": "http.response.start", "status": 304, "headers": kept})
-        await send({"type": "http.response.body", "body": b""})
-        return
-    await send({"type": "http.response.start", "status": 200,
-                "headers": [*headers, (b"content-length", str(len(body)).encode())]})
-    await send({"type": "http.response.body", "body": body})
-
-
-def _not_modified(request_headers: Headers, etag: bytes,
-                  headers: list[tuple[bytes, bytes]]) -> bool:
-    """RFC 9110 §13.2.2: If-None-Match decides when sent (weak comparison, ``*`` matches any);
-    else If-Modified-Since against the answer's Last-Modified (the feeds'), if both read."""
-    if_none_match = request_headers.get("if-none-match")
-    if if_none_match is not None:
-        tags = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
-        return "*" in tags or etag.decode("latin-1").removeprefix("W/") in tags
-    since = request_headers.get("if-modified-since")
-    modified = next((v.decode("latin-1") for n, v in headers if n == b"last-modified"), None)
-    if not since or not modified:
-        return False
-    try:
-        since_at = email.utils.parsedate_to_datetime(since)
-        modified_at = email.utils.parsedate_to_datetime(modified)
-    except (TypeError, ValueError, IndexError):
-        return False
-    if since_at is None or since_at.tzinfo is None or modified_at.tzinfo is None:
-        return False
-    return modified_at <= since_at
-
-
-def _private(send: Send, vary: bytes) -> Send:
-    async def send_private(message: Message) -> None:
-        if message["type"] == "http.response.start":
-            _make_private(MutableHeaders(scope=message), vary)
-        await send(message)
-    return send_private
-
-
-def _make_private(headers: MutableHeaders, vary: bytes) -> None:
-    if "no-store" not in headers.get("cache-control", ""):  # a route's own no-store is enough
-        headers["Cache-Control"] = PRIVATE
-    _add_vary(headers, vary)
-
-
-def _add_vary(headers: MutableHeaders, vary: bytes) -> None:
-    have = {v.strip().lower() for v in headers.get("vary", "").split(",") if v.strip()}
-    for name in vary.decode().split(", "):
-        if name.lower() not in have:
-            headers.add_vary_header(name)
 
 
 def _session_cookie(settings: Settings) -> str:
@@ -598,5 +605,7 @@ def install(app: FastAPI, settings: Settings, engine: Engine, search: Any) -> No
         shared = SharedAnswers(settings.cache_shared_url, settings.queue_prefix,
                                search.shared_index_tokens)
     app.state.shared_answers = shared
+    app.state.cache_refreshes = set()
     app.add_middleware(ResponseCache, settings=settings, store=store, versions=versions,
-                       index_tokens=search.index_tokens, shared=shared)
+                       index_tokens=search.index_tokens, shared=shared,
+                       refreshes=app.state.cache_refreshes)

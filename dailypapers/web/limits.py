@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import threading
 from collections.abc import Awaitable, Callable
 
@@ -118,18 +119,26 @@ def busy_response(request: Request, message: str = BUSY_MESSAGE) -> Response:
 
 
 class LimitedRoute(AppRoute):
-    """A route whose handler runs only with a slot of the app's search limiter."""
+    """A route whose handler runs only with a slot of the app's search limiter.
+
+    A render takes its render slot first (web/request_reads.py), then the search slot: a search
+    waiting in the line of every render would hold its search slot meanwhile, so with as many
+    search slots as render slots (deploy/env.example) searches got 503s after
+    DAILYPAPERS_SEARCH_QUEUE_SECONDS under load while the render slots were what they waited
+    for. Now that bound counts only the wait for a search slot."""
 
     def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
         handler = super().get_route_handler()
+        if getattr(self, "renders", False):
+            return handler  # the render slot's holder calls run_in_slot
+        return functools.partial(self.run_in_slot, handler=handler)  # type: ignore[arg-type]
 
-        async def limited(request: Request) -> Response:
-            limiter = limiter_for(request)
-            if not await limiter.acquire():
-                return busy_response(request)
-            try:
-                return await handler(request)
-            finally:
-                limiter.release()
-
-        return limited
+    async def run_in_slot(self, request: Request,  # type: ignore[override]
+                          handler: Callable[[Request], Awaitable[Response]]) -> Response:
+        limiter = limiter_for(request)
+        if not await limiter.acquire():
+            return busy_response(request)
+        try:
+            return await handler(request)
+        finally:
+            limiter.release()

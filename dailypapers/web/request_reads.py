@@ -145,11 +145,16 @@ class AppRoute(APIRoute):
             else:
                 await slot.acquire()
             try:
-                return await handler(request)
+                return await self.run_in_slot(request, handler)
             finally:
                 slot.release()
 
         return in_turn
+
+    async def run_in_slot(self, request: Request,
+                          handler: Callable[[Request], Coroutine[Any, Any, Response]]) -> Response:
+        """The render, once it has its slot (web/limits.py's ``LimitedRoute`` adds its bound)."""
+        return await handler(request)
 
 
 _slots_lock = threading.Lock()

@@ -1,0 +1,153 @@
+"""DAILYPAPERS_CACHE_VOTE_LAG_SECONDS (web/cache.py): a cached anonymous answer that only votes
+changed is still served, for at most the lag after the change was first seen, while one refresh
+in the background makes it anew; the refresh starts once the answer is half the lag old. The
+cache's clock is ours here (``clock``), so each bound is met on the exact side of it."""
+
+from __future__ import annotations
+
+import threading
+import time
+from types import SimpleNamespace
+
+import pytest
+from fastapi.testclient import TestClient
+
+from dailypapers import catalog
+from dailypapers.web import cache as cache_module
+from dailypapers.web.app import create_app
+from tests.test_response_cache import PAPER, _user, loaded  # noqa: F401 (a fixture)
+
+LAG = 10.0
+PATH = f"/api/papers/{PAPER}"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch):  # type: ignore[no-untyped-def]
+    clock = Clock()
+    monkeypatch.setattr(cache_module, "time", SimpleNamespace(monotonic=clock.monotonic))
+    return clock
+
+
+def _served(web: TestClient) -> tuple[str, int]:
+    answer = web.get(PATH)
+    assert answer.status_code == 200, answer.text
+    return answer.headers["x-cache"], answer.json()["upvotes"]
+
+
+def _settled(app) -> None:  # type: ignore[no-untyped-def]
+    """The refreshes started are done (they run on the test client's event loop)."""
+    deadline = time.monotonic() + 20
+    while app.state.cache_refreshes:
+        assert time.monotonic() < deadline, "the refresh never ended"
+        time.sleep(0.01)
+
+
+@pytest.fixture
+def lagging(loaded, settings):  # type: ignore[no-untyped-def]  # noqa: F811
+    app = create_app(settings.model_copy(update={"cache_vote_lag_seconds": LAG}), loaded)
+    with TestClient(app) as web:
+        _cookie, token = _user(loaded)
+        web.vote = lambda: web.post(f"/api/v1/papers/{PAPER}/vote",  # type: ignore[attr-defined]
+                                    headers={"Authorization": f"Bearer {token}"},
+                                    ).raise_for_status()
+        web.unvote = lambda: web.delete(f"/api/v1/papers/{PAPER}/vote",  # type: ignore[attr-defined]
+                                        headers={"Authorization": f"Bearer {token}"},
+                                        ).raise_for_status()
+        yield app, web
+
+
+def test_a_voted_answer_is_served_stale_then_refreshed_once_within_the_lag(lagging, clock):
+    app, web = lagging
+    store = app.state.response_cache
+    assert _served(web) == ("miss", 7)
+    assert _served(web) == ("hit", 7)
+    web.vote()
+    # Less than half the lag since it was made: the old answer, and no render started.
+    clock.now += LAG / 2 - 0.5
+    made = store.misses
+    assert _served(web) == ("stale", 7)
+    _settled(app)
+    assert store.misses == made and _served(web) == ("stale", 7)
+    # Half the lag old: still the old answer to this request, and one refresh makes the new one.
+    clock.now += 0.5
+    assert _served(web) == ("stale", 7)
+    _settled(app)
+    assert store.misses == made + 1
+    assert _served(web) == ("hit", 8)
+    # The next vote is first seen a second after that answer was made: no refresh yet ...
+    web.unvote()
+    clock.now += 1
+    assert _served(web) == ("stale", 8)
+    _settled(app)
+    made = store.misses
+    # ... and past the lag it is never served again: this request renders it.
+    clock.now += LAG + 0.001
+    assert _served(web) == ("miss", 7)
+    assert store.misses == made + 1
+
+
+def test_requests_during_a_refresh_get_the_stale_answer_without_waiting(lagging, clock,
+                                                                        monkeypatch):
+    app, web = lagging
+    store = app.state.response_cache
+    assert _served(web)[0] == "miss"
+    web.vote()
+    release = threading.Event()
+    read_paper = catalog.get_paper
+
+    def slow_read(*args, **kwargs):  # type: ignore[no-untyped-def]
+        assert release.wait(20), "never released"
+        return read_paper(*args, **kwargs)
+
+    monkeypatch.setattr(catalog, "get_paper", slow_read)
+    clock.now += LAG / 2
+    made = store.misses
+    served = [_served(web) for _ in range(5)]  # the render holds: none of these waits on it
+    assert served == [("stale", 7)] * 5
+    release.set()
+    _settled(app)
+    assert store.misses == made + 1  # one refresh, not one per request
+    assert _served(web) == ("hit", 8)
+
+
+def test_a_refresh_that_fails_leaves_the_next_request_to_render(lagging, clock, monkeypatch):
+    app, web = lagging
+    store = app.state.response_cache
+    assert _served(web)[0] == "miss"
+    web.vote()
+    read_paper = catalog.get_paper
+    failures = []
+
+    def failing_once(*args, **kwargs):  # type: ignore[no-untyped-def]
+        if not failures:
+            failures.append(1)
+            raise RuntimeError("the database went away for a moment")
+        return read_paper(*args, **kwargs)
+
+    monkeypatch.setattr(catalog, "get_paper", failing_once)
+    clock.now += LAG / 2
+    assert _served(web) == ("stale", 7)
+    _settled(app)
+    assert failures == [1]
+    made = store.misses
+    assert _served(web) == ("miss", 8)  # well within the lag, yet not the stale answer
+    assert store.misses == made + 1
+
+
+def test_without_a_lag_a_vote_ends_the_answer_at_once(loaded, settings, clock):  # noqa: F811
+    assert settings.cache_vote_lag_seconds == 0  # the default
+    app = create_app(settings, loaded)
+    _cookie, token = _user(loaded)
+    with TestClient(app) as web:
+        assert _served(web) == ("miss", 7)
+        web.post(f"/api/v1/papers/{PAPER}/vote",
+                 headers={"Authorization": f"Bearer {token}"}).raise_for_status()
+        assert _served(web) == ("miss", 8)
