@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from dailypapers.community.votes import set_vote
+from dailypapers.db import data_version
 from dailypapers.db.engine import write_transaction
 from dailypapers.ingest.files import import_paths
 from dailypapers.rank.trending import TrendingParams
@@ -124,6 +125,42 @@ def test_unvoted_lists_are_reused_and_votes_elsewhere_read_nothing(
     # and the day's page list is reused as it is.
     assert client.get("/papers/date/2026-03-03?sort=newest").status_code == 200
     assert cache.reads == reads + 1
+
+
+def _listener_reconnected(app) -> None:  # type: ignore[no-untyped-def]
+    # What a reconnect does to the mark: notifications may have been missed while it was down.
+    app.state.data_versions.listener.connections += 1
+
+
+def _log_forgot(app) -> None:  # type: ignore[no-untyped-def]
+    # What a notification naming every paper (too many to list) or an overfull log does.
+    data_version.VOTE_LOG.record([data_version.ALL_VOTES])
+
+
+@pytest.mark.parametrize("blind", [_listener_reconnected, _log_forgot])
+def test_when_the_vote_log_cannot_tell_the_whole_day_is_read_again(
+        site, engine, db_url, blind):  # type: ignore[no-untyped-def]
+    if not db_url.startswith("postgresql"):
+        pytest.skip("the vote log needs PostgreSQL's listener")
+    app, client = site
+    cache = app.state.entries_cache
+    assert _page_order(client.get(f"/papers/date/{DAY}").text) == [FIRST, SECOND, THIRD]
+    reads, refreshes = cache.reads, cache.refreshes
+
+    _vote(engine, THIRD)  # 6 upvotes: first of the day, if the list is read again
+    blind(app)
+    page = client.get(f"/papers/date/{DAY}")
+    assert page.headers["x-cache"] == "miss"
+    assert _page_order(page.text) == [THIRD, FIRST, SECOND]
+    assert _count_of(page.text, THIRD) == "6"
+    assert cache.reads == reads + 1 and cache.refreshes == refreshes  # the whole day, read
+
+    # The list read again is kept under the mark taken before that read: the log tells again.
+    _vote(engine, THIRD, on=False)
+    page = client.get(f"/papers/date/{DAY}")
+    assert _page_order(page.text) == [FIRST, SECOND, THIRD]
+    assert _count_of(page.text, THIRD) == "5"
+    assert cache.reads == reads + 1 and cache.refreshes == refreshes + 1
 
 
 def test_the_lists_are_bounded_by_their_entries(engine, settings):  # type: ignore[no-untyped-def]
