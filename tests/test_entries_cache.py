@@ -49,6 +49,19 @@ def _vote(engine, paper: str, on: bool = True) -> None:  # type: ignore[no-untyp
         set_vote(conn, 1, paper, on, TrendingParams())
 
 
+def _vote_heard(app, engine, paper: str) -> None:  # type: ignore[no-untyped-def]
+    """A vote, and on PostgreSQL its notification back at this process's listener: the log
+    records a vote of its own at commit and again when that arrives, and a request between the
+    two would find the paper voted since its list's mark a second time (one more refresh)."""
+    listener = app.state.data_versions.listener
+    heard = listener.generation if listener is not None else None
+    _vote(engine, paper)
+    deadline = time.monotonic() + 10
+    while heard is not None and listener.generation == heard:
+        assert time.monotonic() < deadline, "the listener never heard the vote"
+        time.sleep(0.005)
+
+
 def _page_order(text: str) -> list[str]:
     return re.findall(r'<article class="card" id="paper-([0-9.]+)"', text)
 
@@ -68,7 +81,7 @@ def test_a_vote_reads_only_its_paper_again_and_moves_it_where_its_score_says(
     assert [i["paper"]["id"] for i in api] == [FIRST, SECOND, THIRD]
     reads = cache.reads
 
-    _vote(engine, THIRD)  # 6 upvotes: first of the day now
+    _vote_heard(app, engine, THIRD)  # 6 upvotes: first of the day now
     page = client.get(f"/papers/date/{DAY}")
     api = client.get(f"/api/daily_papers?date={DAY}&sort=trending").json()
     assert page.headers["x-cache"] == "miss"
