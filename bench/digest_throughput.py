@@ -40,7 +40,7 @@ import time
 import uuid
 from pathlib import Path
 
-from _util import SHARED_DATA, Timer, headline, max_rss_mb
+from _util import SHARED_DATA, Timer, headline, max_rss_mb, throwaway_database
 
 import sqlalchemy as sa
 
@@ -211,15 +211,20 @@ def main() -> None:
     mp.set_start_method("fork")
     began = time.perf_counter()
 
-    name = f"dp_digestbench_{uuid.uuid4().hex[:10]}"
-    admin = make_engine(PG_ADMIN).execution_options(isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    url = sa.engine.make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False)
     work = Path(tempfile.mkdtemp(prefix="dp-digest-bench-"))
-    ok = False
     try:
-        engine = make_engine(url)
+        with throwaway_database(PG_ADMIN, f"dp_digestbench_{uuid.uuid4().hex[:10]}") as url:
+            rate, ok = measure(url, work, args, began)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    headline("digest_throughput", rate, "msg/s", f"≥ {TARGET:.0f}", ok)
+
+
+def measure(url: str, work: Path, args: argparse.Namespace, began: float) -> tuple[float, bool]:
+    """Fill the database at ``url``, build the digest, time the baseline and the delivery:
+    (messages per second, whether every message arrived once and the target was met)."""
+    engine = make_engine(url)
+    try:
         upgrade(engine)
         fill(engine, args.subscribers, args.oai_pages)
         settings = Settings(database_url=url, data_dir=work, base_url="https://papers.example.test",
@@ -295,17 +300,9 @@ def main() -> None:
         print(f"whole run so far: {time.perf_counter() - began:.0f} s (budget 15 min)")
         if not exact:
             print("MISMATCH: the sink did not get exactly one message per pending outbox row")
-        ok = exact and rate >= TARGET
+        return rate, exact and rate >= TARGET
     finally:
-        try:
-            engine.dispose()
-        except NameError:
-            pass
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
-        shutil.rmtree(work, ignore_errors=True)
-    headline("digest_throughput", rate, "msg/s", f"≥ {TARGET:.0f}", ok)
+        engine.dispose()
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import tempfile
 import uuid
 from pathlib import Path
 
-from _util import SHARED_DATA, Timer, headline
+from _util import SHARED_DATA, Timer, headline, throwaway_database
 
 from dailypapers.db.engine import make_engine
 from dailypapers.db.migrate import upgrade
@@ -65,14 +65,7 @@ def main() -> None:
 
     pg_ratio = None
     if not args.no_postgres:
-        name = f"dp_bench_{uuid.uuid4().hex[:8]}"
-        admin = make_engine(PG_ADMIN).execution_options(isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        try:
-            import sqlalchemy as sa
-
-            url = sa.engine.make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False)
+        with throwaway_database(PG_ADMIN, f"dp_bench_{uuid.uuid4().hex[:8]}") as url:
             pg = make_engine(url)
             upgrade(pg)
             with Timer() as t_pg:
@@ -81,9 +74,6 @@ def main() -> None:
             print(f"PostgreSQL import: {t_pg.seconds:6.2f} s  {pg_counts.inserted} inserted "
                   f"({pg_counts.inserted / t_pg.seconds:,.0f} papers/s, {pg_ratio:.2f}× parse)")
             pg.dispose()
-        finally:
-            with admin.connect() as conn:
-                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     ok = (rate >= TARGET_RATE and sqlite_ratio <= TARGET_RATIO
           and (pg_ratio is None or pg_ratio <= TARGET_RATIO) and again.unchanged == items)

@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from dailypapers.community.votes import set_vote
+from dailypapers.db import data_version
 from dailypapers.db.engine import write_transaction
 from dailypapers.ingest.files import import_paths
 from dailypapers.rank.trending import TrendingParams
@@ -48,6 +49,19 @@ def _vote(engine, paper: str, on: bool = True) -> None:  # type: ignore[no-untyp
         set_vote(conn, 1, paper, on, TrendingParams())
 
 
+def _vote_heard(app, engine, paper: str) -> None:  # type: ignore[no-untyped-def]
+    """A vote, and on PostgreSQL its notification back at this process's listener: the log
+    records a vote of its own at commit and again when that arrives, and a request between the
+    two would find the paper voted since its list's mark a second time (one more refresh)."""
+    listener = app.state.data_versions.listener
+    heard = listener.generation if listener is not None else None
+    _vote(engine, paper)
+    deadline = time.monotonic() + 10
+    while heard is not None and listener.generation == heard:
+        assert time.monotonic() < deadline, "the listener never heard the vote"
+        time.sleep(0.005)
+
+
 def _page_order(text: str) -> list[str]:
     return re.findall(r'<article class="card" id="paper-([0-9.]+)"', text)
 
@@ -67,7 +81,7 @@ def test_a_vote_reads_only_its_paper_again_and_moves_it_where_its_score_says(
     assert [i["paper"]["id"] for i in api] == [FIRST, SECOND, THIRD]
     reads = cache.reads
 
-    _vote(engine, THIRD)  # 6 upvotes: first of the day now
+    _vote_heard(app, engine, THIRD)  # 6 upvotes: first of the day now
     page = client.get(f"/papers/date/{DAY}")
     api = client.get(f"/api/daily_papers?date={DAY}&sort=trending").json()
     assert page.headers["x-cache"] == "miss"
@@ -124,6 +138,42 @@ def test_unvoted_lists_are_reused_and_votes_elsewhere_read_nothing(
     # and the day's page list is reused as it is.
     assert client.get("/papers/date/2026-03-03?sort=newest").status_code == 200
     assert cache.reads == reads + 1
+
+
+def _listener_reconnected(app) -> None:  # type: ignore[no-untyped-def]
+    # What a reconnect does to the mark: notifications may have been missed while it was down.
+    app.state.data_versions.listener.connections += 1
+
+
+def _log_forgot(app) -> None:  # type: ignore[no-untyped-def]
+    # What a notification naming every paper (too many to list) or an overfull log does.
+    data_version.VOTE_LOG.record([data_version.ALL_VOTES])
+
+
+@pytest.mark.parametrize("blind", [_listener_reconnected, _log_forgot])
+def test_when_the_vote_log_cannot_tell_the_whole_day_is_read_again(
+        site, engine, db_url, blind):  # type: ignore[no-untyped-def]
+    if not db_url.startswith("postgresql"):
+        pytest.skip("the vote log needs PostgreSQL's listener")
+    app, client = site
+    cache = app.state.entries_cache
+    assert _page_order(client.get(f"/papers/date/{DAY}").text) == [FIRST, SECOND, THIRD]
+    reads, refreshes = cache.reads, cache.refreshes
+
+    _vote(engine, THIRD)  # 6 upvotes: first of the day, if the list is read again
+    blind(app)
+    page = client.get(f"/papers/date/{DAY}")
+    assert page.headers["x-cache"] == "miss"
+    assert _page_order(page.text) == [THIRD, FIRST, SECOND]
+    assert _count_of(page.text, THIRD) == "6"
+    assert cache.reads == reads + 1 and cache.refreshes == refreshes  # the whole day, read
+
+    # The list read again is kept under the mark taken before that read: the log tells again.
+    _vote(engine, THIRD, on=False)
+    page = client.get(f"/papers/date/{DAY}")
+    assert _page_order(page.text) == [FIRST, SECOND, THIRD]
+    assert _count_of(page.text, THIRD) == "5"
+    assert cache.reads == reads + 1 and cache.refreshes == refreshes + 1
 
 
 def test_the_lists_are_bounded_by_their_entries(engine, settings):  # type: ignore[no-untyped-def]
