@@ -23,7 +23,8 @@ scheduling delays in every figure, the static file's p99 included. A fixed, seed
 its own offset: day pages, paper pages, the search page, the search APIs, the HF API, and 5%
 signed-in votes (POST or DELETE /api/v1/papers/{id}/vote with a user's token). Days (and the
 papers of a day) are drawn newest-first with weight 1/rank^1.5 (the latest lists are the
-busiest), queries from the first 400 of bench/queries/latency.jsonl with weight 1/rank. After a warm-up of the same mix, the static file
+busiest), queries from the first 400 of bench/queries/latency.jsonl with weight 1/rank. After a warm-up of the same mix, and once the web
+processes are idle again (``wait_until_quiet``: what the warm-up left queued would slow it), the static file
 (``/static/favicon.svg``) for STATIC_SECONDS, then the mix for ``--seconds``.
 
 Figures: requests/s, p50/p95/p99 and errors (a status ≥ 400, or a socket error/timeout) per
@@ -78,7 +79,7 @@ USERS = 2000
 WEB_PROCESSES = 2
 WRK_THREADS = 2
 CACHE_BYTES = 256 << 20  # per web process
-RENDERS = 4  # renders at once per web process, as deploy/env.example sets them
+RENDERS = 8  # renders at once per web process, as deploy/env.example sets them
 VOTE_LAG = 2  # seconds a voted anonymous answer is served while it is made anew, as deploy/env.example sets it
 STATIC_PATH = "/static/favicon.svg"
 STATIC_SECONDS, WARMUP_SECONDS = 20, 10
@@ -372,6 +373,19 @@ def cpu_by_pid(pids: list[int]) -> dict[int, float]:
     return found
 
 
+def wait_until_quiet(pids: list[int], seconds: float = 60) -> float:
+    """Wait until the web processes are idle (under 5 % of a core over half a second): the
+    warm-up's clients leave renders queued and refreshes running, which would otherwise take
+    CPU from the static file's run and lower the ceiling. Returns the seconds waited."""
+    started = time.monotonic()
+    while time.monotonic() - started < seconds:
+        before = cpu_by_pid(pids)
+        time.sleep(0.5)
+        if cpu_used(before, cpu_by_pid(pids)) < 0.025:
+            break
+    return time.monotonic() - started
+
+
 def cpu_used(before: dict[int, float], after: dict[int, float]) -> float:
     """CPU seconds between two readings; a process that ended in between counts nothing (its
     last reading is lost), one that started counts whole."""
@@ -544,6 +558,9 @@ def main() -> None:
         print(f"{WEB_PROCESSES} web processes up on {base}; vector graph ready after "
               f"{waited:.0f} s")
         run_wrk(base, mix_lua, WARMUP_SECONDS, args.connections)  # caches, pools, graph pages
+        quiet = wait_until_quiet(pids)
+        print(f"warm-up: {WARMUP_SECONDS} s of the mix; the web processes were idle "
+              f"{quiet:.1f} s after it")
         run_wrk(base, static_lua, STATIC_SECONDS, args.connections)
         s_duration, s_kinds, s_socket = read_results(out_static)
         static = s_kinds["static"]

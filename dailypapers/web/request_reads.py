@@ -168,7 +168,8 @@ def render_slot(request: Request) -> asyncio.Semaphore:
     the cached pages and static files meanwhile: with anyio's 40 threads rendering at once the
     loop got a small share of it, and a cached page waited behind renders. A render waiting for
     a slot waits on the loop and holds no thread. bench/load.py, alternating runs on 2 cores:
-    ~20 % more requests/s with 1 to 4 renders at once per web process than with 40.
+    ~20 % more requests/s with 1 to 4 renders at once per web process than with 40; with
+    deploy/env.example's vote lag, 8 gave half the p99 of 4 for ~4 % fewer requests/s.
     A render waits for a slot as long as for a pooled connection
     (DAILYPAPERS_DB_POOL_TIMEOUT_SECONDS), then answers 503 with Retry-After: during a database
     outage each render holds its slot up to the connect timeout, and those behind it must not
