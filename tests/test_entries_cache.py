@@ -117,12 +117,18 @@ def test_a_write_that_is_not_a_vote_reads_the_whole_day_again(
     assert _page_order(page.text) == [SECOND, FIRST, THIRD]
 
 
-def test_unvoted_lists_are_reused_and_votes_elsewhere_read_nothing(
-        site, engine, tmp_path, db_url):  # type: ignore[no-untyped-def]
+@pytest.fixture
+def listening(site, db_url):  # type: ignore[no-untyped-def]
+    """The site, on PostgreSQL only: (app, client, the entries cache)."""
     if not db_url.startswith("postgresql"):
         pytest.skip("the vote log needs PostgreSQL's listener")
     app, client = site
-    cache = app.state.entries_cache
+    return app, client, app.state.entries_cache
+
+
+def test_unvoted_lists_are_reused_and_votes_elsewhere_read_nothing(
+        listening, engine, tmp_path):  # type: ignore[no-untyped-def]
+    _app, client, cache = listening
     import_paths(engine, [write_json(tmp_path / "other.json", [
         hf_item("2603.00009", title="Other day", upvotes=1, day="2026-03-03")])])
     client.get(f"/papers/date/{DAY}")
@@ -152,11 +158,8 @@ def _log_forgot(app) -> None:  # type: ignore[no-untyped-def]
 
 @pytest.mark.parametrize("blind", [_listener_reconnected, _log_forgot])
 def test_when_the_vote_log_cannot_tell_the_whole_day_is_read_again(
-        site, engine, db_url, blind):  # type: ignore[no-untyped-def]
-    if not db_url.startswith("postgresql"):
-        pytest.skip("the vote log needs PostgreSQL's listener")
-    app, client = site
-    cache = app.state.entries_cache
+        listening, engine, blind):  # type: ignore[no-untyped-def]
+    app, client, cache = listening
     assert _page_order(client.get(f"/papers/date/{DAY}").text) == [FIRST, SECOND, THIRD]
     reads, refreshes = cache.reads, cache.refreshes
 
