@@ -151,3 +151,31 @@ def test_without_a_lag_a_vote_ends_the_answer_at_once(loaded, settings, clock): 
         web.post(f"/api/v1/papers/{PAPER}/vote",
                  headers={"Authorization": f"Bearer {token}"}).raise_for_status()
         assert _served(web) == ("miss", 8)
+
+
+def test_a_refresh_under_way_at_shutdown_finishes(loaded, settings, clock,  # noqa: F811
+                                                  monkeypatch):
+    """Shutting down waits for a refresh still rendering, as for a request in flight: its new
+    answer is kept, never cut off with the event loop."""
+    app = create_app(settings.model_copy(update={"cache_vote_lag_seconds": LAG}), loaded)
+    _cookie, token = _user(loaded)
+    read_paper = catalog.get_paper
+    started, release = threading.Event(), threading.Event()
+
+    def held_read(*args, **kwargs):  # type: ignore[no-untyped-def]
+        started.set()
+        assert release.wait(20), "never released"
+        return read_paper(*args, **kwargs)
+
+    with TestClient(app) as web:
+        store = app.state.response_cache
+        assert _served(web) == ("miss", 7)
+        web.post(f"/api/v1/papers/{PAPER}/vote",
+                 headers={"Authorization": f"Bearer {token}"}).raise_for_status()
+        monkeypatch.setattr(catalog, "get_paper", held_read)
+        clock.now += LAG / 2
+        assert _served(web) == ("stale", 7)
+        assert started.wait(20)  # the refresh is rendering; the server now stops
+        threading.Timer(0.3, release.set).start()
+    [entry] = [e for key, e in store._entries.items() if key[1] == PATH]
+    assert entry.stale_since is None and b'"upvotes":8' in entry.body

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import functools
@@ -107,6 +108,11 @@ def create_app(
         try:
             yield
         finally:
+            # Refreshes of stale answers (web/cache.py) still running finish first, as
+            # requests in flight do: bounded like a request's wait for a connection.
+            refreshes = list(getattr(_app.state, "cache_refreshes", ()))
+            if refreshes:
+                await asyncio.wait(refreshes, timeout=settings.db_pool_timeout_seconds)
             for job in jobs:
                 job.stop()
             arxiv_client = getattr(_app.state, "arxiv_client", None)  # web/routes_submit.py
