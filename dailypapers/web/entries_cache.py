@@ -28,7 +28,8 @@ from starlette.requests import Request
 
 from dailypapers import catalog
 from dailypapers.db import data_version
-from dailypapers.web.cache import DATA_VERSION_STATE, VersionedLRU
+from dailypapers.web.cache import DATA_VERSION_STATE
+from dailypapers.web.lru import VersionedLRU
 
 # Entries kept per web process, over all lists: one for every ENTRY_BYTES of
 # DAILYPAPERS_CACHE_BYTES (a paper row with its abstract and authors is a few KB in memory), so

@@ -21,13 +21,14 @@ from jinja2.runtime import Context
 from markupsafe import Markup
 
 from dailypapers.settings import Settings
-from dailypapers.web.cache import DATA_VERSION_STATE, VersionedLRU
+from dailypapers.web.cache import DATA_VERSION_STATE
+from dailypapers.web.lru import VersionedLRU
 
 CARD_TEMPLATE = "_card.html"
 
 
 class FragmentStore:
-    """Rendered fragments of one data version at a time (web/cache.py's ``VersionedLRU``)."""
+    """Rendered fragments of one data version at a time (web/lru.py's ``VersionedLRU``)."""
 
     def __init__(self, max_bytes: int) -> None:
         self._cards = VersionedLRU(max_bytes, lambda html: len(html) + 100)

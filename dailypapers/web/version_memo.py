@@ -19,14 +19,15 @@ from sqlalchemy.engine import Connection
 from starlette.requests import Request
 
 from dailypapers import catalog
-from dailypapers.web.cache import DATA_VERSION_STATE, VersionedLRU
+from dailypapers.web.cache import DATA_VERSION_STATE
+from dailypapers.web.lru import VersionedLRU
 
 T = TypeVar("T")
 MAX_VALUES = 10_000  # values kept in one version, least recently used first out (days × kinds is ~1,000)
 
 
 class VersionMemo:
-    """Values of one data version at a time (web/cache.py's ``VersionedLRU``)."""
+    """Values of one data version at a time (web/lru.py's ``VersionedLRU``)."""
 
     def __init__(self) -> None:
         self._values = VersionedLRU(MAX_VALUES, lambda _: 1)
