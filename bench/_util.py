@@ -71,17 +71,31 @@ def papers_in(paths: list[Path]) -> Iterator[Any]:
 @contextlib.contextmanager
 def throwaway_database(admin_url: str, name: str) -> Iterator[str]:
     """A new PostgreSQL database ``name`` on ``admin_url``'s server (its URL), dropped after."""
+    url = create_database(admin_url, name)
+    try:
+        yield url
+    finally:
+        drop_database(admin_url, name)
+
+
+def create_database(admin_url: str, name: str) -> str:
+    """A new PostgreSQL database ``name`` on ``admin_url``'s server: its URL."""
     import sqlalchemy as sa
 
+    _admin_run(admin_url, f'CREATE DATABASE "{name}"')
+    return sa.engine.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_database(admin_url: str, name: str) -> None:
+    _admin_run(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _admin_run(admin_url: str, statement: str) -> None:
     from dailypapers.db.engine import make_engine
 
     admin = make_engine(admin_url).execution_options(isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
     try:
-        yield sa.engine.make_url(admin_url).set(database=name).render_as_string(
-            hide_password=False)
-    finally:
         with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.exec_driver_sql(statement)
+    finally:
         admin.dispose()
