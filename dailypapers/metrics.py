@@ -174,8 +174,9 @@ def instruments() -> Instruments:
             ["outcome"], registry=None),
         cache_render_seconds=Histogram(
             "dailypapers_response_cache_render_seconds",
-            "Renders by the response cache, from start to the answer's end (sent and offered "
-            "to the shared cache): for a request (rendered) or a background refresh (refreshed)",
+            "Renders by the response cache, from start to the answer's end (the wait for a "
+            "render slot, the answer sent and offered to the shared cache, all included): for a "
+            "request (rendered) or a background refresh (refreshed)",
             ["outcome"], buckets=LATENCY_BUCKETS, registry=None),
     )
 
