@@ -28,7 +28,9 @@ processes are idle again (``wait_until_quiet``: what the warm-up left queued wou
 (``/static/favicon.svg``) for STATIC_SECONDS, then the mix for ``--seconds``.
 
 Figures: requests/s, p50/p95/p99 and errors (a status ≥ 400, or a socket error/timeout) per
-kind and in all; CPU used by wrk, by the web processes and by PostgreSQL. Ends with
+kind and in all; CPU used by wrk, by the web processes and by PostgreSQL; what the response
+cache did per second during the mix (its /metrics counts by outcome, scraped just before and
+after) and how long its renders took on average. Ends with
 ``load_ratio: R % of static (target ≥ 40 %, p99 ≤ 100 ms, 0 errors)``; exits non-zero on any
 miss. Note: 64 closed-loop clients wait on average 64 / (requests/s): a mean under 100 ms needs
 over 640 req/s, and the static file itself has shown p99 of 100-200 ms here.
@@ -65,6 +67,7 @@ from dailypapers.index.embedder import get_embedder
 from dailypapers.index.search import SearchService
 from dailypapers.ingest.files import import_paths
 from dailypapers.ingest.service import insert_rows
+from dailypapers.metrics import CACHE_OUTCOMES, RENDER_OUTCOMES
 
 PG = os.environ.get("DAILYPAPERS_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS = os.environ.get("DAILYPAPERS_BENCH_REDIS", "redis://127.0.0.1:6379/15")  # rate limits
@@ -365,6 +368,36 @@ def run_wrk(base: str, script: Path, seconds: int, connections: int) -> float:
                                                            - before.children_system)
 
 
+def cache_counts(base: str) -> dict[str, float]:
+    """The response cache's answers so far by outcome, summed over the web processes, and its
+    renders' "<outcome> count" and "<outcome> sum" (seconds), from /metrics (loopback may)."""
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(f"{base}/metrics", timeout=30) as answer:
+        text = answer.read().decode()
+    found: dict[str, float] = defaultdict(float)
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "dailypapers_response_cache_answers_total":
+                found[sample.labels["outcome"]] += sample.value
+            elif sample.name.startswith("dailypapers_response_cache_render_seconds_"):
+                found[f"{sample.labels['outcome']} {sample.name.rsplit('_', 1)[1]}"] += sample.value
+    return found
+
+
+def cache_line(before: dict[str, float], after: dict[str, float], seconds: float) -> str:
+    rates = ", ".join(f"{o} {(after[o] - before[o]) / seconds:.0f}/s" for o in CACHE_OUTCOMES)
+    means = []
+    for outcome in RENDER_OUTCOMES:
+        count = after[f"{outcome} count"] - before[f"{outcome} count"]
+        seconds_spent = after[f"{outcome} sum"] - before[f"{outcome} sum"]
+        if count:
+            means.append(f"{outcome} {1000 * seconds_spent / count:.1f} ms")
+    return f"cache during the mix: {rates}; mean render: {', '.join(means) or 'none'}"
+
+
 def read_results(path: Path) -> tuple[float, dict[str, dict[str, object]], int]:
     """(duration s, per kind {sent, errors, latencies}, socket errors)."""
     per_kind: dict[str, dict[str, object]] = {k: {"sent": 0, "errors": 0, "hits": 0,
@@ -475,6 +508,7 @@ def main() -> None:
         run_wrk(base, static_lua, STATIC_SECONDS, args.connections)
         s_duration, s_kinds, s_socket = read_results(out_static)
         static = s_kinds["static"]
+        cache_before = cache_counts(base)  # outside the CPU readings: a scrape queries
         web_before, pg_before = cpu_by_pid(pids), cpu_by_pid(postgres_pids())
         worker_before = cpu_by_pid(tree(worker.pid))
         wall = time.monotonic()
@@ -483,6 +517,7 @@ def main() -> None:
         web_cpu = cpu_used(web_before, cpu_by_pid(tree(server.pid)))
         pg_cpu = cpu_used(pg_before, cpu_by_pid(postgres_pids()))
         worker_cpu = cpu_used(worker_before, cpu_by_pid(tree(worker.pid)))
+        cache_after = cache_counts(base)
         restarted = sorted(set(tree(server.pid)) ^ set(pids))  # a worker replaced mid-run
         duration, kinds, socket_errors = read_results(out_mix)
     finally:
@@ -514,6 +549,7 @@ def main() -> None:
           f"web processes {100 * web_cpu / wall:.0f} %, worker {100 * worker_cpu / wall:.0f} %, "
           f"PostgreSQL {100 * pg_cpu / wall:.0f} %"
           + (f"; processes changed during the run: {restarted}" if restarted else ""))
+    print(cache_line(cache_before, cache_after, wall))
     rate = len(every) / duration
     ratio = 100 * rate / static_rate
     p99 = percentile(every, 99) if every else float("inf")

@@ -10,7 +10,8 @@ that are no longer alive (:func:`forget_dead_processes`), so counters restart wi
 each scrape drops the live gauges of processes that have died since (:func:`forget_dead_live_gauges`).
 
 What is counted as it happens (here): requests by route template and status class, their
-latency, failed jobs, pooled database connections in use. What is read at scrape time from the
+latency, failed jobs, pooled database connections in use, the response cache's answers by
+outcome and its render times (:class:`CacheMeters`). What is read at scrape time from the
 database and the index folder (:class:`DatabaseCollector`, in the scraping process only, one short
 read transaction): digest mails by outbox state, one-off mails by queued_mail state, queue depth, the last slot each scheduled job
 claimed, keyword index lag behind the database, papers and stored vectors.
@@ -41,6 +42,14 @@ QUEUED_MAIL_STATES = ("pending", "sent", "skipped", "failed")  # notify/queued_m
 # Page and API answers take 1-20 ms here (bench/page_speed.py), a hybrid search ~16 ms, an
 # embedding-backed first search or a slow PostgreSQL far more: buckets from 2.5 ms to 10 s.
 LATENCY_BUCKETS = (0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# What the response cache (web/cache.py) did with an anonymous-looking GET, one per answer it
+# handled: answered from this process's store (hit), served stale within the vote lag (stale),
+# taken from another process through the shared cache (shared), rendered for the request
+# (rendered), or not looked up at all (uncached: signed in, Authorization, a credential link,
+# the cache off, the database away). ``refreshed`` counts the background refreshes of stale
+# answers instead, which answer no client.
+CACHE_OUTCOMES = ("hit", "stale", "shared", "rendered", "refreshed", "uncached")
+RENDER_OUTCOMES = ("rendered", "refreshed")
 
 
 def metrics_dir(settings: Any) -> Path:
@@ -130,6 +139,8 @@ class Instruments:
     task_failures: Any
     pool_in_use: Any
     pool_capacity: Any
+    cache_answers: Any
+    cache_render_seconds: Any
 
 
 @functools.lru_cache(maxsize=1)
@@ -156,7 +167,58 @@ def instruments() -> Instruments:
             "dailypapers_db_pool_capacity",
             "Pool size plus overflow, summed over live processes (compare with max_connections)",
             multiprocess_mode="livesum", registry=None),
+        cache_answers=Counter(
+            "dailypapers_response_cache_answers",
+            "Anonymous GETs by what the response cache did: hit, stale, shared, rendered, "
+            "uncached; refreshed: background refreshes of stale answers",
+            ["outcome"], registry=None),
+        cache_render_seconds=Histogram(
+            "dailypapers_response_cache_render_seconds",
+            "Renders by the response cache, from start to the answer's end (the wait for a "
+            "render slot, the answer sent and offered to the shared cache, all included): for a "
+            "request (rendered) or a background refresh (refreshed)",
+            ["outcome"], buckets=LATENCY_BUCKETS, registry=None),
     )
+
+
+class CacheMeters:
+    """The response cache's counts, cheap on its hot path: one prebuilt child per outcome (a
+    dict read and an mmap write per answer, ~1 µs next to a hit's ~100 µs). Off (every call
+    returns at once) when this process has no metrics folder, and from the first time the
+    folder fails (warned once), as RequestObserver does."""
+
+    def __init__(self) -> None:
+        self._answers: dict[str, Any] | None = None
+        self._seconds: dict[str, Any] | None = None
+        if not os.environ.get(ENV):
+            return
+        try:
+            meters = instruments()
+            self._answers = {o: meters.cache_answers.labels(outcome=o) for o in CACHE_OUTCOMES}
+            self._seconds = {o: meters.cache_render_seconds.labels(outcome=o)
+                             for o in RENDER_OUTCOMES}
+        except OSError:
+            self._off()
+
+    def count(self, outcome: str) -> None:
+        """One answer (or refresh) of ``outcome``, one of CACHE_OUTCOMES."""
+        if self._answers is not None:
+            try:
+                self._answers[outcome].inc()
+            except OSError:
+                self._off()
+
+    def rendered(self, outcome: str, seconds: float) -> None:
+        """A render's time, ``outcome`` one of RENDER_OUTCOMES."""
+        if self._seconds is not None:
+            try:
+                self._seconds[outcome].observe(seconds)
+            except OSError:
+                self._off()
+
+    def _off(self) -> None:
+        self._answers = self._seconds = None
+        log.warning("metrics folder unusable; response cache metrics stop here", exc_info=True)
 
 
 def count_task_failure(job: str) -> None:

@@ -62,6 +62,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from time import perf_counter  # bound here: tests replace this module's ``time`` with a clock
 from typing import Any
 
 from fastapi import FastAPI
@@ -73,6 +74,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sqlalchemy import exc as sa_exc
 
+from dailypapers import metrics
 from dailypapers.db import data_version
 from dailypapers.db.engine import read_transaction
 from dailypapers.settings import Settings
@@ -86,10 +88,13 @@ SAFETY_SECONDS = 3600.0  # the longest any answer is kept (see the docstring)
 MAX_ENTRY_BYTES = 2 << 20  # a bigger answer (a media file) streams through, uncached
 _PERSONAL = "dailypapers_personal"
 # Whether this server had the answer (X-Cache, as proxies say it): for operators and the bench.
+# /metrics counts the same per process (metrics.CacheMeters: dailypapers_response_cache_answers).
 # SHARED: another web process had it (web/shared_cache.py).
 HIT, MISS, SHARED = (b"x-cache", b"hit"), (b"x-cache", b"miss"), (b"x-cache", b"shared")
 # STALE: kept, and a vote has changed it since; served while a refresh renders it anew
 STALE = (b"x-cache", b"stale")
+# What /metrics counts an answer from the store as (metrics.CACHE_OUTCOMES)
+OUTCOME = {HIT: "hit", STALE: "stale", SHARED: "shared"}
 # Paths whose answers read every paper they show or rank through catalog functions that note
 # the rows (catalog._entries, get_paper, papers_by_ids): /papers and its day, week, month and
 # trending lists (each reads its whole period, then pages it), paper pages (and their similar
@@ -266,6 +271,9 @@ class ResponseCache:
         self.vote_lag = settings.cache_vote_lag_seconds
         # the refreshes running (held here: the loop keeps tasks weakly)
         self.refreshes: set[asyncio.Task[None]] = set() if refreshes is None else refreshes
+        # Each answer handled below counts once: uncached, rendered (in _make), or from the
+        # store (hit, stale, shared); each refresh once more, as refreshed.
+        self.meters = metrics.CacheMeters()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "") if scope["type"] == "http" else ""
@@ -278,11 +286,14 @@ class ResponseCache:
         headers = Headers(scope=scope)
         if (self.session_cookie in headers.get("cookie", "").encode("latin-1")
                 or "authorization" in headers or path.startswith(PRIVATE_PREFIXES)):
+            self.meters.count("uncached")
             await self.app(scope, receive, private(send, vary))
             return
         if self.store.max_bytes <= 0 or scope["method"] != "GET":
+            self.meters.count("uncached")
             await self.app(scope, receive, _Capture(self, scope, None, 0, vary, headers, send))
             return
+        rendering = False  # _make counted this request as rendered
         try:
             vote_mark = self.versions.vote_mark()  # before the read: see vote_mark
             data, votes = await self.versions.read()
@@ -310,6 +321,7 @@ class ResponseCache:
                     self._land(key, flight)
                     raise
                 if entry is None:
+                    rendering = True
                     await self._make(scope, receive, send, key, votes, vary, headers,
                                      vote_mark, flight)
                     return
@@ -317,10 +329,13 @@ class ResponseCache:
         except DATABASE_AWAY:
             # No version, no key: the route answers uncached (its own 503 when it needs the
             # database too), never a 500 from here.
+            if not rendering:
+                self.meters.count("uncached")
             await self.app(scope, receive, _Capture(self, scope, None, 0, vary, headers, send))
             return
         if entry is not None:
             self.store.hits += 1
+            self.meters.count(OUTCOME[source])
             if entry.route is not None:  # for /metrics and the access line (observability.py)
                 scope["route"] = entry.route
             await answer([*entry.headers, source], entry.body, entry.etag, headers, send)
@@ -334,9 +349,13 @@ class ResponseCache:
 
     async def _make(self, scope: Scope, receive: Receive, send: Send, key: tuple[Any, ...],
                     votes: int, vary: bytes, headers: Headers, vote_mark: Any,
-                    flight: asyncio.Future[None] | None) -> None:
-        """Render the answer (and keep it, when it may be kept)."""
+                    flight: asyncio.Future[None] | None, outcome: str = "rendered") -> None:
+        """Render the answer (and keep it, when it may be kept): for a request (``rendered``)
+        or for a refresh (``refreshed``, counted by _refresh)."""
         self.store.misses += 1
+        if outcome == "rendered":
+            self.meters.count(outcome)
+        started = perf_counter()
         notebook, token = data_version.open_notebook()  # the route's threads see it too
         try:
             await self.app(scope, receive, _Capture(self, scope, key, votes, vary, headers, send,
@@ -345,12 +364,14 @@ class ResponseCache:
             data_version.close_notebook(token)
             if flight is not None:
                 self._land(key, flight)
+            self.meters.rendered(outcome, perf_counter() - started)
 
     def _refresh(self, scope: Scope, key: tuple[Any, ...], votes: int, vary: bytes,
                  headers: Headers, vote_mark: Any) -> None:
         """Make ``key``'s answer anew in the background, as a request without a client would
         (another process's, when it is good now; else rendered, waiting for a render slot like
         any other), while those asking meanwhile get the stale one."""
+        self.meters.count("refreshed")  # whether it renders, adopts or fails
         flight = self.in_flight[key] = asyncio.get_running_loop().create_future()
         state = {k: v for k, v in scope.get("state", {}).items() if k != _PERSONAL}
         quiet = {b"if-none-match", b"if-modified-since"}  # its answer goes to no client
@@ -371,7 +392,7 @@ class ResponseCache:
                     entry = await self.shared.adopt(self, key, votes)
                 if entry is None:
                     await self._make(alone, no_body, nowhere, key, votes, vary,
-                                     Headers(scope=alone), vote_mark, flight)
+                                     Headers(scope=alone), vote_mark, flight, "refreshed")
             except Exception as exc:  # the route's own error: the next request meets it
                 log.warning("refreshing %s failed: %s", scope.get("path"), type(exc).__name__)
             finally:
