@@ -5,6 +5,8 @@ ranking by upvotes reads."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -120,7 +122,7 @@ def test_only_answers_that_read_the_keyword_index_or_the_clock_age_out(loaded, s
 
     from dailypapers.web import cache
 
-    now = [1000.0]
+    now = [time.monotonic()]  # the real clock's now: other modules read that one
     monkeypatch.setattr(cache, "time", SimpleNamespace(monotonic=lambda: now[0]))
     app = create_app(settings.model_copy(update={"cache_seconds": 60}), loaded)
     bounded = (RELEVANCE, "/search?q=widget", "/papers")

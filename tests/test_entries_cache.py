@@ -50,9 +50,8 @@ def _vote(engine, paper: str, on: bool = True) -> None:  # type: ignore[no-untyp
 
 
 def _vote_heard(app, engine, paper: str) -> None:  # type: ignore[no-untyped-def]
-    """A vote, and on PostgreSQL its notification back at this process's listener: the log
-    records a vote of its own at commit and again when that arrives, and a request between the
-    two would find the paper voted since its list's mark a second time (one more refresh)."""
+    """A vote, and on PostgreSQL its notification back at this process's listener (which skips
+    it: the log has it from the commit). The counts below need the notification handled."""
     listener = app.state.data_versions.listener
     heard = listener.generation if listener is not None else None
     _vote(engine, paper)
@@ -124,6 +123,32 @@ def listening(site, db_url):  # type: ignore[no-untyped-def]
         pytest.skip("the vote log needs PostgreSQL's listener")
     app, client = site
     return app, client, app.state.entries_cache
+
+
+def test_a_vote_of_this_process_is_logged_once_and_another_s_when_heard(
+        listening, engine):  # type: ignore[no-untyped-def]
+    """Logged twice (at commit and when its notification came back), a vote made a list read
+    after the first but before the second look voted again: one more refresh, and a flaky
+    count. The notification names its process; the listener logs only other processes'."""
+    import sqlalchemy as sa
+
+    app, _client, _cache = listening
+    listener, log = app.state.data_versions.listener, data_version.VOTE_LOG
+    deadline = time.monotonic() + 10
+    while not listener.connected:
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    seq = log.seq
+    _vote_heard(app, engine, THIRD)
+    assert log.seq == seq + 1 and log.changed_since([THIRD], seq)
+    heard = listener.generation
+    with engine.begin() as conn:  # another process's vote, as its notification names it
+        conn.execute(sa.text("SELECT pg_notify(:channel, :payload)"),
+                     {"channel": data_version.CHANNEL, "payload": f"v {FIRST} ~1.elsewhere"})
+    while listener.generation == heard:
+        assert time.monotonic() < deadline, "the listener never heard the notification"
+        time.sleep(0.005)
+    assert log.seq == seq + 2 and log.voted_since([FIRST, THIRD, SECOND], seq + 1) == {FIRST}
 
 
 def test_unvoted_lists_are_reused_and_votes_elsewhere_read_nothing(

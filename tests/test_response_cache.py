@@ -317,6 +317,18 @@ def test_the_vote_log_forgets_rolled_back_votes_and_says_when_it_cannot_tell(loa
         data_version.note_voted(conn, RIVAL)
     assert log.seq == seq + 1 and log.changed_since([RIVAL], seq)
     assert not log.changed_since([PAPER], seq) and log.knows_since(seq)
+    # A commit that raised may have happened (the connection dropped as it went): the votes are
+    # logged, since the listener skips this process's own notifications.
+    import sqlalchemy as sa
+
+    def lost(conn):  # type: ignore[no-untyped-def]
+        raise ConnectionError("the connection dropped at commit")
+
+    seq = log.seq
+    with pytest.raises(ConnectionError), write_transaction(loaded, changes="votes") as conn:
+        data_version.note_voted(conn, PAPER)
+        sa.event.listen(conn, "commit", lost)
+    assert log.seq == seq + 1 and log.voted_since([PAPER, RIVAL], seq) == {PAPER}
     fresh = data_version.VoteLog()
     fresh.record(["a"])
     fresh.record([data_version.ALL_VOTES])
@@ -327,3 +339,7 @@ def test_the_vote_log_forgets_rolled_back_votes_and_says_when_it_cannot_tell(loa
     assert not fresh.knows_since(3) and fresh.knows_since(4)
     assert data_version.parse_voted("v 2603.00001 2603.00002") == ["2603.00001", "2603.00002"]
     assert data_version.parse_voted("") is None and data_version.parse_voted("v") == []
+    # another process's names its origin last; this process's own names none (logged at commit)
+    assert data_version.parse_voted("v 2603.00001 ~999.abcd") == ["2603.00001"]
+    own = f"v 2603.00001 ~{data_version.process_origin()}"
+    assert data_version.parse_voted(own) == []

@@ -41,7 +41,9 @@ notifications); otherwise it reads the stamps as before.
 from __future__ import annotations
 
 import contextvars
+import os
 import random
+import secrets
 import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -65,7 +67,11 @@ _READ = sa.text(
 
 CHANNEL = "dailypapers_data_version"  # the channel of db/version_listener.py
 _NOTIFY = sa.text("SELECT pg_notify(:channel, :payload)")
-VOTED_PREFIX = "v"  # a notification's payload: "v <paper id> …" for a votes bump
+VOTED_PREFIX = "v"  # a notification's payload: "v <paper id> … ~<origin>" for a votes bump
+# The last word names the process that sent it: its own votes are on its log from the commit
+# (committed_here), so its listener skips them. An older process takes "~…" for a paper id
+# nobody asks about.
+ORIGIN_MARK = "~"
 MAX_PAYLOAD = 7000  # PostgreSQL refuses 8000 bytes and more
 _VOTED = "dailypapers_voted"  # Connection.info: the papers this transaction's votes changed
 _UNCHANGED = "dailypapers_unchanged"  # Connection.info: this transaction changed nothing public
@@ -105,9 +111,10 @@ def bump(conn: Connection, changes: str = "data") -> None:
     if postgres:
         payload = ""
         if changes == "votes":
-            payload = " ".join([VOTED_PREFIX, *sorted(conn.info.get(_VOTED, ()))])
+            origin = ORIGIN_MARK + process_origin()
+            payload = " ".join([VOTED_PREFIX, *sorted(conn.info.get(_VOTED, ())), origin])
             if len(payload.encode()) > MAX_PAYLOAD:
-                payload = f"{VOTED_PREFIX} {ALL_VOTES}"  # too many to name: every paper
+                payload = f"{VOTED_PREFIX} {ALL_VOTES} {origin}"  # too many to name: every paper
         conn.execute(_NOTIFY, {"channel": CHANNEL, "payload": payload})
 
 
@@ -166,12 +173,32 @@ class VoteLog:
 VOTE_LOG = VoteLog()  # this process's
 
 
+_origin: tuple[int, str] | None = None
+
+
+def process_origin() -> str:
+    """This process's name in its vote notifications: its pid and a random part (pids are
+    reused, and a forked child is another process)."""
+    global _origin
+    pid = os.getpid()
+    if _origin is None or _origin[0] != pid:
+        _origin = (pid, f"{pid}.{secrets.token_hex(4)}")
+    return _origin[1]
+
+
 def parse_voted(payload: str) -> list[str] | None:
-    """The paper ids of a notification's payload; None for one that is not about votes."""
+    """The paper ids of a notification's payload; None for one that is not about votes. One
+    this process sent names none: its votes were logged when they committed, and logging them
+    again, after a reader's mark, would make an answer made since look changed (one more
+    refresh)."""
     words = payload.split()
     if not words or words[0] != VOTED_PREFIX:
         return None
-    return words[1:]
+    if len(words) > 1 and words[-1].startswith(ORIGIN_MARK):
+        if words[-1][1:] == process_origin():
+            return []
+        return words[1:-1]
+    return words[1:]  # from a process older than the origin mark
 
 
 def read(conn: Connection) -> tuple[int, int]:

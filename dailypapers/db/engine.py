@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import math
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -128,6 +129,7 @@ def write_transaction(engine: Engine, *, changes: str | None = "data") -> Iterat
     The body may find out it changed nothing public after all: ``data_version.unchanged(conn)``.
     """
     counted = changes is not None
+    bumped = False
     with engine.connect() as conn:
         conn = conn.execution_options(sqlite_immediate=True)
         try:
@@ -135,11 +137,18 @@ def write_transaction(engine: Engine, *, changes: str | None = "data") -> Iterat
                 yield conn
                 if changes is not None and not data_version.take_unchanged(conn):
                     data_version.bump(conn, changes)  # last: its row is locked only until commit
+                    bumped = True
                 else:
                     counted = False
         finally:
             voted = data_version.take_voted(conn)
             data_version.take_unchanged(conn)  # never left for the connection's next user
+            if bumped and voted and sys.exc_info()[0] is not None:
+                # The commit failed, or only seemed to (the connection dropped): had it
+                # happened, its notification names this process, whose listener skips it. Log
+                # the votes anyway: one that did not happen costs a refresh, one missed could
+                # keep an answer with the old count.
+                data_version.VOTE_LOG.record(voted)
         if counted:
             data_version.committed_here(voted)  # this process's cache sees it at once
 
