@@ -447,6 +447,9 @@ def main() -> None:
                         help="a database and folder kept by --keep (no load, its votes "
                         "forgotten: for trying changes)")
     args = parser.parse_args()
+    # timeout(1) and kill stop us with SIGTERM: leave through the finally blocks, as Ctrl-C
+    # does, so the web processes and the worker stop and a fresh database is dropped.
+    signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(128 + signum))
     ensure_wrk()
     import redis
 
