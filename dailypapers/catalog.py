@@ -311,12 +311,16 @@ def counts(conn: Connection) -> dict[str, int]:
     }
 
 
-def papers_by_ids(conn: Connection, ids: list[str]) -> dict[str, dict[str, Any]]:
+def papers_by_ids(conn: Connection, ids: list[str], *, shows_votes: bool = True
+                  ) -> dict[str, dict[str, Any]]:
+    """The visible papers of ``ids``. ``shows_votes=False``: the caller shows none of their
+    counts, so a cached answer made from them needs no remaking when they get a vote."""
     if not ids:
         return {}
     rows = conn.execute(sa.select(papers).where(papers.c.id.in_(ids), VISIBLE_PAPER)).mappings()
     found = {row["id"]: dict(row) for row in rows}
-    data_version.note_papers(found.values())
+    if shows_votes:
+        data_version.note_papers(found.values())
     return found
 
 

@@ -191,6 +191,37 @@ def test_similar_papers_on_the_paper_page(api, app, source):
     assert links == [f"/papers/{p}" for p, _ in similar]
 
 
+def test_a_vote_on_a_similar_paper_keeps_the_paper_page(api, app, engine, source):
+    """The similar list shows titles and authors, no counts: a vote on a neighbour leaves the
+    cached page as it was; a vote on the paper itself remakes it with the new count."""
+    from dailypapers.community.votes import set_vote
+    from dailypapers.db.engine import write_transaction
+    from dailypapers.rank.trending import TrendingParams
+    from tests.helpers import add_voter
+
+    pid = next(iter(source))
+    neighbour = app.state.search.similar(pid, 6)[0][0]
+    add_voter(engine)  # user 1
+    voter = 1
+    page = f"/papers/{pid}"
+
+    def vote(paper: str) -> None:
+        with write_transaction(engine, changes="votes") as conn:
+            set_vote(conn, voter, paper, True, TrendingParams())
+
+    def count(answer) -> str:  # type: ignore[no-untyped-def]
+        return lxml.html.fromstring(answer.text).cssselect(".vote-box")[0].text_content().split()[0]
+
+    assert api.get(page).headers["x-cache"] == "miss"
+    before = api.get(page)
+    assert before.headers["x-cache"] == "hit"
+    vote(neighbour)
+    assert api.get(page).headers["x-cache"] == "hit"
+    vote(pid)
+    after = api.get(page)
+    assert after.headers["x-cache"] == "miss" and int(count(after)) == int(count(before)) + 1
+
+
 def test_separately_imported_papers_become_searchable(app, engine, tmp_path):
     worker = IndexWorker(app.state.search, embed=False)
     item = hf_item("2603.99901", title="Quokka populations on Rottnest island")

@@ -165,7 +165,9 @@ def _similar(request: Request, conn: ConnDep, paper_id: str, k: int = 6) -> list
     except Exception:  # the model or index unavailable must not take the paper page down
         log.exception("similar papers unavailable")
         return []
-    rows = catalog.papers_by_ids(conn, [pid for pid, _ in neighbours])
+    # Titles and authors only (paper.html): a vote on a neighbour leaves this page as it was.
+    # Noted, each vote ended the cached pages of the ~6 papers it neighbours as well as its own.
+    rows = catalog.papers_by_ids(conn, [pid for pid, _ in neighbours], shows_votes=False)
     return [rows[pid] for pid, _ in neighbours if pid in rows]
 
 
