@@ -240,7 +240,7 @@ def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen:  # type: i
 
 
 def _start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:  # type: ignore[type-arg]
-    return subprocess.Popen(command, env={**env, "PYTHONPATH": str(REPO)}, cwd=REPO,
+    return subprocess.Popen(command, env={**env, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}, cwd=REPO,
                             stdout=log.open("w"), stderr=subprocess.STDOUT,
                             start_new_session=True)
 
