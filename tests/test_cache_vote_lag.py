@@ -5,6 +5,7 @@ cache's clock is ours here (``clock``), so each bound is met on the exact side o
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from types import SimpleNamespace
@@ -183,3 +184,105 @@ def test_a_refresh_under_way_at_shutdown_finishes(loaded, settings, clock,  # no
         threading.Timer(0.3, release.set).start()
     [entry] = [e for key, e in store._entries.items() if key[1] == PATH]
     assert entry.stale_since is None and b'"upvotes":8' in entry.body
+
+
+PAGE = f"/papers/{PAPER}"
+
+
+def _page(web: TestClient) -> tuple[str, int]:
+    answer = web.get(PAGE)
+    assert answer.status_code == 200, answer.text
+    [count] = re.findall(r'<strong class="count">(\d+)</strong>', answer.text)
+    return answer.headers["x-cache"], int(count)
+
+
+@pytest.fixture
+def first_read_held(monkeypatch):  # type: ignore[no-untyped-def]
+    """Once armed, the first catalog.get_paper waits for ``release``; the others go through."""
+    read_paper = catalog.get_paper
+    calls: list[int] = []
+    release, armed = threading.Event(), threading.Event()
+
+    def held(*args, **kwargs):  # type: ignore[no-untyped-def]
+        if armed.is_set():
+            calls.append(1)
+            if len(calls) == 1:
+                assert release.wait(20), "never released"
+        return read_paper(*args, **kwargs)
+
+    monkeypatch.setattr(catalog, "get_paper", held)
+    return SimpleNamespace(calls=calls, release=release, arm=armed.set)
+
+
+def _both_refreshing(app, web, clock, held) -> int:  # type: ignore[no-untyped-def]
+    """The paper's JSON and page are both stale: the JSON's refresh renders (held in its read)
+    and the page's waits its turn. Returns the renders made before these two."""
+    store = app.state.response_cache
+    assert _served(web) == ("miss", 7) and _page(web) == ("miss", 7)
+    web.vote()
+    held.arm()
+    clock.now += LAG / 2
+    made = store.misses
+    assert _served(web) == ("stale", 7)
+    deadline = time.monotonic() + 20
+    while not held.calls:  # the JSON's refresh is in its read
+        assert time.monotonic() < deadline, "the refresh never started"
+        time.sleep(0.01)
+    assert _page(web) == ("stale", 7)
+    return made
+
+
+def test_refreshes_take_turns_and_one_waiting_keeps_its_old_answer_past_the_lag(
+        lagging, clock, first_read_held):
+    app, web = lagging
+    store = app.state.response_cache
+    assert app.state.settings.cache_refresh_concurrency == 1  # the default
+    made = _both_refreshing(app, web, clock, first_read_held)
+    clock.now += LAG + 0.001  # past the lag for both, their refreshes still under way
+    assert _page(web) == ("stale", 7) and _served(web) == ("stale", 7)
+    # One render at a time: the page's waits for the JSON's.
+    assert store.misses == made + 1 and len(first_read_held.calls) == 1
+    first_read_held.release.set()
+    _settled(app)
+    assert store.misses == made + 2
+    assert _served(web) == ("hit", 8) and _page(web) == ("hit", 8)
+
+
+def test_past_its_bound_a_refreshing_answer_is_rendered_by_the_request(
+        lagging, clock, first_read_held):
+    app, web = lagging
+    store = app.state.response_cache
+    bound = app.state.settings.cache_seconds
+    assert bound > LAG
+    made = _both_refreshing(app, web, clock, first_read_held)
+    clock.now += bound + 0.001
+    # Neither request waits for a refresh: the JSON's is held, the page's waits behind it.
+    started = time.monotonic()
+    assert _page(web) == ("miss", 8) and _served(web) == ("miss", 8)
+    assert time.monotonic() - started < 5
+    first_read_held.release.set()
+    _settled(app)
+    # The page's refresh, its turn come, found the page made: 1 refresh + 2 requests rendered.
+    assert store.misses == made + 3
+    assert _page(web) == ("hit", 8) and _served(web) == ("hit", 8)
+
+
+def test_more_refreshes_at_once_when_the_setting_says(loaded, settings, clock,  # noqa: F811
+                                                      first_read_held):
+    app = create_app(settings.model_copy(update={"cache_vote_lag_seconds": LAG,
+                                                 "cache_refresh_concurrency": 2}), loaded)
+    _cookie, token = _user(loaded)
+    with TestClient(app) as web:
+        web.vote = lambda: web.post(f"/api/v1/papers/{PAPER}/vote",  # type: ignore[attr-defined]
+                                    headers={"Authorization": f"Bearer {token}"},
+                                    ).raise_for_status()
+        store = app.state.response_cache
+        made = _both_refreshing(app, web, clock, first_read_held)
+        # The page's refresh did not wait for the held one: it rendered the new count.
+        deadline = time.monotonic() + 20
+        while store.misses < made + 2 or _page(web)[0] != "hit":
+            assert time.monotonic() < deadline, "the second refresh waited"
+            time.sleep(0.01)
+        assert _page(web) == ("hit", 8)
+        first_read_held.release.set()
+        _settled(app)

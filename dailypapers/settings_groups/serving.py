@@ -93,6 +93,12 @@ class CacheSettings(BaseSettings):
         description="How long a cached anonymous answer that votes changed is still served, "
         "while one refresh renders it anew (0: never; the next request renders it)",
     )
+    cache_refresh_concurrency: int = Field(
+        default=1, ge=1, le=1000,
+        description="Refreshes of voted answers (DAILYPAPERS_CACHE_VOTE_LAG_SECONDS) each web "
+        "process renders at once; the others wait their turn, their old answer served meanwhile "
+        "(never longer than DAILYPAPERS_CACHE_SECONDS after the change was seen)",
+    )
     render_concurrency: int = Field(
         default=40, ge=1, le=1000,
         description="Pages and API answers each web process renders at once; more wait on its "
