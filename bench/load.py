@@ -384,6 +384,11 @@ def cache_counts(base: str) -> dict[str, float]:
                 found[sample.labels["outcome"]] += sample.value
             elif sample.name.startswith("dailypapers_response_cache_render_seconds_"):
                 found[f"{sample.labels['outcome']} {sample.name.rsplit('_', 1)[1]}"] += sample.value
+            elif sample.name.startswith("dailypapers_response_cache_stale_seconds_"):
+                if sample.name.endswith("_bucket"):
+                    found[f"stale le {sample.labels['le']}"] += sample.value
+                else:
+                    found[f"stale {sample.name.rsplit('_', 1)[1]}"] += sample.value
     return found
 
 
@@ -395,7 +400,16 @@ def cache_line(before: dict[str, float], after: dict[str, float], seconds: float
         seconds_spent = after[f"{outcome} sum"] - before[f"{outcome} sum"]
         if count:
             means.append(f"{outcome} {1000 * seconds_spent / count:.1f} ms")
-    return f"cache during the mix: {rates}; mean render: {', '.join(means) or 'none'}"
+    line = f"cache during the mix: {rates}; mean render: {', '.join(means) or 'none'}"
+    refreshed = after["stale count"] - before["stale count"]
+    if refreshed:
+        mean = (after["stale sum"] - before["stale sum"]) / refreshed
+        within = {le: (after[f"stale le {le}"] - before[f"stale le {le}"]) / refreshed
+                  for le in ("2.0", "5.0", "10.0", "30.0")}
+        line += (f"; voted answers served stale for {mean:.1f} s on average ("
+                 + ", ".join(f"{share:.0%} within {float(le):g} s" for le, share in within.items())
+                 + ")")
+    return line
 
 
 def read_results(path: Path) -> tuple[float, dict[str, dict[str, object]], int]:

@@ -50,6 +50,9 @@ LATENCY_BUCKETS = (0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5
 # answers instead, which answer no client.
 CACHE_OUTCOMES = ("hit", "stale", "shared", "rendered", "refreshed", "uncached")
 RENDER_OUTCOMES = ("rendered", "refreshed")
+# How long voted answers were served stale (web/cache.py): the lag, then the wait for a
+# refresh's turn, up to DAILYPAPERS_CACHE_SECONDS
+STALE_BUCKETS = (0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0)
 
 
 def metrics_dir(settings: Any) -> Path:
@@ -141,6 +144,7 @@ class Instruments:
     pool_capacity: Any
     cache_answers: Any
     cache_render_seconds: Any
+    cache_stale_seconds: Any
 
 
 @functools.lru_cache(maxsize=1)
@@ -178,6 +182,12 @@ def instruments() -> Instruments:
             "render slot, the answer sent and offered to the shared cache, all included): for a "
             "request (rendered) or a background refresh (refreshed)",
             ["outcome"], buckets=LATENCY_BUCKETS, registry=None),
+        cache_stale_seconds=Histogram(
+            "dailypapers_response_cache_stale_seconds",
+            "Answers a vote changed, by how long they were still served (X-Cache: stale): from "
+            "when a request first found them changed to when their refresh ended (kept anew, "
+            "or dropped for the next request to render)",
+            buckets=STALE_BUCKETS, registry=None),
     )
 
 
@@ -190,6 +200,7 @@ class CacheMeters:
     def __init__(self) -> None:
         self._answers: dict[str, Any] | None = None
         self._seconds: dict[str, Any] | None = None
+        self._stale: Any = None
         if not os.environ.get(ENV):
             return
         try:
@@ -197,6 +208,7 @@ class CacheMeters:
             self._answers = {o: meters.cache_answers.labels(outcome=o) for o in CACHE_OUTCOMES}
             self._seconds = {o: meters.cache_render_seconds.labels(outcome=o)
                              for o in RENDER_OUTCOMES}
+            self._stale = meters.cache_stale_seconds
         except OSError:
             self._off()
 
@@ -216,8 +228,16 @@ class CacheMeters:
             except OSError:
                 self._off()
 
+    def served_stale(self, seconds: float) -> None:
+        """A voted answer's refresh ended ``seconds`` after it was first found changed."""
+        if self._stale is not None:
+            try:
+                self._stale.observe(seconds)
+            except OSError:
+                self._off()
+
     def _off(self) -> None:
-        self._answers = self._seconds = None
+        self._answers = self._seconds = self._stale = None
         log.warning("metrics folder unusable; response cache metrics stop here", exc_info=True)
 
 

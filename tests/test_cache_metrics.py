@@ -13,6 +13,7 @@ import logging
 import time
 from types import SimpleNamespace
 
+import pytest
 import redis
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
@@ -26,6 +27,7 @@ from tests.test_shared_cache import shared_settings  # noqa: F401 (a fixture)
 
 ANSWERS = "dailypapers_response_cache_answers_total"
 RENDERS = "dailypapers_response_cache_render_seconds_count"
+STALE = "dailypapers_response_cache_stale_seconds"
 DAY, LATER_DAY = "/papers/date/2026-03-02", "/papers/date/2026-03-03"
 LOOPBACK = ("127.0.0.1", 50000)
 
@@ -99,6 +101,11 @@ def test_every_answer_counts_once_by_what_the_cache_did(loaded, shared_settings,
                       "uncached": 6}
     assert {outcome: moved(before, after, RENDERS, outcome=outcome)
             for outcome in metrics.RENDER_OUTCOMES} == {"rendered": 4, "refreshed": 1}
+    # The voted answer was first served stale 0.5 s (by the cache's clock) before its refresh
+    # ended: one observation of 0.5 s.
+    assert moved(before, after, STALE + "_count") == 1
+    assert moved(before, after, STALE + "_sum") == pytest.approx(0.5)
+    assert moved(before, after, STALE + "_bucket", le="1.0") == 1
 
 
 class _Unusable:
@@ -115,7 +122,8 @@ def test_an_unusable_metrics_folder_stops_the_counting_not_the_answers(
     real = metrics.instruments()
     broken = SimpleNamespace(labels=lambda **_labels: _Unusable())
     monkeypatch.setattr(metrics, "instruments", lambda: SimpleNamespace(
-        **{**real.__dict__, "cache_answers": broken, "cache_render_seconds": broken}))
+        **{**real.__dict__, "cache_answers": broken, "cache_render_seconds": broken,
+           "cache_stale_seconds": _Unusable()}))
     app = create_app(settings, loaded)
     with caplog.at_level(logging.WARNING, logger="dailypapers.metrics"), TestClient(app) as web:
         served = [web.get(PATH) for _ in range(3)]

@@ -419,6 +419,8 @@ class ResponseCache:
                 log.warning("refreshing %s failed: %s", scope.get("path"), type(exc).__name__)
             finally:
                 self.refreshing.discard(key)
+                if stale is not None and stale.stale_since is not None:
+                    self.meters.served_stale(time.monotonic() - stale.stale_since)
                 self._land(key, flight)
                 if stale is not None and self.store.get(key) is stale:
                     self.store.discard(key)  # not made anew: the next request renders itself
