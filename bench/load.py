@@ -508,7 +508,8 @@ def main() -> None:
                # most of them here.
                "DAILYPAPERS_CACHE_BYTES": str(CACHE_BYTES), "DAILYPAPERS_CACHE_SHARED_URL": SHARED,
                "DAILYPAPERS_RENDER_CONCURRENCY": str(RENDERS),
-               "DAILYPAPERS_CACHE_VOTE_LAG_SECONDS": str(VOTE_LAG)}
+               "DAILYPAPERS_CACHE_VOTE_LAG_SECONDS": str(VOTE_LAG),
+               "DAILYPAPERS_VOTE_SYNCHRONOUS_COMMIT": "false"}  # as deploy/env.example
         log = work / "server.log"
         server = start_web(env, port, log)
         worker = start_worker(env, work / "worker.log")

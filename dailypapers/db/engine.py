@@ -121,12 +121,16 @@ def db_now(conn: Connection) -> dt.datetime:
 
 
 @contextlib.contextmanager
-def write_transaction(engine: Engine, *, changes: str | None = "data") -> Iterator[Connection]:
+def write_transaction(engine: Engine, *, changes: str | None = "data",
+                      wait_for_disk: bool = True) -> Iterator[Connection]:
     """One write transaction: commits on success, rolls back on error. It also moves a data
     version in the same transaction (db/data_version.py), which invalidates the web processes'
     cached anonymous answers: ``changes="votes"`` for paper votes (answers that depend on the
     voted papers only check those), ``None`` for a write no public page or API answer shows.
     The body may find out it changed nothing public after all: ``data_version.unchanged(conn)``.
+    ``wait_for_disk=False``: on PostgreSQL the commit returns before its WAL is flushed
+    (``synchronous_commit`` off for this transaction only): a server crash may lose it whole,
+    never half of it.
     """
     counted = changes is not None
     bumped = False
@@ -134,6 +138,8 @@ def write_transaction(engine: Engine, *, changes: str | None = "data") -> Iterat
         conn = conn.execution_options(sqlite_immediate=True)
         try:
             with conn.begin():
+                if not wait_for_disk and conn.dialect.name == "postgresql":
+                    conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
                 yield conn
                 if changes is not None and not data_version.take_unchanged(conn):
                     data_version.bump(conn, changes)  # last: its row is locked only until commit

@@ -120,6 +120,12 @@ class CommunitySettings(BaseSettings):
     ratelimit_vote_per_user: str = Field(
         default="30/minute;500/hour", description="Votes and unvotes per account"
     )
+    vote_synchronous_commit: bool = Field(
+        default=True,
+        description="On PostgreSQL, whether a vote's commit waits until its WAL is on disk "
+        "(false: the vote is answered sooner; a crash of the database server itself may lose "
+        "the votes of its last fraction of a second, each whole, with its count)",
+    )
     ratelimit_subscribe_per_ip: str = Field(
         default="20/hour;100/day", description="Digest subscription requests per client address"
     )
