@@ -270,17 +270,13 @@ class ResponseCache:
         self.in_flight: dict[tuple[Any, ...], asyncio.Future[None]] = {}
         self.session_cookie = f"{_session_cookie(settings)}=".encode()
         self.vote_lag = settings.cache_vote_lag_seconds
-        # Past the lag, an answer whose refresh waits its turn or renders is still served, up
-        # to this long after the change was first seen (the longest any answer that nothing
-        # announces is kept).
-        self.stale_while_refreshing = max(settings.cache_vote_lag_seconds,
-                                          settings.cache_seconds)
-        # The keys whose refresh is under way (waiting its turn, adopting or rendering), and
-        # how many refreshes may render at once (one semaphore per event loop: tests run several)
+        # Keys whose refresh is under way (waiting its turn or rendering): served past the lag,
+        # up to DAILYPAPERS_CACHE_SECONDS after the change was seen. Turns: one per event loop.
         self.refreshing: set[tuple[Any, ...]] = set()
+        self.stale_while_refreshing = max(self.vote_lag, settings.cache_seconds)
         self.refresh_concurrency = settings.cache_refresh_concurrency
-        self._refresh_turns: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
+        self._refresh_turns: weakref.WeakKeyDictionary[Any, asyncio.Semaphore] = \
+            weakref.WeakKeyDictionary()
         # the refreshes running (held here: the loop keeps tasks weakly)
         self.refreshes: set[asyncio.Task[None]] = set() if refreshes is None else refreshes
         # Each answer handled below counts once: uncached, rendered (in _make), or from the
@@ -406,10 +402,8 @@ class ResponseCache:
                 if self.shared is not None:
                     entry = await self.shared.adopt(self, key, votes)
                 if entry is None:
-                    # Refreshes take turns: rendered all at once, they took the interpreter
-                    # from the readers' renders and hits (bench/load.py: ~100 a second beside
-                    # ~80 first views). Waiting, the old answer is served, and votes that
-                    # come meanwhile are in the one render.
+                    # Refreshes take turns: all at once (bench/load.py: ~100/s) they took the
+                    # interpreter from readers' renders and hits. Votes meanwhile share one.
                     async with self._refresh_turn():
                         if self.store.get(key) is not stale:
                             return  # a request rendered it meanwhile (past the bound)
@@ -432,10 +426,9 @@ class ResponseCache:
 
     def _refresh_turn(self) -> asyncio.Semaphore:
         loop = asyncio.get_running_loop()
-        turn = self._refresh_turns.get(loop)
-        if turn is None:
-            turn = self._refresh_turns[loop] = asyncio.Semaphore(self.refresh_concurrency)
-        return turn
+        if loop not in self._refresh_turns:
+            self._refresh_turns[loop] = asyncio.Semaphore(self.refresh_concurrency)
+        return self._refresh_turns[loop]
 
     def _land(self, key: tuple[Any, ...], flight: asyncio.Future[None]) -> None:
         """The answer in flight is kept (or will not be): wake those waiting for it."""
