@@ -60,7 +60,6 @@ import hashlib
 import logging
 import re
 import time
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from time import perf_counter  # bound here: tests replace this module's ``time`` with a clock
@@ -81,6 +80,7 @@ from dailypapers.db.engine import read_transaction
 from dailypapers.settings import Settings
 from dailypapers.web.http_answers import PRIVATE, add_vary, answer, make_private, private
 from dailypapers.web.lru import SizedLRU
+from dailypapers.web.request_reads import per_loop_semaphore
 
 PUBLIC = "public, no-cache"
 # Links that are credentials (a password reset, a subscription's): never kept, anywhere.
@@ -271,12 +271,10 @@ class ResponseCache:
         self.session_cookie = f"{_session_cookie(settings)}=".encode()
         self.vote_lag = settings.cache_vote_lag_seconds
         # Keys whose refresh is under way (waiting its turn or rendering): served past the lag,
-        # up to DAILYPAPERS_CACHE_SECONDS after the change was seen. Turns: one per event loop.
+        # up to DAILYPAPERS_CACHE_SECONDS after the change was seen.
         self.refreshing: set[tuple[Any, ...]] = set()
         self.stale_while_refreshing = max(self.vote_lag, settings.cache_seconds)
         self.refresh_concurrency = settings.cache_refresh_concurrency
-        self._refresh_turns: weakref.WeakKeyDictionary[Any, asyncio.Semaphore] = \
-            weakref.WeakKeyDictionary()
         # the refreshes running (held here: the loop keeps tasks weakly)
         self.refreshes: set[asyncio.Task[None]] = set() if refreshes is None else refreshes
         # Each answer handled below counts once: uncached, rendered (in _make), or from the
@@ -404,7 +402,8 @@ class ResponseCache:
                 if entry is None:
                     # Refreshes take turns: all at once (bench/load.py: ~100/s) they took the
                     # interpreter from readers' renders and hits. Votes meanwhile share one.
-                    async with self._refresh_turn():
+                    async with per_loop_semaphore(self, "refresh_turns",
+                                                  self.refresh_concurrency):
                         if self.store.get(key) is not stale:
                             return  # a request rendered it meanwhile (past the bound)
                         await self._make(alone, no_body, nowhere, key, votes, vary,
@@ -423,12 +422,6 @@ class ResponseCache:
         task = asyncio.get_running_loop().create_task(refresh())
         self.refreshes.add(task)
         task.add_done_callback(self.refreshes.discard)
-
-    def _refresh_turn(self) -> asyncio.Semaphore:
-        loop = asyncio.get_running_loop()
-        if loop not in self._refresh_turns:
-            self._refresh_turns[loop] = asyncio.Semaphore(self.refresh_concurrency)
-        return self._refresh_turns[loop]
 
     def _land(self, key: tuple[Any, ...], flight: asyncio.Future[None]) -> None:
         """The answer in flight is kept (or will not be): wake those waiting for it."""

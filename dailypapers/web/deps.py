@@ -22,13 +22,10 @@ Route modules import from here, never from ``web/app.py`` (which imports the rou
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 import hmac
 import secrets
-import threading
-import weakref
 from collections.abc import AsyncIterator, Iterator
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
@@ -47,7 +44,7 @@ from dailypapers.db.engine import read_transaction, write_transaction
 from dailypapers.settings import Settings
 from dailypapers.web.cache import PRIVATE, mark_personal
 from dailypapers.web.params import ApiError
-from dailypapers.web.request_reads import LazyRead
+from dailypapers.web.request_reads import LazyRead, per_loop_semaphore
 from dailypapers.web.json_response import JSONResponse
 
 __all__ = [
@@ -111,9 +108,6 @@ def request_reader(request: Request) -> Iterator[Connection]:
 # threadpool's size) left none for the writer holding the lock, which waited in turn: 64
 # concurrent writes stalled for SQLite's 30 s busy timeout, then failed. SQLite: one writer at
 # a time (the database's own rule); PostgreSQL: as many as the pool has connections.
-_gates_lock = threading.Lock()
-
-
 def _write_capacity(engine: Engine) -> int:
     if engine.dialect.name == "sqlite":
         return 1
@@ -128,15 +122,7 @@ def write_gate(request: Request) -> contextlib.AbstractAsyncContextManager[Any]:
     capacity = _write_capacity(engine)
     if not capacity:
         return contextlib.nullcontext()
-    loop = asyncio.get_running_loop()  # asyncio primitives belong to one loop; tests run several
-    with _gates_lock:
-        gates = getattr(request.app.state, "write_gates", None)
-        if gates is None:
-            gates = request.app.state.write_gates = weakref.WeakKeyDictionary()
-        gate = gates.get(loop)
-        if gate is None:
-            gate = gates[loop] = asyncio.Semaphore(capacity)
-    return gate
+    return per_loop_semaphore(request.app.state, "write_gates", capacity)
 
 
 def _write_connection(changes: str | None) -> Callable[[Request], AsyncIterator[Connection]]:

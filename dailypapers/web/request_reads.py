@@ -157,8 +157,23 @@ class AppRoute(APIRoute):
         return await handler(request)
 
 
-_slots_lock = threading.Lock()
+_per_loop_lock = threading.Lock()
 RENDERS_BUSY = "the server is busy; try again in a few seconds"
+
+
+def per_loop_semaphore(owner: Any, name: str, capacity: int) -> asyncio.Semaphore:
+    """``owner``'s semaphore ``name`` for the running event loop, of ``capacity`` when first
+    made: asyncio primitives belong to one loop, and tests run several (one per TestClient)."""
+    loop = asyncio.get_running_loop()
+    with _per_loop_lock:
+        by_loop = getattr(owner, name, None)
+        if by_loop is None:
+            by_loop = weakref.WeakKeyDictionary()
+            setattr(owner, name, by_loop)
+        semaphore = by_loop.get(loop)
+        if semaphore is None:
+            semaphore = by_loop[loop] = asyncio.Semaphore(capacity)
+    return semaphore
 
 
 def render_slot(request: Request) -> asyncio.Semaphore:
@@ -175,12 +190,4 @@ def render_slot(request: Request) -> asyncio.Semaphore:
     outage each render holds its slot up to the connect timeout, and those behind it must not
     wait without bound."""
     state = request.app.state
-    loop = asyncio.get_running_loop()  # asyncio primitives belong to one loop; tests run several
-    with _slots_lock:
-        slots = getattr(state, "render_slots", None)
-        if slots is None:
-            slots = state.render_slots = weakref.WeakKeyDictionary()
-        slot = slots.get(loop)
-        if slot is None:
-            slot = slots[loop] = asyncio.Semaphore(state.settings.render_concurrency)
-    return slot
+    return per_loop_semaphore(state, "render_slots", state.settings.render_concurrency)
