@@ -205,7 +205,9 @@ def build_mix(url: str) -> list[tuple[str, str, str, int | None]]:
             # ~30 times a minute once the clients went round it 5 times, and met the
             # per-account limit (DAILYPAPERS_RATELIMIT_VOTE_PER_USER, 30/minute): 429s.
             # (The draw that used to pick the voter stays, so the rest of the mix is as it was.)
-            method, _drawn, voters = rng.choice(["POST", "DELETE"]), rng.randint(1, USERS), voters + 1
+            method = rng.choice(["POST", "DELETE"])
+            rng.randint(1, USERS)
+            voters += 1
             mix.append((kind, method, f"/api/v1/papers/{paper}/vote", voters % USERS + 1))
     return mix
 
@@ -245,7 +247,9 @@ def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen:  # type: i
 
 
 def _start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:  # type: ignore[type-arg]
-    return subprocess.Popen(command, env={**env, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}, cwd=REPO,
+    # Any PYTHONPATH of ours comes after the repository: a probe (a sitecustomize) can be loaded.
+    path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH", "")]))
+    return subprocess.Popen(command, env={**env, "PYTHONPATH": path}, cwd=REPO,
                             stdout=log.open("w"), stderr=subprocess.STDOUT,
                             start_new_session=True)
 
